@@ -1,0 +1,50 @@
+# spike — build and test entry points. `make test` is what CI runs.
+
+GO      ?= go
+PKGS    := ./...
+BIN     := bin
+
+.PHONY: all build test unit race bench lint fuzz clean
+
+all: build
+
+## build: every binary under cmd/ into bin/ (and compile everything else)
+build:
+	@mkdir -p $(BIN)
+	$(GO) build ./...
+	@if [ -d cmd ]; then $(GO) build -o $(BIN)/ ./cmd/...; fi
+
+## test: everything — lint, the full test suite (crash and memory tests
+## included), and the race detector over the fast subset.
+test: lint
+	$(GO) test -count=1 -timeout 45m $(PKGS)
+	$(GO) test -count=1 -race -short -timeout 20m $(PKGS)
+
+## unit: the fast subset (skips crash, memory and end-to-end suites)
+unit:
+	$(GO) test -count=1 -short $(PKGS)
+
+race:
+	$(GO) test -count=1 -race -short $(PKGS)
+
+## bench: benchmarks, no tests
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s $(PKGS)
+
+## lint: gofmt must be clean and go vet must pass
+lint:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## fuzz: run every fuzz target briefly (FUZZTIME, default 30s each)
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,362 @@
+package eventlog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Options tune a Log. The zero value is a sensible production setting.
+type Options struct {
+	// LockTimeout bounds how long Open waits for another process to
+	// release the file. Default 2s.
+	LockTimeout time.Duration
+
+	// CheckpointInterval and CheckpointEvery set how often a signed
+	// checkpoint is written: after this much time or this many events
+	// since the last one, whichever comes first. Defaults 1s and 1000.
+	CheckpointInterval time.Duration
+	CheckpointEvery    uint64
+
+	// MaxBatch bounds the events committed in one transaction. Default 8192.
+	MaxBatch int
+
+	// MaxPayload bounds one event's plaintext payload. Default 4 MiB.
+	MaxPayload int
+
+	// MaxEventsPerKey is how many events one data key seals before the log
+	// rotates to a new one by itself, keeping far below the 2^32 messages
+	// AES-GCM with random nonces allows. Default 2^28.
+	MaxEventsPerKey uint64
+
+	// Logger receives warnings (loose file permissions, checkpoint
+	// failures). Default slog.Default().
+	Logger *slog.Logger
+
+	// Now is the clock, for tests. Default time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = 2 * time.Second
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = time.Second
+	}
+	if o.CheckpointEvery == 0 {
+		o.CheckpointEvery = 1000
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 8192
+	}
+	if o.MaxPayload <= 0 {
+		o.MaxPayload = 4 << 20
+	}
+	if o.MaxPayload > MaxEnvelopeLen-fixedHeaderLen-MaxTypeLen-64 {
+		o.MaxPayload = MaxEnvelopeLen - fixedHeaderLen - MaxTypeLen - 64
+	}
+	if o.MaxEventsPerKey == 0 {
+		o.MaxEventsPerKey = 1 << 28
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Log is an open event log. Its methods are safe for concurrent use.
+type Log struct {
+	path   string
+	db     *bolt.DB
+	opts   Options
+	id     []byte
+	origin string
+
+	ring atomic.Pointer[ring] // nil while sealed
+
+	// mu guards size and notify: the committed size and the channel closed
+	// (and replaced) after every commit, which wakes subscribers.
+	mu     sync.Mutex
+	size   uint64
+	notify chan struct{}
+
+	w       *writer
+	closed  chan struct{}
+	closeMu sync.RWMutex
+	isDone  bool
+}
+
+// Open opens the log at path, creating it (mode 0600, in a directory of
+// mode 0700) if it does not exist. The log starts sealed. If another
+// process holds the file, Open fails with ErrInUse after opts.LockTimeout.
+func Open(ctx context.Context, path string, opts Options) (*Log, error) {
+	opts = opts.withDefaults()
+	if err := prepareDir(filepath.Dir(path), opts.Logger); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: opts.LockTimeout,
+		// The freelist is rebuilt by scanning on open instead of being
+		// written on every commit: fewer pages per commit, and a crash
+		// cannot leave a stale freelist behind.
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: 1 << 30,
+	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open event log %s: %w (no lock within %s)", path, ErrInUse, opts.LockTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open event log %s: %w", path, err)
+	}
+	warnLooseMode(path, 0o077, opts.Logger)
+	l := &Log{path: path, db: db, opts: opts, notify: make(chan struct{}), closed: make(chan struct{})}
+	if err := l.init(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open event log %s: %w", path, err)
+	}
+	l.w = newWriter(l)
+	go l.w.run()
+	return l, nil
+}
+
+func prepareDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create event log directory: %w", err)
+	}
+	warnLooseMode(dir, 0o077, log)
+	return nil
+}
+
+// warnLooseMode logs when path is accessible to group or others. It warns
+// rather than fails: volume mounts (a Kubernetes emptyDir is 0777) often
+// dictate directory modes, and the log's content is encrypted anyway.
+func warnLooseMode(path string, mask os.FileMode, log *slog.Logger) {
+	fi, err := os.Stat(path)
+	if err == nil && fi.Mode().Perm()&mask != 0 {
+		log.Warn("event log path is accessible to other users", "path", path, "mode", fi.Mode().Perm().String())
+	}
+}
+
+// init creates the buckets and the log identity on first open, checks the
+// format version, and reads the committed size.
+func (l *Log) init(ctx context.Context) error {
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return fmt.Errorf("create bucket %s: %w", b, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if meta.Get(metaID) == nil {
+			id := make([]byte, 16)
+			rand.Read(id)
+			if err := meta.Put(metaID, id); err != nil {
+				return err
+			}
+			if err := meta.Put(metaFormat, u32key(formatVersion)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return l.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		f := meta.Get(metaFormat)
+		if len(f) != 4 {
+			return fmt.Errorf("format version: %w", ErrMalformed)
+		}
+		if v := binary.BigEndian.Uint32(f); v > formatVersion {
+			return fmt.Errorf("file format version %d is newer than this build understands (%d); upgrade spike", v, formatVersion)
+		}
+		id := meta.Get(metaID)
+		if len(id) != 16 {
+			return fmt.Errorf("log identity: %w", ErrMalformed)
+		}
+		l.id = append([]byte(nil), id...)
+		l.origin = originFor(l.id)
+		l.size = lastSeq(tx)
+		return nil
+	})
+}
+
+// originFor names a log in its checkpoints and as the checkpoint key name.
+func originFor(id []byte) string { return "spike.ist/eventlog/" + hex.EncodeToString(id) }
+
+// Path returns the file the log lives in.
+func (l *Log) Path() string { return l.path }
+
+// Origin returns the log's name as it appears in its checkpoints.
+func (l *Log) Origin() string { return l.origin }
+
+// Size returns the number of committed events, which is also the sequence
+// number of the last one.
+func (l *Log) Size() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.size
+}
+
+// Sealed reports whether the log is locked.
+func (l *Log) Sealed() bool { return l.ring.Load() == nil }
+
+// VerifierKey returns the note verifier key for the log's checkpoints, as
+// recorded in the file; "" if the log has never been unlocked. An auditor
+// should obtain it once from a trusted source and verify against that copy,
+// not re-read it from a file they are checking.
+func (l *Log) VerifierKey(ctx context.Context) (string, error) {
+	var v string
+	err := l.view(ctx, func(tx *bolt.Tx) error {
+		v = string(tx.Bucket(bucketMeta).Get(metaVerifier))
+		return nil
+	})
+	return v, err
+}
+
+// Unlock loads the key ring with the 32-byte root key. On a log that has
+// never been unlocked it creates the key ring. A wrong key returns
+// ErrWrongRootKey and changes nothing. The caller keeps ownership of
+// rootKey and should zero it.
+func (l *Log) Unlock(ctx context.Context, rootKey []byte) error {
+	if len(rootKey) != RootKeySize {
+		return fmt.Errorf("unlock: root key is %d bytes, want %d", len(rootKey), RootKeySize)
+	}
+	return l.w.do(ctx, func(tx *bolt.Tx, st *writeState) error {
+		meta := tx.Bucket(bucketMeta)
+		var (
+			r   *ring
+			err error
+		)
+		if meta.Get(metaKeyCheck) == nil {
+			r, err = initRing(tx, rootKey, l.id, l.origin, st.size+1, l.opts.Now())
+		} else {
+			r, err = loadRing(tx, rootKey, l.id, l.origin)
+		}
+		if err != nil {
+			return err
+		}
+		st.ring = r
+		return nil
+	})
+}
+
+// Lock drops the key ring and zeroes what Go allows. Appends and
+// decrypting reads fail with ErrSealed until the next Unlock.
+func (l *Log) Lock(ctx context.Context) error {
+	return l.w.do(ctx, func(tx *bolt.Tx, st *writeState) error {
+		st.ring = nil
+		return nil
+	})
+}
+
+// RotateDataKey starts a new data-key epoch: events appended afterwards
+// are sealed under a fresh random key. Earlier events keep their key.
+func (l *Log) RotateDataKey(ctx context.Context) error {
+	return l.w.do(ctx, func(tx *bolt.Tx, st *writeState) error {
+		if st.ring == nil {
+			return ErrSealed
+		}
+		r, err := st.ring.withNewDataKey(tx, st.size+1, l.opts.Now())
+		if err != nil {
+			return err
+		}
+		st.ring = r
+		return nil
+	})
+}
+
+// Rewrap rewraps every stored key under a key-encryption key derived from
+// newRootKey, in one transaction. Afterwards only newRootKey unlocks the
+// log; the checkpoint signing key, and so the verifier key, stay the same.
+func (l *Log) Rewrap(ctx context.Context, newRootKey []byte) error {
+	if len(newRootKey) != RootKeySize {
+		return fmt.Errorf("rewrap: root key is %d bytes, want %d", len(newRootKey), RootKeySize)
+	}
+	return l.w.do(ctx, func(tx *bolt.Tx, st *writeState) error {
+		if st.ring == nil {
+			return ErrSealed
+		}
+		r, err := st.ring.rewrapped(tx, newRootKey)
+		if err != nil {
+			return err
+		}
+		st.ring = r
+		return nil
+	})
+}
+
+// Close writes a final checkpoint if the log is unlocked and has events
+// since the last one, stops the writer, and closes the file.
+func (l *Log) Close() error {
+	l.closeMu.Lock()
+	if l.isDone {
+		l.closeMu.Unlock()
+		return nil
+	}
+	l.isDone = true
+	close(l.closed)
+	l.closeMu.Unlock()
+	<-l.w.stopped
+	if r := l.ring.Swap(nil); r != nil {
+		r.signer.zero()
+	}
+	if err := l.db.Close(); err != nil {
+		return fmt.Errorf("close event log: %w", err)
+	}
+	return nil
+}
+
+// view runs f in a read transaction.
+func (l *Log) view(ctx context.Context, f func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-l.closed:
+		return ErrClosed
+	default:
+	}
+	return l.db.View(f)
+}
+
+// committed publishes a new committed size and ring and wakes subscribers.
+func (l *Log) committed(size uint64) {
+	l.mu.Lock()
+	grew := size != l.size
+	l.size = size
+	ch := l.notify
+	if grew {
+		l.notify = make(chan struct{})
+	}
+	l.mu.Unlock()
+	if grew {
+		close(ch)
+	}
+}
+
+// watch returns the committed size and a channel closed when it grows.
+func (l *Log) watch() (uint64, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.size, l.notify
+}
+
+func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }

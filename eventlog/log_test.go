@@ -1,0 +1,262 @@
+package eventlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, RootKeySize) }
+
+// openTest opens a fresh log in a temp dir, unlocked with testKey(1).
+func openTest(t testing.TB, opts Options) *Log {
+	t.Helper()
+	l, err := Open(context.Background(), filepath.Join(t.TempDir(), "data", "events.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	if err := l.Unlock(context.Background(), testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func ev(typ, payload string) Event { return Event{Type: typ, Schema: 1, Payload: []byte(payload)} }
+
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := openTest(t, Options{})
+	hs, err := l.Append(ctx, ev("secret.written", "one"), ev("secret.read", "two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hs) != 2 || hs[0].Seq != 1 || hs[1].Seq != 2 {
+		t.Fatalf("headers = %+v", hs)
+	}
+	if _, err := l.Append(ctx, Event{Type: "policy.put", Schema: 7, Payload: nil}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = l.Scan(ctx, 0, 0, func(r Record) error {
+		got = append(got, fmt.Sprintf("%d %s %d %q", r.Seq, r.Type, r.Schema, r.Payload))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`1 secret.written 1 "one"`, `2 secret.read 1 "two"`, `3 policy.put 7 ""`}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("scan = %q, want %q", got, want)
+	}
+	r, err := l.Get(ctx, 2)
+	if err != nil || string(r.Payload) != "two" || r.ID != hs[1].ID {
+		t.Fatalf("Get(2) = %+v, %v", r, err)
+	}
+	if _, err := l.Get(ctx, 4); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get(4) err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestAppendRejectsBadInput(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := openTest(t, Options{MaxPayload: 16})
+	for name, e := range map[string]Event{
+		"empty type":   {Type: "", Payload: []byte("x")},
+		"space":        {Type: "a b"},
+		"long type":    {Type: string(bytes.Repeat([]byte("a"), MaxTypeLen+1))},
+		"big payload":  {Type: "t", Payload: make([]byte, 17)},
+		"nil valuekey": {Type: "t", NewValueKeys: []*ValueKey{nil}},
+	} {
+		if _, err := l.Append(ctx, e); err == nil {
+			t.Errorf("%s: Append succeeded", name)
+		}
+	}
+	if l.Size() != 0 {
+		t.Fatalf("size = %d after rejected appends", l.Size())
+	}
+}
+
+func TestConcurrentAppendsDense(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := openTest(t, Options{CheckpointEvery: 100})
+	const workers, each = 32, 50
+	var mu sync.Mutex
+	seen := map[uint64]string{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				p := fmt.Sprintf("w%d-%d", w, i)
+				evs := []Event{ev("t", p)}
+				if i%5 == 0 { // multi-event appends stay contiguous
+					evs = append(evs, ev("t", p+"b"))
+				}
+				hs, err := l.Append(ctx, evs...)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for j, h := range hs {
+					if _, dup := seen[h.Seq]; dup {
+						t.Errorf("seq %d given twice", h.Seq)
+					}
+					seen[h.Seq] = string(evs[j].Payload)
+				}
+				if len(hs) == 2 && hs[1].Seq != hs[0].Seq+1 {
+					t.Errorf("atomic pair not contiguous: %d, %d", hs[0].Seq, hs[1].Seq)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	total := uint64(len(seen))
+	if l.Size() != total {
+		t.Fatalf("size %d, appended %d", l.Size(), total)
+	}
+	var prev Record
+	err := l.Scan(ctx, 1, 0, func(r Record) error {
+		if seen[r.Seq] != string(r.Payload) {
+			return fmt.Errorf("seq %d payload %q, acknowledged %q", r.Seq, r.Payload, seen[r.Seq])
+		}
+		if r.Seq > 1 && (r.ID.Compare(prev.ID) <= 0 || r.Time.Before(prev.Time)) {
+			return fmt.Errorf("seq %d: id/time not increasing", r.Seq)
+		}
+		prev = r
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prev.Seq != total {
+		t.Fatalf("scanned up to %d, want %d", prev.Seq, total)
+	}
+	vkey, _ := l.VerifierKey(ctx)
+	rep, err := l.Verify(ctx, vkey, VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Size != total || rep.Checkpoints == 0 {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+func TestWrongRootKeyChangesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	l, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Unlock(ctx, testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, ev("t", "secret")); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+
+	l, err = Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if !l.Sealed() {
+		t.Fatal("log opened unsealed")
+	}
+	if err := l.Unlock(ctx, testKey(2)); !errors.Is(err, ErrWrongRootKey) {
+		t.Fatalf("wrong key: err = %v", err)
+	}
+	if err := l.Unlock(ctx, []byte("short")); err == nil {
+		t.Fatal("short key accepted")
+	}
+	if _, err := l.Append(ctx, ev("t", "x")); !errors.Is(err, ErrSealed) {
+		t.Fatalf("append while sealed: %v", err)
+	}
+	if _, err := l.Get(ctx, 1); !errors.Is(err, ErrSealed) {
+		t.Fatalf("get while sealed: %v", err)
+	}
+	// Sealed: headers and verification still work.
+	var types []string
+	if err := l.ScanSealed(ctx, 0, 0, func(r Record) error { types = append(types, r.Type); return nil }); err != nil || len(types) != 1 {
+		t.Fatalf("sealed scan = %v, %v", types, err)
+	}
+	vkey, _ := l.VerifierKey(ctx)
+	if _, err := l.Verify(ctx, vkey, VerifyOptions{}); err != nil {
+		t.Fatalf("sealed verify: %v", err)
+	}
+	if err := l.Unlock(ctx, testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := l.Get(ctx, 1)
+	if err != nil || string(r.Payload) != "secret" {
+		t.Fatalf("after right key: %q, %v", r.Payload, err)
+	}
+}
+
+func TestSecondOpenFailsFast(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	l, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, err = Open(ctx, path, Options{LockTimeout: 100 * time.Millisecond})
+	if !errors.Is(err, ErrInUse) {
+		t.Fatalf("second open: %v, want ErrInUse", err)
+	}
+}
+
+func TestSubscribeCatchUpThenLive(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l := openTest(t, Options{})
+	for i := range 10 {
+		if _, err := l.Append(ctx, ev("t", fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	subs := []*Subscription{l.Subscribe(0), l.Subscribe(4)}
+	slow := l.Subscribe(1) // never read until the end: must not block appends
+	go func() {
+		for i := 10; i < 5000; i++ {
+			if _, err := l.Append(ctx, ev("t", fmt.Sprint(i))); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	check := func(s *Subscription, from int) {
+		for i := from; i < 5000; i++ {
+			r, err := s.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Seq != uint64(i+1) || string(r.Payload) != fmt.Sprint(i) {
+				t.Fatalf("got seq %d %q, want %d %q", r.Seq, r.Payload, i+1, fmt.Sprint(i))
+			}
+		}
+	}
+	check(subs[0], 0)
+	check(subs[1], 3)
+	check(slow, 0)
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelShort()
+	if _, err := subs[0].Next(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next past the end: %v", err)
+	}
+}

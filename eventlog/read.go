@@ -1,0 +1,164 @@
+package eventlog
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/spikeledger/spike/internal/seal"
+)
+
+// scanChunk is how many events one read transaction covers. Reads are cut
+// into chunks because a long bbolt read transaction pins pages the writer
+// would otherwise reuse.
+const scanChunk = 4096
+
+// Get returns event seq with its payload decrypted.
+func (l *Log) Get(ctx context.Context, seq uint64) (Record, error) {
+	var rec Record
+	found := false
+	err := l.scan(ctx, seq, seq, true, func(r Record) error {
+		rec, found = r, true
+		return nil
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("event %d: %w", seq, ErrNotFound)
+	}
+	return rec, err
+}
+
+// Scan calls fn for every event from seq from to seq to inclusive (to = 0
+// means the end of the log as it is when Scan starts), in order, with
+// payloads decrypted. It stops at the first error fn returns.
+func (l *Log) Scan(ctx context.Context, from, to uint64, fn func(Record) error) error {
+	return l.scan(ctx, from, to, true, fn)
+}
+
+// ScanSealed is Scan without decryption: it works while the log is
+// sealed, and Record.Payload is nil.
+func (l *Log) ScanSealed(ctx context.Context, from, to uint64, fn func(Record) error) error {
+	return l.scan(ctx, from, to, false, fn)
+}
+
+func (l *Log) scan(ctx context.Context, from, to uint64, decrypt bool, fn func(Record) error) error {
+	if from == 0 {
+		from = 1
+	}
+	if to == 0 {
+		to = l.Size()
+	}
+	var r *ring
+	if decrypt {
+		if r = l.ring.Load(); r == nil {
+			return ErrSealed
+		}
+	}
+	for next := from; next <= to; {
+		end := min(to, next+scanChunk-1)
+		var batch []Record
+		err := l.view(ctx, func(tx *bolt.Tx) error {
+			var err error
+			batch, err = readRange(tx, next, end, r, batch)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, rec := range batch {
+			if err := fn(rec); err != nil {
+				return err
+			}
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		next = batch[len(batch)-1].Seq + 1
+	}
+	return nil
+}
+
+// readRange reads events from..to (stopping early at the end of the log)
+// and appends them to dst. With a ring it decrypts payloads.
+func readRange(tx *bolt.Tx, from, to uint64, r *ring, dst []Record) ([]Record, error) {
+	c := tx.Bucket(bucketEvents).Cursor()
+	want := from
+	for k, v := c.Seek(u64key(from)); k != nil && want <= to; k, v = c.Next() {
+		if len(k) != 8 || beUint64(k) != want {
+			return dst, &IntegrityError{Seq: want, Reason: fmt.Sprintf("event missing (next stored key %x)", k)}
+		}
+		rec, err := decodeRecord(want, v, r)
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, rec)
+		want++
+	}
+	return dst, nil
+}
+
+// decodeRecord decodes and, with a ring, opens the envelope stored under
+// seq. The returned record owns its memory: bbolt's slices die with the
+// transaction.
+func decodeRecord(seq uint64, env []byte, r *ring) (Record, error) {
+	h, aad, sealed, err := decodeEnvelope(env)
+	if err != nil {
+		return Record{}, fmt.Errorf("event %d: %w", seq, err)
+	}
+	if h.Seq != seq {
+		return Record{}, &IntegrityError{Seq: seq, Reason: fmt.Sprintf("envelope claims seq %d", h.Seq)}
+	}
+	rec := Record{Header: h, Leaf: tlog.RecordHash(env)}
+	if r == nil {
+		return rec, nil
+	}
+	dk, ok := r.data[h.KeyID]
+	if !ok {
+		return Record{}, &IntegrityError{Seq: seq, Reason: fmt.Sprintf("sealed under unknown data key %d", h.KeyID)}
+	}
+	rec.Payload, err = dk.aead.Open(nil, sealed, aad)
+	if err != nil {
+		return Record{}, &IntegrityError{Seq: seq, Reason: "payload does not authenticate"}
+	}
+	return rec, nil
+}
+
+// OpenValue opens a value sealed under a per-value key with the same aad.
+// It returns ErrValueDestroyed once the key has been destroyed.
+func (l *Log) OpenValue(ctx context.Context, id ValueKeyID, sealed, aad []byte) ([]byte, error) {
+	r := l.ring.Load()
+	if r == nil {
+		return nil, ErrSealed
+	}
+	var wrapped []byte
+	err := l.view(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketValueKeys).Get(id[:])
+		if v == nil {
+			return fmt.Errorf("value key %s: %w", id, ErrValueKeyNotFound)
+		}
+		wrapped = bytes.Clone(v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(wrapped) == 1 {
+		return nil, fmt.Errorf("value key %s: %w", id, ErrValueDestroyed)
+	}
+	raw, err := r.kek.Open(nil, wrapped, aadFor(aadValueKey, r.logID, id[:]))
+	if err != nil {
+		return nil, fmt.Errorf("unwrap value key %s: %w", id, ErrTampered)
+	}
+	defer seal.Zero(raw)
+	return openWith(raw, sealed, aad)
+}
+
+func openWith(key, sealed, aad []byte) ([]byte, error) {
+	a, err := seal.New(key)
+	if err != nil {
+		return nil, err
+	}
+	return a.Open(nil, sealed, aad)
+}

@@ -1,0 +1,496 @@
+package eventlog
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/spikeledger/spike/internal/seal"
+)
+
+// Event is one event to append.
+type Event struct {
+	// Type names the event; 1..MaxTypeLen bytes of letters, digits and
+	// . _ - /. It is stored in clear.
+	Type string
+	// Schema is the version of the payload's schema, stored in clear.
+	Schema uint32
+	// Payload is sealed under the current data key.
+	Payload []byte
+	// NewValueKeys are stored, wrapped, in the same transaction as the
+	// event. They are spent (zeroed) when Append returns.
+	NewValueKeys []*ValueKey
+	// DestroyValueKeys are destroyed in the same transaction: every value
+	// sealed under them becomes unrecoverable. Each must exist and not be
+	// destroyed already, or the whole Append fails and changes nothing.
+	DestroyValueKeys []ValueKeyID
+}
+
+// writeState is the writer's view of the log. It is copied before every
+// transaction and replaced only after the transaction commits, so a failed
+// commit leaves no trace in memory either.
+type writeState struct {
+	size     uint64
+	ring     *ring
+	lastID   ulid.ULID
+	lastTime time.Time
+	cpSize   uint64
+	cpTime   time.Time
+}
+
+type request struct {
+	events  []Event
+	op      func(tx *bolt.Tx, st *writeState) error
+	headers []Header
+	err     error
+	done    chan struct{}
+}
+
+// writer is the single goroutine that writes the file. Appends queue on
+// reqs; the writer takes every request waiting (up to MaxBatch events),
+// commits them in one bbolt transaction, and only then wakes their callers.
+type writer struct {
+	l    *Log
+	reqs chan *request
+	held *request // an op that arrived while collecting a batch
+	// lastBatch is the number of requests in the previous batch.
+	lastBatch int
+	stopped   chan struct{}
+	st        writeState
+	entropy   *ulid.MonotonicEntropy
+	stats     statCounters
+}
+
+// statCounters are updated by the writer and read by Stats.
+type statCounters struct {
+	commits, events, checkpoints, failures atomic.Uint64
+}
+
+// Stats are cumulative counters since Open, for metrics.
+type Stats struct {
+	Commits     uint64 // write transactions committed
+	Events      uint64 // events appended
+	Checkpoints uint64 // checkpoints signed
+	Failures    uint64 // transactions that failed
+}
+
+// Stats returns the log's counters.
+func (l *Log) Stats() Stats {
+	c := &l.w.stats
+	return Stats{Commits: c.commits.Load(), Events: c.events.Load(), Checkpoints: c.checkpoints.Load(), Failures: c.failures.Load()}
+}
+
+func newWriter(l *Log) *writer {
+	w := &writer{
+		l:       l,
+		reqs:    make(chan *request, 1024),
+		stopped: make(chan struct{}),
+		entropy: ulid.Monotonic(rand.Reader, 0),
+	}
+	w.st.size = l.size
+	w.st.cpTime = l.opts.Now()
+	l.db.View(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bucketCheckpoints).Cursor().Last(); len(k) == 8 {
+			w.st.cpSize = beUint64(k)
+		}
+		if w.st.size > 0 {
+			if h, _, _, err := decodeEnvelope(tx.Bucket(bucketEvents).Get(u64key(w.st.size))); err == nil {
+				w.st.lastID, w.st.lastTime = h.ID, h.Time
+			}
+		}
+		return nil
+	})
+	return w
+}
+
+// Append appends events atomically: they get consecutive sequence numbers
+// and are committed in one transaction. It returns their headers once the
+// transaction is durable. ctx bounds only the wait for a place in the
+// queue: once queued, an append is carried out and Append waits for it.
+func (l *Log) Append(ctx context.Context, events ...Event) ([]Header, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	if err := l.validate(events); err != nil {
+		spendAll(events)
+		return nil, err
+	}
+	r := &request{events: events, done: make(chan struct{})}
+	if err := l.w.submit(ctx, r); err != nil {
+		spendAll(events)
+		return nil, err
+	}
+	<-r.done
+	return r.headers, r.err
+}
+
+func (l *Log) validate(events []Event) error {
+	if len(events) > l.opts.MaxBatch {
+		return fmt.Errorf("append: %d events in one call exceeds the batch limit %d", len(events), l.opts.MaxBatch)
+	}
+	for i, e := range events {
+		if err := validType(e.Type); err != nil {
+			return fmt.Errorf("append: event %d: %w", i, err)
+		}
+		if len(e.Payload) > l.opts.MaxPayload {
+			return fmt.Errorf("append: event %d: payload %d bytes exceeds limit %d", i, len(e.Payload), l.opts.MaxPayload)
+		}
+		for _, k := range e.NewValueKeys {
+			if k == nil || k.raw == nil {
+				return fmt.Errorf("append: event %d: value key missing or already spent", i)
+			}
+		}
+	}
+	return nil
+}
+
+func spendAll(events []Event) {
+	for _, e := range events {
+		for _, k := range e.NewValueKeys {
+			if k != nil {
+				k.spend()
+			}
+		}
+	}
+}
+
+func (w *writer) submit(ctx context.Context, r *request) error {
+	l := w.l
+	// Submitters hold closeMu for reading while they queue, and Close takes
+	// it for writing before it marks the log done: so every request that
+	// entered the queue did so before the writer was told to stop, and the
+	// writer drains them all.
+	l.closeMu.RLock()
+	defer l.closeMu.RUnlock()
+	if l.isDone {
+		return ErrClosed
+	}
+	select {
+	case w.reqs <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// do runs op alone in a write transaction, in order with appends.
+func (w *writer) do(ctx context.Context, op func(tx *bolt.Tx, st *writeState) error) error {
+	r := &request{op: op, done: make(chan struct{})}
+	if err := w.submit(ctx, r); err != nil {
+		return err
+	}
+	<-r.done
+	return r.err
+}
+
+func (w *writer) run() {
+	defer close(w.stopped)
+	tick := time.NewTicker(w.l.opts.CheckpointInterval)
+	defer tick.Stop()
+	for {
+		if r := w.held; r != nil {
+			w.held = nil
+			w.handle(r)
+			continue
+		}
+		select {
+		case r := <-w.reqs:
+			w.handle(r)
+		case <-tick.C:
+			w.checkpoint(false)
+		case <-w.l.closed:
+			w.drain()
+			w.checkpoint(true)
+			return
+		}
+	}
+}
+
+func (w *writer) drain() {
+	for {
+		if r := w.held; r != nil {
+			w.held = nil
+			w.handle(r)
+			continue
+		}
+		select {
+		case r := <-w.reqs:
+			w.handle(r)
+		default:
+			return
+		}
+	}
+}
+
+func (w *writer) handle(first *request) {
+	if first.op != nil {
+		w.runOp(first)
+		return
+	}
+	batch := []*request{first}
+	n := len(first.events)
+	// Group commit with a short, adaptive linger: callers woken by the
+	// previous commit usually come straight back. Waiting up to lingerMax
+	// for as many requests as the previous batch had turns alternating
+	// big and tiny batches into steady big ones. A lone appender never
+	// waits, because its previous batch had one request.
+	var linger <-chan time.Time
+collect:
+	for n < w.l.opts.MaxBatch {
+		var r *request
+		select {
+		case r = <-w.reqs:
+		default:
+			if len(batch) >= w.lastBatch {
+				break collect
+			}
+			if linger == nil {
+				t := time.NewTimer(lingerMax)
+				defer t.Stop()
+				linger = t.C
+			}
+			select {
+			case r = <-w.reqs:
+			case <-linger:
+				break collect
+			}
+		}
+		if r.op != nil {
+			w.held = r
+			break
+		}
+		if n+len(r.events) > w.l.opts.MaxBatch {
+			// Too big for this batch: commit what we have, then it.
+			w.commit(batch)
+			batch, n = nil, 0
+		}
+		batch = append(batch, r)
+		n += len(r.events)
+	}
+	w.lastBatch = len(batch)
+	w.commit(batch)
+}
+
+// lingerMax bounds how long the writer waits for a batch to fill: far
+// below one fsync, so it never costs a durable append noticeable latency.
+const lingerMax = 200 * time.Microsecond
+
+func (w *writer) runOp(r *request) {
+	st := w.st
+	old := st.ring
+	r.err = w.l.db.Update(func(tx *bolt.Tx) error { return r.op(tx, &st) })
+	if r.err == nil {
+		w.publish(st)
+		if old != nil && st.ring == nil {
+			old.signer.zero()
+		}
+	}
+	close(r.done)
+}
+
+func (w *writer) publish(st writeState) {
+	w.st = st
+	w.l.ring.Store(st.ring)
+	w.l.committed(st.size)
+}
+
+// commit writes every request of batch in one transaction. A request that
+// fails validation is answered with its error and writes nothing; the
+// others commit. If the transaction fails, every request gets its error
+// and neither the file nor memory changes.
+func (w *writer) commit(batch []*request) {
+	if len(batch) == 0 {
+		return
+	}
+	st := w.st
+	err := w.l.db.Update(func(tx *bolt.Tx) error {
+		b := txBuckets{
+			events:    tx.Bucket(bucketEvents),
+			hashes:    tx.Bucket(bucketHashes),
+			valueKeys: tx.Bucket(bucketValueKeys),
+		}
+		b.events.FillPercent = 1
+		b.hashes.FillPercent = 1
+		for _, r := range batch {
+			if r.err = w.check(&st, b, r); r.err != nil {
+				continue
+			}
+			if err := w.write(tx, &st, b, r); err != nil {
+				return err
+			}
+		}
+		return w.maybeCheckpoint(tx, &st, false)
+	})
+	if err != nil {
+		err = fmt.Errorf("commit event log: %w", err)
+	}
+	for _, r := range batch {
+		if err != nil && r.err == nil {
+			r.err, r.headers = err, nil
+		}
+		spendAll(r.events)
+	}
+	if err == nil {
+		w.stats.commits.Add(1)
+		w.stats.events.Add(st.size - w.st.size)
+		w.publish(st)
+	} else {
+		w.stats.failures.Add(1)
+	}
+	for _, r := range batch {
+		close(r.done)
+	}
+}
+
+type txBuckets struct {
+	events, hashes, valueKeys *bolt.Bucket
+}
+
+// check validates r against the current state without writing anything.
+func (w *writer) check(st *writeState, b txBuckets, r *request) error {
+	if st.ring == nil {
+		return ErrSealed
+	}
+	seen := map[ValueKeyID]bool{}
+	for _, e := range r.events {
+		for _, id := range e.DestroyValueKeys {
+			if seen[id] {
+				return fmt.Errorf("append: value key %s destroyed twice", id)
+			}
+			seen[id] = true
+			switch v := b.valueKeys.Get(id[:]); {
+			case v == nil:
+				return fmt.Errorf("append: destroy %s: %w", id, ErrValueKeyNotFound)
+			case len(v) == 1:
+				return fmt.Errorf("append: destroy %s: %w", id, ErrValueDestroyed)
+			}
+		}
+		for _, k := range e.NewValueKeys {
+			if seen[k.id] || b.valueKeys.Get(k.id[:]) != nil {
+				return fmt.Errorf("append: value key %s already exists", k.id)
+			}
+			seen[k.id] = true
+		}
+	}
+	return nil
+}
+
+// destroyedTombstone replaces a destroyed value key, so that "destroyed"
+// can be told apart from "never existed".
+var destroyedTombstone = []byte{0}
+
+// write appends r's events to tx. Any error here is a storage error that
+// aborts the whole transaction.
+func (w *writer) write(tx *bolt.Tx, st *writeState, b txBuckets, r *request) error {
+	r.headers = make([]Header, 0, len(r.events))
+	for _, e := range r.events {
+		seq := st.size + 1
+		if cur := st.ring.data[st.ring.current]; seq-cur.first >= w.l.opts.MaxEventsPerKey {
+			nr, err := st.ring.withNewDataKey(tx, seq, w.l.opts.Now())
+			if err != nil {
+				return fmt.Errorf("rotate data key: %w", err)
+			}
+			st.ring = nr
+		}
+		h := Header{Seq: seq, Type: e.Type, Schema: e.Schema, KeyID: st.ring.current}
+		h.Time, h.ID = w.stamp(st)
+		hdr := appendHeader(make([]byte, 0, fixedHeaderLen+len(e.Type)), &h)
+		env := make([]byte, 0, len(hdr)+len(e.Payload)+seal.Overhead)
+		env = st.ring.data[h.KeyID].aead.Seal(append(env, hdr...), e.Payload, hdr)
+		if err := b.events.Put(u64key(seq), env); err != nil {
+			return fmt.Errorf("store event %d: %w", seq, err)
+		}
+		if err := appendHashes(b.hashes, int64(seq-1), tlog.RecordHash(env)); err != nil {
+			return err
+		}
+		for _, k := range e.NewValueKeys {
+			wrapped := st.ring.kek.Seal(nil, k.raw, aadFor(aadValueKey, st.ring.logID, k.id[:]))
+			if err := b.valueKeys.Put(k.id[:], wrapped); err != nil {
+				return fmt.Errorf("store value key: %w", err)
+			}
+		}
+		for _, id := range e.DestroyValueKeys {
+			if err := b.valueKeys.Put(id[:], destroyedTombstone); err != nil {
+				return fmt.Errorf("destroy value key: %w", err)
+			}
+		}
+		st.size = seq
+		r.headers = append(r.headers, h)
+	}
+	return nil
+}
+
+// stamp returns the time and ULID of the next event. Time never goes
+// backwards in the log, even if the clock does, so "as of an instant"
+// is well defined; ULIDs strictly increase.
+func (w *writer) stamp(st *writeState) (time.Time, ulid.ULID) {
+	t := w.l.opts.Now().UTC()
+	if t.Before(st.lastTime) {
+		t = st.lastTime
+	}
+	id, err := ulid.New(ulid.Timestamp(t), w.entropy)
+	if err != nil || id.Compare(st.lastID) <= 0 {
+		id = nextULID(st.lastID)
+	}
+	st.lastTime, st.lastID = t, id
+	return t, id
+}
+
+// nextULID returns id+1 as a 128-bit big-endian integer.
+func nextULID(id ulid.ULID) ulid.ULID {
+	for i := len(id) - 1; i >= 0; i-- {
+		id[i]++
+		if id[i] != 0 {
+			break
+		}
+	}
+	return id
+}
+
+// maybeCheckpoint signs and stores a checkpoint if one is due: enough
+// events or enough time since the last, or force and anything new.
+func (w *writer) maybeCheckpoint(tx *bolt.Tx, st *writeState, force bool) error {
+	if st.ring == nil || st.size == st.cpSize {
+		return nil
+	}
+	now := w.l.opts.Now()
+	due := force || st.size-st.cpSize >= w.l.opts.CheckpointEvery || now.Sub(st.cpTime) >= w.l.opts.CheckpointInterval
+	if !due {
+		return nil
+	}
+	root, err := tlog.TreeHash(int64(st.size), bucketHashReader{tx.Bucket(bucketHashes)})
+	if err != nil {
+		return fmt.Errorf("checkpoint tree hash: %w", err)
+	}
+	msg, err := st.ring.signer.sign(st.size, root)
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketCheckpoints).Put(u64key(st.size), msg); err != nil {
+		return fmt.Errorf("store checkpoint: %w", err)
+	}
+	st.cpSize, st.cpTime = st.size, now
+	w.stats.checkpoints.Add(1)
+	return nil
+}
+
+// checkpoint writes a checkpoint in its own transaction when the timer
+// fires with events uncovered, or at close.
+func (w *writer) checkpoint(force bool) {
+	st := w.st
+	if st.ring == nil || st.size == st.cpSize {
+		return
+	}
+	err := w.l.db.Update(func(tx *bolt.Tx) error { return w.maybeCheckpoint(tx, &st, force) })
+	if err != nil {
+		w.l.opts.Logger.Warn("event log checkpoint failed", "size", st.size, "err", err)
+		return
+	}
+	w.publish(st)
+}
