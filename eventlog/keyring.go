@@ -239,7 +239,7 @@ func (r *ring) rewrapped(tx *bolt.Tx, newRoot []byte) (*ring, error) {
 		return nil, err
 	}
 	if err := rewrapBucket(tx.Bucket(bucketValueKeys), func(k, v []byte) ([]byte, error) {
-		if len(v) == 0 { // destroyed: stays destroyed
+		if isDestroyed(v) { // stays destroyed
 			return v, nil
 		}
 		return rewrap("value key", v, aadFor(aadValueKey, r.logID, k))

@@ -11,7 +11,7 @@ var (
 	bucketHashes      = []byte("hashes")      // tlog stored-hash index → 32-byte hash
 	bucketCheckpoints = []byte("checkpoints") // tree size → signed note
 	bucketDataKeys    = []byte("datakeys")    // key id → data key record
-	bucketValueKeys   = []byte("valuekeys")   // value key id → wrapped key, or empty once destroyed
+	bucketValueKeys   = []byte("valuekeys")   // value key id → wrapped key, or a one-byte tombstone once destroyed
 )
 
 var allBuckets = [][]byte{bucketMeta, bucketEvents, bucketHashes, bucketCheckpoints, bucketDataKeys, bucketValueKeys}

@@ -95,6 +95,10 @@ type Log struct {
 	size   uint64
 	notify chan struct{}
 
+	// mapped counts bytes read or written through bbolt's mmap since the
+	// mapping was last released (see releaseMapped).
+	mapped atomic.Int64
+
 	w       *writer
 	closed  chan struct{}
 	closeMu sync.RWMutex
@@ -360,3 +364,18 @@ func (l *Log) watch() (uint64, <-chan struct{}) {
 }
 
 func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+// releaseEvery is how many bytes of the file may be touched through the
+// mmap before its pages are released from the resident set again.
+const releaseEvery = 32 << 20
+
+// touched records that n bytes of the file were read or written through
+// the mapping, and releases the mapping once enough have accumulated, so
+// resident memory stays flat however large the log grows.
+func (l *Log) touched(n int) {
+	if l.mapped.Add(int64(n)) < releaseEvery {
+		return
+	}
+	l.mapped.Store(0)
+	releaseMapped(l.db)
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -16,6 +17,9 @@ func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, RootKeySize) }
 // openTest opens a fresh log in a temp dir, unlocked with testKey(1).
 func openTest(t testing.TB, opts Options) *Log {
 	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	l, err := Open(context.Background(), filepath.Join(t.TempDir(), "data", "events.db"), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -258,5 +262,95 @@ func TestSubscribeCatchUpThenLive(t *testing.T) {
 	defer cancelShort()
 	if _, err := subs[0].Next(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Next past the end: %v", err)
+	}
+}
+
+func TestVerifyWhileAppending(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := openTest(t, Options{CheckpointEvery: 10})
+	vkey, _ := l.VerifierKey(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			if _, err := l.Append(ctx, ev("t", fmt.Sprint(i))); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for range 5 {
+		if _, err := l.Verify(ctx, vkey, VerifyOptions{}); err != nil {
+			t.Fatalf("verify during appends: %v", err)
+		}
+	}
+	<-done
+}
+
+func TestCloseCheckpointsAndRefuses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	l, err := Open(ctx, path, Options{CheckpointInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Unlock(ctx, testKey(3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, ev("t", "a"), ev("t", "b"), ev("t", "c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, ev("t", "d")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after close: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	l, err = Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cp, ok, err := l.LatestCheckpoint(ctx)
+	if err != nil || !ok || cp.Size != 3 {
+		t.Fatalf("latest checkpoint after close = %+v, %v, %v; want size 3", cp, ok, err)
+	}
+	if st := l.Stats(); st.Commits != 0 {
+		t.Fatalf("fresh open stats = %+v", st)
+	}
+}
+
+func TestTimeAndIDsNeverGoBackwards(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	l := openTest(t, Options{Now: clock})
+	steps := []time.Duration{0, time.Second, -time.Hour, 0, 2 * time.Millisecond, -time.Millisecond}
+	var hs []Header
+	for _, d := range steps {
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+		h, err := l.Append(ctx, ev("t", "x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h[0])
+	}
+	for i := 1; i < len(hs); i++ {
+		if hs[i].Time.Before(hs[i-1].Time) || hs[i].ID.Compare(hs[i-1].ID) <= 0 {
+			t.Fatalf("event %d: time %v id %s after time %v id %s", i, hs[i].Time, hs[i].ID, hs[i-1].Time, hs[i-1].ID)
+		}
 	}
 }

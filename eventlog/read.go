@@ -59,11 +59,13 @@ func (l *Log) scan(ctx context.Context, from, to uint64, decrypt bool, fn func(R
 	for next := from; next <= to; {
 		end := min(to, next+scanChunk-1)
 		var batch []Record
+		n := 0
 		err := l.view(ctx, func(tx *bolt.Tx) error {
 			var err error
-			batch, err = readRange(tx, next, end, r, batch)
+			batch, err = readRange(tx, next, end, r, batch, &n)
 			return err
 		})
+		l.touched(n)
 		if err != nil {
 			return err
 		}
@@ -82,7 +84,7 @@ func (l *Log) scan(ctx context.Context, from, to uint64, decrypt bool, fn func(R
 
 // readRange reads events from..to (stopping early at the end of the log)
 // and appends them to dst. With a ring it decrypts payloads.
-func readRange(tx *bolt.Tx, from, to uint64, r *ring, dst []Record) ([]Record, error) {
+func readRange(tx *bolt.Tx, from, to uint64, r *ring, dst []Record, touched *int) ([]Record, error) {
 	c := tx.Bucket(bucketEvents).Cursor()
 	want := from
 	for k, v := c.Seek(u64key(from)); k != nil && want <= to; k, v = c.Next() {
@@ -94,6 +96,7 @@ func readRange(tx *bolt.Tx, from, to uint64, r *ring, dst []Record) ([]Record, e
 			return dst, err
 		}
 		dst = append(dst, rec)
+		*touched += len(v)
 		want++
 	}
 	return dst, nil
@@ -105,7 +108,7 @@ func readRange(tx *bolt.Tx, from, to uint64, r *ring, dst []Record) ([]Record, e
 func decodeRecord(seq uint64, env []byte, r *ring) (Record, error) {
 	h, aad, sealed, err := decodeEnvelope(env)
 	if err != nil {
-		return Record{}, fmt.Errorf("event %d: %w", seq, err)
+		return Record{}, &IntegrityError{Seq: seq, Reason: err.Error()}
 	}
 	if h.Seq != seq {
 		return Record{}, &IntegrityError{Seq: seq, Reason: fmt.Sprintf("envelope claims seq %d", h.Seq)}
@@ -144,7 +147,7 @@ func (l *Log) OpenValue(ctx context.Context, id ValueKeyID, sealed, aad []byte) 
 	if err != nil {
 		return nil, err
 	}
-	if len(wrapped) == 1 {
+	if isDestroyed(wrapped) {
 		return nil, fmt.Errorf("value key %s: %w", id, ErrValueDestroyed)
 	}
 	raw, err := r.kek.Open(nil, wrapped, aadFor(aadValueKey, r.logID, id[:]))

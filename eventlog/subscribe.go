@@ -60,11 +60,13 @@ func (s *Subscription) fill(ctx context.Context, size uint64) error {
 	}
 	end := min(size, s.next+scanChunk-1)
 	var batch []Record
+	n := 0
 	err := s.l.view(ctx, func(tx *bolt.Tx) error {
 		var err error
-		batch, err = readRange(tx, s.next, end, r, s.buf[:0])
+		batch, err = readRange(tx, s.next, end, r, s.buf[:0], &n)
 		return err
 	})
+	s.l.touched(n)
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,7 @@ type writeState struct {
 	lastTime time.Time
 	cpSize   uint64
 	cpTime   time.Time
+	written  int // envelope bytes written by this transaction
 }
 
 type request struct {
@@ -295,6 +296,9 @@ func (w *writer) runOp(r *request) {
 }
 
 func (w *writer) publish(st writeState) {
+	if st.cpSize != w.st.cpSize {
+		w.stats.checkpoints.Add(1)
+	}
 	w.st = st
 	w.l.ring.Store(st.ring)
 	w.l.committed(st.size)
@@ -339,6 +343,8 @@ func (w *writer) commit(batch []*request) {
 	if err == nil {
 		w.stats.commits.Add(1)
 		w.stats.events.Add(st.size - w.st.size)
+		w.l.touched(st.written)
+		st.written = 0
 		w.publish(st)
 	} else {
 		w.stats.failures.Add(1)
@@ -367,7 +373,7 @@ func (w *writer) check(st *writeState, b txBuckets, r *request) error {
 			switch v := b.valueKeys.Get(id[:]); {
 			case v == nil:
 				return fmt.Errorf("append: destroy %s: %w", id, ErrValueKeyNotFound)
-			case len(v) == 1:
+			case isDestroyed(v):
 				return fmt.Errorf("append: destroy %s: %w", id, ErrValueDestroyed)
 			}
 		}
@@ -382,8 +388,12 @@ func (w *writer) check(st *writeState, b txBuckets, r *request) error {
 }
 
 // destroyedTombstone replaces a destroyed value key, so that "destroyed"
-// can be told apart from "never existed".
+// can be told apart from "never existed". A wrapped key is never one byte.
 var destroyedTombstone = []byte{0}
+
+func isDestroyed(v []byte) bool {
+	return len(v) == len(destroyedTombstone) && v[0] == destroyedTombstone[0]
+}
 
 // write appends r's events to tx. Any error here is a storage error that
 // aborts the whole transaction.
@@ -403,6 +413,7 @@ func (w *writer) write(tx *bolt.Tx, st *writeState, b txBuckets, r *request) err
 		hdr := appendHeader(make([]byte, 0, fixedHeaderLen+len(e.Type)), &h)
 		env := make([]byte, 0, len(hdr)+len(e.Payload)+seal.Overhead)
 		env = st.ring.data[h.KeyID].aead.Seal(append(env, hdr...), e.Payload, hdr)
+		st.written += len(env)
 		if err := b.events.Put(u64key(seq), env); err != nil {
 			return fmt.Errorf("store event %d: %w", seq, err)
 		}
@@ -476,7 +487,6 @@ func (w *writer) maybeCheckpoint(tx *bolt.Tx, st *writeState, force bool) error 
 		return fmt.Errorf("store checkpoint: %w", err)
 	}
 	st.cpSize, st.cpTime = st.size, now
-	w.stats.checkpoints.Add(1)
 	return nil
 }
 
