@@ -252,12 +252,12 @@ func TestValueKeyBadDestroyInBatch(t *testing.T) {
 	if reqs[0].err != nil || reqs[2].err != nil {
 		t.Fatalf("good requests failed: %v, %v", reqs[0].err, reqs[2].err)
 	}
-	if !errors.Is(reqs[1].err, ErrValueKeyNotFound) || reqs[1].headers != nil {
-		t.Fatalf("bad request: %v, %v; want ErrValueKeyNotFound and no headers", reqs[1].headers, reqs[1].err)
+	if !errors.Is(reqs[1].err, ErrValueKeyNotFound) || reqs[1].records != nil {
+		t.Fatalf("bad request: %v, %v; want ErrValueKeyNotFound and no headers", reqs[1].records, reqs[1].err)
 	}
 	var seqs []uint64
 	for _, r := range []*request{reqs[0], reqs[2]} {
-		for _, h := range r.headers {
+		for _, h := range r.records {
 			seqs = append(seqs, h.Seq)
 		}
 	}
@@ -290,7 +290,7 @@ func TestValueKeyConcurrentDestroys(t *testing.T) {
 	const n = 40
 	type result struct {
 		bad bool
-		hs  []Header
+		hs  []Record
 		err error
 	}
 	results := make(chan result, n)

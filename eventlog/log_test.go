@@ -337,7 +337,7 @@ func TestTimeAndIDsNeverGoBackwards(t *testing.T) {
 	}
 	l := openTest(t, Options{Now: clock})
 	steps := []time.Duration{0, time.Second, -time.Hour, 0, 2 * time.Millisecond, -time.Millisecond}
-	var hs []Header
+	var hs []Record
 	for _, d := range steps {
 		mu.Lock()
 		now = now.Add(d)
@@ -352,5 +352,37 @@ func TestTimeAndIDsNeverGoBackwards(t *testing.T) {
 		if hs[i].Time.Before(hs[i-1].Time) || hs[i].ID.Compare(hs[i-1].ID) <= 0 {
 			t.Fatalf("event %d: time %v id %s after time %v id %s", i, hs[i].Time, hs[i].ID, hs[i-1].Time, hs[i-1].ID)
 		}
+	}
+}
+
+func TestSeqAt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var mu sync.Mutex
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := base
+	l := openTest(t, Options{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	// Events at base+0s, +10s, +10s, +20s, ..., so ties are covered.
+	offsets := []int{0, 10, 10, 20, 30, 30, 30, 40}
+	for _, o := range offsets {
+		mu.Lock()
+		now = base.Add(time.Duration(o) * time.Second)
+		mu.Unlock()
+		if _, err := l.Append(ctx, ev("t", "x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		at   int
+		want uint64
+	}{{-1, 0}, {0, 1}, {5, 1}, {10, 3}, {29, 4}, {30, 7}, {40, 8}, {100, 8}} {
+		got, err := l.SeqAt(ctx, base.Add(time.Duration(tc.at)*time.Second))
+		if err != nil || got != tc.want {
+			t.Errorf("SeqAt(+%ds) = %d, %v; want %d", tc.at, got, err, tc.want)
+		}
+	}
+	r, err := l.GetSealed(ctx, 3)
+	if err != nil || r.Seq != 3 || r.Payload != nil {
+		t.Fatalf("GetSealed(3) = %+v, %v", r, err)
 	}
 }

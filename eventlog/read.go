@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/tlog"
@@ -164,4 +165,44 @@ func openWith(key, sealed, aad []byte) ([]byte, error) {
 		return nil, err
 	}
 	return a.Open(nil, sealed, aad)
+}
+
+// GetSealed returns event seq without decrypting it: its header and leaf
+// hash. It works while the log is sealed.
+func (l *Log) GetSealed(ctx context.Context, seq uint64) (Record, error) {
+	var rec Record
+	found := false
+	err := l.scan(ctx, seq, seq, false, func(r Record) error {
+		rec, found = r, true
+		return nil
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("event %d: %w", seq, ErrNotFound)
+	}
+	return rec, err
+}
+
+// SeqAt returns the sequence number of the last event whose time is at or
+// before t, 0 if there is none. Event times never decrease along the log,
+// so this is a binary search over headers.
+func (l *Log) SeqAt(ctx context.Context, t time.Time) (uint64, error) {
+	lo, hi := uint64(0), l.Size() // invariant: event lo is at or before t (0: none), events after hi are after t
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		var h Header
+		err := l.view(ctx, func(tx *bolt.Tx) error {
+			var err error
+			h, _, _, err = decodeEnvelope(tx.Bucket(bucketEvents).Get(u64key(mid)))
+			return err
+		})
+		if err != nil {
+			return 0, fmt.Errorf("event %d: %w", mid, err)
+		}
+		if h.Time.After(t) {
+			hi = mid - 1
+		} else {
+			lo = mid
+		}
+	}
+	return lo, nil
 }

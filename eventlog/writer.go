@@ -48,7 +48,7 @@ type writeState struct {
 type request struct {
 	events  []Event
 	op      func(tx *bolt.Tx, st *writeState) error
-	headers []Header
+	records []Record
 	err     error
 	done    chan struct{}
 }
@@ -111,10 +111,11 @@ func newWriter(l *Log) *writer {
 }
 
 // Append appends events atomically: they get consecutive sequence numbers
-// and are committed in one transaction. It returns their headers once the
-// transaction is durable. ctx bounds only the wait for a place in the
+// and are committed in one transaction. It returns them as records (the
+// payload is the caller's slice, not a copy) once the transaction is
+// durable. ctx bounds only the wait for a place in the
 // queue: once queued, an append is carried out and Append waits for it.
-func (l *Log) Append(ctx context.Context, events ...Event) ([]Header, error) {
+func (l *Log) Append(ctx context.Context, events ...Event) ([]Record, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
@@ -128,7 +129,7 @@ func (l *Log) Append(ctx context.Context, events ...Event) ([]Header, error) {
 		return nil, err
 	}
 	<-r.done
-	return r.headers, r.err
+	return r.records, r.err
 }
 
 func (l *Log) validate(events []Event) error {
@@ -336,7 +337,7 @@ func (w *writer) commit(batch []*request) {
 	}
 	for _, r := range batch {
 		if err != nil && r.err == nil {
-			r.err, r.headers = err, nil
+			r.err, r.records = err, nil
 		}
 		spendAll(r.events)
 	}
@@ -398,7 +399,7 @@ func isDestroyed(v []byte) bool {
 // write appends r's events to tx. Any error here is a storage error that
 // aborts the whole transaction.
 func (w *writer) write(tx *bolt.Tx, st *writeState, b txBuckets, r *request) error {
-	r.headers = make([]Header, 0, len(r.events))
+	r.records = make([]Record, 0, len(r.events))
 	for _, e := range r.events {
 		seq := st.size + 1
 		if cur := st.ring.data[st.ring.current]; seq-cur.first >= w.l.opts.MaxEventsPerKey {
@@ -417,7 +418,8 @@ func (w *writer) write(tx *bolt.Tx, st *writeState, b txBuckets, r *request) err
 		if err := b.events.Put(u64key(seq), env); err != nil {
 			return fmt.Errorf("store event %d: %w", seq, err)
 		}
-		if err := appendHashes(b.hashes, int64(seq-1), tlog.RecordHash(env)); err != nil {
+		leaf := tlog.RecordHash(env)
+		if err := appendHashes(b.hashes, int64(seq-1), leaf); err != nil {
 			return err
 		}
 		for _, k := range e.NewValueKeys {
@@ -432,7 +434,7 @@ func (w *writer) write(tx *bolt.Tx, st *writeState, b txBuckets, r *request) err
 			}
 		}
 		st.size = seq
-		r.headers = append(r.headers, h)
+		r.records = append(r.records, Record{Header: h, Payload: e.Payload, Leaf: leaf})
 	}
 	return nil
 }
