@@ -176,8 +176,8 @@ type SecretRead struct {
 	Outcome string `json:"outcome"`
 }
 
-func (*SecretRead) Type() string   { return "secret.read" }
-func (*SecretRead) Schema() uint32 { return 1 }
+func (*SecretRead) Type() string      { return "secret.read" }
+func (*SecretRead) Schema() uint32    { return 1 }
 func (e *SecretRead) validate() error { return needPath(e.Path) }
 
 // AccessDenied: a request was refused by authorisation.
