@@ -1,0 +1,124 @@
+package projections
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/events"
+)
+
+// realistic fills the log with n events in the mix a busy deployment
+// produces: mostly reads, a third writes (with pruning past ten
+// versions), some deletes, policy changes and denials.
+func realistic(f *fixture, n int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	versions := map[string]int{}
+	const paths = 5000
+	batch := make([]eventlog.Event, 0, 1000)
+	for i := 0; i < n; i++ {
+		path := fmt.Sprintf("apps/app-%d/db", rng.IntN(paths))
+		actor := fmt.Sprintf("spiffe://spike.ist/workload/app-%d", rng.IntN(500))
+		var ev eventlog.Event
+		switch r := rng.IntN(100); {
+		case r < 30 || versions[path] == 0:
+			v := versions[path] + 1
+			versions[path] = v
+			var pruned []int
+			if v > DefaultMaxVersions {
+				pruned = []int{v - DefaultMaxVersions}
+			}
+			ev = f.written(actor, path, v, map[string]string{"username": "app", "password": strconv.Itoa(rng.Int())}, pruned...)
+		case r < 85:
+			ev = f.event(&events.SecretRead{Meta: events.Meta{Actor: actor, RequestID: "r"}, Path: path, Version: versions[path], Outcome: events.OutcomeOK})
+		case r < 90:
+			ev = f.event(&events.SecretVersionsDeleted{Meta: events.Meta{Actor: actor}, Path: path, Versions: []int{versions[path]}})
+		case r < 95:
+			ev = f.event(&events.PolicyPut{Meta: events.Meta{Actor: actor}, Name: fmt.Sprintf("p-%d", rng.IntN(100)),
+				SpiffeIDPattern: "^spiffe://spike\\.ist/workload/.*$", PathPattern: "^apps/.*$", Permissions: []string{"read"}})
+		default:
+			ev = f.event(&events.AccessDenied{Meta: events.Meta{Actor: actor}, Path: path, Action: "write", Reason: "no policy"})
+		}
+		batch = append(batch, ev)
+		if len(batch) == cap(batch) || i == n-1 {
+			f.append(batch...)
+			batch = batch[:0]
+		}
+	}
+}
+
+// BenchmarkRebuild rebuilds the projection of a one-million-event log
+// into a new file; one op is one full rebuild.
+func BenchmarkRebuild(b *testing.B) {
+	n := 1_000_000
+	if s := os.Getenv("SPIKE_BENCH_EVENTS"); s != "" { // for profiling runs
+		n, _ = strconv.Atoi(s)
+	}
+	f := newFixture(b)
+	realistic(f, n)
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		i++
+		p, err := Open(f.ctx, f.log, f.opts(filepath.Join(f.dir, fmt.Sprintf("p%d.db", i))))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p.LastApplied() != uint64(n) {
+			b.Fatalf("rebuilt to %d", p.LastApplied())
+		}
+		p.Close()
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
+	if mb := peakRSSMiB(); mb > 0 {
+		b.ReportMetric(mb, "peak-RSS-MiB")
+	}
+}
+
+// BenchmarkGetSecret reads the current version of a random path.
+func BenchmarkGetSecret(b *testing.B) {
+	f := newFixture(b)
+	realistic(f, 50_000)
+	p := f.open(filepath.Join(f.dir, "p.db"))
+	paths, err := p.Paths(f.ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ok []string
+	for _, path := range paths {
+		if _, err := p.Secret(f.ctx, path, 0); err == nil {
+			ok = append(ok, path)
+		}
+	}
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if _, err := p.Secret(f.ctx, ok[i%len(ok)], 0); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// peakRSSMiB reads this process's peak resident set size (VmHWM).
+func peakRSSMiB() float64 {
+	fh, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer fh.Close()
+	s := bufio.NewScanner(fh)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}

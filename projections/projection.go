@@ -1,0 +1,256 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+
+	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/internal/seal"
+	"github.com/spikeledger/spike/migrations"
+)
+
+// Options configure a projection.
+type Options struct {
+	// Path is the database file. Empty with Memory unset is an error.
+	Path string
+	// Memory keeps the whole projection in RAM; it is rebuilt at every
+	// open (SPIKE_NEXUS_PROJECTION=memory).
+	Memory bool
+	// Key is the 32-byte projection key (see KeyFromRoot). The caller
+	// keeps ownership and may zero it after Open.
+	Key []byte
+	// Progress, if set, is called during a rebuild or long catch-up with
+	// the events applied so far and the target.
+	Progress func(done, total uint64)
+	// Logger receives why a rebuild happened. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Projection is an open projection database following one event log.
+// Reads are safe for concurrent use; Apply and CatchUp serialise.
+type Projection struct {
+	log    *eventlog.Log
+	db     *sql.DB
+	path   string // "" in memory
+	key    *seal.AEAD
+	opts   Options
+	writer sync.Mutex // held by Apply/CatchUp
+
+	mu   sync.RWMutex // guards last
+	last position
+
+	// asOf marks a projection built AsOf: it stays at limit.
+	asOf  bool
+	limit uint64
+}
+
+// position is the last applied event.
+type position struct {
+	seq  uint64
+	leaf [32]byte
+}
+
+// ErrOutOfOrder is returned by Apply for an event that is not the one
+// after the last applied: applying an event twice, or skipping one, is
+// impossible by construction.
+var ErrOutOfOrder = errors.New("projection: event out of order")
+
+const labelProjection seal.Label = "spike/projections/key/v1"
+
+// KeyFromRoot derives the projection key from the root key. A new root
+// key gives a new projection key, and the projection rebuilds itself.
+func KeyFromRoot(rootKey []byte) ([]byte, error) {
+	return seal.Derive(rootKey, nil, labelProjection)
+}
+
+// Open opens (creating or rebuilding as needed) the projection of log,
+// which must be unlocked, and catches it up with the log's end.
+func Open(ctx context.Context, log *eventlog.Log, opts Options) (*Projection, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if !opts.Memory && opts.Path == "" {
+		return nil, errors.New("projection: no path and not in memory")
+	}
+	if strings.ContainsAny(opts.Path, "?#") {
+		return nil, fmt.Errorf("projection: path %q must not contain ? or #", opts.Path)
+	}
+	if log.Sealed() {
+		return nil, fmt.Errorf("projection: %w", eventlog.ErrSealed)
+	}
+	key, err := newKey(opts.Key)
+	if err != nil {
+		return nil, err
+	}
+	p := &Projection{log: log, key: key, opts: opts, path: opts.Path}
+	if opts.Memory {
+		p.path = ""
+		if p.db, err = openMemory(ctx); err != nil {
+			return nil, err
+		}
+		if err := p.initState(ctx); err != nil {
+			p.db.Close()
+			return nil, err
+		}
+	} else if err := p.openDisk(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.CatchUp(ctx); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// openDisk opens the file, and rebuilds it when it cannot be trusted.
+func (p *Projection) openDisk(ctx context.Context) error {
+	if err := os.MkdirAll(filepath.Dir(p.path), 0o700); err != nil {
+		return fmt.Errorf("projection directory: %w", err)
+	}
+	removeStale(p.path)
+	reason := ""
+	db, err := openFile(ctx, p.path, false)
+	if err == nil {
+		p.db = db
+		reason, err = p.check(ctx)
+	} else {
+		reason = err.Error()
+	}
+	if err != nil && reason == "" {
+		if db != nil {
+			db.Close()
+		}
+		return err
+	}
+	if reason == "" {
+		return nil
+	}
+	p.opts.Logger.Warn("rebuilding projection from the event log", "path", p.path, "reason", reason)
+	return p.rebuild(ctx)
+}
+
+// check decides whether the open database can be caught up. It returns a
+// reason to rebuild, or an error that should stop Open.
+func (p *Projection) check(ctx context.Context) (reason string, err error) {
+	var ok string
+	if err := p.db.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&ok); err != nil || ok != "ok" {
+		return fmt.Sprintf("database fails its integrity check (%v %s)", err, ok), nil
+	}
+	if _, _, err := migrations.Apply(ctx, p.db); err != nil {
+		return "schema: " + err.Error(), nil
+	}
+	st, err := readState(ctx, p.db)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "new database", nil
+	case err != nil:
+		return "state: " + err.Error(), nil
+	case st.origin != p.log.Origin():
+		return fmt.Sprintf("database follows log %s, not %s", st.origin, p.log.Origin()), nil
+	}
+	if _, err := p.key.Open(nil, st.keyCheck, []byte(keyCheckAAD)); err != nil {
+		return "root key changed", nil
+	}
+	if st.seq > p.log.Size() {
+		return fmt.Sprintf("database is at seq %d, beyond the log's end %d", st.seq, p.log.Size()), nil
+	}
+	if st.seq > 0 {
+		rec, err := p.log.GetSealed(ctx, st.seq)
+		if err != nil {
+			return "", fmt.Errorf("projection: read log at %d: %w", st.seq, err)
+		}
+		if rec.Leaf != st.leaf {
+			return fmt.Sprintf("event %d in the log differs from the one applied", st.seq), nil
+		}
+	}
+	p.last = position{seq: st.seq, leaf: st.leaf}
+	return "", nil
+}
+
+func newKey(k []byte) (*seal.AEAD, error) {
+	a, err := seal.New(k)
+	if err != nil {
+		return nil, fmt.Errorf("projection key: %w", err)
+	}
+	return a, nil
+}
+
+// Close closes the database.
+func (p *Projection) Close() error {
+	if p.db == nil {
+		return nil
+	}
+	err := p.db.Close()
+	p.db = nil
+	return err
+}
+
+// LastApplied returns the sequence number of the last applied event.
+func (p *Projection) LastApplied() uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.last.seq
+}
+
+// openFile opens a projection database file. bulk selects settings for a
+// rebuild into a scratch file: no journal and no syncs until the end.
+func openFile(ctx context.Context, path string, bulk bool) (*sql.DB, error) {
+	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	if bulk {
+		pragmas = "_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=locking_mode(EXCLUSIVE)"
+	}
+	dsn := "file:" + path + "?" + pragmas + "&_pragma=busy_timeout(10000)&_pragma=cache_size(-32768)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open projection %s: %w", path, err)
+	}
+	if bulk {
+		db.SetMaxOpenConns(1)
+	} else {
+		db.SetMaxOpenConns(4)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open projection %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("projection %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// openMemory opens a private in-memory database. One connection only: each
+// connection to ":memory:" would be a different database.
+func openMemory(ctx context.Context) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", "file::memory:?_pragma=cache_size(-32768)")
+	if err != nil {
+		return nil, fmt.Errorf("open memory projection: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if _, _, err := migrations.Apply(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("memory projection: %w", err)
+	}
+	return db, nil
+}
+
+// removeStale removes leftovers of an interrupted rebuild.
+func removeStale(path string) {
+	matches, _ := filepath.Glob(path + ".rebuild-*")
+	for _, m := range matches {
+		os.Remove(m)
+	}
+}

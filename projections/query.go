@@ -1,0 +1,324 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spikeledger/spike/events"
+)
+
+// Errors of reads. Nexus maps all three to SPIKE's 404; extensions can
+// tell them apart.
+var (
+	ErrNotFound         = errors.New("not found")
+	ErrVersionDeleted   = errors.New("version is deleted")
+	ErrVersionDestroyed = errors.New("version is destroyed")
+	// ErrCorrupt means a stored value does not authenticate: the
+	// database was altered. Delete it and Nexus rebuilds it.
+	ErrCorrupt = errors.New("projection value does not authenticate")
+)
+
+// SecretVersion is one version of a secret, with its data in clear.
+type SecretVersion struct {
+	Path    string
+	Version int
+	Data    map[string]string
+	Created time.Time
+	Deleted *time.Time
+}
+
+// VersionInfo describes a version without its data.
+type VersionInfo struct {
+	Version   int
+	Created   time.Time
+	Deleted   *time.Time
+	Destroyed bool
+}
+
+// SecretMetadata is a path's settings and every version it holds.
+type SecretMetadata struct {
+	Path               string
+	CurrentVersion     int
+	OldestVersion      int
+	MaxVersions        int
+	Created, Updated   time.Time
+	CASRequired        bool
+	DeleteVersionAfter time.Duration
+	CustomMetadata     map[string]string
+	Versions           []VersionInfo // ascending
+}
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func optTime(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNanos(n.Int64)
+	return &t
+}
+
+// Secret returns version of path with its data; version 0 means the
+// current version. Deleted and destroyed versions are errors.
+func (p *Projection) Secret(ctx context.Context, path string, version int) (SecretVersion, error) {
+	if version < 0 {
+		return SecretVersion{}, fmt.Errorf("version %d: %w", version, ErrNotFound)
+	}
+	if version == 0 {
+		err := p.db.QueryRowContext(ctx, "SELECT current_version FROM secret_metadata WHERE path = ?", path).Scan(&version)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && version == 0) {
+			return SecretVersion{}, fmt.Errorf("secret %q: %w", path, ErrNotFound)
+		}
+		if err != nil {
+			return SecretVersion{}, fmt.Errorf("secret %q: %w", path, err)
+		}
+	}
+	var (
+		value     []byte
+		created   int64
+		deleted   sql.NullInt64
+		destroyed bool
+	)
+	err := p.db.QueryRowContext(ctx, "SELECT value, created_time, deleted_time, destroyed FROM secrets WHERE path = ? AND version = ?", path, version).
+		Scan(&value, &created, &deleted, &destroyed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return SecretVersion{}, fmt.Errorf("secret %q version %d: %w", path, version, ErrNotFound)
+	}
+	if err != nil {
+		return SecretVersion{}, fmt.Errorf("secret %q: %w", path, err)
+	}
+	switch {
+	case deleted.Valid:
+		return SecretVersion{}, fmt.Errorf("secret %q version %d: %w", path, version, ErrVersionDeleted)
+	case destroyed || value == nil:
+		return SecretVersion{}, fmt.Errorf("secret %q version %d: %w", path, version, ErrVersionDestroyed)
+	}
+	data, err := p.openValue(path, version, value)
+	if err != nil {
+		return SecretVersion{}, err
+	}
+	return SecretVersion{Path: path, Version: version, Data: data, Created: fromNanos(created)}, nil
+}
+
+func (p *Projection) openValue(path string, version int, sealed []byte) (map[string]string, error) {
+	plain, err := p.key.Open(nil, sealed, events.ValueAAD(path, version))
+	if err != nil {
+		return nil, fmt.Errorf("secret %q version %d: %w", path, version, ErrCorrupt)
+	}
+	defer clear(plain)
+	var data map[string]string
+	if err := json.Unmarshal(plain, &data); err != nil {
+		return nil, fmt.Errorf("secret %q version %d: value is not a JSON object of strings", path, version)
+	}
+	return data, nil
+}
+
+// Metadata returns a path's metadata and versions.
+func (p *Projection) Metadata(ctx context.Context, path string) (SecretMetadata, error) {
+	m := SecretMetadata{Path: path}
+	var created, updated, after int64
+	var custom string
+	err := p.db.QueryRowContext(ctx, `SELECT current_version, oldest_version, max_versions, created_time, updated_time,
+		cas_required, delete_version_after, custom_metadata FROM secret_metadata WHERE path = ?`, path).
+		Scan(&m.CurrentVersion, &m.OldestVersion, &m.MaxVersions, &created, &updated, &m.CASRequired, &after, &custom)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("secret %q: %w", path, ErrNotFound)
+	}
+	if err != nil {
+		return m, fmt.Errorf("metadata %q: %w", path, err)
+	}
+	m.Created, m.Updated, m.DeleteVersionAfter = fromNanos(created), fromNanos(updated), time.Duration(after)
+	if err := json.Unmarshal([]byte(custom), &m.CustomMetadata); err != nil {
+		return m, fmt.Errorf("metadata %q: custom metadata: %w", path, err)
+	}
+	rows, err := p.db.QueryContext(ctx, "SELECT version, created_time, deleted_time, destroyed FROM secrets WHERE path = ? ORDER BY version", path)
+	if err != nil {
+		return m, fmt.Errorf("metadata %q: %w", path, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v VersionInfo
+		var c int64
+		var d sql.NullInt64
+		if err := rows.Scan(&v.Version, &c, &d, &v.Destroyed); err != nil {
+			return m, fmt.Errorf("metadata %q: %w", path, err)
+		}
+		v.Created, v.Deleted = fromNanos(c), optTime(d)
+		m.Versions = append(m.Versions, v)
+	}
+	return m, rows.Err()
+}
+
+// Paths returns every path that has metadata, sorted, including paths
+// whose versions are all deleted (as SPIKE lists them).
+func (p *Projection) Paths(ctx context.Context) ([]string, error) {
+	rows, err := p.db.QueryContext(ctx, "SELECT path FROM secret_metadata ORDER BY path")
+	if err != nil {
+		return nil, fmt.Errorf("list paths: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("list paths: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// Policy is an access policy in clear.
+type Policy struct {
+	Name             string
+	SpiffeIDPattern  string
+	PathPattern      string
+	Permissions      []string
+	Created, Updated time.Time
+}
+
+// Policy returns one policy by name.
+func (p *Projection) Policy(ctx context.Context, name string) (Policy, error) {
+	ps, err := p.policies(ctx, "WHERE name = ?", name)
+	if err != nil {
+		return Policy{}, err
+	}
+	if len(ps) == 0 {
+		return Policy{}, fmt.Errorf("policy %q: %w", name, ErrNotFound)
+	}
+	return ps[0], nil
+}
+
+// Policies returns every policy, sorted by name.
+func (p *Projection) Policies(ctx context.Context) ([]Policy, error) {
+	return p.policies(ctx, "")
+}
+
+func (p *Projection) policies(ctx context.Context, where string, args ...any) ([]Policy, error) {
+	rows, err := p.db.QueryContext(ctx, "SELECT name, details, created_time, updated_time FROM policies "+where+" ORDER BY name", args...)
+	if err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	defer rows.Close()
+	var out []Policy
+	for rows.Next() {
+		var pol Policy
+		var sealed []byte
+		var c, u int64
+		if err := rows.Scan(&pol.Name, &sealed, &c, &u); err != nil {
+			return nil, fmt.Errorf("policies: %w", err)
+		}
+		plain, err := p.key.Open(nil, sealed, policyAAD(pol.Name))
+		if err != nil {
+			return nil, fmt.Errorf("policy %q: %w", pol.Name, ErrCorrupt)
+		}
+		var d policyDetails
+		if err := json.Unmarshal(plain, &d); err != nil {
+			return nil, fmt.Errorf("policy %q: details: %w", pol.Name, err)
+		}
+		pol.SpiffeIDPattern, pol.PathPattern, pol.Permissions = d.SpiffeIDPattern, d.PathPattern, d.Permissions
+		pol.Created, pol.Updated = fromNanos(c), fromNanos(u)
+		out = append(out, pol)
+	}
+	return out, rows.Err()
+}
+
+// Access is one row of access history: one event.
+type Access struct {
+	Seq       uint64
+	Time      time.Time
+	Actor     string
+	RequestID string
+	Type      string
+	Target    string
+	Version   int
+	Outcome   string
+	Detail    string
+}
+
+// HistoryQuery filters access history. Empty fields match everything.
+type HistoryQuery struct {
+	Target  string // secret path, policy name or keeper
+	Actor   string // SPIFFE ID
+	Type    string // event type
+	Outcome string
+	From    time.Time // inclusive
+	To      time.Time // exclusive
+	// After is the cursor: only events with a greater seq. Pass the
+	// previous page's next value.
+	After uint64
+	// Limit is the page size; default 100, at most 1000.
+	Limit int
+}
+
+// MaxHistoryPage bounds a page of history.
+const MaxHistoryPage = 1000
+
+// History returns matching events in seq order, and the cursor for the
+// next page (0 when this is the last).
+func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uint64, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	if limit > MaxHistoryPage {
+		return nil, 0, fmt.Errorf("history: limit %d exceeds %d", limit, MaxHistoryPage)
+	}
+	var where []string
+	args := []any{}
+	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
+	add("seq > ?", q.After)
+	for _, f := range []struct{ col, v string }{{"target", q.Target}, {"actor", q.Actor}, {"type", q.Type}, {"outcome", q.Outcome}} {
+		if f.v != "" {
+			add(f.col+" = ?", f.v)
+		}
+	}
+	// Event times never decrease along the log, so a time range is a seq
+	// range: find its ends by binary search over the log rather than
+	// keeping an index on time.
+	if !q.From.IsZero() {
+		lo, err := p.log.SeqAt(ctx, q.From.Add(-time.Nanosecond))
+		if err != nil {
+			return nil, 0, fmt.Errorf("history: %w", err)
+		}
+		add("seq > ?", lo)
+	}
+	if !q.To.IsZero() {
+		hi, err := p.log.SeqAt(ctx, q.To.Add(-time.Nanosecond))
+		if err != nil {
+			return nil, 0, fmt.Errorf("history: %w", err)
+		}
+		add("seq <= ?", hi)
+	}
+	args = append(args, limit+1)
+	rows, err := p.db.QueryContext(ctx, `SELECT seq, time, actor, request_id, type, target, version, outcome, detail
+		FROM access_history WHERE `+strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("history: %w", err)
+	}
+	defer rows.Close()
+	var out []Access
+	for rows.Next() {
+		var a Access
+		var t int64
+		if err := rows.Scan(&a.Seq, &t, &a.Actor, &a.RequestID, &a.Type, &a.Target, &a.Version, &a.Outcome, &a.Detail); err != nil {
+			return nil, 0, fmt.Errorf("history: %w", err)
+		}
+		a.Time = fromNanos(t)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("history: %w", err)
+	}
+	var next uint64
+	if len(out) > limit {
+		out = out[:limit]
+		next = out[limit-1].Seq
+	}
+	return out, next, nil
+}
