@@ -367,7 +367,7 @@ func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
 // releaseEvery is how many bytes of the file may be touched through the
 // mmap before its pages are released from the resident set again.
-const releaseEvery = 32 << 20
+const releaseEvery = 16 << 20
 
 // touched records that n bytes of the file were read or written through
 // the mapping, and releases the mapping once enough have accumulated, so

@@ -67,6 +67,9 @@ func (p *Projection) prepare(ctx context.Context, r eventlog.Record) (prepared, 
 
 func (p *Projection) applyLocked(ctx context.Context, db *sql.DB, recs []prepared) error {
 	pos := p.position()
+	if p.names.db != db {
+		p.names.merge(db, nil) // names cached for another database are not ids here
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("projection apply: %w", err)
@@ -94,7 +97,26 @@ func (p *Projection) applyLocked(ctx context.Context, db *sql.DB, recs []prepare
 		return fmt.Errorf("projection apply: commit: %w", err)
 	}
 	p.setPosition(pos)
+	p.names.merge(db, a.newNames)
 	return nil
+}
+
+// nameCache remembers interned names of one database. It is used only
+// under the projection's writer lock.
+type nameCache struct {
+	db  *sql.DB
+	ids map[string]int64
+}
+
+// merge adds names committed to db, starting over if db changed (a
+// rebuild) or the cache grew past its bound.
+func (c *nameCache) merge(db *sql.DB, names map[string]int64) {
+	if c.db != db || len(c.ids)+len(names) > maxCachedNames {
+		c.db, c.ids = db, make(map[string]int64, len(names))
+	}
+	for n, id := range names {
+		c.ids[n] = id
+	}
 }
 
 func (p *Projection) position() position {
@@ -134,6 +156,35 @@ type applier struct {
 	stmts map[string]*sql.Stmt
 	// hist holds access-history rows not yet inserted, flattened.
 	hist []any
+	// names interned by this transaction, not yet in p.names.
+	newNames map[string]int64
+}
+
+// maxCachedNames bounds the interned-name cache; past it the cache starts
+// over and misses are looked up in the database.
+const maxCachedNames = 100_000
+
+// intern returns the id of name in the names table, adding it if new.
+func (a *applier) intern(name string) (int64, error) {
+	if id, ok := a.p.names.ids[name]; ok {
+		return id, nil
+	}
+	if id, ok := a.newNames[name]; ok {
+		return id, nil
+	}
+	var id int64
+	err := a.tx.QueryRowContext(a.ctx, "SELECT id FROM names WHERE name = ?", name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = a.tx.QueryRowContext(a.ctx, "INSERT INTO names (name) VALUES (?) RETURNING id", name).Scan(&id)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("intern name: %w", err)
+	}
+	if a.newNames == nil {
+		a.newNames = map[string]int64{}
+	}
+	a.newNames[name] = id
+	return id, nil
 }
 
 func (a *applier) exec(query string, args ...any) error {
@@ -210,7 +261,13 @@ func (a *applier) apply(pr prepared) error {
 		return err
 	}
 	m := pl.EventMeta()
-	a.hist = append(a.hist, r.Seq, t, m.Actor, m.RequestID, r.Type, h.target, h.version, h.outcome, h.detail)
+	var ids [4]int64
+	for i, n := range [4]string{m.Actor, r.Type, h.target, h.outcome} {
+		if ids[i], err = a.intern(n); err != nil {
+			return err
+		}
+	}
+	a.hist = append(a.hist, r.Seq, t, ids[0], m.RequestID, ids[1], ids[2], h.version, ids[3], h.detail)
 	if len(a.hist) == historyRowsPerInsert*historyColumns {
 		return a.flushHistory()
 	}

@@ -18,7 +18,7 @@ import (
 // anyway.
 const (
 	catchUpBatch = 4096
-	rebuildBatch = 16384
+	rebuildBatch = 8192
 )
 
 // CatchUp applies every event committed to the log since the last applied

@@ -56,7 +56,7 @@ var digestTables = []digestTable{
 			return p.key.Open(nil, row[4].([]byte), policyAAD(row[0].(string)))
 		}},
 	{name: "access_history",
-		query: "SELECT seq, time, actor, request_id, type, target, version, outcome, detail FROM access_history ORDER BY seq"},
+		query: historySelect + " ORDER BY h.seq"},
 }
 
 func (p *Projection) digestTable(ctx context.Context, h hash.Hash, t digestTable) error {

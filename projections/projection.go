@@ -48,6 +48,8 @@ type Projection struct {
 	mu   sync.RWMutex // guards last
 	last position
 
+	names nameCache // interned names, under writer
+
 	// asOf marks a projection built AsOf: it stays at limit.
 	asOf  bool
 	limit uint64

@@ -256,6 +256,12 @@ type HistoryQuery struct {
 	Limit int
 }
 
+// historySelect reads history rows with their names resolved.
+const historySelect = `SELECT h.seq, h.time, a.name, h.request_id, ty.name, tg.name, h.version, o.name, h.detail
+	FROM access_history h
+	JOIN names a ON a.id = h.actor JOIN names ty ON ty.id = h.type
+	JOIN names tg ON tg.id = h.target JOIN names o ON o.id = h.outcome`
+
 // MaxHistoryPage bounds a page of history.
 const MaxHistoryPage = 1000
 
@@ -272,11 +278,20 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 	var where []string
 	args := []any{}
 	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
-	add("seq > ?", q.After)
+	add("h.seq > ?", q.After)
 	for _, f := range []struct{ col, v string }{{"target", q.Target}, {"actor", q.Actor}, {"type", q.Type}, {"outcome", q.Outcome}} {
-		if f.v != "" {
-			add(f.col+" = ?", f.v)
+		if f.v == "" {
+			continue
 		}
+		var id int64
+		err := p.db.QueryRowContext(ctx, "SELECT id FROM names WHERE name = ?", f.v).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, 0, nil // a name never recorded matches nothing
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("history: %w", err)
+		}
+		add("h."+f.col+" = ?", id)
 	}
 	// Event times never decrease along the log, so a time range is a seq
 	// range: find its ends by binary search over the log rather than
@@ -286,18 +301,17 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 		if err != nil {
 			return nil, 0, fmt.Errorf("history: %w", err)
 		}
-		add("seq > ?", lo)
+		add("h.seq > ?", lo)
 	}
 	if !q.To.IsZero() {
 		hi, err := p.log.SeqAt(ctx, q.To.Add(-time.Nanosecond))
 		if err != nil {
 			return nil, 0, fmt.Errorf("history: %w", err)
 		}
-		add("seq <= ?", hi)
+		add("h.seq <= ?", hi)
 	}
 	args = append(args, limit+1)
-	rows, err := p.db.QueryContext(ctx, `SELECT seq, time, actor, request_id, type, target, version, outcome, detail
-		FROM access_history WHERE `+strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`, args...)
+	rows, err := p.db.QueryContext(ctx, historySelect+` WHERE `+strings.Join(where, " AND ")+` ORDER BY h.seq LIMIT ?`, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("history: %w", err)
 	}
