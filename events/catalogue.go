@@ -74,6 +74,9 @@ type SecretVersionWritten struct {
 	// Pruned lists older versions removed because the path now holds more
 	// than its maximum; their value keys are destroyed with this event.
 	Pruned []int `json:"pruned,omitempty"`
+	// Created is when an imported version was originally written; the
+	// version's creation time is the event's otherwise.
+	Created *time.Time `json:"created,omitempty"`
 }
 
 func (*SecretVersionWritten) Type() string   { return "secret.version.written" }
@@ -96,6 +99,9 @@ type SecretVersionsDeleted struct {
 	Meta
 	Path     string `json:"path"`
 	Versions []int  `json:"versions"`
+	// Deleted is when imported versions were originally deleted; the
+	// event's time otherwise.
+	Deleted *time.Time `json:"deleted,omitempty"`
 }
 
 func (*SecretVersionsDeleted) Type() string   { return "secret.versions.deleted" }

@@ -228,7 +228,11 @@ func (a *applier) apply(pr prepared) error {
 		err = a.written(r.Seq, t, e, pr.value)
 	case *events.SecretVersionsDeleted:
 		h = history{target: e.Path, version: firstOf(e.Versions), outcome: events.OutcomeOK, detail: versionsDetail("versions", e.Versions)}
-		err = a.setVersions(e.Path, t, e.Versions, "UPDATE secrets SET deleted_time = ? WHERE path = ? AND version = ? AND destroyed = 0", t)
+		when := t
+		if e.Deleted != nil {
+			when = e.Deleted.UnixNano()
+		}
+		err = a.setVersions(e.Path, t, e.Versions, "UPDATE secrets SET deleted_time = ? WHERE path = ? AND version = ? AND destroyed = 0", when)
 	case *events.SecretVersionsUndeleted:
 		h = history{target: e.Path, version: firstOf(e.Versions), outcome: events.OutcomeOK, detail: versionsDetail("versions", e.Versions)}
 		err = a.setVersions(e.Path, t, e.Versions, "UPDATE secrets SET deleted_time = NULL WHERE path = ? AND version = ? AND destroyed = 0")
@@ -333,8 +337,12 @@ func distributed(e *events.ShardsDistributed) history {
 // written stores a new version, prunes what it displaced and updates the
 // path's metadata.
 func (a *applier) written(seq uint64, t int64, e *events.SecretVersionWritten, value []byte) error {
+	created := t
+	if e.Created != nil {
+		created = e.Created.UnixNano()
+	}
 	if err := a.exec("INSERT INTO secrets (path, version, value, created_time, deleted_time, destroyed, seq) VALUES (?, ?, ?, ?, NULL, 0, ?)",
-		e.Path, e.Version, value, t, seq); err != nil {
+		e.Path, e.Version, value, created, seq); err != nil {
 		return fmt.Errorf("store version %d: %w", e.Version, err)
 	}
 	maxVersions := e.MaxVersions

@@ -105,6 +105,23 @@ func (p *Projection) Secret(ctx context.Context, path string, version int) (Secr
 	return SecretVersion{Path: path, Version: version, Data: data, Created: fromNanos(created)}, nil
 }
 
+// VersionData returns the data of any version that still has it, deleted
+// or not: exports and restores carry soft-deleted versions along.
+func (p *Projection) VersionData(ctx context.Context, path string, version int) (map[string]string, error) {
+	var value []byte
+	err := p.db.QueryRowContext(ctx, "SELECT value FROM secrets WHERE path = ? AND version = ?", path, version).Scan(&value)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("secret %q version %d: %w", path, version, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("secret %q: %w", path, err)
+	}
+	if value == nil {
+		return nil, fmt.Errorf("secret %q version %d: %w", path, version, ErrVersionDestroyed)
+	}
+	return p.openValue(path, version, value)
+}
+
 func (p *Projection) openValue(path string, version int, sealed []byte) (map[string]string, error) {
 	plain, err := p.key.Open(nil, sealed, events.ValueAAD(path, version))
 	if err != nil {
