@@ -386,3 +386,36 @@ func TestSeqAt(t *testing.T) {
 		t.Fatalf("GetSealed(3) = %+v, %v", r, err)
 	}
 }
+
+func TestCreateAndDestroyValueKeyInOneAppend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := openTest(t, Options{})
+	k := NewValueKey()
+	id := k.ID()
+	sealed, err := k.Seal([]byte("v1"), []byte("aad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A write and, in the same atomic append, a later event that prunes it.
+	if _, err := l.Append(ctx,
+		Event{Type: "written", Payload: sealed, NewValueKeys: []*ValueKey{k}},
+		Event{Type: "pruned", DestroyValueKeys: []ValueKeyID{id}},
+	); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.OpenValue(ctx, id, sealed, []byte("aad")); !errors.Is(err, ErrValueDestroyed) {
+		t.Fatalf("OpenValue after create+destroy: %v", err)
+	}
+	// Destroying it twice in one append is refused and appends nothing.
+	k2 := NewValueKey()
+	size := l.Size()
+	_, err = l.Append(ctx,
+		Event{Type: "written", NewValueKeys: []*ValueKey{k2}},
+		Event{Type: "pruned", DestroyValueKeys: []ValueKeyID{k2.ID()}},
+		Event{Type: "pruned", DestroyValueKeys: []ValueKeyID{k2.ID()}},
+	)
+	if !errors.Is(err, ErrValueDestroyed) || l.Size() != size {
+		t.Fatalf("double destroy: %v, size %d -> %d", err, size, l.Size())
+	}
+}

@@ -364,13 +364,20 @@ func (w *writer) check(st *writeState, b txBuckets, r *request) error {
 	if st.ring == nil {
 		return ErrSealed
 	}
-	seen := map[ValueKeyID]bool{}
+	// Within one request, events apply in order: a key created by one
+	// event can be destroyed by a later one (a write that prunes what an
+	// earlier event of the same batch wrote).
+	created := map[ValueKeyID]bool{}
+	destroyed := map[ValueKeyID]bool{}
 	for _, e := range r.events {
 		for _, id := range e.DestroyValueKeys {
-			if seen[id] {
-				return fmt.Errorf("append: value key %s destroyed twice", id)
+			if destroyed[id] {
+				return fmt.Errorf("append: destroy %s: %w (earlier in this append)", id, ErrValueDestroyed)
 			}
-			seen[id] = true
+			destroyed[id] = true
+			if created[id] {
+				continue
+			}
 			switch v := b.valueKeys.Get(id[:]); {
 			case v == nil:
 				return fmt.Errorf("append: destroy %s: %w", id, ErrValueKeyNotFound)
@@ -379,10 +386,10 @@ func (w *writer) check(st *writeState, b txBuckets, r *request) error {
 			}
 		}
 		for _, k := range e.NewValueKeys {
-			if seen[k.id] || b.valueKeys.Get(k.id[:]) != nil {
+			if created[k.id] || destroyed[k.id] || b.valueKeys.Get(k.id[:]) != nil {
 				return fmt.Errorf("append: value key %s already exists", k.id)
 			}
-			seen[k.id] = true
+			created[k.id] = true
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package migrations
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -118,6 +119,41 @@ func TestMigrationsNumbered(t *testing.T) {
 	}
 }
 
+// pinnedMigrations holds the SHA-256 of every migration. A migration that
+// has run against someone's database must never change: that database is
+// already at its version and would keep the old layout under the new
+// number. Change the schema with a new migration, and pin it here.
+var pinnedMigrations = map[string]string{
+	"0001_core.sql":           "8d27eb281b725f1173ae0a80ec2d011f5439ce739e6f06676be2c79bb22f0a93",
+	"0002_access_history.sql": "31ff7854f3da82ea18886dd984a03e997f740979995a818a67800b08a4f600cd",
+	"0003_kv_metadata.sql":    "d60af46e8b0987b927621791f08596d54a60d91732c4082539d99f5b56a4e031",
+}
+
+func TestMigrationsNeverEdited(t *testing.T) {
+	t.Parallel()
+	all, err := All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, m := range all {
+		seen[m.Name] = true
+		sum := fmt.Sprintf("%x", sha256.Sum256([]byte(m.SQL)))
+		switch want, ok := pinnedMigrations[m.Name]; {
+		case !ok:
+			t.Errorf("new migration %s: pin it in pinnedMigrations as %q", m.Name, sum)
+		case sum != want:
+			t.Errorf("migration %s was edited (sha256 %s, pinned %s): databases already at version %d would never see the change; add a new migration instead",
+				m.Name, sum, want, m.Version)
+		}
+	}
+	for name := range pinnedMigrations {
+		if !seen[name] {
+			t.Errorf("pinned migration %s is gone", name)
+		}
+	}
+}
+
 // fixtureRow is a row an earlier release could have left behind: inserted
 // once the schema is at version since, and expected, unchanged or with the
 // defaults later migrations add, once the database is at the latest.
@@ -157,11 +193,15 @@ var fixtureRows = []fixtureRow{
 		args:   []any{[]byte("sealed details")},
 		check:  "SELECT details, created_time, updated_time, seq FROM policies WHERE name = 'web'",
 		want:   []any{[]byte("sealed details"), int64(1), int64(2), int64(3)}},
+	{name: "interned names", since: 2,
+		insert: "INSERT INTO names (id, name) VALUES (1, 'spiffe://x/a'), (2, 'secret.read'), (3, 'a/b'), (4, 'ok')",
+		check:  "SELECT group_concat(id || '=' || name, ' ') FROM (SELECT id, name FROM names ORDER BY id)",
+		want:   []any{"1=spiffe://x/a 2=secret.read 3=a/b 4=ok"}},
 	{name: "access history", since: 2,
 		insert: `INSERT INTO access_history (seq, time, actor, request_id, type, target, version, outcome, detail)
-			VALUES (7, 100, 'spiffe://x/a', 'r1', 'secret.read', 'a/b', 3, 'ok', '')`,
+			VALUES (7, 100, 1, 'r1', 2, 3, 3, 4, 'versions=3')`,
 		check: "SELECT time, actor, request_id, type, target, version, outcome, detail FROM access_history WHERE seq = 7",
-		want:  []any{int64(100), "spiffe://x/a", "r1", "secret.read", "a/b", int64(3), "ok", ""}},
+		want:  []any{int64(100), int64(1), "r1", int64(2), int64(3), int64(3), int64(4), "versions=3"}},
 	{name: "metadata with kv settings", since: 3,
 		insert: `INSERT INTO secret_metadata (path, current_version, oldest_version, max_versions, created_time, updated_time,
 			cas_required, delete_version_after, custom_metadata) VALUES ('c', 1, 1, 4, 5, 6, 1, 3600000000000, '{"team":"db"}')`,

@@ -84,6 +84,9 @@ func ApplyUpTo(ctx context.Context, db *sql.DB, target int) (from, to int, err e
 	if from > len(all) {
 		return from, from, fmt.Errorf("projection database has schema version %d, newer than this build's %d: upgrade spike, or delete the projection database to rebuild it from the log", from, len(all))
 	}
+	if target <= from {
+		return from, from, nil // already there (or past it): nothing to undo
+	}
 	for _, m := range all[from:target] {
 		if err := applyOne(ctx, db, m); err != nil {
 			return from, m.Version - 1, err

@@ -2,6 +2,7 @@ package migrations
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -55,6 +56,9 @@ func policyPutV1toV2(payload []byte) ([]byte, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &m); err != nil {
 		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("payload is not a JSON object")
 	}
 	var perms []string
 	if raw, ok := m["permissions"]; ok {

@@ -3,6 +3,8 @@ package projections
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spikeledger/spike/eventlog"
@@ -60,7 +62,13 @@ func BuildAsOf(ctx context.Context, log *eventlog.Log, at AsOf, opts Options) (*
 		}
 	} else {
 		p.path = opts.Path
-		if err = p.buildInto(ctx, opts.Path, seq); err == nil {
+		if _, serr := os.Stat(opts.Path); serr == nil {
+			return nil, fmt.Errorf("as-of: %s already exists", opts.Path)
+		}
+		if err = os.MkdirAll(filepath.Dir(opts.Path), 0o700); err == nil {
+			err = p.buildInto(ctx, opts.Path, seq)
+		}
+		if err == nil {
 			p.db, err = openFile(ctx, opts.Path, false)
 		}
 	}

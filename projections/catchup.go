@@ -95,6 +95,7 @@ func (p *Projection) applyRange(ctx context.Context, db *sql.DB, to uint64, batc
 // leaves the old file (or none), never a half-built one.
 func (p *Projection) rebuild(ctx context.Context) error {
 	if p.db != nil {
+		p.dropStmts()
 		p.db.Close()
 		p.db = nil
 	}

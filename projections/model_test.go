@@ -505,10 +505,10 @@ func (g *gen) secretWant(mp *mPath, path string, v int) (string, error) {
 	switch {
 	case r == nil:
 		return "", ErrNotFound
-	case r.deleted != 0:
-		return "", ErrVersionDeleted
 	case r.destroyed || g.shredded[vk(path, v)]:
 		return "", ErrVersionDestroyed
+	case r.deleted != 0:
+		return "", ErrVersionDeleted
 	}
 	return r.data, nil
 }

@@ -48,7 +48,10 @@ type Projection struct {
 	mu   sync.RWMutex // guards last
 	last position
 
+	macKey []byte // seals the file at a clean close; nil in memory
+
 	names nameCache // interned names, under writer
+	stmts sync.Map  // query text → *sql.Stmt prepared on db
 
 	// asOf marks a projection built AsOf: it stays at limit.
 	asOf  bool
@@ -94,6 +97,11 @@ func Open(ctx context.Context, log *eventlog.Log, opts Options) (*Projection, er
 		return nil, err
 	}
 	p := &Projection{log: log, key: key, opts: opts, path: opts.Path}
+	if !opts.Memory {
+		if p.macKey, err = seal.Derive(opts.Key, nil, labelFileMAC); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Memory {
 		p.path = ""
 		if p.db, err = openMemory(ctx); err != nil {
@@ -119,13 +127,19 @@ func (p *Projection) openDisk(ctx context.Context) error {
 		return fmt.Errorf("projection directory: %w", err)
 	}
 	removeStale(p.path)
-	reason := ""
-	db, err := openFile(ctx, p.path, false)
-	if err == nil {
-		p.db = db
-		reason, err = p.check(ctx)
-	} else {
-		reason = err.Error()
+	reason, err := checkFileMAC(p.macKey, p.path)
+	if err != nil {
+		return err
+	}
+	var db *sql.DB
+	if reason == "" {
+		db, err = openFile(ctx, p.path, false)
+		if err == nil {
+			p.db = db
+			reason, err = p.check(ctx)
+		} else {
+			reason = err.Error()
+		}
 	}
 	if err != nil && reason == "" {
 		if db != nil {
@@ -178,6 +192,15 @@ func (p *Projection) check(ctx context.Context) (reason string, err error) {
 	return "", nil
 }
 
+// dropStmts closes the prepared statements of the current database.
+func (p *Projection) dropStmts() {
+	p.stmts.Range(func(k, v any) bool {
+		v.(*sql.Stmt).Close()
+		p.stmts.Delete(k)
+		return true
+	})
+}
+
 func newKey(k []byte) (*seal.AEAD, error) {
 	a, err := seal.New(k)
 	if err != nil {
@@ -186,14 +209,32 @@ func newKey(k []byte) (*seal.AEAD, error) {
 	return a, nil
 }
 
-// Close closes the database.
+// Close closes the database. A file is checkpointed and sealed with a
+// MAC, so that the next open can tell it is exactly as it was left.
 func (p *Projection) Close() error {
 	if p.db == nil {
 		return nil
 	}
-	err := p.db.Close()
+	p.writer.Lock()
+	defer p.writer.Unlock()
+	p.dropStmts()
+	var err error
+	if p.path != "" && p.macKey != nil {
+		_, err = p.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	}
+	if cerr := p.db.Close(); err == nil {
+		err = cerr
+	}
 	p.db = nil
-	return err
+	if err == nil && p.path != "" && p.macKey != nil {
+		err = writeFileMAC(p.macKey, p.path)
+	}
+	seal.Zero(p.macKey)
+	p.macKey = nil
+	if err != nil {
+		return fmt.Errorf("close projection: %w", err)
+	}
+	return nil
 }
 
 // LastApplied returns the sequence number of the last applied event.

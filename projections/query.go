@@ -12,6 +12,46 @@ import (
 	"github.com/spikeledger/spike/events"
 )
 
+// stmt returns a prepared statement for query, prepared once per open
+// database: parsing SQL on every read cost more than the read.
+func (p *Projection) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := p.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := p.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := p.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// rowErr is a *sql.Row-like result for a failed prepare.
+type row interface{ Scan(...any) error }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+func (p *Projection) queryRow(ctx context.Context, query string, args ...any) row {
+	st, err := p.stmt(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (p *Projection) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := p.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
 // Errors of reads. Nexus maps all three to SPIKE's 404; extensions can
 // tell them apart.
 var (
@@ -70,7 +110,7 @@ func (p *Projection) Secret(ctx context.Context, path string, version int) (Secr
 		return SecretVersion{}, fmt.Errorf("version %d: %w", version, ErrNotFound)
 	}
 	if version == 0 {
-		err := p.db.QueryRowContext(ctx, "SELECT current_version FROM secret_metadata WHERE path = ?", path).Scan(&version)
+		err := p.queryRow(ctx, "SELECT current_version FROM secret_metadata WHERE path = ?", path).Scan(&version)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && version == 0) {
 			return SecretVersion{}, fmt.Errorf("secret %q: %w", path, ErrNotFound)
 		}
@@ -84,7 +124,7 @@ func (p *Projection) Secret(ctx context.Context, path string, version int) (Secr
 		deleted   sql.NullInt64
 		destroyed bool
 	)
-	err := p.db.QueryRowContext(ctx, "SELECT value, created_time, deleted_time, destroyed FROM secrets WHERE path = ? AND version = ?", path, version).
+	err := p.queryRow(ctx, "SELECT value, created_time, deleted_time, destroyed FROM secrets WHERE path = ? AND version = ?", path, version).
 		Scan(&value, &created, &deleted, &destroyed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return SecretVersion{}, fmt.Errorf("secret %q version %d: %w", path, version, ErrNotFound)
@@ -92,11 +132,13 @@ func (p *Projection) Secret(ctx context.Context, path string, version int) (Secr
 	if err != nil {
 		return SecretVersion{}, fmt.Errorf("secret %q: %w", path, err)
 	}
+	// Destroyed outranks deleted: a destroyed version can never come back,
+	// a deleted one can be undeleted.
 	switch {
-	case deleted.Valid:
-		return SecretVersion{}, fmt.Errorf("secret %q version %d: %w", path, version, ErrVersionDeleted)
 	case destroyed || value == nil:
 		return SecretVersion{}, fmt.Errorf("secret %q version %d: %w", path, version, ErrVersionDestroyed)
+	case deleted.Valid:
+		return SecretVersion{}, fmt.Errorf("secret %q version %d: %w", path, version, ErrVersionDeleted)
 	}
 	data, err := p.openValue(path, version, value)
 	if err != nil {
@@ -109,7 +151,7 @@ func (p *Projection) Secret(ctx context.Context, path string, version int) (Secr
 // or not: exports and restores carry soft-deleted versions along.
 func (p *Projection) VersionData(ctx context.Context, path string, version int) (map[string]string, error) {
 	var value []byte
-	err := p.db.QueryRowContext(ctx, "SELECT value FROM secrets WHERE path = ? AND version = ?", path, version).Scan(&value)
+	err := p.queryRow(ctx, "SELECT value FROM secrets WHERE path = ? AND version = ?", path, version).Scan(&value)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("secret %q version %d: %w", path, version, ErrNotFound)
 	}
@@ -140,7 +182,7 @@ func (p *Projection) Metadata(ctx context.Context, path string) (SecretMetadata,
 	m := SecretMetadata{Path: path}
 	var created, updated, after int64
 	var custom string
-	err := p.db.QueryRowContext(ctx, `SELECT current_version, oldest_version, max_versions, created_time, updated_time,
+	err := p.queryRow(ctx, `SELECT current_version, oldest_version, max_versions, created_time, updated_time,
 		cas_required, delete_version_after, custom_metadata FROM secret_metadata WHERE path = ?`, path).
 		Scan(&m.CurrentVersion, &m.OldestVersion, &m.MaxVersions, &created, &updated, &m.CASRequired, &after, &custom)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -153,7 +195,7 @@ func (p *Projection) Metadata(ctx context.Context, path string) (SecretMetadata,
 	if err := json.Unmarshal([]byte(custom), &m.CustomMetadata); err != nil {
 		return m, fmt.Errorf("metadata %q: custom metadata: %w", path, err)
 	}
-	rows, err := p.db.QueryContext(ctx, "SELECT version, created_time, deleted_time, destroyed FROM secrets WHERE path = ? ORDER BY version", path)
+	rows, err := p.query(ctx, "SELECT version, created_time, deleted_time, destroyed FROM secrets WHERE path = ? ORDER BY version", path)
 	if err != nil {
 		return m, fmt.Errorf("metadata %q: %w", path, err)
 	}
@@ -174,7 +216,7 @@ func (p *Projection) Metadata(ctx context.Context, path string) (SecretMetadata,
 // Paths returns every path that has metadata, sorted, including paths
 // whose versions are all deleted (as SPIKE lists them).
 func (p *Projection) Paths(ctx context.Context) ([]string, error) {
-	rows, err := p.db.QueryContext(ctx, "SELECT path FROM secret_metadata ORDER BY path")
+	rows, err := p.query(ctx, "SELECT path FROM secret_metadata ORDER BY path")
 	if err != nil {
 		return nil, fmt.Errorf("list paths: %w", err)
 	}
@@ -301,7 +343,7 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 			continue
 		}
 		var id int64
-		err := p.db.QueryRowContext(ctx, "SELECT id FROM names WHERE name = ?", f.v).Scan(&id)
+		err := p.queryRow(ctx, "SELECT id FROM names WHERE name = ?", f.v).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, 0, nil // a name never recorded matches nothing
 		}

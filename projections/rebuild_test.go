@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -388,36 +389,110 @@ func TestRebuildTriggers(t *testing.T) {
 			sqlExec(t, b.path, "PRAGMA user_version = 999")
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			b := buildProjection(t, 1)
-			if tc.damage != nil {
-				tc.damage(t, b)
+		// Each damage is tried on a file as Close left it, and on one
+		// left by an unclean stop, without whatever Close adds to vouch
+		// for the file (a MAC beside it): there, the checks against the
+		// log must find the damage by themselves, for the stated reason.
+		for _, unclean := range []bool{false, true} {
+			name := tc.name
+			if unclean {
+				name += "/unclean"
 			}
-			key := b.f.key
-			if tc.key != nil {
-				key = tc.key(t)
-			}
-			p, rl := b.f.openLogged(b.path, key)
-			reasons := rl.take()
-			if len(reasons) != 1 || !strings.Contains(reasons[0], tc.reason) {
-				t.Fatalf("rebuilds %q, want one mentioning %q", reasons, tc.reason)
-			}
-			t.Logf("rebuilt: %s", reasons[0])
-			if tc.key == nil {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				b := buildProjection(t, 1)
+				if unclean {
+					simulateUncleanStop(t, b.path)
+				}
+				if tc.damage != nil {
+					tc.damage(t, b)
+				}
+				if unclean {
+					simulateUncleanStop(t, b.path)
+				}
+				key := b.f.key
+				if tc.key != nil {
+					key = tc.key(t)
+				}
+				p, rl := b.f.openLogged(b.path, key)
+				reasons := rl.take()
+				if len(reasons) != 1 {
+					t.Fatalf("rebuilds %q, want one", reasons)
+				}
+				if unclean && !strings.Contains(reasons[0], tc.reason) {
+					t.Fatalf("rebuilt because %q, want a reason mentioning %q", reasons[0], tc.reason)
+				}
+				t.Logf("rebuilt: %s", reasons[0])
+				// The digest hashes content in clear: the same under any key.
 				if d := b.f.digest(p); d != b.want {
 					t.Error("digest after rebuild differs from a clean rebuild")
 				}
-			}
-			b.g.check(t, p, b.f.log.Size(), &checkStats{})
-			// The rebuilt file is trusted at the next open.
-			p.Close()
-			p, rl = b.f.openLogged(b.path, key)
-			if r := rl.take(); len(r) != 0 {
-				t.Errorf("reopen after the rebuild rebuilt again: %q", r)
-			}
-			b.g.check(t, p, b.f.log.Size(), &checkStats{})
-		})
+				b.g.check(t, p, b.f.log.Size(), &checkStats{})
+				// The rebuilt file is trusted at the next open.
+				p.Close()
+				p, rl = b.f.openLogged(b.path, key)
+				if r := rl.take(); len(r) != 0 {
+					t.Errorf("reopen after the rebuild rebuilt again: %q", r)
+				}
+				b.g.check(t, p, b.f.log.Size(), &checkStats{})
+			})
+		}
+	}
+}
+
+// simulateUncleanStop removes what a clean Close leaves beside a
+// projection file to vouch for it, as a crash (or an older build) would
+// leave the file: the database itself, nothing else.
+func simulateUncleanStop(t *testing.T, path string) {
+	t.Helper()
+	others, err := filepath.Glob(path + ".*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range others {
+		if err := os.Remove(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBitRotInClearColumn: a few bytes of the file changed in place, in a
+// column that is not sealed (here an access-history request id), leave
+// SQLite's page structure intact, so PRAGMA quick_check passes, the state
+// row still matches the log, and Open serves the altered row as truth. A
+// projection must rebuild or refuse, never answer wrongly.
+func TestBitRotInClearColumn(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const rid = "request-0123456789abcdef"
+	f.append(
+		f.written(alice, "a", 1, map[string]string{"pw": "1"}),
+		f.event(&events.SecretRead{Meta: events.Meta{Actor: alice, RequestID: rid}, Path: "a", Version: 1, Outcome: events.OutcomeOK}),
+	)
+	path := filepath.Join(f.dir, "projections.db")
+	f.open(path).Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Count(b, []byte(rid)) != 1 {
+		t.Fatalf("request id stored %d times", bytes.Count(b, []byte(rid)))
+	}
+	b = bytes.Replace(b, []byte(rid), []byte("request-0123456789abcdeX"), 1)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, rl := f.openLogged(path, f.key)
+	reasons := rl.take()
+	h, _, err := p.History(f.ctx, HistoryQuery{Type: "secret.read"})
+	if err != nil {
+		return // refusing to answer is fine
+	}
+	if len(h) != 1 {
+		t.Fatalf("history = %+v", h)
+	}
+	if h[0].RequestID != rid {
+		t.Errorf("after a byte of the file changed: rebuilds %q, history serves request id %q, want %q", reasons, h[0].RequestID, rid)
 	}
 }
 
@@ -450,62 +525,88 @@ func overwrite(t *testing.T, path string, at float64, n int) {
 }
 
 // TestTamperedSealedValue: sealed columns altered in place, with the
-// state row untouched, are not rebuilt away at Open (nothing tells) but
-// are never served: reading them fails with ErrCorrupt.
+// state row untouched. Whether Open notices (a file closed cleanly is
+// vouched for) and rebuilds, or cannot tell (after an unclean stop) and
+// serves the file, a tampered value is never served as data: reads give
+// the truth or ErrCorrupt.
 func TestTamperedSealedValue(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.append(
-		f.written(alice, "a", 1, map[string]string{"pw": "a1"}),
-		f.written(alice, "b", 1, map[string]string{"pw": "b1"}),
-		f.written(alice, "c", 1, map[string]string{"pw": "c1"}),
-		f.event(&events.PolicyPut{Name: "web", SpiffeIDPattern: "^x$", PathPattern: "^a$", Permissions: []string{"read"}}),
-		f.event(&events.PolicyPut{Name: "ops", SpiffeIDPattern: "^y$", PathPattern: "^b$", Permissions: []string{"super"}}),
-	)
-	path := filepath.Join(f.dir, "projections.db")
-	p := f.open(path)
-	p.Close()
-	flipByte(t, path, "SELECT value FROM secrets WHERE path = 'a'", "UPDATE secrets SET value = ? WHERE path = 'a'")
-	sqlExec(t, path,
-		// b: c's genuine ciphertext, sealed for another path.
-		"UPDATE secrets SET value = (SELECT value FROM secrets WHERE path = 'c') WHERE path = 'b'",
-		// ops: web's genuine details.
-		"UPDATE policies SET details = (SELECT details FROM policies WHERE name = 'web') WHERE name = 'ops'",
-	)
-	p, rl := f.openLogged(path, f.key)
-	if r := rl.take(); len(r) != 0 {
-		t.Logf("rebuilt anyway: %q", r)
-	}
-	for _, path := range []string{"a", "b"} {
-		for _, v := range []int{0, 1} {
-			if s, err := p.Secret(f.ctx, path, v); !errors.Is(err, ErrCorrupt) {
-				t.Errorf("tampered %s v%d: %+v, %v; want ErrCorrupt", path, v, s.Data, err)
+	for _, unclean := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unclean=%v", unclean), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			f.append(
+				f.written(alice, "a", 1, map[string]string{"pw": "a1"}),
+				f.written(alice, "b", 1, map[string]string{"pw": "b1"}),
+				f.written(alice, "c", 1, map[string]string{"pw": "c1"}),
+				f.event(&events.PolicyPut{Name: "web", SpiffeIDPattern: "^x$", PathPattern: "^a$", Permissions: []string{"read"}}),
+				f.event(&events.PolicyPut{Name: "ops", SpiffeIDPattern: "^y$", PathPattern: "^b$", Permissions: []string{"super"}}),
+			)
+			path := filepath.Join(f.dir, "projections.db")
+			f.open(path).Close()
+			if unclean {
+				simulateUncleanStop(t, path)
 			}
-		}
-	}
-	if s, err := p.Secret(f.ctx, "c", 1); err != nil || s.Data["pw"] != "c1" {
-		t.Errorf("untouched c: %+v, %v", s.Data, err)
-	}
-	if pol, err := p.Policy(f.ctx, "ops"); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("tampered policy: %+v, %v; want ErrCorrupt", pol, err)
-	}
-	if pols, err := p.Policies(f.ctx); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("policies with a tampered one: %+v, %v; want ErrCorrupt", pols, err)
-	}
-	if pol, err := p.Policy(f.ctx, "web"); err != nil || pol.PathPattern != "^a$" {
-		t.Errorf("untouched policy: %+v, %v", pol, err)
-	}
-	if _, err := p.Digest(f.ctx); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("digest of a tampered projection: %v; want ErrCorrupt", err)
-	}
-	// Deleting the file, as ErrCorrupt advises, brings the truth back.
-	p.Close()
-	for _, ext := range []string{"", "-wal", "-shm"} {
-		os.Remove(path + ext)
-	}
-	p, _ = f.openLogged(path, f.key)
-	if s, err := p.Secret(f.ctx, "b", 0); err != nil || s.Data["pw"] != "b1" {
-		t.Errorf("b after rebuild: %+v, %v", s.Data, err)
+			// a: one bit of the ciphertext flipped.
+			flipByte(t, path, "SELECT value FROM secrets WHERE path = 'a'", "UPDATE secrets SET value = ? WHERE path = 'a'")
+			sqlExec(t, path,
+				// b: c's genuine ciphertext, sealed for another path.
+				"UPDATE secrets SET value = (SELECT value FROM secrets WHERE path = 'c') WHERE path = 'b'",
+				// ops: web's genuine details.
+				"UPDATE policies SET details = (SELECT details FROM policies WHERE name = 'web') WHERE name = 'ops'",
+			)
+			if unclean {
+				simulateUncleanStop(t, path)
+			}
+			p, rl := f.openLogged(path, f.key)
+			rebuilt := len(rl.take()) > 0
+			t.Logf("rebuilt: %v", rebuilt)
+			corrupt := 0
+			for _, c := range []struct {
+				path string
+				v    int
+				want string
+			}{{"a", 0, "a1"}, {"a", 1, "a1"}, {"b", 0, "b1"}, {"b", 1, "b1"}, {"c", 1, "c1"}} {
+				s, err := p.Secret(f.ctx, c.path, c.v)
+				switch {
+				case errors.Is(err, ErrCorrupt) && c.path != "c":
+					corrupt++
+				case err != nil || s.Data["pw"] != c.want || len(s.Data) != 1:
+					t.Errorf("%s v%d: %v, %v; want %q or ErrCorrupt", c.path, c.v, s.Data, err, c.want)
+				}
+			}
+			pol, err := p.Policy(f.ctx, "ops")
+			switch {
+			case errors.Is(err, ErrCorrupt):
+				corrupt++
+			case err != nil || pol.PathPattern != "^b$" || !slices.Equal(pol.Permissions, []string{"super"}):
+				t.Errorf("tampered policy: %+v, %v; want the truth or ErrCorrupt", pol, err)
+			}
+			if pols, err := p.Policies(f.ctx); (err != nil && !errors.Is(err, ErrCorrupt)) || (err == nil && len(pols) != 2) {
+				t.Errorf("policies: %+v, %v", pols, err)
+			}
+			if pol, err := p.Policy(f.ctx, "web"); err != nil || pol.PathPattern != "^a$" {
+				t.Errorf("untouched policy: %+v, %v", pol, err)
+			}
+			_, derr := p.Digest(f.ctx)
+			if rebuilt {
+				if corrupt != 0 || derr != nil {
+					t.Errorf("rebuilt, yet %d reads corrupt, digest %v", corrupt, derr)
+				}
+			} else if corrupt != 5 || !errors.Is(derr, ErrCorrupt) {
+				t.Errorf("not rebuilt: %d of 5 tampered reads failed with ErrCorrupt, digest %v", corrupt, derr)
+			}
+			// Deleting the file, as ErrCorrupt advises, brings the truth back.
+			p.Close()
+			for _, ext := range []string{"", "-wal", "-shm"} {
+				os.Remove(path + ext)
+			}
+			simulateUncleanStop(t, path)
+			p, _ = f.openLogged(path, f.key)
+			if s, err := p.Secret(f.ctx, "b", 0); err != nil || s.Data["pw"] != "b1" {
+				t.Errorf("b after rebuild: %+v, %v", s.Data, err)
+			}
+		})
 	}
 }
 
