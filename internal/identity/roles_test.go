@@ -1,0 +1,241 @@
+package identity
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+)
+
+// predicates lists every Is* method of r by role.
+func predicates(r *Roles) map[Role]func(spiffeid.ID) bool {
+	return map[Role]func(spiffeid.ID) bool{
+		RoleNexus:          r.IsNexus,
+		RoleKeeper:         r.IsKeeper,
+		RoleBootstrap:      r.IsBootstrap,
+		RolePilotSuperuser: r.IsPilotSuperuser,
+		RolePilotRecover:   r.IsPilotRecover,
+		RolePilotRestore:   r.IsPilotRestore,
+		RolePilotAdmin:     r.IsPilotAdmin,
+		RolePilotOperator:  r.IsPilotOperator,
+		RolePilotAuditor:   r.IsPilotAuditor,
+		RoleLiteWorkload:   r.IsLiteWorkload,
+		RoleWorkload:       func(id spiffeid.ID) bool { _, ok := r.WorkloadName(id); return ok },
+	}
+}
+
+func TestRolesPredicates(t *testing.T) {
+	t.Parallel()
+	tenants, err := NewRoles(mapEnv(map[string]string{
+		EnvTrustRoot:             "spike.ist",
+		EnvTrustRootNexus:        "example.org/tenant/pepsi",
+		EnvTrustRootPilot:        "a.org, b.org",
+		EnvTrustRootLiteWorkload: "lite.org",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		roles *Roles
+		id    string
+		want  Role
+		name  string // keeper id or workload name
+	}{
+		{DefaultRoles(), "spiffe://spike.ist/spike/nexus", RoleNexus, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/nexus-evil", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/nexusx", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/nexus/replica", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/x/spike/nexus", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/Spike/Nexus", RoleNone, ""},
+		{DefaultRoles(), "spiffe://other.org/spike/nexus", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist.evil/spike/nexus", RoleNone, ""},
+		{DefaultRoles(), "spiffe://evil.spike.ist/spike/nexus", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/keeper", RoleKeeper, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/keeper/1", RoleKeeper, "1"},
+		{DefaultRoles(), "spiffe://spike.ist/spike/keeper/keeper-b.zone_2", RoleKeeper, "keeper-b.zone_2"},
+		{DefaultRoles(), "spiffe://spike.ist/spike/keeper/1/x", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/keepers/1", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/keeper-1", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/bootstrap", RoleBootstrap, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/bootstrap/x", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/superuser", RolePilotSuperuser, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/recover", RolePilotRecover, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/restore", RolePilotRestore, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/admin", RolePilotAdmin, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/operator", RolePilotOperator, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/auditor", RolePilotAuditor, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/superuser/x", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/superusers", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/workload/role/lite", RoleLiteWorkload, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/workload/role/lite/x", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/workload/demo", RoleWorkload, "demo"},
+		{DefaultRoles(), "spiffe://spike.ist/workload", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/workload/a/b", RoleNone, ""},
+		{DefaultRoles(), "spiffe://other.org/workload/demo", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist", RoleNone, ""},
+		{tenants, "spiffe://example.org/tenant/pepsi/spike/nexus", RoleNexus, ""},
+		{tenants, "spiffe://example.org/spike/nexus", RoleNone, ""},
+		{tenants, "spiffe://example.org/tenant/coke/spike/nexus", RoleNone, ""},
+		{tenants, "spiffe://example.org/tenant/pepsi-x/spike/nexus", RoleNone, ""},
+		{tenants, "spiffe://spike.ist/spike/nexus", RoleNone, ""},
+		{tenants, "spiffe://a.org/spike/pilot/role/superuser", RolePilotSuperuser, ""},
+		{tenants, "spiffe://b.org/spike/pilot/role/auditor", RolePilotAuditor, ""},
+		{tenants, "spiffe://spike.ist/spike/pilot/role/superuser", RoleNone, ""},
+		{tenants, "spiffe://spike.ist/spike/keeper/7", RoleKeeper, "7"},
+		{tenants, "spiffe://lite.org/spike/workload/role/lite", RoleLiteWorkload, ""},
+		{tenants, "spiffe://spike.ist/spike/workload/role/lite", RoleNone, ""},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			t.Parallel()
+			id := spiffeid.RequireFromString(tc.id)
+			if got := tc.roles.Of(id); got != tc.want {
+				t.Fatalf("Of = %q, want %q", got, tc.want)
+			}
+			for role, pred := range predicates(tc.roles) {
+				if got := pred(id); got != (role == tc.want) {
+					t.Errorf("%s predicate = %v", role, got)
+				}
+			}
+			if k, ok := tc.roles.KeeperID(id); ok != (tc.want == RoleKeeper) || (ok && k != tc.name) {
+				t.Errorf("KeeperID = %q, %v", k, ok)
+			}
+			if n, ok := tc.roles.WorkloadName(id); ok != (tc.want == RoleWorkload) || (ok && n != tc.name) {
+				t.Errorf("WorkloadName = %q, %v", n, ok)
+			}
+		})
+	}
+}
+
+func TestRolesID(t *testing.T) {
+	t.Parallel()
+	r, err := NewRoles(mapEnv(map[string]string{EnvTrustRootNexus: "example.org/tenant/pepsi"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		role Role
+		name string
+		want string // "" means an error
+	}{
+		{RoleNexus, "", "spiffe://example.org/tenant/pepsi/spike/nexus"},
+		{RoleKeeper, "", "spiffe://spike.ist/spike/keeper"},
+		{RoleKeeper, "2", "spiffe://spike.ist/spike/keeper/2"},
+		{RoleBootstrap, "", "spiffe://spike.ist/spike/bootstrap"},
+		{RolePilotAuditor, "", "spiffe://spike.ist/spike/pilot/role/auditor"},
+		{RoleLiteWorkload, "", "spiffe://spike.ist/spike/workload/role/lite"},
+		{RoleWorkload, "demo", "spiffe://spike.ist/workload/demo"},
+		{RoleWorkload, "", ""},
+		{RoleKeeper, "a/b", ""},
+		{RoleKeeper, "..", ""},
+		{RoleNexus, "x", ""},
+		{RoleNone, "", ""},
+		{Role("bogus"), "", ""},
+	} {
+		t.Run(fmt.Sprintf("%s/%s", tc.role, tc.name), func(t *testing.T) {
+			t.Parallel()
+			id, err := r.ID(tc.role, tc.name)
+			if tc.want == "" {
+				if err == nil {
+					t.Fatalf("ID = %s; want an error", id)
+				}
+				return
+			}
+			if err != nil || id.String() != tc.want {
+				t.Fatalf("ID = %s, %v; want %s", id, err, tc.want)
+			}
+			if got := r.Of(id); got != tc.role {
+				t.Fatalf("Of(ID(%s)) = %s", tc.role, got)
+			}
+		})
+	}
+}
+
+func TestRolesRootsAndTrustDomains(t *testing.T) {
+	t.Parallel()
+	r, err := NewRoles(mapEnv(map[string]string{EnvTrustRoot: "a.org", EnvTrustRootKeeper: "k.org,a.org"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := r.Roots(RoleKeeper)
+	roots[0] = TrustRoot{} // a copy: the Roles value is unaffected
+	if got := r.Roots(RoleKeeper); got[0].String() != "k.org" || got[1].String() != "a.org" {
+		t.Fatalf("keeper roots %v", got)
+	}
+	var names []string
+	for _, td := range r.TrustDomains() {
+		names = append(names, td.Name())
+	}
+	if !slices.Equal(names, []string{"a.org", "k.org"}) {
+		t.Fatalf("TrustDomains = %v", names)
+	}
+	if len(AllRoles()) != len(predicates(r)) {
+		t.Fatalf("AllRoles has %d roles, predicates %d", len(AllRoles()), len(predicates(r)))
+	}
+	var zero Roles
+	if zero.Of(spiffeid.RequireFromString("spiffe://spike.ist/spike/nexus")) != RoleNone {
+		t.Fatal("zero Roles accepted an ID")
+	}
+}
+
+func FuzzRoles(f *testing.F) {
+	for _, s := range []string{
+		"spiffe://spike.ist/spike/nexus", "spiffe://spike.ist/spike/keeper/1",
+		"spiffe://spike.ist/spike/keeper/1/x", "spiffe://spike.ist/workload/demo",
+		"spiffe://spike.ist/spike/pilot/role/admin", "spiffe://example.org/tenant/pepsi/spike/nexus",
+		"spiffe://spike.ist/spike/nexus-evil", "spiffe://spike.ist", "spiffe://SPIKE.IST/spike/nexus",
+		"spiffe://spike.ist/spike//nexus", "spiffe://spike.ist/spike/nexus/", "http://spike.ist/spike/nexus",
+	} {
+		f.Add(s)
+	}
+	roles := []*Roles{DefaultRoles()}
+	tenants, err := NewRoles(mapEnv(map[string]string{
+		EnvTrustRootNexus: "example.org/tenant/pepsi", EnvTrustRootPilot: "a.org,spike.ist",
+	}))
+	if err != nil {
+		f.Fatal(err)
+	}
+	roles = append(roles, tenants)
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := spiffeid.FromString(s)
+		if err != nil {
+			return
+		}
+		for _, r := range roles {
+			checkRoleConsistency(t, r, id)
+		}
+	})
+}
+
+// checkRoleConsistency asserts that at most one role holds id, that Of
+// agrees with the predicates and that the role's ID round-trips.
+func checkRoleConsistency(t *testing.T, r *Roles, id spiffeid.ID) {
+	t.Helper()
+	var held []Role
+	for role, pred := range predicates(r) {
+		if pred(id) {
+			held = append(held, role)
+		}
+	}
+	got := r.Of(id)
+	switch {
+	case len(held) > 1:
+		t.Fatalf("%s holds %v", id, held)
+	case len(held) == 0 && got != RoleNone:
+		t.Fatalf("Of(%s) = %s, but no predicate holds", id, got)
+	case len(held) == 1 && got != held[0]:
+		t.Fatalf("Of(%s) = %s, predicate says %s", id, got, held[0])
+	}
+	if got == RoleNone {
+		return
+	}
+	name, _ := r.KeeperID(id)
+	if got == RoleWorkload {
+		name, _ = r.WorkloadName(id)
+	}
+	if again, err := r.ID(got, name); err != nil || r.Of(again) != got {
+		t.Fatalf("ID(%s, %q) = %s, %v", got, name, again, err)
+	}
+}

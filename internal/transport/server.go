@@ -1,0 +1,316 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+)
+
+// The error codes SPIKE puts in a response's "err" field for failures the
+// transport itself detects.
+const (
+	CodeBadRequest   = "api_bad_request"
+	CodeUnauthorized = "access_unauthorized"
+	CodeInternal     = "api_internal_error"
+	CodeNotFound     = "api_not_found"
+	CodeNotReady     = "state_not_ready"
+)
+
+// ErrorBody is SPIKE's error envelope.
+type ErrorBody struct {
+	Err string `json:"err,omitempty"`
+}
+
+// Request is what a handler sees of a request.
+type Request struct {
+	// ID identifies the request in logs and events.
+	ID string
+	// Peer is the caller's SPIFFE ID, proven by its client certificate.
+	Peer   spiffeid.ID
+	Path   string
+	Action string
+	// Body is the request body, at most the server's limit.
+	Body []byte
+}
+
+// Response is what a handler returns: a status and a body encoded as
+// JSON (a []byte body is written as is, for stream routes).
+type Response struct {
+	Status int
+	Body   any
+	// ContentType overrides application/json, for stream routes.
+	ContentType string
+}
+
+// Handler serves one route.
+type Handler func(ctx context.Context, req *Request) Response
+
+// Route binds a handler to an exact path and action.
+type Route struct {
+	Path   string
+	Action string
+	// Allow, if set, is checked before the handler: a caller it refuses
+	// gets 401 access_unauthorized and the handler never runs.
+	Allow   func(peer spiffeid.ID) bool
+	Handler Handler
+}
+
+// ServerOptions configure a Server.
+type ServerOptions struct {
+	// SVID and Bundle provide the server's certificate and the trust
+	// bundles callers are verified against (an identity source usually
+	// implements both).
+	SVID   x509svid.Source
+	Bundle x509bundle.Source
+	// Authorizer decides at the TLS handshake which callers may connect
+	// at all. Required: use tlsconfig.AuthorizeAny() explicitly to admit
+	// every caller the bundle verifies.
+	Authorizer tlsconfig.Authorizer
+	// MaxBody bounds a request body; larger requests get 413 and reach no
+	// handler. Default 1 MiB.
+	MaxBody int64
+	// Timeouts. Defaults: header 10s, read 30s, write 60s, idle 120s.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// Logger receives the access log. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is an mTLS API server.
+type Server struct {
+	opts   ServerOptions
+	routes map[routeKey]Route
+	http   *http.Server
+}
+
+type routeKey struct{ path, action string }
+
+// DefaultMaxBody is the default request body limit.
+const DefaultMaxBody = 1 << 20
+
+// NewServer checks the options and routes and returns a server.
+func NewServer(opts ServerOptions, routes []Route) (*Server, error) {
+	if opts.SVID == nil || opts.Bundle == nil {
+		return nil, errors.New("transport: server needs an SVID source and a bundle source")
+	}
+	if opts.Authorizer == nil {
+		return nil, errors.New("transport: server needs a TLS authorizer")
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = DefaultMaxBody
+	}
+	opts.ReadHeaderTimeout = orDefault(opts.ReadHeaderTimeout, 10*time.Second)
+	opts.ReadTimeout = orDefault(opts.ReadTimeout, 30*time.Second)
+	opts.WriteTimeout = orDefault(opts.WriteTimeout, 60*time.Second)
+	opts.IdleTimeout = orDefault(opts.IdleTimeout, 120*time.Second)
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{opts: opts, routes: make(map[routeKey]Route, len(routes))}
+	for _, r := range routes {
+		k := routeKey{r.Path, r.Action}
+		if _, dup := s.routes[k]; dup {
+			return nil, fmt.Errorf("transport: route %s?action=%s registered twice", r.Path, r.Action)
+		}
+		if r.Handler == nil {
+			return nil, fmt.Errorf("transport: route %s?action=%s has no handler", r.Path, r.Action)
+		}
+		s.routes[k] = r
+	}
+	tlsConf := tlsconfig.MTLSServerConfig(opts.SVID, opts.Bundle, opts.Authorizer)
+	tlsConf.MinVersion = tls.VersionTLS13
+	s.http = &http.Server{
+		Handler:           s,
+		TLSConfig:         tlsConf,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		ReadTimeout:       opts.ReadTimeout,
+		WriteTimeout:      opts.WriteTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Serve accepts connections on ln until ctx ends, then shuts down
+// gracefully (in-flight requests get up to 10 s).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("transport: serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.http.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("transport: shutdown: %w", err)
+	}
+	return nil
+}
+
+// ListenAndServe listens on addr (host:port) and serves until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("transport: listen %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// ServeHTTP routes one request. It is exported for http.Server only.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	req := &Request{ID: ulid.Make().String(), Path: r.URL.Path, Action: r.URL.Query().Get("action")}
+	w.Header().Set("X-Request-Id", req.ID)
+	rec := &recorder{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			s.opts.Logger.Error("handler panicked", "request_id", req.ID, "path", req.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if rec.status == 0 {
+				writeJSON(rec, http.StatusInternalServerError, ErrorBody{Err: CodeInternal})
+			}
+		}
+		s.accessLog(r, req, rec, start)
+	}()
+	resp := s.route(r, req)
+	s.write(rec, resp)
+}
+
+// route authenticates, authorises, reads the body and runs the handler.
+func (s *Server) route(r *http.Request, req *Request) Response {
+	peer, err := peerID(r)
+	if err != nil {
+		// The TLS layer should have refused the connection already.
+		return Response{Status: http.StatusUnauthorized, Body: ErrorBody{Err: CodeUnauthorized}}
+	}
+	req.Peer = peer
+	rt, ok := s.routes[routeKey{req.Path, req.Action}]
+	if r.Method != http.MethodPost || !ok {
+		return Response{Status: http.StatusBadRequest, Body: ErrorBody{Err: CodeBadRequest}}
+	}
+	if rt.Allow != nil && !rt.Allow(peer) {
+		return Response{Status: http.StatusUnauthorized, Body: ErrorBody{Err: CodeUnauthorized}}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.opts.MaxBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return Response{Status: http.StatusRequestEntityTooLarge, Body: ErrorBody{Err: CodeBadRequest}}
+	case err != nil:
+		return Response{Status: http.StatusBadRequest, Body: ErrorBody{Err: CodeBadRequest}}
+	}
+	req.Body = body
+	return rt.Handler(r.Context(), req)
+}
+
+func peerID(r *http.Request) (spiffeid.ID, error) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return spiffeid.ID{}, errors.New("no client certificate")
+	}
+	return x509svid.IDFromCert(r.TLS.PeerCertificates[0])
+}
+
+// noStore are the cache headers SPIKE sends on every JSON response.
+var noStore = [][2]string{
+	{"Cache-Control", "no-store, no-cache, must-revalidate, private"},
+	{"Pragma", "no-cache"},
+	{"Expires", "0"},
+}
+
+func (s *Server) write(w http.ResponseWriter, resp Response) {
+	if resp.Status == 0 {
+		resp.Status = http.StatusOK
+	}
+	if b, ok := resp.Body.([]byte); ok {
+		ct := resp.ContentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		w.Header().Set("Content-Type", ct)
+		setNoStore(w.Header())
+		w.WriteHeader(resp.Status)
+		w.Write(b)
+		return
+	}
+	writeJSON(w, resp.Status, resp.Body)
+}
+
+func setNoStore(h http.Header) {
+	for _, kv := range noStore {
+		h.Set(kv[0], kv[1])
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"err":"`+CodeInternal+`"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	setNoStore(w.Header())
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// recorder remembers the status and size written, for the access log.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += n
+	return n, err
+}
+
+// accessLog writes one line per request: who, what, outcome, how long.
+// Bodies are never logged: they may hold secrets.
+func (s *Server) accessLog(r *http.Request, req *Request, rec *recorder, start time.Time) {
+	s.opts.Logger.Info("request",
+		"request_id", req.ID,
+		"peer", req.Peer.String(),
+		"method", r.Method,
+		"path", req.Path,
+		"action", req.Action,
+		"status", rec.status,
+		"bytes_in", len(req.Body),
+		"bytes_out", rec.bytes,
+		"duration_ms", float64(time.Since(start).Microseconds())/1000,
+		"remote", r.RemoteAddr,
+	)
+}
