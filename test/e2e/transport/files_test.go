@@ -45,7 +45,9 @@ func TestFileSVIDsSwitchWithoutRestart(t *testing.T) {
 	}
 	defer src.Close()
 	srv, err := transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), Logger: slog.New(slog.DiscardHandler)},
-		[]transport.Route{{Path: "/v1/echo", Handler: func(context.Context, *transport.Request) transport.Response { return transport.Response{Body: struct{}{}} }}})
+		[]transport.Route{{Path: "/v1/echo", Handler: func(context.Context, *transport.Request) transport.Response {
+			return transport.Response{Body: struct{}{}}
+		}}})
 	if err != nil {
 		t.Fatal(err)
 	}
