@@ -18,6 +18,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
+	"github.com/spikeledger/spike/api"
 )
 
 // ClientOptions configure a Client. Zero durations take SPIKE's defaults.
@@ -103,7 +105,7 @@ func (c *Client) Close() { c.hc.CloseIdleConnections() }
 // StatusError is a non-200 answer.
 type StatusError struct {
 	Status int
-	Code   string // the "err" field, if the body had one
+	Code   api.ErrorCode // the "err" field, if the body had one
 }
 
 func (e *StatusError) Error() string {

@@ -18,22 +18,12 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-)
 
-// The error codes SPIKE puts in a response's "err" field for failures the
-// transport itself detects.
-const (
-	CodeBadRequest   = "api_bad_request"
-	CodeUnauthorized = "access_unauthorized"
-	CodeInternal     = "api_internal_error"
-	CodeNotFound     = "api_not_found"
-	CodeNotReady     = "state_not_ready"
+	"github.com/spikeledger/spike/api"
 )
 
 // ErrorBody is SPIKE's error envelope.
-type ErrorBody struct {
-	Err string `json:"err,omitempty"`
-}
+type ErrorBody = api.ErrorResponse
 
 // Request is what a handler sees of a request.
 type Request struct {
@@ -65,7 +55,9 @@ type Route struct {
 	Action string
 	// Allow, if set, is checked before the handler: a caller it refuses
 	// gets 401 access_unauthorized and the handler never runs.
-	Allow   func(peer spiffeid.ID) bool
+	Allow func(peer spiffeid.ID) bool
+	// MaxBody bounds this route's body; 0 means the server's limit.
+	MaxBody int64
 	Handler Handler
 }
 
@@ -80,8 +72,9 @@ type ServerOptions struct {
 	// at all. Required: use tlsconfig.AuthorizeAny() explicitly to admit
 	// every caller the bundle verifies.
 	Authorizer tlsconfig.Authorizer
-	// MaxBody bounds a request body; larger requests get 413 and reach no
-	// handler. Default 1 MiB.
+	// MaxBody bounds a request body unless a route sets its own; larger
+	// requests get 400 api_bad_request (what SPIKE v0.8 clients understand)
+	// and reach no handler. Default 1 MiB.
 	MaxBody int64
 	// Timeouts. Defaults: header 10s, read 30s, write 60s, idle 120s.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
@@ -190,7 +183,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p := recover(); p != nil {
 			s.opts.Logger.Error("handler panicked", "request_id", req.ID, "path", req.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			if rec.status == 0 {
-				writeJSON(rec, http.StatusInternalServerError, ErrorBody{Err: CodeInternal})
+				writeJSON(rec, http.StatusInternalServerError, api.NewErrorResponse(api.CodeInternal))
 			}
 		}
 		s.accessLog(r, req, rec, start)
@@ -204,23 +197,24 @@ func (s *Server) route(r *http.Request, req *Request) Response {
 	peer, err := peerID(r)
 	if err != nil {
 		// The TLS layer should have refused the connection already.
-		return Response{Status: http.StatusUnauthorized, Body: ErrorBody{Err: CodeUnauthorized}}
+		return Response{Status: http.StatusUnauthorized, Body: api.NewErrorResponse(api.CodeUnauthorized)}
 	}
 	req.Peer = peer
 	rt, ok := s.routes[routeKey{req.Path, req.Action}]
 	if r.Method != http.MethodPost || !ok {
-		return Response{Status: http.StatusBadRequest, Body: ErrorBody{Err: CodeBadRequest}}
+		return Response{Status: http.StatusBadRequest, Body: api.NewErrorResponse(api.CodeBadRequest)}
 	}
 	if rt.Allow != nil && !rt.Allow(peer) {
-		return Response{Status: http.StatusUnauthorized, Body: ErrorBody{Err: CodeUnauthorized}}
+		return Response{Status: http.StatusUnauthorized, Body: api.NewErrorResponse(api.CodeUnauthorized)}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.opts.MaxBody))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return Response{Status: http.StatusRequestEntityTooLarge, Body: ErrorBody{Err: CodeBadRequest}}
-	case err != nil:
-		return Response{Status: http.StatusBadRequest, Body: ErrorBody{Err: CodeBadRequest}}
+	limit := s.opts.MaxBody
+	if rt.MaxBody > 0 {
+		limit = rt.MaxBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	if err != nil {
+		// Too large, or the body broke off: either way nothing runs.
+		return Response{Status: http.StatusBadRequest, Body: api.NewErrorResponse(api.CodeBadRequest)}
 	}
 	req.Body = body
 	return rt.Handler(r.Context(), req)
@@ -267,7 +261,7 @@ func setNoStore(h http.Header) {
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"err":"`+CodeInternal+`"}`)
+		status, b = http.StatusInternalServerError, []byte(`{"err":"`+string(api.CodeInternal)+`"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	setNoStore(w.Header())

@@ -16,6 +16,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 
+	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/internal/identity"
 )
 
@@ -88,6 +89,7 @@ func startServer(t *testing.T, p *pki, authz tlsconfig.Authorizer, extra ...Rout
 			ts.calls.Add(1)
 			return Response{Body: ErrorBody{}}
 		}},
+		{Path: "/v1/small", MaxBody: 10, Handler: func(ctx context.Context, r *Request) Response { ts.calls.Add(1); return Response{Body: ErrorBody{}} }},
 		{Path: "/v1/panic", Handler: func(ctx context.Context, r *Request) Response { ts.calls.Add(1); panic("boom") }},
 	}
 	routes = append(routes, extra...)
@@ -142,13 +144,14 @@ func TestServerAdmitsAndRoutes(t *testing.T) {
 		c      *Client
 		call   Call
 		status int
-		code   string
+		code   api.ErrorCode
 	}{
-		{"route refuses the caller", app, Call{Path: "/v1/echo", Action: "pilot", Request: struct{}{}}, 401, CodeUnauthorized},
-		{"unknown path", pilot, Call{Path: "/v1/nope", Request: struct{}{}}, 400, CodeBadRequest},
-		{"unknown action", pilot, Call{Path: "/v1/echo", Action: "get", Request: struct{}{}}, 400, CodeBadRequest},
-		{"trailing slash", pilot, Call{Path: "/v1/echo/", Request: struct{}{}}, 400, CodeBadRequest},
-		{"body over the limit", pilot, Call{Path: "/v1/echo", Request: strings.Repeat("x", 100)}, 413, CodeBadRequest},
+		{"route refuses the caller", app, Call{Path: "/v1/echo", Action: "pilot", Request: struct{}{}}, 401, api.CodeUnauthorized},
+		{"unknown path", pilot, Call{Path: "/v1/nope", Request: struct{}{}}, 400, api.CodeBadRequest},
+		{"unknown action", pilot, Call{Path: "/v1/echo", Action: "get", Request: struct{}{}}, 400, api.CodeBadRequest},
+		{"trailing slash", pilot, Call{Path: "/v1/echo/", Request: struct{}{}}, 400, api.CodeBadRequest},
+		{"body over the limit", pilot, Call{Path: "/v1/echo", Request: strings.Repeat("x", 100)}, 400, api.CodeBadRequest},
+		{"body over the route's own limit", pilot, Call{Path: "/v1/small", Request: strings.Repeat("x", 20)}, 400, api.CodeBadRequest},
 	} {
 		tc.call.BaseURL = ts.url
 		var se *StatusError
@@ -160,7 +163,7 @@ func TestServerAdmitsAndRoutes(t *testing.T) {
 		t.Fatalf("refused requests reached a handler %d times", n)
 	}
 	var se *StatusError
-	if err := pilot.Do(ctx, Call{BaseURL: ts.url, Path: "/v1/panic", Request: struct{}{}}); !errors.As(err, &se) || se.Status != 500 || se.Code != CodeInternal {
+	if err := pilot.Do(ctx, Call{BaseURL: ts.url, Path: "/v1/panic", Request: struct{}{}}); !errors.As(err, &se) || se.Status != 500 || se.Code != api.CodeInternal {
 		t.Fatalf("panicking handler: %v", err)
 	}
 }
@@ -251,7 +254,7 @@ func TestRetriesOnlySafeCalls(t *testing.T) {
 	var hits atomic.Int64
 	ts := startServer(t, p, tlsconfig.AuthorizeAny(), Route{Path: "/v1/flaky", Handler: func(ctx context.Context, r *Request) Response {
 		if hits.Add(1)%3 != 0 {
-			return Response{Status: http.StatusServiceUnavailable, Body: ErrorBody{Err: CodeNotReady}}
+			return Response{Status: http.StatusServiceUnavailable, Body: ErrorBody{Err: api.CodeNotReady}}
 		}
 		return Response{Body: ErrorBody{}}
 	}})
@@ -264,7 +267,7 @@ func TestRetriesOnlySafeCalls(t *testing.T) {
 		t.Fatalf("hits = %d, want 3", hits.Load())
 	}
 	var se *StatusError
-	if err := c.Do(ctx, Call{BaseURL: ts.url, Path: "/v1/flaky", Request: struct{}{}}); !errors.As(err, &se) || se.Code != CodeNotReady {
+	if err := c.Do(ctx, Call{BaseURL: ts.url, Path: "/v1/flaky", Request: struct{}{}}); !errors.As(err, &se) || se.Code != api.CodeNotReady {
 		t.Fatalf("unsafe call: %v, want a single 503", err)
 	}
 	if hits.Load() != 4 {

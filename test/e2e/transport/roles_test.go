@@ -158,7 +158,7 @@ func call(ctx context.Context, c *transport.Client, s step, resp any) outcome {
 	case err == nil:
 		return outcome{Status: http.StatusOK}
 	case errors.As(err, &se):
-		return outcome{Status: se.Status, Code: se.Code}
+		return outcome{Status: se.Status, Code: string(se.Code)}
 	default:
 		return outcome{Err: err.Error()}
 	}

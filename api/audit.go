@@ -1,0 +1,153 @@
+package api
+
+import "time"
+
+// AuditEvent is one entry of the event log as the history and audit
+// extensions show it: who did what to which path, when, with which
+// outcome. Values never appear.
+type AuditEvent struct {
+	Seq  uint64    `json:"seq"`  // position in the log, from 1
+	Time time.Time `json:"time"` // when the log recorded it
+	Type string    `json:"type"` // event type, e.g. "secret.read"
+	// Actor is the SPIFFE ID of the caller.
+	Actor     string `json:"actor,omitempty"`
+	Path      string `json:"path,omitempty"`
+	Versions  []int  `json:"versions,omitempty"`
+	Action    string `json:"action,omitempty"`  // what a refused request attempted
+	Outcome   string `json:"outcome,omitempty"` // ok, not_found, denied, error
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// AuditListRequest searches the event log (OpAuditList, extension),
+// oldest first. Empty filters match everything.
+type AuditListRequest struct {
+	Actor string   `json:"actor,omitempty"` // exact SPIFFE ID
+	Path  string   `json:"path,omitempty"`  // exact path
+	Types []string `json:"types,omitempty"` // event types, any of
+	Page
+}
+
+// AuditListResponse answers OpAuditList.
+type AuditListResponse struct {
+	Events []AuditEvent `json:"events"`
+	// Next, if not 0, is the "after" that asks for the next page.
+	Next uint64    `json:"next,omitempty"`
+	Err  ErrorCode `json:"err,omitempty"`
+}
+
+// AuditCheckpointRequest asks for the log's latest signed checkpoint
+// (OpAuditCheckpoint, extension). Its body is {}.
+type AuditCheckpointRequest struct{}
+
+// AuditCheckpointResponse answers OpAuditCheckpoint. Checkpoint is the
+// signed note (golang.org/x/mod/sumdb/note) over the log's origin, size
+// and root hash; Size and RootHash repeat what it says.
+type AuditCheckpointResponse struct {
+	Checkpoint string `json:"checkpoint"`
+	Size       uint64 `json:"size"`
+	RootHash   []byte `json:"rootHash"`
+	// VerifierKey is the note verifier key, for convenience: auditors
+	// should pin it out of band rather than trust it from here.
+	VerifierKey string    `json:"verifierKey,omitempty"`
+	Err         ErrorCode `json:"err,omitempty"`
+}
+
+// AuditProofRequest asks for proof that the event Seq is in the log of
+// TreeSize events (OpAuditProof, extension); TreeSize 0 means the latest
+// checkpoint's size.
+type AuditProofRequest struct {
+	Seq      uint64 `json:"seq"`
+	TreeSize uint64 `json:"treeSize,omitempty"`
+}
+
+// AuditProofResponse answers OpAuditProof: the event's RFC 6962 leaf hash
+// and the inclusion proof, with the checkpoint for TreeSize.
+type AuditProofResponse struct {
+	Seq        uint64    `json:"seq"`
+	TreeSize   uint64    `json:"treeSize"`
+	LeafHash   []byte    `json:"leafHash"`
+	Proof      [][]byte  `json:"proof"`
+	Checkpoint string    `json:"checkpoint"`
+	Err        ErrorCode `json:"err,omitempty"`
+}
+
+// AuditConsistencyRequest asks for proof that the log of OldSize events
+// is a prefix of the log of NewSize events (OpAuditConsistency,
+// extension); NewSize 0 means the latest checkpoint's size.
+type AuditConsistencyRequest struct {
+	OldSize uint64 `json:"oldSize"`
+	NewSize uint64 `json:"newSize,omitempty"`
+}
+
+// AuditConsistencyResponse answers OpAuditConsistency with the RFC 6962
+// consistency proof and the checkpoint for NewSize.
+type AuditConsistencyResponse struct {
+	OldSize    uint64    `json:"oldSize"`
+	NewSize    uint64    `json:"newSize"`
+	Proof      [][]byte  `json:"proof"`
+	Checkpoint string    `json:"checkpoint"`
+	Err        ErrorCode `json:"err,omitempty"`
+}
+
+// MaxAuditTypes bounds the event types an audit search may name.
+const MaxAuditTypes = 64
+
+// Op returns OpAuditList.
+func (AuditListRequest) Op() Op { return OpAuditList }
+
+// Validate checks each filter present and the page.
+func (r AuditListRequest) Validate() error {
+	if r.Actor != "" {
+		if err := validateSPIFFEID("actor", r.Actor); err != nil {
+			return err
+		}
+	}
+	if r.Path != "" {
+		if err := ValidateSecretPath(r.Path); err != nil {
+			return err
+		}
+	}
+	if len(r.Types) > MaxAuditTypes {
+		return invalid("types", "too many")
+	}
+	for _, t := range r.Types {
+		if !eventTypeRE.MatchString(t) {
+			return invalid("types", "not an event type name")
+		}
+	}
+	return r.Page.Validate()
+}
+
+// Op returns OpAuditCheckpoint.
+func (AuditCheckpointRequest) Op() Op { return OpAuditCheckpoint }
+
+// Validate accepts every checkpoint request.
+func (AuditCheckpointRequest) Validate() error { return nil }
+
+// Op returns OpAuditProof.
+func (AuditProofRequest) Op() Op { return OpAuditProof }
+
+// Validate checks that Seq is 1 or more and within TreeSize.
+func (r AuditProofRequest) Validate() error {
+	if r.Seq == 0 {
+		return invalid("seq", "must be 1 or more")
+	}
+	if r.TreeSize != 0 && r.TreeSize < r.Seq {
+		return invalid("treeSize", "smaller than seq")
+	}
+	return nil
+}
+
+// Op returns OpAuditConsistency.
+func (AuditConsistencyRequest) Op() Op { return OpAuditConsistency }
+
+// Validate checks that OldSize is 1 or more and at most NewSize.
+func (r AuditConsistencyRequest) Validate() error {
+	if r.OldSize == 0 {
+		return invalid("oldSize", "must be 1 or more")
+	}
+	if r.NewSize != 0 && r.NewSize < r.OldSize {
+		return invalid("newSize", "smaller than oldSize")
+	}
+	return nil
+}

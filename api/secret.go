@@ -1,0 +1,177 @@
+package api
+
+import "time"
+
+// SecretPutRequest writes a new version of the secret at Path
+// (OpSecretPut). An empty or missing Values map writes an empty version.
+type SecretPutRequest struct {
+	Path   string            `json:"path"`
+	Values map[string]string `json:"values"`
+
+	// CAS (extension) makes the write conditional: it succeeds only if the
+	// path's current version is *CAS, with 0 meaning the path must not
+	// have a readable version yet. A mismatch is answered with
+	// CodeConflict. Absent (nil): unconditional, as in SPIKE.
+	CAS *int `json:"cas,omitempty"`
+}
+
+// SecretPutResponse answers OpSecretPut: {} on success.
+type SecretPutResponse struct {
+	// Version (extension) is the version written. Servers set it only
+	// when the request used an extension field (CAS), so SPIKE v0.8
+	// clients get the {} they expect.
+	Version int       `json:"version,omitempty"`
+	Err     ErrorCode `json:"err,omitempty"`
+}
+
+// SecretGetRequest reads one version of a secret (OpSecretGet). Version 0
+// (or absent) is the current version.
+type SecretGetRequest struct {
+	Path    string `json:"path"`
+	Version int    `json:"version,omitempty"`
+}
+
+// SecretGetResponse answers OpSecretGet with the version's values. A
+// missing path, a missing or deleted version, or a path whose versions
+// are all deleted is 404: {"data":null,"err":"api_not_found"}.
+type SecretGetResponse struct {
+	Data map[string]string `json:"data"`
+	Err  ErrorCode         `json:"err,omitempty"`
+}
+
+// SecretDeleteRequest soft-deletes versions of a secret (OpSecretDelete).
+// An empty or null Versions means the current version, and so does a 0
+// in the list. SPIKE's SDK sends [] for "current".
+type SecretDeleteRequest struct {
+	Path     string `json:"path"`
+	Versions []int  `json:"versions"`
+}
+
+// SecretDeleteResponse answers OpSecretDelete: {} on success, 404 if the
+// path does not exist.
+type SecretDeleteResponse struct {
+	Err ErrorCode `json:"err,omitempty"`
+}
+
+// SecretUndeleteRequest restores soft-deleted versions (OpSecretUndelete).
+// An empty or null Versions means the current version or, if every
+// version is deleted, the highest deleted one; 0 in the list means the
+// current version.
+type SecretUndeleteRequest struct {
+	Path     string `json:"path"`
+	Versions []int  `json:"versions"`
+}
+
+// SecretUndeleteResponse answers OpSecretUndelete: {} on success, 404 if
+// the path does not exist or nothing was undeleted.
+type SecretUndeleteResponse struct {
+	Err ErrorCode `json:"err,omitempty"`
+}
+
+// SecretListRequest lists every secret path (OpSecretList). Its body is
+// {}.
+type SecretListRequest struct{}
+
+// SecretListResponse answers OpSecretList with every path, sorted,
+// including paths whose versions are all deleted. Servers send [] rather
+// than null when there are none.
+type SecretListResponse struct {
+	Keys []string  `json:"keys"`
+	Err  ErrorCode `json:"err,omitempty"`
+}
+
+// SecretMetadataGetRequest reads a secret's metadata
+// (OpSecretMetadataGet). Version only selects which version must exist
+// (0 or absent: the current one); the response covers every version.
+type SecretMetadataGetRequest struct {
+	Path    string `json:"path"`
+	Version int    `json:"version,omitempty"`
+}
+
+// SecretMetadataGetResponse answers OpSecretMetadataGet: every version,
+// keyed by its number ({"1":{…},"2":{…}}), and the path's metadata. 404 as
+// for OpSecretGet.
+type SecretMetadataGetResponse struct {
+	Versions map[int]SecretVersionInfo `json:"versions,omitempty"`
+	Metadata SecretMetadata            `json:"metadata"`
+	Err      ErrorCode                 `json:"err,omitempty"`
+}
+
+// SecretVersionInfo describes one version of a secret. DeletedTime is
+// null unless the version is soft-deleted.
+type SecretVersionInfo struct {
+	CreatedTime time.Time  `json:"createdTime"`
+	Version     int        `json:"version"`
+	DeletedTime *time.Time `json:"deletedTime"`
+}
+
+// SecretMetadata describes a secret path. CurrentVersion is 0 when every
+// version is deleted; OldestVersion is the lowest version not deleted.
+type SecretMetadata struct {
+	CurrentVersion int       `json:"currentVersion"`
+	OldestVersion  int       `json:"oldestVersion"`
+	CreatedTime    time.Time `json:"createdTime"`
+	UpdatedTime    time.Time `json:"updatedTime"`
+	MaxVersions    int       `json:"maxVersions"`
+}
+
+// Op returns OpSecretPut.
+func (SecretPutRequest) Op() Op { return OpSecretPut }
+
+// Validate checks the path, the value keys and, if present, CAS.
+func (r SecretPutRequest) Validate() error {
+	if err := ValidateSecretPath(r.Path); err != nil {
+		return err
+	}
+	if err := ValidateValues(r.Values); err != nil {
+		return err
+	}
+	if r.CAS != nil {
+		return validateVersion("cas", *r.CAS)
+	}
+	return nil
+}
+
+// Op returns OpSecretGet.
+func (SecretGetRequest) Op() Op { return OpSecretGet }
+
+// Validate checks the path and the version.
+func (r SecretGetRequest) Validate() error { return validatePathVersion(r.Path, r.Version) }
+
+// Op returns OpSecretDelete.
+func (SecretDeleteRequest) Op() Op { return OpSecretDelete }
+
+// Validate checks the path and the versions.
+func (r SecretDeleteRequest) Validate() error { return validatePathVersions(r.Path, r.Versions) }
+
+// Op returns OpSecretUndelete.
+func (SecretUndeleteRequest) Op() Op { return OpSecretUndelete }
+
+// Validate checks the path and the versions.
+func (r SecretUndeleteRequest) Validate() error { return validatePathVersions(r.Path, r.Versions) }
+
+// Op returns OpSecretList.
+func (SecretListRequest) Op() Op { return OpSecretList }
+
+// Validate accepts every list request.
+func (SecretListRequest) Validate() error { return nil }
+
+// Op returns OpSecretMetadataGet.
+func (SecretMetadataGetRequest) Op() Op { return OpSecretMetadataGet }
+
+// Validate checks the path and the version.
+func (r SecretMetadataGetRequest) Validate() error { return validatePathVersion(r.Path, r.Version) }
+
+func validatePathVersion(path string, version int) error {
+	if err := ValidateSecretPath(path); err != nil {
+		return err
+	}
+	return ValidateVersion(version)
+}
+
+func validatePathVersions(path string, versions []int) error {
+	if err := ValidateSecretPath(path); err != nil {
+		return err
+	}
+	return ValidateVersions(versions)
+}

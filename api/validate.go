@@ -1,0 +1,301 @@
+package api
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on input from outside. The first four and the character sets
+// below are SPIKE v0.8's (its SDK's validation package); the others are
+// spike's.
+const (
+	MaxPathLength        = 500 // secret paths
+	MaxPathPatternLength = 500 // policy path patterns
+	MaxNameLength        = 250 // policy names and secret value keys
+	MaxCipherPayload     = 65536
+
+	// MaxSPIFFEIDLength bounds SPIFFE IDs and SPIFFE-ID patterns (the
+	// SPIFFE standard's limit for an ID; SPIKE has none for patterns).
+	MaxSPIFFEIDLength = 2048
+	// MaxVersion is the largest secret version number accepted.
+	MaxVersion = 1<<31 - 1
+	// MaxPageSize bounds the limit of a listing request (extensions).
+	MaxPageSize = 1000
+
+	// Custom metadata bounds (extension), as in Vault's KV v2.
+	MaxCustomMetadataKeys        = 64
+	MaxCustomMetadataKeyLength   = 128
+	MaxCustomMetadataValueLength = 512
+)
+
+// The shape rules. Compiled once; a *regexp.Regexp is safe for concurrent
+// use and never changes.
+var (
+	// A secret path: letters, digits and ._-/()?+*|[]{}\ — no ^ $ : @ or
+	// space.
+	secretPathRE = regexp.MustCompile(`^[a-zA-Z0-9._\-/()?+*|[\]{}\\]+$`)
+	// A policy name or a secret value key.
+	nameRE = regexp.MustCompile(`^[a-zA-Z0-9_\- ]+$`)
+	// A policy path pattern: the secret path characters plus ^ and $.
+	pathPatternRE = regexp.MustCompile(`^[a-zA-Z0-9._\-/^$()?+*|[\]{}\\]+$`)
+	// A policy SPIFFE-ID pattern must describe spiffe:// IDs: an optional
+	// ^, "spiffe://", a trust domain part, path segments, an optional $.
+	spiffeIDPatternRE = regexp.MustCompile(`^\^?spiffe://[\\a-zA-Z0-9.\-*()+?\[\]]+(/[\\/a-zA-Z0-9._\-*()+?\[\]]+)*\$?$`)
+	// A SPIFFE ID.
+	spiffeIDRE = regexp.MustCompile(`^spiffe://[a-zA-Z0-9.-]+(/[a-zA-Z0-9._-]+)*$`)
+	// An event type name (extension filters).
+	eventTypeRE = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
+)
+
+func checkLength(field string, s string, maxLen int) error {
+	if s == "" {
+		return invalid(field, "empty")
+	}
+	if len(s) > maxLen {
+		return invalid(field, fmt.Sprintf("%d bytes, longer than %d", len(s), maxLen))
+	}
+	return nil
+}
+
+// ValidateSecretPath checks a secret path: 1–500 bytes of letters, digits
+// and ._-/()?+*|[]{}\. Paths are identities as written: "a/b" and "/a/b"
+// are different secrets.
+func ValidateSecretPath(path string) error { return validateSecretPath("path", path) }
+
+func validateSecretPath(field, path string) error {
+	if err := checkLength(field, path, MaxPathLength); err != nil {
+		return err
+	}
+	if !secretPathRE.MatchString(path) {
+		return invalid(field, `only letters, digits and ._-/()?+*|[]{}\ are allowed`)
+	}
+	return nil
+}
+
+// ValidateValueKey checks the key of one value of a secret: 1–250 bytes of
+// letters, digits, '-', '_' and space (so "db.host" is not a key).
+func ValidateValueKey(key string) error {
+	switch {
+	case key == "":
+		return invalid("values", "empty key")
+	case len(key) > MaxNameLength:
+		return invalid("values", fmt.Sprintf("key of %d bytes, longer than %d", len(key), MaxNameLength))
+	case !nameRE.MatchString(key):
+		return invalid("values", "keys may hold only letters, digits, '-', '_' and space")
+	}
+	return nil
+}
+
+// ValidateValues checks every key of a secret's values. Values themselves
+// are unrestricted, and so is their number; an empty or nil map is a
+// valid (empty) secret.
+func ValidateValues(values map[string]string) error {
+	for k := range values {
+		if err := ValidateValueKey(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateVersion checks a version number in a request: 0 means the
+// current version, otherwise 1 to MaxVersion.
+func ValidateVersion(v int) error { return validateVersion("version", v) }
+
+func validateVersion(field string, v int) error {
+	if v < 0 || v > MaxVersion {
+		return invalid(field, "must be between 0 and "+strconv.Itoa(MaxVersion))
+	}
+	return nil
+}
+
+// ValidateVersions checks each version number of a list, as for
+// [ValidateVersion] (0 means the current version). An empty or nil list is
+// valid.
+func ValidateVersions(vs []int) error {
+	for _, v := range vs {
+		if err := validateVersion("versions", v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidatePolicyName checks a policy name: 1–250 bytes of letters,
+// digits, '-', '_' and space.
+func ValidatePolicyName(name string) error { return validatePolicyName("name", name) }
+
+func validatePolicyName(field, name string) error {
+	if err := checkLength(field, name, MaxNameLength); err != nil {
+		return err
+	}
+	if !nameRE.MatchString(name) {
+		return invalid(field, "only letters, digits, '-', '_' and space are allowed")
+	}
+	return nil
+}
+
+// ValidateSPIFFEID checks a SPIFFE ID as SPIKE does:
+// spiffe://trust-domain/path with letters, digits, '.' and '-' in the
+// trust domain and letters, digits and ._- in each path segment, at most
+// 2048 bytes.
+func ValidateSPIFFEID(id string) error { return validateSPIFFEID("spiffeid", id) }
+
+func validateSPIFFEID(field, id string) error {
+	if err := checkLength(field, id, MaxSPIFFEIDLength); err != nil {
+		return err
+	}
+	if !spiffeIDRE.MatchString(id) {
+		return invalid(field, "not a SPIFFE ID (spiffe://trust-domain/path)")
+	}
+	return nil
+}
+
+// ValidateSPIFFEIDPattern checks a policy's SPIFFE-ID pattern: at most
+// 2048 bytes, of SPIKE's shape (an optional ^, "spiffe://", then letters,
+// digits and .-*()+?[]\ with '/'-separated segments that may also hold
+// '_', and an optional $ — so a bare ".*" is refused; "^spiffe://.*$"
+// matches every ID), and a valid RE2 expression. Matching is unanchored,
+// so ^ and $ are the policy author's job.
+func ValidateSPIFFEIDPattern(pattern string) error {
+	const field = "spiffeidPattern"
+	if err := checkLength(field, pattern, MaxSPIFFEIDLength); err != nil {
+		return err
+	}
+	if !spiffeIDPatternRE.MatchString(pattern) {
+		return invalid(field, "must be a pattern of spiffe:// IDs")
+	}
+	if _, err := regexp.Compile(pattern); err != nil {
+		return invalid(field, "not a valid regular expression")
+	}
+	return nil
+}
+
+// ValidatePathPattern checks a policy's path pattern: 1–500 bytes of
+// letters, digits and ._-/^$()?+*|[]{}\, and a valid RE2 expression.
+func ValidatePathPattern(pattern string) error {
+	const field = "pathPattern"
+	if err := checkLength(field, pattern, MaxPathPatternLength); err != nil {
+		return err
+	}
+	if !pathPatternRE.MatchString(pattern) {
+		return invalid(field, `only letters, digits and ._-/^$()?+*|[]{}\ are allowed`)
+	}
+	if _, err := regexp.Compile(pattern); err != nil {
+		return invalid(field, "not a valid regular expression")
+	}
+	return nil
+}
+
+// ValidatePermissions checks a policy's permissions: at least one, each
+// one of read, write, list, execute, super, or admin (extension).
+// Repeats are allowed.
+func ValidatePermissions(perms []Permission) error {
+	if len(perms) == 0 {
+		return invalid("permissions", "none given")
+	}
+	for _, p := range perms {
+		if !p.Valid() {
+			return invalid("permissions", "unknown permission (want read, write, list, execute, super or admin)")
+		}
+	}
+	return nil
+}
+
+// ValidatePlaintext checks the size of a plaintext to encrypt: at most
+// MaxCipherPayload bytes. (SPIKE applies its ciphertext limit here.)
+func ValidatePlaintext(p []byte) error { return validatePayload("plaintext", len(p)) }
+
+// ValidateCiphertext checks the size of a ciphertext (with its tag) to
+// decrypt: at most MaxCipherPayload bytes.
+func ValidateCiphertext(c []byte) error { return validatePayload("ciphertext", len(c)) }
+
+func validatePayload(field string, n int) error {
+	if n > MaxCipherPayload {
+		return invalid(field, fmt.Sprintf("%d bytes, more than %d", n, MaxCipherPayload))
+	}
+	return nil
+}
+
+// ValidateNonce checks an AES-GCM nonce: exactly NonceSize bytes.
+func ValidateNonce(nonce []byte) error {
+	if len(nonce) != NonceSize {
+		return invalid("nonce", fmt.Sprintf("%d bytes, want %d", len(nonce), NonceSize))
+	}
+	return nil
+}
+
+// ValidateCipherVersion checks the version of a cipher envelope: only
+// CipherVersion exists.
+func ValidateCipherVersion(v byte) error {
+	if v != CipherVersion {
+		return invalid("version", fmt.Sprintf("unsupported, want %d", CipherVersion))
+	}
+	return nil
+}
+
+// ValidateShard checks a shard in a request: present and not all zeros.
+func ValidateShard(s *Shard) error {
+	if s == nil {
+		return invalid("shard", "missing")
+	}
+	if s.IsZero() {
+		return invalid("shard", "all zeros")
+	}
+	return nil
+}
+
+// ValidateShardID checks a shard's ID (its Shamir x-coordinate): 1 to
+// MaxShardID.
+func ValidateShardID(id int) error {
+	if id < 1 || id > MaxShardID {
+		return invalid("id", "must be between 1 and "+strconv.Itoa(MaxShardID))
+	}
+	return nil
+}
+
+// ValidateCustomMetadata checks a path's custom metadata (extension): at
+// most 64 entries, keys 1–128 bytes and values at most 512 bytes of
+// printable UTF-8. Nil and empty are valid.
+func ValidateCustomMetadata(m map[string]string) error {
+	const field = "customMetadata"
+	if len(m) > MaxCustomMetadataKeys {
+		return invalid(field, fmt.Sprintf("%d entries, more than %d", len(m), MaxCustomMetadataKeys))
+	}
+	for k, v := range m {
+		if k == "" || len(k) > MaxCustomMetadataKeyLength || !printable(k) {
+			return invalid(field, fmt.Sprintf("keys must be 1-%d bytes of printable text", MaxCustomMetadataKeyLength))
+		}
+		if len(v) > MaxCustomMetadataValueLength || !printable(v) {
+			return invalid(field, fmt.Sprintf("values must be at most %d bytes of printable text", MaxCustomMetadataValueLength))
+		}
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// validatePage checks the paging fields shared by listing extensions.
+func validatePage(limit int, since, until *time.Time) error {
+	if limit < 0 || limit > MaxPageSize {
+		return invalid("limit", "must be between 0 and "+strconv.Itoa(MaxPageSize))
+	}
+	if since != nil && until != nil && until.Before(*since) {
+		return invalid("until", "before since")
+	}
+	return nil
+}
