@@ -419,3 +419,42 @@ func TestCreateAndDestroyValueKeyInOneAppend(t *testing.T) {
 		t.Fatalf("double destroy: %v, size %d -> %d", err, size, l.Size())
 	}
 }
+
+func TestPublicPartReadableSealedAndAuthenticated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	l, err := Open(ctx, path, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Unlock(ctx, testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	pub := []byte("feldman commitment points")
+	if _, err := l.Append(ctx, Event{Type: "system.bootstrapped", Schema: 1, Payload: []byte("sealed"), Public: pub}, ev("t", "no public")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, Event{Type: "t", Public: make([]byte, MaxPublicLen+1)}); err == nil {
+		t.Fatal("oversized public part accepted")
+	}
+	l.Close()
+	l, err = Open(ctx, path, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r, err := l.GetSealed(ctx, 1) // sealed: no key needed
+	if err != nil || !bytes.Equal(r.Public, pub) || r.Payload != nil {
+		t.Fatalf("sealed read: %+v, %v", r, err)
+	}
+	if r2, _ := l.GetSealed(ctx, 2); r2.Public != nil {
+		t.Fatalf("event without a public part reads %q", r2.Public)
+	}
+	if err := l.Unlock(ctx, testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := l.Get(ctx, 1); err != nil || string(r.Payload) != "sealed" || !bytes.Equal(r.Public, pub) {
+		t.Fatalf("unsealed read: %+v, %v", r, err)
+	}
+}

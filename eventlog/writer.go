@@ -23,6 +23,9 @@ type Event struct {
 	Schema uint32
 	// Payload is sealed under the current data key.
 	Payload []byte
+	// Public is stored in clear, authenticated with the payload, and
+	// readable while the log is sealed (at most MaxPublicLen bytes).
+	Public []byte
 	// NewValueKeys are stored, wrapped, in the same transaction as the
 	// event. They are spent (zeroed) when Append returns.
 	NewValueKeys []*ValueKey
@@ -139,6 +142,9 @@ func (l *Log) validate(events []Event) error {
 	for i, e := range events {
 		if err := validType(e.Type); err != nil {
 			return fmt.Errorf("append: event %d: %w", i, err)
+		}
+		if len(e.Public) > MaxPublicLen {
+			return fmt.Errorf("append: event %d: public part %d bytes exceeds limit %d", i, len(e.Public), MaxPublicLen)
 		}
 		if len(e.Payload) > l.opts.MaxPayload {
 			return fmt.Errorf("append: event %d: payload %d bytes exceeds limit %d", i, len(e.Payload), l.opts.MaxPayload)
@@ -416,9 +422,9 @@ func (w *writer) write(tx *bolt.Tx, st *writeState, b txBuckets, r *request) err
 			}
 			st.ring = nr
 		}
-		h := Header{Seq: seq, Type: e.Type, Schema: e.Schema, KeyID: st.ring.current}
+		h := Header{Seq: seq, Type: e.Type, Schema: e.Schema, KeyID: st.ring.current, Public: e.Public}
 		h.Time, h.ID = w.stamp(st)
-		hdr := appendHeader(make([]byte, 0, fixedHeaderLen+len(e.Type)), &h)
+		hdr := appendHeader(make([]byte, 0, fixedHeaderLen+len(e.Type)+2+len(e.Public)), &h)
 		env := make([]byte, 0, len(hdr)+len(e.Payload)+seal.Overhead)
 		env = st.ring.data[h.KeyID].aead.Seal(append(env, hdr...), e.Payload, hdr)
 		st.written += len(env)
