@@ -458,3 +458,21 @@ func TestPublicPartReadableSealedAndAuthenticated(t *testing.T) {
 		t.Fatalf("unsealed read: %+v, %v", r, err)
 	}
 }
+
+func TestLastOfType(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := openTest(t, Options{})
+	if _, ok, err := l.LastOfType(ctx, "system.bootstrapped"); ok || err != nil {
+		t.Fatalf("empty log: %v, %v", ok, err)
+	}
+	l.Append(ctx, Event{Type: "system.bootstrapped", Public: []byte("one")}, ev("a", "x"), Event{Type: "shards.rotated", Public: []byte("two")}, ev("b", "y"))
+	r, ok, err := l.LastOfType(ctx, "system.bootstrapped", "shards.rotated")
+	if err != nil || !ok || r.Seq != 3 || string(r.Public) != "two" {
+		t.Fatalf("LastOfType = %+v, %v, %v", r, ok, err)
+	}
+	r, ok, _ = l.LastOfType(ctx, "system.bootstrapped")
+	if !ok || r.Seq != 1 {
+		t.Fatalf("LastOfType(bootstrapped) = %d", r.Seq)
+	}
+}

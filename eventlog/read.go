@@ -209,3 +209,41 @@ func (l *Log) SeqAt(ctx context.Context, t time.Time) (uint64, error) {
 	}
 	return lo, nil
 }
+
+// LastOfType returns the most recent event whose type is one of types,
+// read sealed (header, public part, leaf); ok is false if there is none.
+// It walks back from the end, so it is quick for recent events.
+func (l *Log) LastOfType(ctx context.Context, types ...string) (rec Record, ok bool, err error) {
+	want := map[string]bool{}
+	for _, t := range types {
+		want[t] = true
+	}
+	err = l.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if len(v) <= fixedHeaderLen || !want[typeOf(v)] {
+				continue
+			}
+			r, err := decodeRecord(beUint64(k), v, nil)
+			if err != nil {
+				return err
+			}
+			rec, ok = r, true
+			return nil
+		}
+		return nil
+	})
+	return rec, ok, err
+}
+
+// typeOf reads an envelope's type name without decoding the rest.
+func typeOf(env []byte) string {
+	n := int(env[41])
+	if len(env) < fixedHeaderLen+n {
+		return ""
+	}
+	return string(env[fixedHeaderLen : fixedHeaderLen+n])
+}
