@@ -2,8 +2,8 @@ package eventlog
 
 import (
 	"bytes"
-	"reflect"
 	"crypto/rand"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
