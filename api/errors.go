@@ -198,6 +198,8 @@ func ErrorResponseFor(op Op, code ErrorCode) any {
 		return RestorePointApplyResponse{Err: code}
 	case OpRestorePointList:
 		return RestorePointListResponse{Err: code}
+	case OpBootstrapStatus:
+		return BootstrapStatusResponse{Err: code}
 	}
 	return NewErrorResponse(code)
 }

@@ -243,6 +243,7 @@ func TestEveryOpHasARequestType(t *testing.T) {
 		ShardContributeRequest{}, ShardGetRequest{}, SecretDestroyRequest{}, SecretSettingsPutRequest{},
 		SecretSettingsGetRequest{}, SecretHistoryRequest{}, AuditListRequest{}, AuditCheckpointRequest{},
 		AuditProofRequest{}, AuditConsistencyRequest{}, RestorePointApplyRequest{}, RestorePointListRequest{},
+		BootstrapStatusRequest{},
 	}
 	seen := map[Op]bool{}
 	for _, r := range reqs {

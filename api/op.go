@@ -47,6 +47,7 @@ const (
 	PathAuditProof       = "/v1/audit/proof"
 	PathAuditConsistency = "/v1/audit/consistency"
 	PathRestorePoints    = "/v1/operator/restore-points"
+	PathBootstrapStatus  = "/v1/bootstrap/status"
 )
 
 // Service is the server a route belongs to.
@@ -104,6 +105,7 @@ const (
 	OpAuditConsistency  // Extension: POST /v1/audit/consistency?action=get
 	OpRestorePointApply // Extension: POST /v1/operator/restore-points
 	OpRestorePointList  // Extension: POST /v1/operator/restore-points?action=list
+	OpBootstrapStatus   // Extension: POST /v1/bootstrap/status
 
 	opEnd // one past the last operation
 )
@@ -200,6 +202,8 @@ func (op Op) describe() route {
 		return route{"restore-point.apply", PathRestorePoints, ActionDefault, nexus, true, std}
 	case OpRestorePointList:
 		return route{"restore-point.list", PathRestorePoints, ActionList, nexus, true, std}
+	case OpBootstrapStatus:
+		return route{"bootstrap.status", PathBootstrapStatus, ActionDefault, nexus, true, std}
 	}
 	return route{name: "unknown"}
 }

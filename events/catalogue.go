@@ -28,6 +28,7 @@ var all = []func() Payload{
 	func() Payload { return new(RootKeyRotated) },
 	func() Payload { return new(RestorePointApplied) },
 	func() Payload { return new(Imported) },
+	func() Payload { return new(RecoveryShardsExported) },
 }
 
 // Outcomes recorded by events that can fail.
@@ -350,6 +351,16 @@ type Imported struct {
 
 func (*Imported) Type() string   { return "system.imported" }
 func (*Imported) Schema() uint32 { return 1 }
+
+// RecoveryShardsExported: an operator took every shard of the root key
+// (spike operator recover), for break-glass recovery files.
+type RecoveryShardsExported struct {
+	Meta
+	Shards int `json:"shards"`
+}
+
+func (*RecoveryShardsExported) Type() string   { return "rootkey.shards.exported" }
+func (*RecoveryShardsExported) Schema() uint32 { return 1 }
 
 // ValueAAD is the associated data a secret version's value is sealed
 // with, binding the ciphertext to its path and version.

@@ -1,0 +1,58 @@
+// Command spike-nexus runs SPIKE Nexus; see package nexus. It exits 2 on
+// bad configuration (one line saying which setting and why) and 1 when it
+// cannot run.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/nexus"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	opts, err := nexus.Parse(args)
+	if err != nil {
+		return fail(2, err)
+	}
+	roles, err := identity.NewRoles(os.LookupEnv)
+	if err != nil {
+		return fail(2, err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: opts.LogLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var src identity.Source
+	if opts.SVIDDir != "" {
+		src, err = identity.NewFileSource(ctx, identity.FileConfig{Dir: opts.SVIDDir, Timeout: opts.SourceTimeout}, logger)
+	} else {
+		src, err = identity.NewWorkloadSource(ctx, opts.SPIFFESocket, opts.SourceTimeout)
+	}
+	if err != nil {
+		return fail(1, err)
+	}
+	defer src.Close()
+	if err := nexus.Run(ctx, opts.Config, src, roles, logger); err != nil {
+		return fail(1, err)
+	}
+	return 0
+}
+
+func fail(code int, err error) int {
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	if !strings.HasPrefix(msg, nexus.Name+":") {
+		msg = nexus.Name + ": " + msg
+	}
+	fmt.Fprintln(os.Stderr, msg)
+	return code
+}

@@ -1,0 +1,33 @@
+package nexus
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spikeledger/spike/internal/shamir"
+)
+
+// sharing is what the log records, in clear, about how the root key is
+// split: enough to check a shard before the key is back.
+type sharing struct {
+	Shares     int               `json:"shares"`
+	Threshold  int               `json:"threshold"`
+	Commitment shamir.Commitment `json:"commitment"`
+}
+
+func (s sharing) encode() ([]byte, error) { return json.Marshal(s) }
+
+func decodeSharing(b []byte) (sharing, error) {
+	var s sharing
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("recorded sharing: %w", err)
+	}
+	p := shamir.Params{Shares: s.Shares, Threshold: s.Threshold}
+	if err := p.Validate(); err != nil {
+		return s, fmt.Errorf("recorded sharing: %w", err)
+	}
+	if len(s.Commitment) != s.Threshold {
+		return s, fmt.Errorf("recorded sharing: %d commitment points for threshold %d", len(s.Commitment), s.Threshold)
+	}
+	return s, nil
+}

@@ -1,0 +1,216 @@
+package nexus
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/events"
+	"github.com/spikeledger/spike/internal/seal"
+	"github.com/spikeledger/spike/internal/shamir"
+	"github.com/spikeledger/spike/internal/transport"
+)
+
+// CustodyConfig says where the shards are and how the key is split.
+type CustodyConfig struct {
+	// Keepers are the Keepers' base URLs; shard i+1 belongs to Keepers[i].
+	Keepers []string
+	// Shares and Threshold of the sharing; Shares must equal len(Keepers).
+	Shares, Threshold int
+	// KeeperUpdateInterval is how often every Keeper is re-sent its
+	// shard. Default 5m.
+	KeeperUpdateInterval time.Duration
+	// RecoveryMaxInterval bounds the backoff between recovery attempts.
+	// Default 60s.
+	RecoveryMaxInterval time.Duration
+	// Self is Nexus's own SPIFFE ID, the actor of the events it records
+	// on its own.
+	Self string
+}
+
+func (c *CustodyConfig) defaults() error {
+	if c.KeeperUpdateInterval <= 0 {
+		c.KeeperUpdateInterval = 5 * time.Minute
+	}
+	if c.RecoveryMaxInterval <= 0 {
+		c.RecoveryMaxInterval = time.Minute
+	}
+	if len(c.Keepers) == 0 {
+		return errors.New("nexus: no keepers configured")
+	}
+	if c.Shares != len(c.Keepers) {
+		return fmt.Errorf("nexus: %d shares for %d keepers: there must be one shard per keeper", c.Shares, len(c.Keepers))
+	}
+	return shamir.Params{Shares: c.Shares, Threshold: c.Threshold}.Validate()
+}
+
+// Custody holds the root key, or knows why it does not yet.
+type Custody struct {
+	cfg      CustodyConfig
+	log      *eventlog.Log
+	keepers  *transport.Client
+	logger   *slog.Logger
+	onUnseal func(ctx context.Context, rootKey []byte) error
+
+	mu      sync.Mutex
+	key     *seal.LockedKey // nil while sealed
+	reason  string
+	restore map[int]shamir.Share
+}
+
+// NewCustody returns sealed custody. onUnseal runs once the log is
+// unlocked (to open the projections) before Nexus reports ready.
+func NewCustody(cfg CustodyConfig, log *eventlog.Log, keepers *transport.Client, logger *slog.Logger, onUnseal func(context.Context, []byte) error) (*Custody, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	return &Custody{cfg: cfg, log: log, keepers: keepers, logger: logger, onUnseal: onUnseal,
+		reason: "starting: no shards gathered yet", restore: map[int]shamir.Share{}}, nil
+}
+
+// Sealed reports whether the root key is missing, and why.
+func (c *Custody) Sealed() (bool, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.key == nil, c.reason
+}
+
+func (c *Custody) setReason(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r := fmt.Sprintf(format, args...); r != c.reason {
+		c.reason = r
+		c.logger.Warn("nexus sealed", "reason", r)
+	}
+}
+
+// recorded returns the sharing recorded at bootstrap (or the last shard
+// rotation), readable while sealed; ok is false before bootstrap.
+func (c *Custody) recorded(ctx context.Context) (s sharing, ok bool, err error) {
+	rec, ok, err := c.log.LastOfType(ctx, (&events.Bootstrapped{}).Type())
+	if err != nil || !ok {
+		return s, false, err
+	}
+	s, err = decodeSharing(rec.Public)
+	return s, err == nil, err
+}
+
+// Bootstrapped reports whether the log records a bootstrap.
+func (c *Custody) Bootstrapped(ctx context.Context) (bool, error) {
+	_, ok, err := c.recorded(ctx)
+	return ok, err
+}
+
+// unseal unlocks the log with key, runs onUnseal, keeps the key, and
+// records how it came back. The caller zeroes its copy of key.
+func (c *Custody) unseal(ctx context.Context, key []byte, record events.Payload) error {
+	if err := c.log.Unlock(ctx, key); err != nil {
+		return err
+	}
+	lk, lockErr, err := seal.NewLockedKey()
+	if err != nil {
+		return err
+	}
+	if lockErr != nil {
+		c.logger.Warn("root key memory is not locked against swap", "err", lockErr)
+	}
+	if err := lk.Set(key); err != nil {
+		lk.Destroy()
+		return err
+	}
+	if err := c.onUnseal(ctx, key); err != nil {
+		lk.Destroy()
+		c.log.Lock(ctx)
+		return fmt.Errorf("nexus: open projections: %w", err)
+	}
+	if record != nil {
+		if err := c.append(ctx, record); err != nil {
+			c.logger.Error("could not record how the root key came back", "err", err)
+		}
+	}
+	c.mu.Lock()
+	c.key, c.reason = lk, ""
+	for id, s := range c.restore {
+		s.Zero()
+		delete(c.restore, id)
+	}
+	c.mu.Unlock()
+	c.logger.Info("nexus unsealed")
+	return nil
+}
+
+func (c *Custody) append(ctx context.Context, p events.Payload, public ...[]byte) error {
+	p.EventMeta().Actor = orDefault(p.EventMeta().Actor, c.cfg.Self)
+	b, err := events.Encode(p)
+	if err != nil {
+		return err
+	}
+	ev := eventlog.Event{Type: p.Type(), Schema: p.Schema(), Payload: b}
+	if len(public) > 0 {
+		ev.Public = public[0]
+	}
+	_, err = c.log.Append(ctx, ev)
+	return err
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// withKey runs f with the root key, or returns errSealed.
+func (c *Custody) withKey(f func(key []byte) error) error {
+	c.mu.Lock()
+	k := c.key
+	c.mu.Unlock()
+	if k == nil {
+		return errSealed
+	}
+	return k.Use(f)
+}
+
+var errSealed = errors.New("nexus is sealed")
+
+// Close drops the key.
+func (c *Custody) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.key != nil {
+		c.key.Destroy()
+		c.key = nil
+	}
+}
+
+// verifyText answers SPIKE's bootstrap verification: the hex SHA-256 of
+// the text Bootstrap sealed under the root key with AES-256-GCM.
+func verifyText(key []byte, req api.BootstrapVerifyRequest) (string, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return "", err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return "", err
+	}
+	if len(req.Nonce) != gcm.NonceSize() {
+		return "", fmt.Errorf("nonce is %d bytes, want %d", len(req.Nonce), gcm.NonceSize())
+	}
+	plain, err := gcm.Open(nil, req.Nonce, req.Ciphertext, nil)
+	if err != nil {
+		return "", errors.New("the text does not open under this root key")
+	}
+	sum := sha256.Sum256(plain)
+	clear(plain)
+	return hex.EncodeToString(sum[:]), nil
+}

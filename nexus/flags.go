@@ -1,0 +1,145 @@
+package nexus
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/spikeledger/spike/internal/config"
+)
+
+// Name is the binary's name.
+const Name = "spike-nexus"
+
+const description = `SPIKE Nexus: the secret service. It starts sealed and recovers the root key from the Keepers' shards; every flag also reads the environment variables shown, the overview's name first and SPIKE v0.8's second.`
+
+type cli struct {
+	DataDir    string   `name:"data-dir" env:"SPIKE_DATA_DIR,SPIKE_NEXUS_DATA_DIR" placeholder:"DIR" help:"Where events.db and projections.db live (default ~/.spike/data)."`
+	TLSPort    string   `name:"tls-port" env:"SPIKE_NEXUS_TLS_PORT" default:":8553" help:"API listen address: a port, :port or host:port."`
+	OpsAddr    string   `name:"ops-addr" env:"SPIKE_NEXUS_OPS_ADDR" default:"127.0.0.1:9553" help:"Plain-HTTP address for /healthz and /readyz; \"off\" disables it."`
+	Keepers    []string `name:"keepers" env:"SPIKE_KEEPERS,SPIKE_NEXUS_KEEPER_PEERS" sep:"," placeholder:"URL" help:"Keeper URLs (https://host:port) in shard order."`
+	Shares     int      `name:"shares" env:"SPIKE_SHAMIR_SHARES,SPIKE_NEXUS_SHAMIR_SHARES" help:"Shards (default: the number of keepers)."`
+	Threshold  int      `name:"threshold" env:"SPIKE_SHAMIR_THRESHOLD,SPIKE_NEXUS_SHAMIR_THRESHOLD" help:"Shards needed to rebuild the key (default: a majority of the keepers)."`
+	Store      string   `name:"backend-store" env:"SPIKE_BACKEND_STORE_TYPE,SPIKE_NEXUS_BACKEND_STORE" default:"sqlite" help:"sqlite: the event log and its projections on disk."`
+	Projection string   `name:"projection" env:"SPIKE_NEXUS_PROJECTION" default:"sqlite" enum:"sqlite,memory" help:"Keep the projections in a file (sqlite) or in RAM (memory)."`
+
+	KeeperUpdateInterval time.Duration `name:"keeper-update-interval" env:"SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL" default:"5m" help:"How often every keeper is re-sent its shard."`
+	RecoveryMaxInterval  time.Duration `name:"recovery-max-interval" env:"SPIKE_NEXUS_RECOVERY_MAX_INTERVAL" default:"60s" help:"Longest wait between recovery attempts."`
+
+	SPIFFESocket  string        `name:"spiffe-endpoint-socket" env:"SPIFFE_ENDPOINT_SOCKET" help:"SPIRE Workload API address."`
+	SVIDDir       string        `name:"svid-dir" env:"SPIKE_SVID_DIR" type:"path" help:"Read the SVID from spiffe-helper files here instead of the Workload API."`
+	SourceTimeout time.Duration `name:"spiffe-source-timeout" env:"SPIKE_SPIFFE_SOURCE_TIMEOUT" default:"30s" help:"How long to wait for the first SVID."`
+	LogLevel      string        `name:"log-level" env:"SPIKE_SYSTEM_LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
+}
+
+// Options are the process's settings.
+type Options struct {
+	Config                Config
+	SPIFFESocket, SVIDDir string
+	SourceTimeout         time.Duration
+	LogLevel              slog.Level
+}
+
+// Parse reads the command line and the environment and checks them; each
+// error is one line naming the setting.
+func Parse(args []string, opts ...kong.Option) (Options, error) {
+	var c cli
+	if _, err := config.Parse(Name, description, &c, args, nil, opts...); err != nil {
+		return Options{}, err
+	}
+	o, err := c.options()
+	if err != nil {
+		return Options{}, fmt.Errorf("%s: %w", Name, err)
+	}
+	return o, nil
+}
+
+func (c *cli) options() (Options, error) {
+	var o Options
+	if err := o.LogLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return o, fmt.Errorf("log level (SPIKE_SYSTEM_LOG_LEVEL) %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if s := strings.ToLower(c.Store); s != "sqlite" {
+		return o, fmt.Errorf("backend store (SPIKE_BACKEND_STORE_TYPE) %q: this build of Nexus serves sqlite only", c.Store)
+	}
+	keepers, err := keeperURLs(c.Keepers)
+	if err != nil {
+		return o, err
+	}
+	shares, threshold := c.Shares, c.Threshold
+	if shares == 0 {
+		shares = len(keepers)
+	}
+	if threshold == 0 {
+		threshold = len(keepers)/2 + 1
+	}
+	tlsAddr, err := listenAddr(c.TLSPort)
+	if err != nil {
+		return o, fmt.Errorf("TLS port (SPIKE_NEXUS_TLS_PORT): %w", err)
+	}
+	opsAddr := ""
+	if c.OpsAddr != "off" {
+		if opsAddr, err = listenAddr(c.OpsAddr); err != nil {
+			return o, fmt.Errorf("operations address (SPIKE_NEXUS_OPS_ADDR): %w", err)
+		}
+	}
+	dir := c.DataDir
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return o, fmt.Errorf("data directory (SPIKE_DATA_DIR) not set and no home directory: %w", err)
+		}
+		dir = filepath.Join(home, ".spike", "data")
+	}
+	o.Config = Config{DataDir: dir, TLSAddr: tlsAddr, OpsAddr: opsAddr, MemoryProjection: c.Projection == "memory",
+		Custody: CustodyConfig{Keepers: keepers, Shares: shares, Threshold: threshold,
+			KeeperUpdateInterval: c.KeeperUpdateInterval, RecoveryMaxInterval: c.RecoveryMaxInterval}}
+	if err := o.Config.Custody.defaults(); err != nil {
+		return o, err
+	}
+	o.SPIFFESocket, o.SVIDDir, o.SourceTimeout = c.SPIFFESocket, c.SVIDDir, c.SourceTimeout
+	return o, nil
+}
+
+// keeperURLs checks the keeper list: https URLs with a host, no
+// duplicates, order kept (it is the shard order).
+func keeperURLs(in []string) ([]string, error) {
+	if len(in) == 0 {
+		return nil, fmt.Errorf("keepers (SPIKE_KEEPERS or SPIKE_NEXUS_KEEPER_PEERS) not set: list the keepers' https URLs in shard order")
+	}
+	seen := map[string]bool{}
+	var out []string
+	for i, raw := range in {
+		s := strings.TrimSpace(raw)
+		u, err := url.Parse(s)
+		if s == "" || err != nil || u.Scheme != "https" || u.Host == "" {
+			return nil, fmt.Errorf("keeper %d %q: want https://host:port", i+1, raw)
+		}
+		if seen[s] {
+			return nil, fmt.Errorf("keeper %d %q is listed twice", i+1, raw)
+		}
+		seen[s] = true
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// listenAddr turns "8553", ":8553" or "host:8553" into host:port form.
+func listenAddr(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, ":") {
+		s = ":" + s
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || port == "" {
+		return "", fmt.Errorf("%q is not a port or host:port", s)
+	}
+	return net.JoinHostPort(host, port), nil
+}

@@ -1,0 +1,147 @@
+package nexus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+
+	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/internal/seal"
+	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/projections"
+)
+
+// Config configures a Nexus.
+type Config struct {
+	// DataDir holds events.db and projections.db.
+	DataDir string
+	// TLSAddr is the API listener (":8553").
+	TLSAddr string
+	// OpsAddr is the plain-HTTP operations listener for /healthz and
+	// /readyz ("127.0.0.1:9553"); empty disables it.
+	OpsAddr string
+	// MemoryProjection keeps the projections in RAM.
+	MemoryProjection bool
+	Custody          CustodyConfig
+	// Ready, if set, receives the API listener's address once it is
+	// listening (tests use a ":0" port).
+	Ready func(apiAddr, opsAddr string)
+}
+
+// Run serves Nexus until ctx ends: sealed at first, recovering the root
+// key from the Keepers in the background.
+func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.Roles, logger *slog.Logger) error {
+	svid, err := src.GetX509SVID()
+	if err != nil {
+		return fmt.Errorf("nexus: own SVID: %w", err)
+	}
+	cfg.Custody.Self = svid.ID.String()
+	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	keepers, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src,
+		Server: identity.AuthorizeRoles(roles.IsKeeper), Timeout: 10 * time.Second, Retries: -1, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer keepers.Close()
+	var projMu sync.Mutex
+	var proj *projections.Projection
+	defer func() {
+		projMu.Lock()
+		defer projMu.Unlock()
+		if proj != nil {
+			proj.Close()
+		}
+	}()
+	onUnseal := func(ctx context.Context, rootKey []byte) error {
+		key, err := projections.KeyFromRoot(rootKey)
+		if err != nil {
+			return err
+		}
+		defer seal.Zero(key)
+		p, err := projections.Open(ctx, log, projections.Options{Path: filepath.Join(cfg.DataDir, "projections.db"), Memory: cfg.MemoryProjection, Key: key, Logger: logger})
+		if err != nil {
+			return err
+		}
+		projMu.Lock()
+		proj = p
+		projMu.Unlock()
+		return nil
+	}
+	custody, err := NewCustody(cfg.Custody, log, keepers, logger, onUnseal)
+	if err != nil {
+		return err
+	}
+	defer custody.Close()
+	srv, err := transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), Logger: logger},
+		custodyRoutes(custody, roles))
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, srv, custody, logger)
+}
+
+func serve(ctx context.Context, cfg Config, srv *transport.Server, custody *Custody, logger *slog.Logger) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.TLSAddr)
+	if err != nil {
+		return fmt.Errorf("nexus: listen %s: %w", cfg.TLSAddr, err)
+	}
+	opsAddr := ""
+	var ops *http.Server
+	if cfg.OpsAddr != "" {
+		ol, err := lc.Listen(ctx, "tcp", cfg.OpsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("nexus: listen %s: %w", cfg.OpsAddr, err)
+		}
+		opsAddr = ol.Addr().String()
+		ops = &http.Server{Handler: opsHandler(custody), ReadHeaderTimeout: 5 * time.Second}
+		go ops.Serve(ol)
+		defer ops.Close()
+	}
+	logger.Info("nexus listening", "api", ln.Addr().String(), "ops", opsAddr, "keepers", len(cfg.Custody.Keepers))
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr().String(), opsAddr)
+	}
+	go func() {
+		custody.Recover(ctx)
+		if sealed, _ := custody.Sealed(); !sealed {
+			custody.Distribute(ctx)
+		}
+		custody.DistributeEvery(ctx)
+	}()
+	err = srv.Serve(ctx, ln)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// opsHandler serves /healthz (the process is up) and /readyz (the root
+// key is back; otherwise 503 and why).
+func opsHandler(c *Custody) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if sealed, reason := c.Sealed(); sealed {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "sealed:", reason)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}

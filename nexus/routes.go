@@ -1,0 +1,127 @@
+package nexus
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/internal/shamir"
+	"github.com/spikeledger/spike/internal/transport"
+)
+
+// custodyRoutes are the routes that work while sealed, and a 503 gate for
+// every other Nexus route until the key is back.
+func custodyRoutes(c *Custody, roles *identity.Roles) []transport.Route {
+	either := func(preds ...func(spiffeid.ID) bool) func(spiffeid.ID) bool {
+		return func(id spiffeid.ID) bool {
+			for _, p := range preds {
+				if p(id) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	routes := []transport.Route{
+		route(api.OpBootstrapStatus, either(roles.IsBootstrap, roles.IsPilotSuperuser), c.handleStatus),
+		route(api.OpBootstrapVerify, roles.IsBootstrap, c.handleVerify),
+		route(api.OpOperatorRecover, roles.IsPilotRecover, c.handleRecover),
+		route(api.OpOperatorRestore, roles.IsPilotRestore, c.handleRestore),
+	}
+	served := map[api.Op]bool{api.OpBootstrapStatus: true, api.OpBootstrapVerify: true, api.OpOperatorRecover: true, api.OpOperatorRestore: true}
+	for _, op := range api.Ops() {
+		if op.Service() == api.ServiceNexus && !served[op] {
+			routes = append(routes, route(op, nil, c.gate))
+		}
+	}
+	return routes
+}
+
+func route(op api.Op, allow func(spiffeid.ID) bool, h transport.Handler) transport.Route {
+	return transport.Route{Path: op.Path(), Action: string(op.Action()), Allow: allow, MaxBody: op.BodyLimit(), Handler: h}
+}
+
+func fail(status int, code api.ErrorCode) transport.Response {
+	return transport.Response{Status: status, Body: api.NewErrorResponse(code)}
+}
+
+// gate answers a route this build does not serve yet: 503 while sealed,
+// as SPIKE does for every route, and 400 (unknown route) once unsealed.
+func (c *Custody) gate(ctx context.Context, r *transport.Request) transport.Response {
+	if sealed, _ := c.Sealed(); sealed {
+		return fail(http.StatusServiceUnavailable, api.CodeNotReady)
+	}
+	return fail(http.StatusBadRequest, api.CodeBadRequest)
+}
+
+func (c *Custody) handleStatus(ctx context.Context, r *transport.Request) transport.Response {
+	if _, err := api.DecodeRequest[api.BootstrapStatusRequest](bytes.NewReader(r.Body), 0); err != nil {
+		return fail(http.StatusBadRequest, api.CodeBadRequest)
+	}
+	resp := api.BootstrapStatusResponse{Shares: c.cfg.Shares, Threshold: c.cfg.Threshold}
+	resp.Sealed, _ = c.Sealed()
+	s, ok, err := c.recorded(ctx)
+	if err != nil {
+		return fail(http.StatusInternalServerError, api.CodeInternal)
+	}
+	if ok {
+		resp.Bootstrapped, resp.Shares, resp.Threshold = true, s.Shares, s.Threshold
+	}
+	return transport.Response{Body: resp}
+}
+
+func (c *Custody) handleVerify(ctx context.Context, r *transport.Request) transport.Response {
+	req, err := api.DecodeRequest[api.BootstrapVerifyRequest](bytes.NewReader(r.Body), 0)
+	if err != nil {
+		return fail(http.StatusBadRequest, api.CodeBadRequest)
+	}
+	hash, err := c.VerifyBootstrap(ctx, r.Peer.String(), req)
+	if err != nil {
+		c.logger.Warn("bootstrap verification failed", "request_id", r.ID, "err", err)
+		if sealed, _ := c.Sealed(); sealed {
+			return fail(http.StatusServiceUnavailable, api.CodeNotReady)
+		}
+		return fail(http.StatusBadRequest, api.CodeBadRequest)
+	}
+	return transport.Response{Body: api.BootstrapVerifyResponse{Hash: hash}}
+}
+
+func (c *Custody) handleRecover(ctx context.Context, r *transport.Request) transport.Response {
+	if _, err := api.DecodeRequest[api.RecoverRequest](bytes.NewReader(r.Body), 0); err != nil {
+		return fail(http.StatusBadRequest, api.CodeBadRequest)
+	}
+	shares, err := c.RecoveryShards(ctx, r.Peer.String())
+	if err != nil {
+		if sealed, _ := c.Sealed(); sealed {
+			return fail(http.StatusServiceUnavailable, api.CodeNotReady)
+		}
+		return fail(http.StatusInternalServerError, api.CodeInternal)
+	}
+	resp := api.RecoverResponse{Shards: make(map[int]*api.Shard, len(shares))}
+	for i := range shares {
+		s := api.Shard(shares[i].Value)
+		resp.Shards[shares[i].ID] = &s
+		shares[i].Zero()
+	}
+	return transport.Response{Body: resp}
+}
+
+func (c *Custody) handleRestore(ctx context.Context, r *transport.Request) transport.Response {
+	req, err := api.DecodeRequest[api.RestoreRequest](bytes.NewReader(r.Body), 0)
+	if err != nil || req.Shard == nil {
+		return fail(http.StatusBadRequest, api.CodeBadRequest)
+	}
+	s := shamir.Share{ID: req.ID, Value: *req.Shard}
+	req.Shard.Wipe()
+	res, err := c.Restore(ctx, r.Peer.String(), s)
+	s.Zero()
+	if err != nil {
+		c.logger.Warn("operator restore refused", "request_id", r.ID, "err", err)
+		return fail(http.StatusBadRequest, api.CodeBadRequest)
+	}
+	return transport.Response{Body: api.RestoreResponse{Collected: res.Collected, Remaining: res.Remaining, Restored: res.Restored}}
+}
