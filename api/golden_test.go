@@ -118,6 +118,8 @@ func TestMarshalGolden(t *testing.T) {
 		{"ShardContributeResponse/401", ErrorResponseFor(OpShardContribute, CodeUnauthorized), `{"err":"access_unauthorized"}`},
 		{"ShardGetRequest", ShardGetRequest{}, `{}`},
 		{"ShardGetResponse", ShardGetResponse{Shard: shard1}, `{"shard":` + shard1JSON + `}`},
+		{"ShardGetResponse/epoch", ShardGetResponse{Shard: shard1, Epoch: 3}, `{"shard":` + shard1JSON + `,"epoch":3}`},
+		{"ShardContributeRequest/epoch", ShardContributeRequest{Shard: shard1, Epoch: 3}, `{"shard":` + shard1JSON + `,"epoch":3}`},
 		{"ShardGetResponse/400", ErrorResponseFor(OpShardGet, CodeBadRequest), `{"shard":null,"err":"api_bad_request"}`},
 
 		// Errors.

@@ -4,6 +4,10 @@ package api
 // it replaces any shard the Keeper held. Callers: Nexus and Bootstrap.
 type ShardContributeRequest struct {
 	Shard *Shard `json:"shard"`
+	// Epoch (extension) numbers the sharing the shard belongs to: 0 is
+	// SPIKE's deterministic sharing, later epochs are refreshed ones.
+	// SPIKE v0.8 neither sends nor reads it.
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 // ShardContributeResponse answers OpShardContribute: {} on success.
@@ -24,7 +28,9 @@ type ShardGetRequest struct{}
 // either (encoding/json matches keys case-insensitively), and so does this
 // type.
 type ShardGetResponse struct {
-	Shard *Shard    `json:"shard"`
+	Shard *Shard `json:"shard"`
+	// Epoch (extension) is the epoch the held shard was contributed with.
+	Epoch uint64    `json:"epoch,omitempty"`
 	Err   ErrorCode `json:"err,omitempty"`
 }
 

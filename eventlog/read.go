@@ -214,11 +214,22 @@ func (l *Log) SeqAt(ctx context.Context, t time.Time) (uint64, error) {
 // read sealed (header, public part, leaf); ok is false if there is none.
 // It walks back from the end, so it is quick for recent events.
 func (l *Log) LastOfType(ctx context.Context, types ...string) (rec Record, ok bool, err error) {
+	err = l.ScanBack(ctx, func(r Record) bool {
+		rec, ok = r, true
+		return false
+	}, types...)
+	return rec, ok, err
+}
+
+// ScanBack calls fn for each event whose type is one of types, newest
+// first, read sealed, until fn returns false. Only the types are read of
+// the events it passes over.
+func (l *Log) ScanBack(ctx context.Context, fn func(Record) bool, types ...string) error {
 	want := map[string]bool{}
 	for _, t := range types {
 		want[t] = true
 	}
-	err = l.view(ctx, func(tx *bolt.Tx) error {
+	return l.view(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
 			if err := ctx.Err(); err != nil {
@@ -231,12 +242,12 @@ func (l *Log) LastOfType(ctx context.Context, types ...string) (rec Record, ok b
 			if err != nil {
 				return err
 			}
-			rec, ok = r, true
-			return nil
+			if !fn(r) {
+				return nil
+			}
 		}
 		return nil
 	})
-	return rec, ok, err
 }
 
 // typeOf reads an envelope's type name without decoding the rest.

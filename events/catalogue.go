@@ -29,6 +29,7 @@ var all = []func() Payload{
 	func() Payload { return new(RestorePointApplied) },
 	func() Payload { return new(Imported) },
 	func() Payload { return new(RecoveryShardsExported) },
+	func() Payload { return new(ShardsRotated) },
 }
 
 // Outcomes recorded by events that can fail.
@@ -361,6 +362,21 @@ type RecoveryShardsExported struct {
 
 func (*RecoveryShardsExported) Type() string   { return "rootkey.shards.exported" }
 func (*RecoveryShardsExported) Schema() uint32 { return 1 }
+
+// ShardsRotated: a new sharing epoch of the same root key, recorded with
+// its commitment before any Keeper receives a shard of it. Keepers that
+// took it are listed; if fewer than the threshold did, the previous epoch
+// stays in force.
+type ShardsRotated struct {
+	Meta
+	Epoch       uint64   `json:"epoch"`
+	Shares      int      `json:"shares"`
+	Threshold   int      `json:"threshold"`
+	Commitments [][]byte `json:"commitments,omitempty"`
+}
+
+func (*ShardsRotated) Type() string   { return "shards.rotated" }
+func (*ShardsRotated) Schema() uint32 { return 1 }
 
 // ValueAAD is the associated data a secret version's value is sealed
 // with, binding the ciphertext to its path and version.

@@ -32,6 +32,7 @@ func TestRoundTripEveryType(t *testing.T) {
 		&RestorePointApplied{Paths: []string{"a"}, AsOfSeq: 9, AsOfTime: time.Unix(100, 0).UTC()},
 		&Imported{Source: "spike-v0.8", Secrets: 1, Versions: 2, Policies: 3},
 		&RecoveryShardsExported{Shards: 3},
+		&ShardsRotated{Epoch: 2, Shares: 3, Threshold: 2, Commitments: [][]byte{{1}}},
 	}
 	if len(samples) != len(Types()) {
 		t.Fatalf("%d samples for %d types: every type needs a sample", len(samples), len(Types()))

@@ -22,6 +22,7 @@ type Keeper struct {
 	log     *slog.Logger
 	id      spiffeid.ID
 	store   *shardStore
+	epoch   atomic.Uint64 // of the held shard; not secret
 	api     *transport.Server
 	serving atomic.Bool
 	served  atomic.Bool

@@ -50,6 +50,7 @@ func (k *Keeper) contribute(ctx context.Context, req *transport.Request) transpo
 	if err != nil {
 		return errorResponse(api.OpShardContribute, api.CodeNotReady)
 	}
+	k.epoch.Store(body.Epoch)
 	k.log.InfoContext(ctx, "shard stored", "request_id", req.ID, "peer", req.Peer.String(), "replaced", replaced)
 	return transport.Response{Body: api.ShardContributeResponse{}}
 }
@@ -60,7 +61,7 @@ func (k *Keeper) shard(ctx context.Context, req *transport.Request) transport.Re
 		return errorResponse(api.OpShardGet, api.CodeOf(err))
 	}
 	var body []byte
-	if !k.store.with(func(sh *api.Shard) { body = appendShardResponse(nil, sh) }) {
+	if !k.store.with(func(sh *api.Shard) { body = appendShardResponse(nil, sh, k.epoch.Load()) }) {
 		k.log.InfoContext(ctx, "shard requested before any was contributed", "request_id", req.ID, "peer", req.Peer.String())
 		return errorResponse(api.OpShardGet, api.CodeBadRequest)
 	}
@@ -70,9 +71,9 @@ func (k *Keeper) shard(ctx context.Context, req *transport.Request) transport.Re
 	return transport.Response{Body: body, ContentType: api.ContentTypeJSON}
 }
 
-// appendShardResponse appends the JSON of api.ShardGetResponse{Shard: sh}
-// to b, byte for byte what encoding/json writes for it.
-func appendShardResponse(b []byte, sh *api.Shard) []byte {
+// appendShardResponse appends the JSON of api.ShardGetResponse{Shard: sh,
+// Epoch: epoch} to b, byte for byte what encoding/json writes for it.
+func appendShardResponse(b []byte, sh *api.Shard, epoch uint64) []byte {
 	if b == nil {
 		b = make([]byte, 0, len(`{"shard":[]}`)+4*api.ShardSize)
 	}
@@ -83,7 +84,12 @@ func appendShardResponse(b []byte, sh *api.Shard) []byte {
 		}
 		b = strconv.AppendUint(b, uint64(v), 10)
 	}
-	return append(b, "]}"...)
+	b = append(b, ']')
+	if epoch != 0 {
+		b = append(b, `,"epoch":`...)
+		b = strconv.AppendUint(b, epoch, 10)
+	}
+	return append(b, '}')
 }
 
 // errorResponse is SPIKE's error body for op with code.

@@ -59,12 +59,14 @@ func TestAppendShardResponse(t *testing.T) {
 		ramp[i] = byte(i * 8)
 	}
 	for _, sh := range []api.Shard{{}, {255, 0, 1, 10, 99, 100, 200}, ramp} {
-		want, err := json.Marshal(api.ShardGetResponse{Shard: &sh})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendShardResponse(nil, &sh); string(got) != string(want) {
-			t.Errorf("got %s, want %s", got, want)
+		for _, epoch := range []uint64{0, 1, 1 << 40} {
+			want, err := json.Marshal(api.ShardGetResponse{Shard: &sh, Epoch: epoch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appendShardResponse(nil, &sh, epoch); string(got) != string(want) {
+				t.Errorf("got %s, want %s", got, want)
+			}
 		}
 	}
 }

@@ -109,15 +109,7 @@ func firstOpening(shares []shamir.Share, threshold int, ok func([]byte) bool) ([
 // RecoveryShards returns every shard of the root key, for an operator's
 // recovery files. Only an unsealed Nexus has them.
 func (c *Custody) RecoveryShards(ctx context.Context, actor string) ([]shamir.Share, error) {
-	var shares []shamir.Share
-	err := c.withKey(func(key []byte) error {
-		var k [shamir.KeySize]byte
-		copy(k[:], key)
-		defer clear(k[:])
-		var err error
-		shares, _, err = shamir.Split(&k, shamir.Params{Shares: c.cfg.Shares, Threshold: c.cfg.Threshold})
-		return err
-	})
+	shares, _, err := c.split(c.currentEpoch())
 	if err != nil {
 		return nil, err
 	}
@@ -137,24 +129,23 @@ type RestoreResult struct {
 	Restored             bool
 }
 
-// Restore takes one recovery shard from an operator. When the threshold
-// is reached it rebuilds the key, and unseals if that key opens the log;
-// otherwise it forgets the collected shards and says so. It refuses while
-// unsealed.
+// Restore takes one recovery shard from an operator. Recovery files
+// carry no epoch, so the shard is checked against every recorded
+// sharing's commitment; when one epoch has its threshold of shards, the
+// key is rebuilt, and Nexus unseals if that key opens the log (otherwise
+// the collected shards are forgotten, and it says so). Before any
+// bootstrap there is no commitment to check against, and any threshold of
+// shards is tried. It refuses while unsealed.
 func (c *Custody) Restore(ctx context.Context, actor string, s shamir.Share) (RestoreResult, error) {
 	if sealed, _ := c.Sealed(); !sealed {
 		return RestoreResult{}, errors.New("nexus is not sealed: nothing to restore")
 	}
-	rec, ok, err := c.recorded(ctx)
+	recs, err := c.sharings(ctx, nil)
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	threshold := c.cfg.Threshold
-	if ok {
-		threshold = rec.Threshold
-		if !shamir.Verify(s, rec.Commitment) {
-			return RestoreResult{}, fmt.Errorf("shard %d does not match the commitment recorded at bootstrap", s.ID)
-		}
+	if len(recs) > 0 && !matchesAny(s, recs) {
+		return RestoreResult{}, fmt.Errorf("shard %d matches no commitment recorded in the log", s.ID)
 	}
 	c.mu.Lock()
 	c.restore[s.ID] = s
@@ -163,13 +154,14 @@ func (c *Custody) Restore(ctx context.Context, actor string, s shamir.Share) (Re
 		have = append(have, v)
 	}
 	c.mu.Unlock()
-	if len(have) < threshold {
-		return RestoreResult{Collected: len(have), Remaining: threshold - len(have)}, nil
+	epoch, group, threshold, remaining := restoreGroup(have, recs, c.cfg.Threshold)
+	if remaining > 0 {
+		return RestoreResult{Collected: len(have), Remaining: remaining}, nil
 	}
-	key, err := shamir.Combine(threshold, have)
+	key, err := shamir.Combine(threshold, group)
 	defer clear(key[:])
 	if err == nil {
-		err = c.unseal(ctx, key[:], &events.RootKeyRestored{Meta: events.Meta{Actor: actor}, Shards: len(have)})
+		err = c.unseal(ctx, key[:], &events.RootKeyRestored{Meta: events.Meta{Actor: actor}, Shards: len(group)})
 	}
 	if err != nil {
 		c.mu.Lock()
@@ -183,6 +175,39 @@ func (c *Custody) Restore(ctx context.Context, actor string, s shamir.Share) (Re
 		}
 		return RestoreResult{}, err
 	}
+	c.setEpoch(epoch)
 	go c.Distribute(context.WithoutCancel(ctx))
 	return RestoreResult{Collected: len(have), Restored: true}, nil
+}
+
+func matchesAny(s shamir.Share, recs map[uint64]sharing) bool {
+	for _, r := range recs {
+		if shamir.Verify(s, r.Commitment) {
+			return true
+		}
+	}
+	return false
+}
+
+// restoreGroup finds the epoch whose verified shards among have come
+// closest to its threshold, returning them and how many are still
+// missing (0: enough). With no recorded sharing it uses threshold.
+func restoreGroup(have []shamir.Share, recs map[uint64]sharing, threshold int) (epoch uint64, group []shamir.Share, need, remaining int) {
+	if len(recs) == 0 {
+		return 0, have, threshold, max(0, threshold-len(have))
+	}
+	remaining = -1
+	for e, r := range recs {
+		var g []shamir.Share
+		for _, s := range have {
+			if shamir.Verify(s, r.Commitment) {
+				g = append(g, s)
+			}
+		}
+		left := max(0, r.Threshold-len(g))
+		if remaining < 0 || left < remaining || (left == remaining && e > epoch) {
+			epoch, group, need, remaining = e, g, r.Threshold, left
+		}
+	}
+	return epoch, group, need, remaining
 }

@@ -10,6 +10,9 @@ import (
 // sharing is what the log records, in clear, about how the root key is
 // split: enough to check a shard before the key is back.
 type sharing struct {
+	// Epoch numbers the sharing: 0 is SPIKE's deterministic one made at
+	// bootstrap, later ones come from refresh rotations.
+	Epoch      uint64            `json:"epoch,omitempty"`
 	Shares     int               `json:"shares"`
 	Threshold  int               `json:"threshold"`
 	Commitment shamir.Commitment `json:"commitment"`

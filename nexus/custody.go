@@ -35,6 +35,12 @@ type CustodyConfig struct {
 	// Self is Nexus's own SPIFFE ID, the actor of the events it records
 	// on its own.
 	Self string
+	// Rotation is "deterministic" (SPIKE's: the same shards forever, the
+	// default) or "refresh": every RotationInterval the key is re-split
+	// into a new epoch, so a shard stolen from a Keeper's memory stops
+	// being useful. RotationInterval defaults to 24h.
+	Rotation         string
+	RotationInterval time.Duration
 }
 
 func (c *CustodyConfig) defaults() error {
@@ -44,6 +50,16 @@ func (c *CustodyConfig) defaults() error {
 	if c.RecoveryMaxInterval <= 0 {
 		c.RecoveryMaxInterval = time.Minute
 	}
+	if c.RotationInterval <= 0 {
+		c.RotationInterval = 24 * time.Hour
+	}
+	switch c.Rotation {
+	case "":
+		c.Rotation = RotationDeterministic
+	case RotationDeterministic, RotationRefresh:
+	default:
+		return fmt.Errorf("nexus: shard rotation %q: want %s or %s", c.Rotation, RotationDeterministic, RotationRefresh)
+	}
 	if len(c.Keepers) == 0 {
 		return errors.New("nexus: no keepers configured")
 	}
@@ -52,6 +68,12 @@ func (c *CustodyConfig) defaults() error {
 	}
 	return shamir.Params{Shares: c.Shares, Threshold: c.Threshold}.Validate()
 }
+
+// Shard rotation modes.
+const (
+	RotationDeterministic = "deterministic"
+	RotationRefresh       = "refresh"
+)
 
 // Custody holds the root key, or knows why it does not yet.
 type Custody struct {
@@ -63,6 +85,7 @@ type Custody struct {
 
 	mu      sync.Mutex
 	key     *seal.LockedKey // nil while sealed
+	epoch   uint64          // of the sharing the Keepers hold
 	reason  string
 	restore map[int]shamir.Share
 }
@@ -93,15 +116,39 @@ func (c *Custody) setReason(format string, args ...any) {
 	}
 }
 
-// recorded returns the sharing recorded at bootstrap (or the last shard
+var sharingTypes = []string{(&events.Bootstrapped{}).Type(), (&events.ShardsRotated{}).Type()}
+
+// recorded returns the newest sharing recorded (at bootstrap or a shard
 // rotation), readable while sealed; ok is false before bootstrap.
 func (c *Custody) recorded(ctx context.Context) (s sharing, ok bool, err error) {
-	rec, ok, err := c.log.LastOfType(ctx, (&events.Bootstrapped{}).Type())
+	rec, ok, err := c.log.LastOfType(ctx, sharingTypes...)
 	if err != nil || !ok {
 		return s, false, err
 	}
 	s, err = decodeSharing(rec.Public)
 	return s, err == nil, err
+}
+
+// sharings returns the recorded sharings by epoch, newest first, walking
+// back until done says it has enough (nil: all of them).
+func (c *Custody) sharings(ctx context.Context, done func(map[uint64]sharing) bool) (map[uint64]sharing, error) {
+	out := map[uint64]sharing{}
+	var bad error
+	err := c.log.ScanBack(ctx, func(r eventlog.Record) bool {
+		s, err := decodeSharing(r.Public)
+		if err != nil {
+			bad = fmt.Errorf("event %d: %w", r.Seq, err)
+			return false
+		}
+		if _, seen := out[s.Epoch]; !seen {
+			out[s.Epoch] = s
+		}
+		return done == nil || !done(out)
+	}, sharingTypes...)
+	if err == nil {
+		err = bad
+	}
+	return out, err
 }
 
 // Bootstrapped reports whether the log records a bootstrap.

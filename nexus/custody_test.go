@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/shamir"
 	"github.com/spikeledger/spike/internal/transport"
@@ -115,12 +117,19 @@ type nexusProc struct {
 
 func (c *cluster) startNexus(threshold int) *nexusProc {
 	c.t.Helper()
+	return c.startNexusWith(CustodyConfig{Threshold: threshold})
+}
+
+func (c *cluster) startNexusWith(cc CustodyConfig) *nexusProc {
+	c.t.Helper()
+	threshold := cc.Threshold
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
 	n := &nexusProc{cancel: cancel, done: make(chan error, 1)}
 	cfg := Config{DataDir: c.dir, TLSAddr: "127.0.0.1:0", OpsAddr: "127.0.0.1:0",
-		Custody: CustodyConfig{Keepers: c.keepers, Shares: len(c.keepers), Threshold: threshold, KeeperUpdateInterval: time.Hour, RecoveryMaxInterval: 200 * time.Millisecond},
-		Ready:   func(a, o string) { ready <- [2]string{a, o} }}
+		Custody: CustodyConfig{Keepers: c.keepers, Shares: len(c.keepers), Threshold: threshold, KeeperUpdateInterval: time.Hour, RecoveryMaxInterval: 200 * time.Millisecond,
+			Rotation: cc.Rotation, RotationInterval: cc.RotationInterval},
+		Ready: func(a, o string) { ready <- [2]string{a, o} }}
 	go func() { n.done <- Run(ctx, cfg, c.source("/spike/nexus"), c.roles, c.logger()) }()
 	select {
 	case addrs := <-ready:
@@ -330,4 +339,91 @@ func TestBreakGlassRecoverRestore(t *testing.T) {
 	n.stop()
 	n = c.startNexus(2)
 	waitReady(t, n, true)
+}
+
+// keeperEpoch asks keeper url (as Nexus) which epoch its shard is of.
+func (c *cluster) keeperEpoch(url string) uint64 {
+	c.t.Helper()
+	var resp api.ShardGetResponse
+	if err := c.client("/spike/nexus", c.roles.IsKeeper).Do(context.Background(), transport.Call{BaseURL: url, Path: api.PathKeeperShard, Request: api.ShardGetRequest{}, Response: &resp}); err != nil {
+		c.t.Fatal(err)
+	}
+	return resp.Epoch
+}
+
+func TestRefreshRotation(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	n := c.startNexusWith(CustodyConfig{Threshold: 2, Rotation: RotationRefresh, RotationInterval: 100 * time.Millisecond})
+	c.bootstrap(n, 2)
+	waitReady(t, n, true)
+	var rec api.RecoverResponse // epoch-0 recovery files, taken early
+	if err := c.client("/spike/pilot/role/recover", c.roles.IsNexus).Do(context.Background(), transport.Call{BaseURL: n.api, Path: api.PathOperatorRecover, Request: struct{}{}, Response: &rec}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for c.keeperEpoch(c.keepers[0]) < 2 || c.keeperEpoch(c.keepers[2]) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the keepers never reached epoch 2")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n.stop()
+	// Recovery uses whatever epoch the keepers hold.
+	n = c.startNexus(2)
+	waitReady(t, n, true)
+	n.stop()
+	// Break glass with files from before the rotations: still valid.
+	for i := 1; i <= 3; i++ {
+		c.stopKeeper(i)
+	}
+	c.keepers, c.stopK = nil, nil
+	for i := 1; i <= 3; i++ {
+		c.keepers = append(c.keepers, c.startKeeper(i))
+	}
+	n = c.startNexus(2)
+	restore := c.client("/spike/pilot/role/restore", c.roles.IsNexus)
+	var rr api.RestoreResponse
+	for _, id := range []int{1, 2} {
+		if err := restore.Do(context.Background(), transport.Call{BaseURL: n.api, Path: api.PathOperatorRestore, Request: api.RestoreRequest{ID: id, Shard: rec.Shards[id]}, Response: &rr}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !rr.Restored {
+		t.Fatalf("restore with epoch-0 files: %+v", rr)
+	}
+	waitReady(t, n, true)
+}
+
+func TestFailedRotationKeepsThePreviousEpoch(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	n := c.startNexus(2)
+	c.bootstrap(n, 2)
+	waitReady(t, n, true)
+	n.stop()
+	ctx := context.Background()
+	log, err := eventlog.Open(ctx, filepath.Join(c.dir, "events.db"), eventlog.Options{Logger: c.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	src := c.source("/spike/nexus")
+	kc, _ := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Server: identity.AuthorizeRoles(c.roles.IsKeeper), Retries: -1, Timeout: 2 * time.Second})
+	cu, err := NewCustody(CustodyConfig{Keepers: c.keepers, Shares: 3, Threshold: 2, Self: "spiffe://spike.test/spike/nexus"}, log, kc, c.logger(), func(context.Context, []byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cu.Close()
+	if err := cu.recoverOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.stopKeeper(2)
+	c.stopKeeper(3)
+	if err := cu.Rotate(ctx); err == nil {
+		t.Fatal("a rotation that reached one keeper of three counted")
+	}
+	if cu.currentEpoch() != 0 || c.keeperEpoch(c.keepers[0]) != 0 {
+		t.Fatalf("epoch now %d, keeper 1 at %d; want the previous epoch 0 in force", cu.currentEpoch(), c.keeperEpoch(c.keepers[0]))
+	}
 }

@@ -2,6 +2,7 @@ package nexus
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -11,21 +12,34 @@ import (
 	"github.com/spikeledger/spike/internal/transport"
 )
 
-// Distribute re-sends every Keeper its shard (recomputed from the root
-// key: SPIKE's deterministic split gives the same shards every time) and
-// records the run, with one event per unreachable Keeper as well.
+// Distribute re-sends every Keeper its shard of the current epoch
+// (recomputed from the root key: an epoch's shards are the same every
+// time) and records the run, with one event per unreachable Keeper too.
 func (c *Custody) Distribute(ctx context.Context) {
+	c.sendEpoch(ctx, c.currentEpoch())
+}
+
+// split computes the shards of epoch e.
+func (c *Custody) split(e uint64) ([]shamir.Share, shamir.Commitment, error) {
 	var shares []shamir.Share
+	var com shamir.Commitment
 	err := c.withKey(func(key []byte) error {
 		var k [shamir.KeySize]byte
 		copy(k[:], key)
 		defer clear(k[:])
 		var err error
-		shares, _, err = shamir.Split(&k, shamir.Params{Shares: c.cfg.Shares, Threshold: c.cfg.Threshold})
+		shares, com, err = shamir.SplitEpoch(&k, shamir.Params{Shares: c.cfg.Shares, Threshold: c.cfg.Threshold}, e)
 		return err
 	})
+	return shares, com, err
+}
+
+// sendEpoch sends every Keeper its shard of epoch e, records the run, and
+// returns how many Keepers took it.
+func (c *Custody) sendEpoch(ctx context.Context, e uint64) int {
+	shares, _, err := c.split(e)
 	if err != nil {
-		return
+		return 0
 	}
 	results := make([]events.KeeperOutcome, len(c.cfg.Keepers))
 	var wg sync.WaitGroup
@@ -33,7 +47,7 @@ func (c *Custody) Distribute(ctx context.Context) {
 		wg.Go(func() {
 			shard := api.Shard(shares[i].Value)
 			err := c.keepers.Do(ctx, transport.Call{BaseURL: url, Path: api.PathKeeperContribute,
-				Request: api.ShardContributeRequest{Shard: &shard}, Safe: true})
+				Request: api.ShardContributeRequest{Shard: &shard, Epoch: e}, Safe: true})
 			shard.Wipe()
 			results[i] = events.KeeperOutcome{Keeper: url, OK: err == nil}
 			if err != nil {
@@ -48,19 +62,61 @@ func (c *Custody) Distribute(ctx context.Context) {
 	if err := c.append(ctx, &events.ShardsDistributed{Results: results}); err != nil {
 		c.logger.Error("could not record shard distribution", "err", err)
 	}
+	took := 0
 	for _, r := range results {
 		if !r.OK {
 			c.logger.Warn("keeper unreachable", "keeper", r.Keeper, "err", r.Error)
 			c.append(ctx, &events.KeeperUnreachable{Keeper: r.Keeper, Error: r.Error})
+		} else {
+			took++
 		}
 	}
+	return took
 }
 
-// DistributeEvery runs Distribute at the configured interval while
-// unsealed, until ctx ends.
+// Rotate re-splits the key into a new epoch: its commitment is recorded
+// first, then every Keeper is sent its new shard. If fewer than the
+// threshold take it, the rotation does not count: the previous epoch's
+// shards are sent again and stay in force.
+func (c *Custody) Rotate(ctx context.Context) error {
+	prev := c.currentEpoch()
+	next := prev + 1
+	if s, ok, err := c.recorded(ctx); err == nil && ok && s.Epoch >= next {
+		next = s.Epoch + 1 // never reuse an epoch number, even a failed one
+	}
+	_, com, err := c.split(next)
+	if err != nil {
+		return err
+	}
+	pub, err := sharing{Epoch: next, Shares: c.cfg.Shares, Threshold: c.cfg.Threshold, Commitment: com}.encode()
+	if err != nil {
+		return err
+	}
+	if err := c.append(ctx, &events.ShardsRotated{Epoch: next, Shares: c.cfg.Shares, Threshold: c.cfg.Threshold, Commitments: com}, pub); err != nil {
+		return fmt.Errorf("record rotation: %w", err)
+	}
+	if took := c.sendEpoch(ctx, next); took < c.cfg.Threshold {
+		c.logger.Warn("shard rotation reached too few keepers; the previous epoch stays in force", "epoch", next, "reached", took, "threshold", c.cfg.Threshold)
+		c.sendEpoch(ctx, prev)
+		return fmt.Errorf("rotation to epoch %d reached %d keepers, fewer than the threshold %d", next, took, c.cfg.Threshold)
+	}
+	c.setEpoch(next)
+	c.logger.Info("shards rotated", "epoch", next)
+	return nil
+}
+
+// DistributeEvery runs Distribute at the configured interval, and in
+// refresh mode Rotate at the rotation interval, while unsealed, until ctx
+// ends.
 func (c *Custody) DistributeEvery(ctx context.Context) {
 	t := time.NewTicker(c.cfg.KeeperUpdateInterval)
 	defer t.Stop()
+	var rotate <-chan time.Time
+	if c.cfg.Rotation == RotationRefresh {
+		r := time.NewTicker(c.cfg.RotationInterval)
+		defer r.Stop()
+		rotate = r.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -68,6 +124,12 @@ func (c *Custody) DistributeEvery(ctx context.Context) {
 		case <-t.C:
 			if sealed, _ := c.Sealed(); !sealed {
 				c.Distribute(ctx)
+			}
+		case <-rotate:
+			if sealed, _ := c.Sealed(); !sealed {
+				if err := c.Rotate(ctx); err != nil {
+					c.logger.Warn("shard rotation failed", "err", err)
+				}
 			}
 		}
 	}

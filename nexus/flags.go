@@ -30,6 +30,9 @@ type cli struct {
 	Store      string   `name:"backend-store" env:"SPIKE_BACKEND_STORE_TYPE,SPIKE_NEXUS_BACKEND_STORE" default:"sqlite" help:"sqlite: the event log and its projections on disk."`
 	Projection string   `name:"projection" env:"SPIKE_NEXUS_PROJECTION" default:"sqlite" enum:"sqlite,memory" help:"Keep the projections in a file (sqlite) or in RAM (memory)."`
 
+	ShardRotation         string        `name:"shard-rotation" env:"SPIKE_SHARD_ROTATION" default:"deterministic" enum:"deterministic,refresh" help:"deterministic: SPIKE's shards, the same forever; refresh: re-split the key into a new epoch every --shard-rotation-interval, so a stolen shard expires."`
+	ShardRotationInterval time.Duration `name:"shard-rotation-interval" env:"SPIKE_SHARD_ROTATION_INTERVAL" default:"24h" help:"How often refresh mode re-splits the key."`
+
 	KeeperUpdateInterval time.Duration `name:"keeper-update-interval" env:"SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL" default:"5m" help:"How often every keeper is re-sent its shard."`
 	RecoveryMaxInterval  time.Duration `name:"recovery-max-interval" env:"SPIKE_NEXUS_RECOVERY_MAX_INTERVAL" default:"60s" help:"Longest wait between recovery attempts."`
 
@@ -100,7 +103,8 @@ func (c *cli) options() (Options, error) {
 	}
 	o.Config = Config{DataDir: dir, TLSAddr: tlsAddr, OpsAddr: opsAddr, MemoryProjection: c.Projection == "memory",
 		Custody: CustodyConfig{Keepers: keepers, Shares: shares, Threshold: threshold,
-			KeeperUpdateInterval: c.KeeperUpdateInterval, RecoveryMaxInterval: c.RecoveryMaxInterval}}
+			KeeperUpdateInterval: c.KeeperUpdateInterval, RecoveryMaxInterval: c.RecoveryMaxInterval,
+			Rotation: c.ShardRotation, RotationInterval: c.ShardRotationInterval}}
 	if err := o.Config.Custody.defaults(); err != nil {
 		return o, err
 	}

@@ -19,6 +19,7 @@ import (
 type fetched struct {
 	keeper string
 	share  shamir.Share
+	epoch  uint64
 	err    error
 }
 
@@ -38,6 +39,7 @@ func (c *Custody) fetchShards(ctx context.Context) []fetched {
 				out[i].err = errors.New("holds no shard")
 			default:
 				out[i].share.Value = *resp.Shard
+				out[i].epoch = resp.Epoch
 				resp.Shard.Wipe()
 			}
 		})
@@ -75,48 +77,106 @@ func (c *Custody) Recover(ctx context.Context) {
 	}
 }
 
-// recoverOnce gathers shards, leaves out those that do not match the
-// recorded commitment, and unseals with the rest if there are enough.
+// recoverOnce gathers shards, checks each against the commitment of the
+// epoch its Keeper reports, leaves out those that fail, and unseals with
+// the newest epoch that has enough verified shards.
 func (c *Custody) recoverOnce(ctx context.Context) error {
-	s, ok, err := c.recorded(ctx)
-	if err != nil {
-		return fmt.Errorf("cannot read the recorded sharing: %w", err)
-	}
-	if !ok {
+	if _, ok, err := c.recorded(ctx); err != nil || !ok {
+		if err != nil {
+			return fmt.Errorf("cannot read the recorded sharing: %w", err)
+		}
 		return errors.New("not bootstrapped: waiting for spike-bootstrap")
 	}
 	fs := c.fetchShards(ctx)
 	defer zeroFetched(fs)
-	var good []shamir.Share
-	var down, bad, used []string
+	wanted := map[uint64]bool{}
 	for _, f := range fs {
+		if f.err == nil {
+			wanted[f.epoch] = true
+		}
+	}
+	recs, err := c.sharings(ctx, func(have map[uint64]sharing) bool {
+		for e := range wanted {
+			if _, ok := have[e]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("cannot read the recorded sharings: %w", err)
+	}
+	good := map[uint64][]shamir.Share{}
+	used := map[uint64][]string{}
+	var down, bad []string
+	for _, f := range fs {
+		s, known := recs[f.epoch]
 		switch {
 		case f.err != nil:
 			down = append(down, fmt.Sprintf("%s (%v)", f.keeper, f.err))
-		case !shamir.Verify(f.share, s.Commitment):
+		case !known || !shamir.Verify(f.share, s.Commitment):
 			bad = append(bad, f.keeper)
 		default:
-			good = append(good, f.share)
-			used = append(used, f.keeper)
+			good[f.epoch] = append(good[f.epoch], f.share)
+			used[f.epoch] = append(used[f.epoch], f.keeper)
 		}
 	}
 	if len(bad) > 0 {
 		c.logger.Error("keepers hold shards that do not match the recorded commitment; left out", "keepers", strings.Join(bad, ", "))
 	}
-	if len(good) < s.Threshold {
+	epoch, ok := bestEpoch(good, recs)
+	if !ok {
+		most, need := 0, 0
+		for e, g := range good {
+			if len(g) > most {
+				most, need = len(g), recs[e].Threshold
+			}
+		}
+		if need == 0 {
+			s, _, _ := c.recorded(ctx)
+			need = s.Threshold
+		}
 		return fmt.Errorf("%d of %d verified shards needed; unreachable or empty: %s; wrong shard: %s",
-			len(good), s.Threshold, listOrNone(down), listOrNone(bad))
+			most, need, listOrNone(down), listOrNone(bad))
 	}
-	key, err := shamir.Combine(s.Threshold, good)
+	key, err := shamir.Combine(recs[epoch].Threshold, good[epoch])
 	if err != nil {
 		return fmt.Errorf("combine shards: %w", err)
 	}
 	defer clear(key[:])
-	err = c.unseal(ctx, key[:], &events.RootKeyRecovered{Keepers: used, Rejected: bad})
+	err = c.unseal(ctx, key[:], &events.RootKeyRecovered{Keepers: used[epoch], Rejected: bad})
 	if errors.Is(err, eventlog.ErrWrongRootKey) {
 		return errors.New("verified shards rebuild a key that does not open the log: the log and the keepers belong to different bootstraps")
 	}
+	if err == nil {
+		c.setEpoch(epoch)
+	}
 	return err
+}
+
+// bestEpoch picks the newest epoch with at least its threshold of
+// verified shards.
+func bestEpoch(good map[uint64][]shamir.Share, recs map[uint64]sharing) (uint64, bool) {
+	var best uint64
+	found := false
+	for e, g := range good {
+		if len(g) >= recs[e].Threshold && (!found || e > best) {
+			best, found = e, true
+		}
+	}
+	return best, found
+}
+
+func (c *Custody) setEpoch(e uint64) {
+	c.mu.Lock()
+	c.epoch = e
+	c.mu.Unlock()
+}
+
+func (c *Custody) currentEpoch() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch
 }
 
 func listOrNone(l []string) string {

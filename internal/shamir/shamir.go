@@ -1,7 +1,9 @@
 package shamir
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -63,11 +65,27 @@ func Split(rootKey *[KeySize]byte, p Params) ([]Share, Commitment, error) {
 	return split(rootKey, p, newDeterministicReader(rootKey[:]))
 }
 
-// SplitRefresh splits rootKey with coefficients from rnd (crypto/rand in
-// production): a new epoch whose shares never combine with another
-// epoch's.
+// SplitRefresh splits rootKey with coefficients from rnd: a sharing whose
+// shares never combine with another sharing's.
 func SplitRefresh(rootKey *[KeySize]byte, p Params, rnd io.Reader) ([]Share, Commitment, error) {
 	return split(rootKey, p, rnd)
+}
+
+// SplitEpoch splits rootKey for a numbered epoch. Epoch 0 is SPIKE's
+// sharing (Split). Every later epoch draws its coefficients from a stream
+// seeded with HMAC-SHA256(key, epoch number): a polynomial
+// no other epoch shares, so a shard taken in one epoch is useless with
+// shards of the next, yet Nexus can recompute any epoch's shards from the
+// key alone without storing them.
+func SplitEpoch(rootKey *[KeySize]byte, p Params, epoch uint64) ([]Share, Commitment, error) {
+	if epoch == 0 {
+		return Split(rootKey, p)
+	}
+	m := hmac.New(sha256.New, rootKey[:])
+	m.Write(binary.BigEndian.AppendUint64([]byte("spike/shamir/epoch/v1\x00"), epoch))
+	seed := m.Sum(nil)
+	defer clear(seed)
+	return split(rootKey, p, newDeterministicReader(seed))
 }
 
 func split(rootKey *[KeySize]byte, p Params, rnd io.Reader) ([]Share, Commitment, error) {

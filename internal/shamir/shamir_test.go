@@ -194,3 +194,29 @@ func FuzzShardDecoding(f *testing.F) {
 		}
 	})
 }
+
+func TestSplitEpoch(t *testing.T) {
+	t.Parallel()
+	key := goldenKey("epochs")
+	p := Params{Shares: 5, Threshold: 3}
+	zero, _, _ := Split(&key, p)
+	e0, _, err := SplitEpoch(&key, p, 0)
+	if err != nil || e0[0] != zero[0] {
+		t.Fatal("epoch 0 is not SPIKE's sharing")
+	}
+	e1, c1, _ := SplitEpoch(&key, p, 1)
+	e1again, _, _ := SplitEpoch(&key, p, 1)
+	e2, c2, _ := SplitEpoch(&key, p, 2)
+	if e1[0] != e1again[0] {
+		t.Fatal("an epoch's shares are not reproducible from the key")
+	}
+	if e1[0] == e0[0] || e1[0] == e2[0] {
+		t.Fatal("epochs share shards")
+	}
+	if got, err := Combine(3, e2[2:]); err != nil || got != key {
+		t.Fatalf("epoch 2 does not recover the key: %v", err)
+	}
+	if Verify(e1[0], c2) || !Verify(e1[0], c1) {
+		t.Fatal("commitments do not tell epochs apart")
+	}
+}
