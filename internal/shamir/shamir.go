@@ -3,8 +3,8 @@ package shamir
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/binary"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
