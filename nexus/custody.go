@@ -41,6 +41,10 @@ type CustodyConfig struct {
 	// being useful. RotationInterval defaults to 24h.
 	Rotation         string
 	RotationInterval time.Duration
+	// HealthInterval is how often every Keeper is probed (a handshake, no
+	// shard moves); a Keeper that stops answering is recorded once, when
+	// it goes. Default 30s.
+	HealthInterval time.Duration
 }
 
 func (c *CustodyConfig) defaults() error {
@@ -49,6 +53,9 @@ func (c *CustodyConfig) defaults() error {
 	}
 	if c.RecoveryMaxInterval <= 0 {
 		c.RecoveryMaxInterval = time.Minute
+	}
+	if c.HealthInterval <= 0 {
+		c.HealthInterval = 30 * time.Second
 	}
 	if c.RotationInterval <= 0 {
 		c.RotationInterval = 24 * time.Hour

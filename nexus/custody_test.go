@@ -427,3 +427,32 @@ func TestFailedRotationKeepsThePreviousEpoch(t *testing.T) {
 		t.Fatalf("epoch now %d, keeper 1 at %d; want the previous epoch 0 in force", cu.currentEpoch(), c.keeperEpoch(c.keepers[0]))
 	}
 }
+
+func TestHealthJobRecordsAnOutageOnce(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	n := c.startNexusWith(CustodyConfig{Threshold: 2, HealthInterval: 50 * time.Millisecond})
+	c.bootstrap(n, 2)
+	waitReady(t, n, true)
+	c.stopKeeper(3)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(c.logs.String(), "keeper unreachable") {
+		if time.Now().After(deadline) {
+			t.Fatal("the outage was not noticed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // several more probes of the same outage
+	n.stop()
+	ctx := context.Background()
+	log, err := eventlog.Open(ctx, filepath.Join(c.dir, "events.db"), eventlog.Options{Logger: c.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	count := 0
+	log.ScanBack(ctx, func(r eventlog.Record) bool { count++; return true }, "keeper.unreachable")
+	if count != 1 {
+		t.Fatalf("%d keeper.unreachable events for one outage, want 1", count)
+	}
+}

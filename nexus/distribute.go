@@ -134,3 +134,34 @@ func (c *Custody) DistributeEvery(ctx context.Context) {
 		}
 	}
 }
+
+// WatchKeepers probes every Keeper at the health interval until ctx ends,
+// recording a keeper.unreachable event when one stops answering (once per
+// outage, so a long outage does not flood the log) and logging when it is
+// back.
+func (c *Custody) WatchKeepers(ctx context.Context) {
+	down := make([]bool, len(c.cfg.Keepers))
+	t := time.NewTicker(c.cfg.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for i, url := range c.cfg.Keepers {
+			err := c.keepers.Probe(ctx, url)
+			switch {
+			case err != nil && !down[i]:
+				down[i] = true
+				c.logger.Warn("keeper unreachable", "keeper", url, "err", err)
+				if sealed, _ := c.Sealed(); !sealed {
+					c.append(ctx, &events.KeeperUnreachable{Keeper: url, Error: err.Error()})
+				}
+			case err == nil && down[i]:
+				down[i] = false
+				c.logger.Info("keeper reachable again", "keeper", url)
+			}
+		}
+	}
+}

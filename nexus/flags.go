@@ -34,6 +34,7 @@ type cli struct {
 	ShardRotationInterval time.Duration `name:"shard-rotation-interval" env:"SPIKE_SHARD_ROTATION_INTERVAL" default:"24h" help:"How often refresh mode re-splits the key."`
 
 	KeeperUpdateInterval time.Duration `name:"keeper-update-interval" env:"SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL" default:"5m" help:"How often every keeper is re-sent its shard."`
+	KeeperHealthInterval time.Duration `name:"keeper-health-interval" env:"SPIKE_NEXUS_KEEPER_HEALTH_INTERVAL" default:"30s" help:"How often every keeper is probed; an outage is recorded in the log."`
 	RecoveryMaxInterval  time.Duration `name:"recovery-max-interval" env:"SPIKE_NEXUS_RECOVERY_MAX_INTERVAL" default:"60s" help:"Longest wait between recovery attempts."`
 
 	SPIFFESocket  string        `name:"spiffe-endpoint-socket" env:"SPIFFE_ENDPOINT_SOCKET" help:"SPIRE Workload API address."`
@@ -104,7 +105,7 @@ func (c *cli) options() (Options, error) {
 	o.Config = Config{DataDir: dir, TLSAddr: tlsAddr, OpsAddr: opsAddr, MemoryProjection: c.Projection == "memory",
 		Custody: CustodyConfig{Keepers: keepers, Shares: shares, Threshold: threshold,
 			KeeperUpdateInterval: c.KeeperUpdateInterval, RecoveryMaxInterval: c.RecoveryMaxInterval,
-			Rotation: c.ShardRotation, RotationInterval: c.ShardRotationInterval}}
+			Rotation: c.ShardRotation, RotationInterval: c.ShardRotationInterval, HealthInterval: c.KeeperHealthInterval}}
 	if err := o.Config.Custody.defaults(); err != nil {
 		return o, err
 	}

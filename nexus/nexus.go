@@ -116,6 +116,7 @@ func serve(ctx context.Context, cfg Config, srv *transport.Server, custody *Cust
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String(), opsAddr)
 	}
+	go custody.WatchKeepers(ctx)
 	go func() {
 		custody.Recover(ctx)
 		if sealed, _ := custody.Sealed(); !sealed {

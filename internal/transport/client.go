@@ -99,6 +99,23 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	return &Client{opts: opts, hc: &http.Client{Transport: tr}}, nil
 }
 
+// Probe checks that the server at baseURL answers a TLS handshake with an
+// identity the client accepts, without sending a request.
+func (c *Client) Probe(ctx context.Context, baseURL string) error {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("transport: base URL %q: want https://host:port", baseURL)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
+	defer cancel()
+	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: c.hc.Transport.(*http.Transport).TLSClientConfig}
+	conn, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return fmt.Errorf("transport: probe %s: %w", u.Host, err)
+	}
+	return conn.Close()
+}
+
 // Close drops idle connections.
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
