@@ -198,7 +198,11 @@ func (c *Custody) unseal(ctx context.Context, key []byte, record events.Payload)
 		delete(c.restore, id)
 	}
 	c.mu.Unlock()
-	c.logger.Info("nexus unsealed")
+	how := "bootstrap"
+	if record != nil {
+		how = record.Type()
+	}
+	c.logger.Info("nexus unsealed", "how", how)
 	return nil
 }
 

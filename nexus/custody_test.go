@@ -307,7 +307,7 @@ func TestBreakGlassRecoverRestore(t *testing.T) {
 	restore := c.client("/spike/pilot/role/restore", c.roles.IsNexus)
 	var se *transport.StatusError
 	s1 := rec.Shards[1]
-	if err := restore.Do(context.Background(), transport.Call{BaseURL: n.api, Path: api.PathOperatorRestore, Request: api.RestoreRequest{ID: 1, Shard: s1}}); !errors.As(err, &se) || se.Status != 400 {
+	if err := restore.Do(context.Background(), transport.Call{BaseURL: n.api, Path: api.PathOperatorRestore, Request: api.RestoreRequest{ID: 1, Shard: s1}}); !errors.As(err, &se) || se.Status != 409 || se.Code != api.CodeConflict {
 		t.Fatalf("restore while unsealed: %v", err)
 	}
 	n.stop()

@@ -115,6 +115,11 @@ func (c *Custody) handleRestore(ctx context.Context, r *transport.Request) trans
 	if err != nil || req.Shard == nil {
 		return fail(http.StatusBadRequest, api.CodeBadRequest)
 	}
+	if sealed, _ := c.Sealed(); !sealed {
+		// 409 (an extension code): v0.8 clients see an error either way,
+		// ours can say exactly what happened.
+		return fail(http.StatusConflict, api.CodeConflict)
+	}
 	s := shamir.Share{ID: req.ID, Value: *req.Shard}
 	req.Shard.Wipe()
 	res, err := c.Restore(ctx, r.Peer.String(), s)

@@ -121,10 +121,12 @@ func explain(err error) error {
 	switch se.Code {
 	case api.CodeUnauthorized:
 		return fmt.Errorf("Nexus refused this identity (%s): recover needs spike/pilot/role/recover, restore spike/pilot/role/restore", se.Code)
+	case api.CodeConflict:
+		return errors.New("Nexus is already unsealed: nothing to restore")
 	case api.CodeNotReady:
 		return errors.New("Nexus is sealed: it has no root key to give (restore it first)")
 	case api.CodeBadRequest:
-		return errors.New("Nexus refused the request: see its log (an unsealed Nexus refuses restores; a shard that does not match the recorded commitment is refused)")
+		return errors.New("Nexus refused the request: see its log (a shard that matches no recorded commitment, or shards that rebuild a key that does not open the log, are refused)")
 	}
 	return fmt.Errorf("%w", err)
 }
