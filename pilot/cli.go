@@ -54,12 +54,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	var src identity.Source
-	if c.SVIDDir != "" {
-		src, err = identity.NewFileSource(ctx, identity.FileConfig{Dir: c.SVIDDir, Timeout: c.SourceTimeout}, logger)
-	} else {
-		src, err = identity.NewWorkloadSource(ctx, c.SPIFFESocket, c.SourceTimeout)
-	}
+	src, err := identity.OpenSource(ctx, c.SPIFFESocket, c.SVIDDir, c.SourceTimeout, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
 		return 1

@@ -66,10 +66,7 @@ func execute(ctx context.Context, opts bootstrap.Options, roles *identity.Roles,
 // source returns the SVID source: spiffe-helper files if a directory is
 // given, the Workload API otherwise.
 func source(ctx context.Context, opts bootstrap.Options, logger *slog.Logger) (identity.Source, error) {
-	if opts.SVIDDir != "" {
-		return identity.NewFileSource(ctx, identity.FileConfig{Dir: opts.SVIDDir, Timeout: opts.SourceTimeout}, logger)
-	}
-	return identity.NewWorkloadSource(ctx, opts.SPIFFESocket, opts.SourceTimeout)
+	return identity.OpenSource(ctx, opts.SPIFFESocket, opts.SVIDDir, opts.SourceTimeout, logger)
 }
 
 // fail prints err as one line and returns code.

@@ -96,16 +96,5 @@ func serve(ctx context.Context, c cli, cfg keeper.Config, roles *identity.Roles,
 
 // source returns the SVID source the configuration names.
 func source(ctx context.Context, c cli, logger *slog.Logger) (identity.Source, error) {
-	if c.SVIDDir != "" {
-		src, err := identity.NewFileSource(ctx, identity.FileConfig{Dir: c.SVIDDir, Timeout: c.SourceTimeout}, logger)
-		if err != nil {
-			return nil, fmt.Errorf("SVID files in %s: %w", c.SVIDDir, err)
-		}
-		return src, nil
-	}
-	src, err := identity.NewWorkloadSource(ctx, c.Socket, c.SourceTimeout)
-	if err != nil {
-		return nil, err
-	}
-	return src, nil
+	return identity.OpenSource(ctx, c.Socket, c.SVIDDir, c.SourceTimeout, logger)
 }

@@ -32,12 +32,7 @@ func run(args []string) int {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: opts.LogLevel}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var src identity.Source
-	if opts.SVIDDir != "" {
-		src, err = identity.NewFileSource(ctx, identity.FileConfig{Dir: opts.SVIDDir, Timeout: opts.SourceTimeout}, logger)
-	} else {
-		src, err = identity.NewWorkloadSource(ctx, opts.SPIFFESocket, opts.SourceTimeout)
-	}
+	src, err := identity.OpenSource(ctx, opts.SPIFFESocket, opts.SVIDDir, opts.SourceTimeout, logger)
 	if err != nil {
 		return fail(1, err)
 	}
