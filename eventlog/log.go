@@ -235,6 +235,17 @@ func (l *Log) VerifierKey(ctx context.Context) (string, error) {
 	return v, err
 }
 
+// Initialized reports whether the log has ever been unlocked, that is,
+// whether a root key already seals it.
+func (l *Log) Initialized(ctx context.Context) (bool, error) {
+	var ok bool
+	err := l.view(ctx, func(tx *bolt.Tx) error {
+		ok = tx.Bucket(bucketMeta).Get(metaKeyCheck) != nil
+		return nil
+	})
+	return ok, err
+}
+
 // Unlock loads the key ring with the 32-byte root key. On a log that has
 // never been unlocked it creates the key ring. A wrong key returns
 // ErrWrongRootKey and changes nothing. The caller keeps ownership of

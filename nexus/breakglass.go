@@ -11,6 +11,9 @@ import (
 	"github.com/spikeledger/spike/internal/shamir"
 )
 
+// errNeverBootstrapped refuses a restore on a system with no bootstrap.
+var errNeverBootstrapped = errors.New("never bootstrapped: there is no key to restore; run spike-bootstrap")
+
 // errNoKey is a verification that no combination of shards satisfies.
 var errNoKey = errors.New("no threshold of the keepers' shards opens Bootstrap's verification text")
 
@@ -19,16 +22,32 @@ var errNoKey = errors.New("no threshold of the keepers' shards opens Bootstrap's
 // gathers the shards Bootstrap just gave the Keepers, finds the threshold
 // of them whose key opens Bootstrap's text (the text's authentication tag
 // proves the key), unlocks the new log with it and records the bootstrap
-// with the sharing's commitment in clear.
+// with the sharing's commitment in clear. A verification that finds Nexus
+// unsealed answers with the key it holds (and writes the bootstrap record
+// if a crash lost it).
 func (c *Custody) VerifyBootstrap(ctx context.Context, actor string, req api.BootstrapVerifyRequest) (string, error) {
+	c.unsealMu.Lock()
+	defer c.unsealMu.Unlock()
 	var hash string
-	err := c.withKey(func(key []byte) error {
+	var key [shamir.KeySize]byte
+	defer clear(key[:])
+	err := c.withKey(func(k []byte) error {
 		var err error
-		hash, err = verifyText(key, req)
+		if hash, err = verifyText(k, req); err == nil {
+			copy(key[:], k)
+		}
 		return err
 	})
+	if err == nil {
+		if ok, _ := c.Bootstrapped(ctx); !ok {
+			if err := c.recordBootstrap(ctx, actor, key); err != nil {
+				return "", err
+			}
+		}
+		return hash, nil
+	}
 	if !errors.Is(err, errSealed) {
-		return hash, err
+		return "", err
 	}
 	if ok, err := c.Bootstrapped(ctx); err != nil || ok {
 		if ok {
@@ -39,30 +58,21 @@ func (c *Custody) VerifyBootstrap(ctx context.Context, actor string, req api.Boo
 	fs := c.fetchShards(ctx)
 	defer zeroFetched(fs)
 	var have []shamir.Share
+	var down []string
 	for _, f := range fs {
 		if f.err == nil {
 			have = append(have, f.share)
+		} else {
+			down = append(down, f.keeper)
 		}
 	}
-	key, err := firstOpening(have, c.cfg.Threshold, func(k []byte) bool {
+	key, err = firstOpening(have, c.cfg.Threshold, func(k []byte) bool {
 		h, err := verifyText(k, req)
 		hash = h
 		return err == nil
 	})
 	if err != nil {
-		return "", err
-	}
-	defer clear(key[:])
-	shares, com, err := shamir.Split(&key, shamir.Params{Shares: c.cfg.Shares, Threshold: c.cfg.Threshold})
-	if err != nil {
-		return "", err
-	}
-	for i := range shares {
-		shares[i].Zero()
-	}
-	pub, err := sharing{Shares: c.cfg.Shares, Threshold: c.cfg.Threshold, Commitment: com}.encode()
-	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w (unreachable or empty keepers: %s)", err, listOrNone(down))
 	}
 	if err := c.unseal(ctx, key[:], nil); err != nil {
 		if errors.Is(err, eventlog.ErrWrongRootKey) {
@@ -70,12 +80,36 @@ func (c *Custody) VerifyBootstrap(ctx context.Context, actor string, req api.Boo
 		}
 		return "", err
 	}
-	rec := &events.Bootstrapped{Meta: events.Meta{Actor: actor}, Shares: c.cfg.Shares, Threshold: c.cfg.Threshold,
-		Keepers: c.cfg.Keepers, Commitments: com}
-	if err := c.append(ctx, rec, pub); err != nil {
-		return "", fmt.Errorf("record bootstrap: %w", err)
+	if err := c.recordBootstrap(ctx, actor, key); err != nil {
+		return "", err
 	}
 	return hash, nil
+}
+
+// recordBootstrap records the bootstrap of key with the configured
+// sharing and its commitment (in the event's clear part), and puts that
+// sharing in force.
+func (c *Custody) recordBootstrap(ctx context.Context, actor string, key [shamir.KeySize]byte) error {
+	p := shamir.Params{Shares: c.cfg.Shares, Threshold: c.cfg.Threshold}
+	shares, com, err := shamir.Split(&key, p)
+	if err != nil {
+		return err
+	}
+	for i := range shares {
+		shares[i].Zero()
+	}
+	s := sharing{Shares: p.Shares, Threshold: p.Threshold, Commitment: com}
+	pub, err := s.encode()
+	if err != nil {
+		return err
+	}
+	rec := &events.Bootstrapped{Meta: events.Meta{Actor: actor}, Shares: p.Shares, Threshold: p.Threshold,
+		Keepers: c.cfg.Keepers, Commitments: com}
+	if err := c.append(ctx, rec, pub); err != nil {
+		return fmt.Errorf("record bootstrap: %w", err)
+	}
+	c.useSharing(s)
+	return nil
 }
 
 // firstOpening tries every threshold-sized subset of shares, in order,
@@ -133,18 +167,24 @@ type RestoreResult struct {
 // carry no epoch, so the shard is checked against every recorded
 // sharing's commitment; when one epoch has its threshold of shards, the
 // key is rebuilt, and Nexus unseals if that key opens the log (otherwise
-// the collected shards are forgotten, and it says so). Before any
-// bootstrap there is no commitment to check against, and any threshold of
-// shards is tried. It refuses while unsealed.
+// the collected shards are forgotten, and it says so). It refuses while
+// unsealed, and on a system never bootstrapped.
 func (c *Custody) Restore(ctx context.Context, actor string, s shamir.Share) (RestoreResult, error) {
+	c.unsealMu.Lock()
+	defer c.unsealMu.Unlock()
 	if sealed, _ := c.Sealed(); !sealed {
-		return RestoreResult{}, errors.New("nexus is not sealed: nothing to restore")
+		return RestoreResult{}, errAlreadyUnsealed
 	}
 	recs, err := c.sharings(ctx, nil)
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	if len(recs) > 0 && !matchesAny(s, recs) {
+	if len(recs) == 0 {
+		// Nothing says which key is right, and a fresh log would adopt any
+		// key: a restore could choose the root key.
+		return RestoreResult{}, errNeverBootstrapped
+	}
+	if !matchesAny(s, recs) {
 		return RestoreResult{}, fmt.Errorf("shard %d matches no commitment recorded in the log", s.ID)
 	}
 	c.mu.Lock()
@@ -154,7 +194,7 @@ func (c *Custody) Restore(ctx context.Context, actor string, s shamir.Share) (Re
 		have = append(have, v)
 	}
 	c.mu.Unlock()
-	epoch, group, threshold, remaining := restoreGroup(have, recs, c.cfg.Threshold)
+	epoch, group, threshold, remaining := restoreGroup(have, recs)
 	if remaining > 0 {
 		return RestoreResult{Collected: len(have), Remaining: remaining}, nil
 	}
@@ -175,8 +215,10 @@ func (c *Custody) Restore(ctx context.Context, actor string, s shamir.Share) (Re
 		}
 		return RestoreResult{}, err
 	}
-	c.setEpoch(epoch)
-	go c.Distribute(context.WithoutCancel(ctx))
+	c.useSharing(recs[epoch])
+	// The keepers get their shards back before the operator hears
+	// "restored": the next restart then needs no operator.
+	c.Distribute(context.WithoutCancel(ctx))
 	return RestoreResult{Collected: len(have), Restored: true}, nil
 }
 
@@ -191,11 +233,8 @@ func matchesAny(s shamir.Share, recs map[uint64]sharing) bool {
 
 // restoreGroup finds the epoch whose verified shards among have come
 // closest to its threshold, returning them and how many are still
-// missing (0: enough). With no recorded sharing it uses threshold.
-func restoreGroup(have []shamir.Share, recs map[uint64]sharing, threshold int) (epoch uint64, group []shamir.Share, need, remaining int) {
-	if len(recs) == 0 {
-		return 0, have, threshold, max(0, threshold-len(have))
-	}
+// missing (0: enough).
+func restoreGroup(have []shamir.Share, recs map[uint64]sharing) (epoch uint64, group []shamir.Share, need, remaining int) {
 	remaining = -1
 	for e, r := range recs {
 		var g []shamir.Share

@@ -90,11 +90,25 @@ type Custody struct {
 	logger   *slog.Logger
 	onUnseal func(ctx context.Context, rootKey []byte) error
 
+	// unsealMu serialises everything that may unseal (recovery, bootstrap
+	// verification, restore) from the sealed check to the key being set,
+	// so the key arrives exactly once.
+	unsealMu sync.Mutex
+
 	mu      sync.Mutex
 	key     *seal.LockedKey // nil while sealed
 	epoch   uint64          // of the sharing the Keepers hold
+	params  shamir.Params   // of that sharing, as recorded
 	reason  string
 	restore map[int]shamir.Share
+	life    context.Context // ends when Nexus stops; background work uses it
+	bg      sync.WaitGroup  // background work, waited for before closing
+}
+
+// background runs f on its own goroutine, tracked so that shutdown waits
+// for it.
+func (c *Custody) background(f func(ctx context.Context)) {
+	c.bg.Go(func() { f(c.life) })
 }
 
 // NewCustody returns sealed custody. onUnseal runs once the log is
@@ -104,7 +118,24 @@ func NewCustody(cfg CustodyConfig, log *eventlog.Log, keepers *transport.Client,
 		return nil, err
 	}
 	return &Custody{cfg: cfg, log: log, keepers: keepers, logger: logger, onUnseal: onUnseal,
-		reason: "starting: no shards gathered yet", restore: map[int]shamir.Share{}}, nil
+		reason: "starting: no shards gathered yet", restore: map[int]shamir.Share{},
+		params: shamir.Params{Shares: cfg.Shares, Threshold: cfg.Threshold}, life: context.Background()}, nil
+}
+
+// errAlreadyUnsealed: another path brought the key back first.
+var errAlreadyUnsealed = errors.New("nexus is already unsealed")
+
+// useSharing makes s the sharing in force: its epoch and parameters are
+// what shards are computed with from now on, whatever the configuration
+// says (a changed threshold or keeper count takes a new bootstrap).
+func (c *Custody) useSharing(s sharing) {
+	c.mu.Lock()
+	c.epoch, c.params = s.Epoch, shamir.Params{Shares: s.Shares, Threshold: s.Threshold}
+	c.mu.Unlock()
+	if s.Shares != c.cfg.Shares || s.Threshold != c.cfg.Threshold {
+		c.logger.Warn("configured sharing differs from the recorded one; using the recorded one (changing it takes a new bootstrap)",
+			"configured_shares", c.cfg.Shares, "configured_threshold", c.cfg.Threshold, "recorded_shares", s.Shares, "recorded_threshold", s.Threshold)
+	}
 }
 
 // Sealed reports whether the root key is missing, and why.
@@ -165,8 +196,12 @@ func (c *Custody) Bootstrapped(ctx context.Context) (bool, error) {
 }
 
 // unseal unlocks the log with key, runs onUnseal, keeps the key, and
-// records how it came back. The caller zeroes its copy of key.
+// records how it came back. The caller holds unsealMu and zeroes its copy
+// of key. It returns errAlreadyUnsealed if the key is already back.
 func (c *Custody) unseal(ctx context.Context, key []byte, record events.Payload) error {
+	if sealed, _ := c.Sealed(); !sealed {
+		return errAlreadyUnsealed
+	}
 	if err := c.log.Unlock(ctx, key); err != nil {
 		return err
 	}

@@ -128,7 +128,7 @@ func (c *cluster) startNexusWith(cc CustodyConfig) *nexusProc {
 	n := &nexusProc{cancel: cancel, done: make(chan error, 1)}
 	cfg := Config{DataDir: c.dir, TLSAddr: "127.0.0.1:0", OpsAddr: "127.0.0.1:0",
 		Custody: CustodyConfig{Keepers: c.keepers, Shares: len(c.keepers), Threshold: threshold, KeeperUpdateInterval: time.Hour, RecoveryMaxInterval: 200 * time.Millisecond,
-			Rotation: cc.Rotation, RotationInterval: cc.RotationInterval},
+			Rotation: cc.Rotation, RotationInterval: cc.RotationInterval, HealthInterval: cc.HealthInterval},
 		Ready: func(a, o string) { ready <- [2]string{a, o} }}
 	go func() { n.done <- Run(ctx, cfg, c.source("/spike/nexus"), c.roles, c.logger()) }()
 	select {
@@ -453,6 +453,6 @@ func TestHealthJobRecordsAnOutageOnce(t *testing.T) {
 	count := 0
 	log.ScanBack(ctx, func(r eventlog.Record) bool { count++; return true }, "keeper.unreachable")
 	if count != 1 {
-		t.Fatalf("%d keeper.unreachable events for one outage, want 1", count)
+		t.Fatalf("%d keeper.unreachable events for one outage, want 1; logs:\n%s", count, c.logs.String())
 	}
 }

@@ -28,7 +28,7 @@ func (c *Custody) split(e uint64) ([]shamir.Share, shamir.Commitment, error) {
 		copy(k[:], key)
 		defer clear(k[:])
 		var err error
-		shares, com, err = shamir.SplitEpoch(&k, shamir.Params{Shares: c.cfg.Shares, Threshold: c.cfg.Threshold}, e)
+		shares, com, err = shamir.SplitEpoch(&k, c.currentParams(), e)
 		return err
 	})
 	return shares, com, err
@@ -62,13 +62,14 @@ func (c *Custody) sendEpoch(ctx context.Context, e uint64) int {
 	if err := c.append(ctx, &events.ShardsDistributed{Results: results}); err != nil {
 		c.logger.Error("could not record shard distribution", "err", err)
 	}
+	// Outages are recorded by the health job, once each; the run's event
+	// already holds every keeper's outcome.
 	took := 0
 	for _, r := range results {
-		if !r.OK {
-			c.logger.Warn("keeper unreachable", "keeper", r.Keeper, "err", r.Error)
-			c.append(ctx, &events.KeeperUnreachable{Keeper: r.Keeper, Error: r.Error})
-		} else {
+		if r.OK {
 			took++
+		} else {
+			c.logger.Warn("shard not delivered", "keeper", r.Keeper, "err", r.Error)
 		}
 	}
 	return took
@@ -88,17 +89,18 @@ func (c *Custody) Rotate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pub, err := sharing{Epoch: next, Shares: c.cfg.Shares, Threshold: c.cfg.Threshold, Commitment: com}.encode()
+	p := c.currentParams()
+	pub, err := sharing{Epoch: next, Shares: p.Shares, Threshold: p.Threshold, Commitment: com}.encode()
 	if err != nil {
 		return err
 	}
-	if err := c.append(ctx, &events.ShardsRotated{Epoch: next, Shares: c.cfg.Shares, Threshold: c.cfg.Threshold, Commitments: com}, pub); err != nil {
+	if err := c.append(ctx, &events.ShardsRotated{Epoch: next, Shares: p.Shares, Threshold: p.Threshold, Commitments: com}, pub); err != nil {
 		return fmt.Errorf("record rotation: %w", err)
 	}
-	if took := c.sendEpoch(ctx, next); took < c.cfg.Threshold {
-		c.logger.Warn("shard rotation reached too few keepers; the previous epoch stays in force", "epoch", next, "reached", took, "threshold", c.cfg.Threshold)
+	if took := c.sendEpoch(ctx, next); took < p.Threshold {
+		c.logger.Warn("shard rotation reached too few keepers; the previous epoch stays in force", "epoch", next, "reached", took, "threshold", p.Threshold)
 		c.sendEpoch(ctx, prev)
-		return fmt.Errorf("rotation to epoch %d reached %d keepers, fewer than the threshold %d", next, took, c.cfg.Threshold)
+		return fmt.Errorf("rotation to epoch %d reached %d keepers, fewer than the threshold %d", next, took, p.Threshold)
 	}
 	c.setEpoch(next)
 	c.logger.Info("shards rotated", "epoch", next)
@@ -151,6 +153,9 @@ func (c *Custody) WatchKeepers(ctx context.Context) {
 		}
 		for i, url := range c.cfg.Keepers {
 			err := c.keepers.Probe(ctx, url)
+			if ctx.Err() != nil {
+				return // shutting down: a cancelled probe is not an outage
+			}
 			switch {
 			case err != nil && !down[i]:
 				down[i] = true

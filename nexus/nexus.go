@@ -116,15 +116,20 @@ func serve(ctx context.Context, cfg Config, srv *transport.Server, custody *Cust
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String(), opsAddr)
 	}
-	go custody.WatchKeepers(ctx)
-	go func() {
+	life, stop := context.WithCancel(ctx)
+	custody.life = life
+	custody.background(custody.WatchKeepers)
+	custody.background(func(ctx context.Context) {
 		custody.Recover(ctx)
 		if sealed, _ := custody.Sealed(); !sealed {
 			custody.Distribute(ctx)
 		}
 		custody.DistributeEvery(ctx)
-	}()
+	})
 	err = srv.Serve(ctx, ln)
+	// Background work ends before the log and the key are closed.
+	stop()
+	custody.bg.Wait()
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return nil
 	}

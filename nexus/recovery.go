@@ -77,64 +77,46 @@ func (c *Custody) Recover(ctx context.Context) {
 	}
 }
 
-// recoverOnce gathers shards, checks each against the commitment of the
-// epoch its Keeper reports, leaves out those that fail, and unseals with
-// the newest epoch that has enough verified shards.
+// recoverOnce gathers shards, checks each against the recorded
+// commitments (the epoch its Keeper reports first, then every other one:
+// a Keeper may not report epochs at all), leaves out those that match
+// none, and unseals with the newest epoch that has enough verified shards.
 func (c *Custody) recoverOnce(ctx context.Context) error {
-	if _, ok, err := c.recorded(ctx); err != nil || !ok {
-		if err != nil {
-			return fmt.Errorf("cannot read the recorded sharing: %w", err)
-		}
-		return errors.New("not bootstrapped: waiting for spike-bootstrap")
+	recs, err := c.sharings(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("cannot read the recorded sharings: %w", err)
 	}
 	fs := c.fetchShards(ctx)
 	defer zeroFetched(fs)
-	wanted := map[uint64]bool{}
-	for _, f := range fs {
-		if f.err == nil {
-			wanted[f.epoch] = true
-		}
-	}
-	recs, err := c.sharings(ctx, func(have map[uint64]sharing) bool {
-		for e := range wanted {
-			if _, ok := have[e]; !ok {
-				return false
-			}
-		}
-		return true
-	})
-	if err != nil {
-		return fmt.Errorf("cannot read the recorded sharings: %w", err)
+	if len(recs) == 0 {
+		return c.repairBootstrap(ctx, fs)
 	}
 	good := map[uint64][]shamir.Share{}
 	used := map[uint64][]string{}
 	var down, bad []string
 	for _, f := range fs {
-		s, known := recs[f.epoch]
-		switch {
-		case f.err != nil:
+		if f.err != nil {
 			down = append(down, fmt.Sprintf("%s (%v)", f.keeper, f.err))
-		case !known || !shamir.Verify(f.share, s.Commitment):
-			bad = append(bad, f.keeper)
-		default:
-			good[f.epoch] = append(good[f.epoch], f.share)
-			used[f.epoch] = append(used[f.epoch], f.keeper)
+			continue
 		}
+		e, ok := epochOf(f.share, f.epoch, recs)
+		if !ok {
+			bad = append(bad, f.keeper)
+			continue
+		}
+		good[e] = append(good[e], f.share)
+		used[e] = append(used[e], f.keeper)
 	}
 	if len(bad) > 0 {
-		c.logger.Error("keepers hold shards that do not match the recorded commitment; left out", "keepers", strings.Join(bad, ", "))
+		c.logger.Error("keepers hold shards that match no recorded commitment; left out", "keepers", strings.Join(bad, ", "))
 	}
 	epoch, ok := bestEpoch(good, recs)
 	if !ok {
 		most, need := 0, 0
-		for e, g := range good {
-			if len(g) > most {
-				most, need = len(g), recs[e].Threshold
+		for e, s := range recs {
+			if n := len(good[e]); n > most || need == 0 {
+				most, need = n, s.Threshold
 			}
-		}
-		if need == 0 {
-			s, _, _ := c.recorded(ctx)
-			need = s.Threshold
 		}
 		return fmt.Errorf("%d of %d verified shards needed; unreachable or empty: %s; wrong shard: %s",
 			most, need, listOrNone(down), listOrNone(bad))
@@ -144,14 +126,72 @@ func (c *Custody) recoverOnce(ctx context.Context) error {
 		return fmt.Errorf("combine shards: %w", err)
 	}
 	defer clear(key[:])
+	c.unsealMu.Lock()
+	defer c.unsealMu.Unlock()
 	err = c.unseal(ctx, key[:], &events.RootKeyRecovered{Keepers: used[epoch], Rejected: bad})
-	if errors.Is(err, eventlog.ErrWrongRootKey) {
+	switch {
+	case errors.Is(err, errAlreadyUnsealed):
+		return nil
+	case errors.Is(err, eventlog.ErrWrongRootKey):
 		return errors.New("verified shards rebuild a key that does not open the log: the log and the keepers belong to different bootstraps")
+	case err != nil:
+		return err
 	}
-	if err == nil {
-		c.setEpoch(epoch)
+	c.useSharing(recs[epoch])
+	return nil
+}
+
+// epochOf returns the epoch whose commitment share matches, trying the
+// reported epoch first.
+func epochOf(share shamir.Share, reported uint64, recs map[uint64]sharing) (uint64, bool) {
+	if s, ok := recs[reported]; ok && shamir.Verify(share, s.Commitment) {
+		return reported, true
 	}
-	return err
+	for e, s := range recs {
+		if e != reported && shamir.Verify(share, s.Commitment) {
+			return e, true
+		}
+	}
+	return 0, false
+}
+
+// repairBootstrap handles a log with no recorded sharing. A log no key
+// has sealed yet waits for spike-bootstrap. A log that a key already
+// seals lost its bootstrap record to a crash between the two: the key is
+// whatever threshold of the keepers' shards opens the log, and the
+// missing record is written.
+func (c *Custody) repairBootstrap(ctx context.Context, fs []fetched) error {
+	if ok, err := c.log.Initialized(ctx); err != nil || !ok {
+		if err != nil {
+			return err
+		}
+		return errors.New("not bootstrapped: waiting for spike-bootstrap")
+	}
+	var have []shamir.Share
+	for _, f := range fs {
+		if f.err == nil {
+			have = append(have, f.share)
+		}
+	}
+	c.unsealMu.Lock()
+	defer c.unsealMu.Unlock()
+	p := c.currentParams()
+	var unsealErr error
+	key, err := firstOpening(have, p.Threshold, func(k []byte) bool {
+		unsealErr = c.unseal(ctx, k, &events.RootKeyRecovered{})
+		return unsealErr == nil || errors.Is(unsealErr, errAlreadyUnsealed)
+	})
+	if err != nil {
+		return errors.New("the log is sealed but its bootstrap record is missing, and no threshold of the keepers' shards opens it")
+	}
+	defer clear(key[:])
+	return c.recordBootstrap(ctx, c.cfg.Self, key)
+}
+
+func (c *Custody) currentParams() shamir.Params {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.params
 }
 
 // bestEpoch picks the newest epoch with at least its threshold of

@@ -3,6 +3,7 @@ package nexus
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -126,6 +127,9 @@ func (c *Custody) handleRestore(ctx context.Context, r *transport.Request) trans
 	s.Zero()
 	if err != nil {
 		c.logger.Warn("operator restore refused", "request_id", r.ID, "err", err)
+		if errors.Is(err, errAlreadyUnsealed) {
+			return fail(http.StatusConflict, api.CodeConflict)
+		}
 		return fail(http.StatusBadRequest, api.CodeBadRequest)
 	}
 	return transport.Response{Body: api.RestoreResponse{Collected: res.Collected, Remaining: res.Remaining, Restored: res.Restored}}

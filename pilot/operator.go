@@ -77,24 +77,30 @@ func (r *restoreCmd) Run(e *env) error {
 		if err != nil {
 			return fmt.Errorf("read shard: %w", err)
 		}
-		return restoreOne(e, string(b))
+		_, err = restoreOne(e, string(b))
+		return err
 	}
 	for _, f := range r.Files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", f, err)
 		}
-		if err := restoreOne(e, string(b)); err != nil {
+		done, err := restoreOne(e, string(b))
+		if err != nil {
 			return fmt.Errorf("%s: %w", filepath.Base(f), err)
+		}
+		if done {
+			return nil // restored: the remaining files are not needed
 		}
 	}
 	return nil
 }
 
-func restoreOne(e *env, text string) error {
+// restoreOne sends one shard and reports whether Nexus is now restored.
+func restoreOne(e *env, text string) (bool, error) {
 	s, err := shamir.ParseRecovery(text)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer s.Zero()
 	shard := api.Shard(s.Value)
@@ -102,14 +108,14 @@ func restoreOne(e *env, text string) error {
 	var resp api.RestoreResponse
 	err = e.client.Do(e.ctx, transport.Call{BaseURL: e.nexus, Path: api.PathOperatorRestore, Request: api.RestoreRequest{ID: s.ID, Shard: &shard}, Response: &resp})
 	if err != nil {
-		return explain(err)
+		return false, explain(err)
 	}
 	if resp.Restored {
 		fmt.Fprintln(e.out, "SPIKE is now restored and ready to use.")
-		return nil
+		return true, nil
 	}
 	fmt.Fprintf(e.out, "Shards collected: %d\nShards remaining: %d\n", resp.Collected, resp.Remaining)
-	return nil
+	return false, nil
 }
 
 // explain turns an API failure into words an operator can act on.
