@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/internal/shamir"
@@ -39,31 +40,73 @@ func (r *recoverCmd) Run(e *env) error {
 		return fmt.Errorf("recovery directory: %w", err)
 	}
 	old, _ := filepath.Glob(filepath.Join(dir, "spike.recovery*.txt"))
-	for _, f := range old {
-		os.Remove(f)
-	}
 	ids := make([]int, 0, len(resp.Shards))
 	for id := range resp.Shards {
 		ids = append(ids, id)
 	}
 	sort.Ints(ids)
+	// Write every new file beside the old ones first, then move them into
+	// place, then drop old ones not replaced: a failure part-way leaves the
+	// previous set whole.
+	staged := map[string]string{}
+	defer func() {
+		for tmp := range staged {
+			os.Remove(tmp)
+		}
+	}()
 	for _, id := range ids {
 		s := resp.Shards[id]
 		if s == nil || s.IsZero() {
 			return fmt.Errorf("Nexus returned an empty shard %d", id)
 		}
-		text := shamir.FormatRecovery(shamir.Share{ID: id, Value: *s})
+		text := []byte(shamir.FormatRecovery(shamir.Share{ID: id, Value: *s}))
 		s.Wipe()
 		path := filepath.Join(dir, fmt.Sprintf("spike.recovery.%d.txt", id))
-		err := os.WriteFile(path, []byte(text), 0o600)
-		text = ""
+		tmp := path + ".new"
+		err := writeExclusive(tmp, text)
+		clear(text)
 		if err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
+			return fmt.Errorf("write %s: %w", tmp, err)
+		}
+		staged[tmp] = path
+	}
+	for tmp, path := range staged {
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("move %s into place: %w", path, err)
+		}
+		delete(staged, tmp)
+	}
+	written := map[string]bool{}
+	for _, id := range ids {
+		written[filepath.Join(dir, fmt.Sprintf("spike.recovery.%d.txt", id))] = true
+	}
+	for _, f := range old {
+		if !written[f] {
+			os.Remove(f)
 		}
 	}
 	fmt.Fprintf(e.out, "%d recovery shards written to %s (mode 0600). Keep them apart and offline: enough of them rebuild the root key.\n",
 		len(ids), dir)
 	return nil
+}
+
+// writeExclusive creates path (which must not exist, and is never
+// followed if it is a link) with mode 0600, writes data and syncs.
+func writeExclusive(path string, data []byte) error {
+	os.Remove(path) // a stale leftover of an interrupted run
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 type restoreCmd struct {
