@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/seal"
@@ -118,11 +121,14 @@ func checkSelf(src identity.Source, roles *identity.Roles) error {
 	return nil
 }
 
-// runner holds one run's clients: one pinned to Nexus, one to Keepers.
+// runner holds one run's clients: one pinned to Nexus, and one per
+// Keeper pinned to that Keeper's identity (spike/keeper/<position>, or a
+// bare spike/keeper), so one stolen keeper identity answering at every
+// keeper's address cannot collect every shard.
 type runner struct {
 	cfg     Config
 	nexus   *transport.Client
-	keepers *transport.Client
+	keepers []*transport.Client
 	log     *slog.Logger
 }
 
@@ -134,20 +140,30 @@ func newRunner(cfg Config, src identity.Source, roles *identity.Roles, logger *s
 	if err != nil {
 		return nil, fmt.Errorf("nexus client: %w", err)
 	}
-	keepers, err := transport.NewClient(transport.ClientOptions{
-		SVID: src, Bundle: src, Server: identity.AuthorizeRoles(roles.IsKeeper),
-		Timeout: cfg.KeeperTimeout, Retries: -1, Logger: logger,
-	})
-	if err != nil {
-		nexus.Close()
-		return nil, fmt.Errorf("keeper client: %w", err)
+	r := &runner{cfg: cfg, nexus: nexus, log: logger}
+	for i := range cfg.Keepers {
+		pos := strconv.Itoa(i + 1)
+		kc, err := transport.NewClient(transport.ClientOptions{
+			SVID: src, Bundle: src, Timeout: cfg.KeeperTimeout, Retries: -1, Logger: logger,
+			Server: identity.AuthorizeRoles(func(id spiffeid.ID) bool {
+				k, ok := roles.KeeperID(id)
+				return ok && (k == "" || k == pos)
+			}),
+		})
+		if err != nil {
+			r.close()
+			return nil, fmt.Errorf("keeper client: %w", err)
+		}
+		r.keepers = append(r.keepers, kc)
 	}
-	return &runner{cfg: cfg, nexus: nexus, keepers: keepers, log: logger}, nil
+	return r, nil
 }
 
 func (r *runner) close() {
 	r.nexus.Close()
-	r.keepers.Close()
+	for _, k := range r.keepers {
+		k.Close()
+	}
 }
 
 // run asks Nexus first, then bootstraps if there is reason to.

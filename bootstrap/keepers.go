@@ -83,7 +83,7 @@ func (r *runner) contributeOne(ctx context.Context, keeper string, share *shamir
 	}
 	n, err := retry(ctx, b, wait, func(ctx context.Context) error {
 		var resp api.ShardContributeResponse
-		err := r.keepers.Do(ctx, transport.Call{
+		err := r.keepers[share.ID-1].Do(ctx, transport.Call{
 			BaseURL: keeper, Path: api.PathKeeperContribute,
 			Request: api.ShardContributeRequest{Shard: &shard}, Response: &resp,
 		})

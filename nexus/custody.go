@@ -102,7 +102,20 @@ type Custody struct {
 	reason  string
 	restore map[int]shamir.Share
 	life    context.Context // ends when Nexus stops; background work uses it
-	bg      sync.WaitGroup  // background work, waited for before closing
+	// pinned, when set, holds one client per keeper that accepts only
+	// that keeper's identity (spike/keeper/<position>, or a bare
+	// spike/keeper), so one stolen keeper identity cannot collect every
+	// shard by answering at the other keepers' addresses.
+	pinned []*transport.Client
+	bg     sync.WaitGroup // background work, waited for before closing
+}
+
+// keeper returns the client for keeper i (0-based).
+func (c *Custody) keeper(i int) *transport.Client {
+	if i < len(c.pinned) {
+		return c.pinned[i]
+	}
+	return c.keepers
 }
 
 // background runs f on its own goroutine, tracked so that shutdown waits

@@ -456,3 +456,31 @@ func TestHealthJobRecordsAnOutageOnce(t *testing.T) {
 		t.Fatalf("%d keeper.unreachable events for one outage, want 1; logs:\n%s", count, c.logs.String())
 	}
 }
+
+// TestKeeperIdentityPinnedByPosition: a keeper identity answering at
+// another keeper's address is refused, so it cannot collect that shard.
+func TestKeeperIdentityPinnedByPosition(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	n := c.startNexus(2)
+	c.bootstrap(n, 2)
+	waitReady(t, n, true)
+	n.stop()
+	impostor := c.startKeeper(1) // keeper/1's identity at position 3's address
+	c.keepers[2] = impostor
+	n = c.startNexus(2)
+	waitReady(t, n, true)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(c.logs.String(), "shard not delivered") {
+		if time.Now().After(deadline) {
+			t.Fatal("no refusal of the impostor logged")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var resp api.ShardGetResponse
+	err := c.client("/spike/nexus", c.roles.IsKeeper).Do(context.Background(), transport.Call{BaseURL: impostor, Path: api.PathKeeperShard, Request: api.ShardGetRequest{}, Response: &resp})
+	var se *transport.StatusError
+	if !errors.As(err, &se) || se.Status != 400 {
+		t.Fatalf("the impostor holds a shard (err %v)", err)
+	}
+}

@@ -46,7 +46,7 @@ func (c *Custody) sendEpoch(ctx context.Context, e uint64) int {
 	for i, url := range c.cfg.Keepers {
 		wg.Go(func() {
 			shard := api.Shard(shares[i].Value)
-			err := c.keepers.Do(ctx, transport.Call{BaseURL: url, Path: api.PathKeeperContribute,
+			err := c.keeper(i).Do(ctx, transport.Call{BaseURL: url, Path: api.PathKeeperContribute,
 				Request: api.ShardContributeRequest{Shard: &shard, Epoch: e}, Safe: true})
 			shard.Wipe()
 			results[i] = events.KeeperOutcome{Keeper: url, OK: err == nil}
@@ -152,7 +152,7 @@ func (c *Custody) WatchKeepers(ctx context.Context) {
 		case <-t.C:
 		}
 		for i, url := range c.cfg.Keepers {
-			err := c.keepers.Probe(ctx, url)
+			err := c.keeper(i).Probe(ctx, url)
 			if ctx.Err() != nil {
 				return // shutting down: a cancelled probe is not an outage
 			}

@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 
 	"github.com/spikeledger/spike/eventlog"
@@ -85,6 +87,19 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		return err
 	}
 	defer custody.Close()
+	for i := range cfg.Custody.Keepers {
+		pos := strconv.Itoa(i + 1)
+		kc, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Timeout: 10 * time.Second, Retries: -1, Logger: logger,
+			Server: identity.AuthorizeRoles(func(id spiffeid.ID) bool {
+				k, ok := roles.KeeperID(id)
+				return ok && (k == "" || k == pos)
+			})})
+		if err != nil {
+			return err
+		}
+		defer kc.Close()
+		custody.pinned = append(custody.pinned, kc)
+	}
 	srv, err := transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), Logger: logger},
 		custodyRoutes(custody, roles))
 	if err != nil {

@@ -31,7 +31,7 @@ func (c *Custody) fetchShards(ctx context.Context) []fetched {
 		wg.Go(func() {
 			out[i] = fetched{keeper: url, share: shamir.Share{ID: i + 1}}
 			var resp api.ShardGetResponse
-			err := c.keepers.Do(ctx, transport.Call{BaseURL: url, Path: api.PathKeeperShard, Request: api.ShardGetRequest{}, Response: &resp, Safe: true})
+			err := c.keeper(i).Do(ctx, transport.Call{BaseURL: url, Path: api.PathKeeperShard, Request: api.ShardGetRequest{}, Response: &resp, Safe: true})
 			switch {
 			case err != nil:
 				out[i].err = err
