@@ -2,8 +2,8 @@ package api
 
 import "fmt"
 
-// The cipher service's envelope: AES-256-GCM under a key derived from the
-// root key, a random 12-byte nonce, a 16-byte tag, no associated data.
+// The cipher service's envelope: AES-256-GCM under the root key itself (as
+// SPIKE v0.8 does), a random 12-byte nonce, a 16-byte tag, no associated data.
 const (
 	CipherVersion byte = 1
 	NonceSize          = 12
