@@ -102,6 +102,7 @@ type Custody struct {
 	reason  string
 	restore map[int]shamir.Share
 	life    context.Context // ends when Nexus stops; background work uses it
+	index   sharingIndex
 	// pinned, when set, holds one client per keeper that accepts only
 	// that keeper's identity (spike/keeper/<position>, or a bare
 	// spike/keeper), so one stolen keeper identity cannot collect every
@@ -169,37 +170,73 @@ func (c *Custody) setReason(format string, args ...any) {
 
 var sharingTypes = []string{(&events.Bootstrapped{}).Type(), (&events.ShardsRotated{}).Type()}
 
+// sharingIndex remembers the sharings recorded in the log, and how far
+// it has read, so that each lookup reads only the events appended since
+// the last one: in SPIKE's deterministic mode the bootstrap record is
+// near the start of the log, and a full backward walk per status query
+// or recovery attempt would grow with the log.
+type sharingIndex struct {
+	mu      sync.Mutex
+	upTo    uint64 // events 1..upTo have been read
+	byEpoch map[uint64]sharing
+	newest  *sharing // the last recorded, by log order
+}
+
 // recorded returns the newest sharing recorded (at bootstrap or a shard
 // rotation), readable while sealed; ok is false before bootstrap.
 func (c *Custody) recorded(ctx context.Context) (s sharing, ok bool, err error) {
-	rec, ok, err := c.log.LastOfType(ctx, sharingTypes...)
-	if err != nil || !ok {
+	if _, err := c.sharings(ctx, nil); err != nil {
 		return s, false, err
 	}
-	s, err = decodeSharing(rec.Public)
-	return s, err == nil, err
+	c.index.mu.Lock()
+	defer c.index.mu.Unlock()
+	if c.index.newest == nil {
+		return s, false, nil
+	}
+	return *c.index.newest, true, nil
 }
 
-// sharings returns the recorded sharings by epoch, newest first, walking
-// back until done says it has enough (nil: all of them).
-func (c *Custody) sharings(ctx context.Context, done func(map[uint64]sharing) bool) (map[uint64]sharing, error) {
-	out := map[uint64]sharing{}
+// sharings returns every recorded sharing by epoch. The done argument is
+// kept for callers that can stop early; the index makes it unnecessary.
+func (c *Custody) sharings(ctx context.Context, _ func(map[uint64]sharing) bool) (map[uint64]sharing, error) {
+	ix := &c.index
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.byEpoch == nil {
+		ix.byEpoch = map[uint64]sharing{}
+	}
+	end := c.log.Size()
+	var found []sharing // newest first
 	var bad error
 	err := c.log.ScanBack(ctx, func(r eventlog.Record) bool {
+		if r.Seq <= ix.upTo {
+			return false
+		}
 		s, err := decodeSharing(r.Public)
 		if err != nil {
 			bad = fmt.Errorf("event %d: %w", r.Seq, err)
 			return false
 		}
-		if _, seen := out[s.Epoch]; !seen {
-			out[s.Epoch] = s
-		}
-		return done == nil || !done(out)
+		found = append(found, s)
+		return true
 	}, sharingTypes...)
 	if err == nil {
 		err = bad
 	}
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	for i := len(found) - 1; i >= 0; i-- { // oldest first, so newer epochs win
+		s := found[i]
+		ix.byEpoch[s.Epoch] = s
+		ix.newest = &s
+	}
+	ix.upTo = max(ix.upTo, end)
+	out := make(map[uint64]sharing, len(ix.byEpoch))
+	for e, s := range ix.byEpoch {
+		out[e] = s
+	}
+	return out, nil
 }
 
 // Bootstrapped reports whether the log records a bootstrap.
