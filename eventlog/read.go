@@ -258,3 +258,15 @@ func typeOf(env []byte) string {
 	}
 	return string(env[fixedHeaderLen : fixedHeaderLen+n])
 }
+
+// ValueKeyLive reports whether the value key id exists and has not been
+// destroyed. It works while sealed.
+func (l *Log) ValueKeyLive(ctx context.Context, id ValueKeyID) (bool, error) {
+	var live bool
+	err := l.view(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketValueKeys).Get(id[:])
+		live = v != nil && !isDestroyed(v)
+		return nil
+	})
+	return live, err
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spikeledger/spike/api"
@@ -103,6 +104,7 @@ type Custody struct {
 	restore map[int]shamir.Share
 	life    context.Context // ends when Nexus stops; background work uses it
 	index   sharingIndex
+	service atomic.Pointer[Service] // set once unsealed
 	// pinned, when set, holds one client per keeper that accepts only
 	// that keeper's identity (spike/keeper/<position>, or a bare
 	// spike/keeper), so one stolen keeper identity cannot collect every

@@ -33,7 +33,9 @@ type Config struct {
 	OpsAddr string
 	// MemoryProjection keeps the projections in RAM.
 	MemoryProjection bool
-	Custody          CustodyConfig
+	// MaxSecretVersions is the retention of a new path (SPIKE's 10).
+	MaxSecretVersions int
+	Custody           CustodyConfig
 	// Ready, if set, receives the API listener's address once it is
 	// listening (tests use a ":0" port).
 	Ready func(apiAddr, opsAddr string)
@@ -58,6 +60,7 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		return err
 	}
 	defer keepers.Close()
+	var custody *Custody // onUnseal runs only after it is set
 	var projMu sync.Mutex
 	var proj *projections.Projection
 	defer func() {
@@ -77,12 +80,19 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		if err != nil {
 			return err
 		}
+		svc, err := NewService(ctx, log, p, roles, custody.withKey, cfg.MaxSecretVersions, logger)
+		if err != nil {
+			p.Close()
+			return err
+		}
 		projMu.Lock()
 		proj = p
 		projMu.Unlock()
+		custody.background(svc.Run)
+		custody.service.Store(svc)
 		return nil
 	}
-	custody, err := NewCustody(cfg.Custody, log, keepers, logger, onUnseal)
+	custody, err = NewCustody(cfg.Custody, log, keepers, logger, onUnseal)
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func custodyRoutes(c *Custody, roles *identity.Roles) []transport.Route {
 	served := map[api.Op]bool{api.OpBootstrapStatus: true, api.OpBootstrapVerify: true, api.OpOperatorRecover: true, api.OpOperatorRestore: true}
 	for _, op := range api.Ops() {
 		if op.Service() == api.ServiceNexus && !served[op] {
-			routes = append(routes, route(op, nil, c.gate))
+			routes = append(routes, route(op, nil, c.gate(op)))
 		}
 	}
 	return routes
@@ -50,13 +50,22 @@ func fail(status int, code api.ErrorCode) transport.Response {
 	return transport.Response{Status: status, Body: api.NewErrorResponse(code)}
 }
 
-// gate answers a route this build does not serve yet: 503 while sealed,
-// as SPIKE does for every route, and 400 (unknown route) once unsealed.
-func (c *Custody) gate(ctx context.Context, r *transport.Request) transport.Response {
-	if sealed, _ := c.Sealed(); sealed {
-		return fail(http.StatusServiceUnavailable, api.CodeNotReady)
+// gate answers every other Nexus route: 503 state_not_ready while sealed
+// (or while the service is still starting), as SPIKE does, then the
+// service's handler; a route this build does not serve yet is 400, as an
+// unknown route is.
+func (c *Custody) gate(op api.Op) transport.Handler {
+	return func(ctx context.Context, r *transport.Request) transport.Response {
+		svc := c.service.Load()
+		if sealed, _ := c.Sealed(); sealed || svc == nil {
+			return fail(http.StatusServiceUnavailable, api.CodeNotReady)
+		}
+		h, ok := svc.routes[op]
+		if !ok {
+			return fail(http.StatusBadRequest, api.CodeBadRequest)
+		}
+		return h(ctx, r)
 	}
-	return fail(http.StatusBadRequest, api.CodeBadRequest)
 }
 
 func (c *Custody) handleStatus(ctx context.Context, r *transport.Request) transport.Response {

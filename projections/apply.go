@@ -341,8 +341,8 @@ func (a *applier) written(seq uint64, t int64, e *events.SecretVersionWritten, v
 	if e.Created != nil {
 		created = e.Created.UnixNano()
 	}
-	if err := a.exec("INSERT INTO secrets (path, version, value, created_time, deleted_time, destroyed, seq) VALUES (?, ?, ?, ?, NULL, 0, ?)",
-		e.Path, e.Version, value, created, seq); err != nil {
+	if err := a.exec("INSERT INTO secrets (path, version, value, created_time, deleted_time, destroyed, seq, value_key) VALUES (?, ?, ?, ?, NULL, 0, ?, ?)",
+		e.Path, e.Version, value, created, seq, e.ValueKey); err != nil {
 		return fmt.Errorf("store version %d: %w", e.Version, err)
 	}
 	maxVersions := e.MaxVersions

@@ -147,6 +147,20 @@ func (p *Projection) Secret(ctx context.Context, path string, version int) (Secr
 	return SecretVersion{Path: path, Version: version, Data: data, Created: fromNanos(created)}, nil
 }
 
+// ValueKey returns the id of the per-value key version of path was sealed
+// under, for shredding it.
+func (p *Projection) ValueKey(ctx context.Context, path string, version int) (string, error) {
+	var id string
+	err := p.queryRow(ctx, "SELECT value_key FROM secrets WHERE path = ? AND version = ?", path, version).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("secret %q version %d: %w", path, version, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("secret %q: %w", path, err)
+	}
+	return id, nil
+}
+
 // VersionData returns the data of any version that still has it, deleted
 // or not: exports and restores carry soft-deleted versions along.
 func (p *Projection) VersionData(ctx context.Context, path string, version int) (map[string]string, error) {

@@ -33,6 +33,9 @@ type Request struct {
 	Peer   spiffeid.ID
 	Path   string
 	Action string
+	// ContentType is the request's Content-Type header (stream routes
+	// choose their mode by it).
+	ContentType string
 	// Body is the request body, at most the server's limit.
 	Body []byte
 }
@@ -176,7 +179,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 // ServeHTTP routes one request. It is exported for http.Server only.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	req := &Request{ID: ulid.Make().String(), Path: r.URL.Path, Action: r.URL.Query().Get("action")}
+	req := &Request{ID: ulid.Make().String(), Path: r.URL.Path, Action: r.URL.Query().Get("action"), ContentType: r.Header.Get("Content-Type")}
 	w.Header().Set("X-Request-Id", req.ID)
 	rec := &recorder{ResponseWriter: w}
 	defer func() {

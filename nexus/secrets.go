@@ -1,0 +1,319 @@
+package nexus
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"sort"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/events"
+	"github.com/spikeledger/spike/internal/seal"
+	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/projections"
+)
+
+// decode reads a request body as SPIKE does: decode, authorise, then
+// validate (so an unauthorised bad request gets 401, not 400).
+func decode[T api.Request](r *transport.Request) (T, bool) {
+	v, err := api.Decode[T](bytes.NewReader(r.Body), int64(len(r.Body))+1)
+	return v, err == nil
+}
+
+func (s *Service) secretPut(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpSecretPut
+	req, ok := decode[api.SecretPutRequest](r)
+	if !ok {
+		return badRequest(op)
+	}
+	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermWrite); !ok {
+		return resp
+	}
+	if req.Validate() != nil {
+		return badRequest(op)
+	}
+	return s.do(ctx, req.Path, func(ctx context.Context) outcome { return s.buildPut(ctx, r, req) })
+}
+
+// buildPut writes version max+1 (never reusing a number, unlike SPIKE's
+// current+1), prunes the oldest versions beyond the path's maximum for
+// real, and shreds their value keys in the same append.
+func (s *Service) buildPut(ctx context.Context, r *transport.Request, req api.SecretPutRequest) outcome {
+	op := api.OpSecretPut
+	meta, err := s.proj.Metadata(ctx, req.Path)
+	exists := err == nil
+	if err != nil && !isNotFound(err) {
+		return answerNow(internalError(op))
+	}
+	if req.CAS != nil && *req.CAS != meta.CurrentVersion {
+		return answerNow(transport.Response{Status: http.StatusConflict, Body: api.ErrorResponseFor(op, api.CodeConflict)})
+	}
+	maxVersions := s.maxVersions
+	if exists {
+		maxVersions = meta.MaxVersions
+	}
+	next := 1
+	for _, v := range meta.Versions {
+		next = max(next, v.Version+1)
+	}
+	w := &events.SecretVersionWritten{Path: req.Path, Version: next, CAS: req.CAS}
+	if !exists {
+		w.MaxVersions = maxVersions
+	}
+	var shred []eventlog.ValueKeyID
+	if excess := len(meta.Versions) + 1 - maxVersions; maxVersions > 0 && excess > 0 {
+		for _, v := range meta.Versions[:excess] {
+			w.Pruned = append(w.Pruned, v.Version)
+			if id, ok := s.liveValueKey(ctx, req.Path, v); ok {
+				shred = append(shred, id)
+			}
+		}
+	}
+	plain, err := json.Marshal(req.Values)
+	if err != nil {
+		return answerNow(badRequest(op))
+	}
+	vk := eventlog.NewValueKey()
+	w.ValueKey = vk.ID().String()
+	w.Sealed, err = vk.Seal(plain, events.ValueAAD(req.Path, next))
+	seal.Zero(plain)
+	if err != nil {
+		return answerNow(internalError(op))
+	}
+	ev := event(r, w)
+	ev.NewValueKeys = []*eventlog.ValueKey{vk}
+	ev.DestroyValueKeys = shred
+	return outcome{events: []eventlog.Event{ev}, answer: func([]eventlog.Record) transport.Response {
+		resp := api.SecretPutResponse{}
+		if req.CAS != nil {
+			resp.Version = next
+		}
+		return transport.Response{Body: resp}
+	}}
+}
+
+// liveValueKey is the value key of a version whose data still exists.
+func (s *Service) liveValueKey(ctx context.Context, path string, v projections.VersionInfo) (eventlog.ValueKeyID, bool) {
+	if v.Destroyed {
+		return eventlog.ValueKeyID{}, false
+	}
+	text, err := s.proj.ValueKey(ctx, path, v.Version)
+	if err != nil || text == "" {
+		return eventlog.ValueKeyID{}, false
+	}
+	id, err := ulid.ParseStrict(text)
+	if err != nil {
+		return eventlog.ValueKeyID{}, false
+	}
+	// Destroying a key twice fails the whole append: skip dead ones.
+	live, err := s.log.ValueKeyLive(ctx, id)
+	return id, err == nil && live
+}
+
+func (s *Service) secretGet(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpSecretGet
+	req, ok := decode[api.SecretGetRequest](r)
+	if !ok {
+		return badRequest(op)
+	}
+	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermRead); !ok {
+		return resp
+	}
+	if req.Validate() != nil {
+		return badRequest(op)
+	}
+	return s.do(ctx, req.Path, func(ctx context.Context) outcome {
+		sv, err := s.proj.Secret(ctx, req.Path, req.Version)
+		if err != nil && !isNotFound(err) {
+			return answerNow(internalError(op))
+		}
+		read := &events.SecretRead{Path: req.Path, Version: sv.Version, Outcome: events.OutcomeOK}
+		if err != nil {
+			read.Outcome = events.OutcomeNotFound
+		}
+		return outcome{events: []eventlog.Event{event(r, read)}, answer: func([]eventlog.Record) transport.Response {
+			if err != nil {
+				return notFound(op)
+			}
+			return transport.Response{Body: api.SecretGetResponse{Data: sv.Data}}
+		}}
+	})
+}
+
+func (s *Service) secretDelete(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpSecretDelete
+	req, ok := decode[api.SecretDeleteRequest](r)
+	if !ok {
+		return badRequest(op)
+	}
+	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermWrite); !ok {
+		return resp
+	}
+	if req.Validate() != nil {
+		return badRequest(op)
+	}
+	return s.do(ctx, req.Path, func(ctx context.Context) outcome {
+		meta, err := s.proj.Metadata(ctx, req.Path)
+		if err != nil {
+			return answerNow(notFoundOr(op, err))
+		}
+		var vs []int
+		for _, v := range wanted(req.Versions, meta.CurrentVersion) {
+			if info, ok := versionInfo(meta, v); ok && !info.Destroyed {
+				vs = append(vs, v)
+			}
+		}
+		if len(vs) == 0 {
+			return answerNow(transport.Response{Body: api.SecretDeleteResponse{}})
+		}
+		return outcome{events: []eventlog.Event{event(r, &events.SecretVersionsDeleted{Path: req.Path, Versions: vs})},
+			answer: func([]eventlog.Record) transport.Response {
+				return transport.Response{Body: api.SecretDeleteResponse{}}
+			}}
+	})
+}
+
+func (s *Service) secretUndelete(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpSecretUndelete
+	req, ok := decode[api.SecretUndeleteRequest](r)
+	if !ok {
+		return badRequest(op)
+	}
+	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermWrite); !ok {
+		return resp
+	}
+	if req.Validate() != nil {
+		return badRequest(op)
+	}
+	return s.do(ctx, req.Path, func(ctx context.Context) outcome {
+		meta, err := s.proj.Metadata(ctx, req.Path)
+		if err != nil {
+			return answerNow(notFoundOr(op, err))
+		}
+		want := req.Versions
+		if len(want) == 0 {
+			// SPIKE targets the current, undeleted version here (bug #8);
+			// the most recently deleted one is what an operator means.
+			if v, ok := lastDeleted(meta); ok {
+				want = []int{v}
+			}
+		}
+		var vs []int
+		for _, v := range wanted(want, meta.CurrentVersion) {
+			if info, ok := versionInfo(meta, v); ok && info.Deleted != nil && !info.Destroyed {
+				vs = append(vs, v)
+			}
+		}
+		if len(vs) == 0 {
+			return answerNow(notFound(op)) // nothing was undeleted, as SPIKE answers
+		}
+		return outcome{events: []eventlog.Event{event(r, &events.SecretVersionsUndeleted{Path: req.Path, Versions: vs})},
+			answer: func([]eventlog.Record) transport.Response {
+				return transport.Response{Body: api.SecretUndeleteResponse{}}
+			}}
+	})
+}
+
+func (s *Service) secretList(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpSecretList
+	if _, ok := decode[api.SecretListRequest](r); !ok {
+		return badRequest(op)
+	}
+	if resp, ok := s.allow(ctx, r, op, api.SystemPathSecret, api.PermList); !ok {
+		return resp
+	}
+	keys, err := s.proj.Paths(ctx)
+	if err != nil {
+		return internalError(op)
+	}
+	if keys == nil {
+		keys = []string{}
+	}
+	return transport.Response{Body: api.SecretListResponse{Keys: keys}}
+}
+
+func (s *Service) secretMetadata(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpSecretMetadataGet
+	req, ok := decode[api.SecretMetadataGetRequest](r)
+	if !ok {
+		return badRequest(op)
+	}
+	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermRead); !ok {
+		return resp
+	}
+	if req.Validate() != nil {
+		return badRequest(op)
+	}
+	meta, err := s.proj.Metadata(ctx, req.Path)
+	if err != nil {
+		return notFoundOr(op, err)
+	}
+	v := req.Version
+	if v == 0 {
+		v = meta.CurrentVersion
+	}
+	if info, ok := versionInfo(meta, v); !ok || info.Deleted != nil || info.Destroyed {
+		return notFound(op)
+	}
+	resp := api.SecretMetadataGetResponse{Versions: map[int]api.SecretVersionInfo{}, Metadata: api.SecretMetadata{
+		CurrentVersion: meta.CurrentVersion, OldestVersion: meta.OldestVersion, CreatedTime: meta.Created,
+		UpdatedTime: meta.Updated, MaxVersions: meta.MaxVersions}}
+	for _, info := range meta.Versions {
+		resp.Versions[info.Version] = api.SecretVersionInfo{CreatedTime: info.Created, Version: info.Version, DeletedTime: info.Deleted}
+	}
+	return transport.Response{Body: resp}
+}
+
+// wanted resolves SPIKE's version list: empty means the current version,
+// and 0 inside it does too.
+func wanted(vs []int, current int) []int {
+	if len(vs) == 0 {
+		vs = []int{0}
+	}
+	var out []int
+	for _, v := range vs {
+		if v == 0 {
+			v = current
+		}
+		if v > 0 && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+func versionInfo(m projections.SecretMetadata, v int) (projections.VersionInfo, bool) {
+	for _, info := range m.Versions {
+		if info.Version == v {
+			return info, true
+		}
+	}
+	return projections.VersionInfo{}, false
+}
+
+// lastDeleted is the version deleted most recently (the highest, on a tie).
+func lastDeleted(m projections.SecretMetadata) (int, bool) {
+	best, found := projections.VersionInfo{}, false
+	for _, info := range m.Versions {
+		if info.Deleted == nil || info.Destroyed {
+			continue
+		}
+		if !found || !info.Deleted.Before(*best.Deleted) {
+			best, found = info, true
+		}
+	}
+	return best.Version, found
+}
+
+func notFoundOr(op api.Op, err error) transport.Response {
+	if isNotFound(err) {
+		return notFound(op)
+	}
+	return internalError(op)
+}

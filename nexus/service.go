@@ -1,0 +1,229 @@
+package nexus
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/events"
+	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/projections"
+)
+
+// Service serves secrets, policies and the cipher once Nexus is unsealed.
+//
+// Every state change and every audited read goes through one writer, the
+// command loop: it takes the commands waiting, builds each one's events
+// against the projection as it stands, appends them with group commit,
+// applies them to the projection and only then answers. Commands on the
+// same path (or two policy changes) are never built in the same step, so
+// each sees the one before it: no lost versions under concurrency.
+type Service struct {
+	log         *eventlog.Log
+	proj        *projections.Projection
+	roles       *identity.Roles
+	withKey     func(func([]byte) error) error
+	maxVersions int
+	logger      *slog.Logger
+	authz       atomic.Pointer[Authorizer]
+	cmds        chan *command
+	routes      map[api.Op]transport.Handler
+}
+
+// outcome is what building a command produced: events to append, and the
+// answer once they are durable (given their records).
+type outcome struct {
+	events []eventlog.Event
+	answer func(recs []eventlog.Record) transport.Response
+}
+
+type command struct {
+	ctx   context.Context
+	key   string // what it touches: a secret path, or policiesKey
+	build func(ctx context.Context) outcome
+	reply chan transport.Response
+}
+
+// policiesKey is the conflict key of every policy change.
+const policiesKey = "\x00policies"
+
+// maxBatch bounds the commands one loop step takes.
+const maxBatch = 256
+
+// NewService compiles the policies and returns a service; Run starts it.
+func NewService(ctx context.Context, log *eventlog.Log, proj *projections.Projection, roles *identity.Roles, withKey func(func([]byte) error) error, maxVersions int, logger *slog.Logger) (*Service, error) {
+	if maxVersions <= 0 {
+		maxVersions = projections.DefaultMaxVersions
+	}
+	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, logger: logger, cmds: make(chan *command, 1024)}
+	if err := s.recompile(ctx); err != nil {
+		return nil, err
+	}
+	s.routes = s.handlers()
+	return s, nil
+}
+
+func (s *Service) recompile(ctx context.Context) error {
+	ps, err := s.proj.Policies(ctx)
+	if err != nil {
+		return err
+	}
+	a := Compile(s.roles, ps)
+	for _, skipped := range a.Skipped() {
+		s.logger.Warn("policy skipped", "policy", skipped)
+	}
+	s.authz.Store(a)
+	return nil
+}
+
+// Run is the command loop; it returns when ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	for {
+		var first *command
+		select {
+		case first = <-s.cmds:
+		case <-ctx.Done():
+			return
+		}
+		batch := []*command{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case c := <-s.cmds:
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		s.step(ctx, batch)
+	}
+}
+
+type built struct {
+	c   *command
+	out outcome
+}
+
+// step builds the batch's commands in order, flushing before any command
+// that touches what an earlier one in the same segment touched.
+func (s *Service) step(ctx context.Context, batch []*command) {
+	touched := map[string]bool{}
+	var seg []built
+	for _, c := range batch {
+		if touched[c.key] {
+			s.flush(ctx, seg)
+			seg, touched = nil, map[string]bool{}
+		}
+		touched[c.key] = true
+		seg = append(seg, built{c, c.build(c.ctx)})
+	}
+	s.flush(ctx, seg)
+}
+
+// flush appends a segment's events in one durable append, applies them,
+// and answers each command.
+func (s *Service) flush(ctx context.Context, seg []built) {
+	var evs []eventlog.Event
+	policies := false
+	for _, b := range seg {
+		evs = append(evs, b.out.events...)
+		policies = policies || b.c.key == policiesKey && len(b.out.events) > 0
+	}
+	var recs []eventlog.Record
+	if len(evs) > 0 {
+		var err error
+		recs, err = s.log.Append(ctx, evs...)
+		if err == nil {
+			err = s.proj.Apply(ctx, recs)
+			if errors.Is(err, projections.ErrOutOfOrder) {
+				// Custody records its own events (bootstrap, recovery,
+				// distribution, health) straight to the log: read them in.
+				err = s.proj.CatchUp(ctx)
+			}
+		}
+		if err != nil {
+			s.logger.Error("command loop: append or apply failed", "err", err)
+			for _, b := range seg {
+				b.c.reply <- fail(http.StatusInternalServerError, api.CodeInternal)
+			}
+			return
+		}
+		if policies {
+			if err := s.recompile(ctx); err != nil {
+				s.logger.Error("recompile policies", "err", err)
+			}
+		}
+	}
+	off := 0
+	for _, b := range seg {
+		n := len(b.out.events)
+		b.c.reply <- b.out.answer(recs[off : off+n])
+		off += n
+	}
+}
+
+// do queues a command and waits for its answer.
+func (s *Service) do(ctx context.Context, key string, build func(ctx context.Context) outcome) transport.Response {
+	c := &command{ctx: ctx, key: key, build: build, reply: make(chan transport.Response, 1)}
+	select {
+	case s.cmds <- c:
+	case <-ctx.Done():
+		return fail(http.StatusServiceUnavailable, api.CodeNotReady)
+	}
+	return <-c.reply
+}
+
+// answerNow is an outcome with no events.
+func answerNow(r transport.Response) outcome {
+	return outcome{answer: func([]eventlog.Record) transport.Response { return r }}
+}
+
+// event encodes a payload carrying the request's actor and id.
+func event(r *transport.Request, p events.Payload) eventlog.Event {
+	m := p.EventMeta()
+	m.Actor, m.RequestID = r.Peer.String(), r.ID
+	b, err := events.Encode(p)
+	if err != nil {
+		// Our own structs always encode; a failure here is a bug.
+		panic(err)
+	}
+	return eventlog.Event{Type: p.Type(), Schema: p.Schema(), Payload: b}
+}
+
+// allow checks a permission, and when it is refused returns the audited
+// 401: the denial is recorded before the caller hears of it.
+func (s *Service) allow(ctx context.Context, r *transport.Request, op api.Op, path string, want api.Permission) (transport.Response, bool) {
+	if s.authz.Load().Allow(r.Peer, path, want) {
+		return transport.Response{}, true
+	}
+	return s.do(ctx, path, func(context.Context) outcome {
+		return outcome{
+			events: []eventlog.Event{event(r, &events.AccessDenied{Path: path, Action: op.String(), Reason: "no policy grants " + string(want)})},
+			answer: func([]eventlog.Record) transport.Response {
+				return transport.Response{Status: http.StatusUnauthorized, Body: api.ErrorResponseFor(op, api.CodeUnauthorized)}
+			},
+		}
+	}), false
+}
+
+// badRequest is SPIKE's 400 for op.
+func badRequest(op api.Op) transport.Response {
+	return transport.Response{Status: http.StatusBadRequest, Body: api.ErrorResponseFor(op, api.CodeBadRequest)}
+}
+
+func notFound(op api.Op) transport.Response {
+	return transport.Response{Status: http.StatusNotFound, Body: api.ErrorResponseFor(op, api.CodeNotFound)}
+}
+
+func internalError(op api.Op) transport.Response {
+	return transport.Response{Status: http.StatusInternalServerError, Body: api.ErrorResponseFor(op, api.CodeInternal)}
+}
+
+func isNotFound(err error) bool {
+	return errors.Is(err, projections.ErrNotFound) || errors.Is(err, projections.ErrVersionDeleted) || errors.Is(err, projections.ErrVersionDestroyed)
+}
