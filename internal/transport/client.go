@@ -51,6 +51,9 @@ type ClientOptions struct {
 type Client struct {
 	opts ClientOptions
 	hc   *http.Client
+	// probeTLS is Probe's own copy of the TLS settings: http.Transport
+	// writes to the config it is given on first use.
+	probeTLS *tls.Config
 }
 
 // NewClient returns a client; connections are reused across calls.
@@ -86,7 +89,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	tlsConf := tlsconfig.MTLSClientConfig(opts.SVID, opts.Bundle, opts.Server)
 	tlsConf.MinVersion = tls.VersionTLS13
 	tr := &http.Transport{
-		TLSClientConfig:       tlsConf,
+		TLSClientConfig:       tlsConf.Clone(),
 		DialContext:           (&net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   opts.TLSHandshakeTimeout,
 		ResponseHeaderTimeout: opts.ResponseHeaderTimeout,
@@ -96,7 +99,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		MaxConnsPerHost:       opts.MaxConnsPerHost,
 		ForceAttemptHTTP2:     true,
 	}
-	return &Client{opts: opts, hc: &http.Client{Transport: tr}}, nil
+	return &Client{opts: opts, hc: &http.Client{Transport: tr}, probeTLS: tlsConf.Clone()}, nil
 }
 
 // Probe checks that the server at baseURL answers a TLS handshake with an
@@ -108,7 +111,7 @@ func (c *Client) Probe(ctx context.Context, baseURL string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 	defer cancel()
-	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: c.hc.Transport.(*http.Transport).TLSClientConfig}
+	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: c.probeTLS}
 	conn, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		return fmt.Errorf("transport: probe %s: %w", u.Host, err)
