@@ -34,7 +34,7 @@ const td = "spike.test"
 
 // cluster is a development CA, keepers and a way to run Nexus.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	ca      *identity.DevCA
 	roles   *identity.Roles
 	dir     string
@@ -55,7 +55,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func newCluster(t *testing.T, keepers int) *cluster {
+func newCluster(t testing.TB, keepers int) *cluster {
 	t.Helper()
 	ca, err := identity.NewDevCA(spiffeid.RequireTrustDomainFromString(td), time.Hour)
 	if err != nil {
@@ -201,7 +201,7 @@ func (c *cluster) contribute(kc *transport.Client, url string, v [32]byte) {
 
 // waitReady polls /readyz until it answers 200, and returns the last
 // answer otherwise.
-func waitReady(t *testing.T, n *nexusProc, want bool) string {
+func waitReady(t testing.TB, n *nexusProc, want bool) string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -223,7 +223,7 @@ func waitReady(t *testing.T, n *nexusProc, want bool) string {
 	}
 }
 
-func status(t *testing.T, c *cluster, n *nexusProc) api.BootstrapStatusResponse {
+func status(t testing.TB, c *cluster, n *nexusProc) api.BootstrapStatusResponse {
 	t.Helper()
 	var s api.BootstrapStatusResponse
 	if err := c.client("/spike/bootstrap", c.roles.IsNexus).Do(context.Background(), transport.Call{BaseURL: n.api, Path: api.PathBootstrapStatus, Request: struct{}{}, Response: &s}); err != nil {

@@ -144,7 +144,7 @@ func (s *Service) cipher(op api.Op) transport.Handler {
 			outcomeText = events.OutcomeError
 		}
 		used := &events.CipherUsed{Operation: op.String(), Outcome: outcomeText, Bytes: len(r.Body)}
-		return s.do(ctx, api.SystemPathCipher, func(context.Context) outcome {
+		return s.read(ctx, api.SystemPathCipher, func(context.Context) outcome {
 			return outcome{events: []eventlog.Event{event(r, used)}, answer: func([]eventlog.Record) transport.Response { return resp }}
 		})
 	}

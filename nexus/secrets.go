@@ -127,7 +127,7 @@ func (s *Service) secretGet(ctx context.Context, r *transport.Request) transport
 	if req.Validate() != nil {
 		return badRequest(op)
 	}
-	return s.do(ctx, req.Path, func(ctx context.Context) outcome {
+	return s.read(ctx, req.Path, func(ctx context.Context) outcome {
 		sv, err := s.proj.Secret(ctx, req.Path, req.Version)
 		if err != nil && !isNotFound(err) {
 			return answerNow(internalError(op))

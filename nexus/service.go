@@ -43,8 +43,11 @@ type outcome struct {
 }
 
 type command struct {
-	ctx   context.Context
-	key   string // what it touches: a secret path, or policiesKey
+	ctx context.Context
+	key string // what it touches: a secret path, or policiesKey
+	// write marks a command whose events change state under key; reads
+	// (audited gets, denials, cipher uses) only record.
+	write bool
 	build func(ctx context.Context) outcome
 	reply chan transport.Response
 }
@@ -110,16 +113,20 @@ type built struct {
 }
 
 // step builds the batch's commands in order, flushing before any command
-// that touches what an earlier one in the same segment touched.
+// on a key an earlier command of the same segment wrote: a write must see
+// the write before it, and a read must see it too. Reads of one key share
+// a segment (and a commit).
 func (s *Service) step(ctx context.Context, batch []*command) {
-	touched := map[string]bool{}
+	written := map[string]bool{}
 	var seg []built
 	for _, c := range batch {
-		if touched[c.key] {
+		if written[c.key] {
 			s.flush(ctx, seg)
-			seg, touched = nil, map[string]bool{}
+			seg, written = nil, map[string]bool{}
 		}
-		touched[c.key] = true
+		if c.write {
+			written[c.key] = true
+		}
 		seg = append(seg, built{c, c.build(c.ctx)})
 	}
 	s.flush(ctx, seg)
@@ -167,9 +174,18 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 	}
 }
 
-// do queues a command and waits for its answer.
+// do queues a state-changing command and waits for its answer.
 func (s *Service) do(ctx context.Context, key string, build func(ctx context.Context) outcome) transport.Response {
-	c := &command{ctx: ctx, key: key, build: build, reply: make(chan transport.Response, 1)}
+	return s.submit(&command{ctx: ctx, key: key, write: true, build: build, reply: make(chan transport.Response, 1)})
+}
+
+// read queues a command that only records (an audited read) and waits.
+func (s *Service) read(ctx context.Context, key string, build func(ctx context.Context) outcome) transport.Response {
+	return s.submit(&command{ctx: ctx, key: key, build: build, reply: make(chan transport.Response, 1)})
+}
+
+func (s *Service) submit(c *command) transport.Response {
+	ctx := c.ctx
 	select {
 	case s.cmds <- c:
 	case <-ctx.Done():
@@ -201,7 +217,7 @@ func (s *Service) allow(ctx context.Context, r *transport.Request, op api.Op, pa
 	if s.authz.Load().Allow(r.Peer, path, want) {
 		return transport.Response{}, true
 	}
-	return s.do(ctx, path, func(context.Context) outcome {
+	return s.read(ctx, path, func(context.Context) outcome {
 		return outcome{
 			events: []eventlog.Event{event(r, &events.AccessDenied{Path: path, Action: op.String(), Reason: "no policy grants " + string(want)})},
 			answer: func([]eventlog.Record) transport.Response {

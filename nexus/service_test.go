@@ -14,7 +14,7 @@ import (
 )
 
 // call makes one API call as the SPIFFE ID at path.
-func (c *cluster) call(t *testing.T, n *nexusProc, who string, op api.Op, req, resp any) error {
+func (c *cluster) call(t testing.TB, n *nexusProc, who string, op api.Op, req, resp any) error {
 	t.Helper()
 	return c.client(who, c.roles.IsNexus).Do(context.Background(), transport.Call{BaseURL: n.api, Path: op.Path(), Action: string(op.Action()), Request: req, Response: resp})
 }
