@@ -30,6 +30,7 @@ type cli struct {
 	Store      string   `name:"backend-store" env:"SPIKE_BACKEND_STORE_TYPE,SPIKE_NEXUS_BACKEND_STORE" default:"sqlite" help:"sqlite: the event log and its projections on disk."`
 	Projection string   `name:"projection" env:"SPIKE_NEXUS_PROJECTION" default:"sqlite" enum:"sqlite,memory" help:"Keep the projections in a file (sqlite) or in RAM (memory)."`
 
+	MaxSecretSize     int `name:"max-secret-size" env:"SPIKE_NEXUS_MAX_SECRET_SIZE" default:"1048576" help:"Largest version, in bytes of keys and values; larger puts are refused."`
 	MaxSecretVersions int `name:"max-secret-versions" env:"SPIKE_NEXUS_MAX_SECRET_VERSIONS" default:"10" help:"Versions a new path keeps; older ones are pruned for good."`
 
 	ShardRotation         string        `name:"shard-rotation" env:"SPIKE_SHARD_ROTATION" default:"deterministic" enum:"deterministic,refresh" help:"deterministic: SPIKE's shards, the same forever; refresh: re-split the key into a new epoch every --shard-rotation-interval, so a stolen shard expires."`
@@ -104,10 +105,13 @@ func (c *cli) options() (Options, error) {
 		}
 		dir = filepath.Join(home, ".spike", "data")
 	}
+	if c.MaxSecretSize < 1 {
+		return o, fmt.Errorf("max secret size (SPIKE_NEXUS_MAX_SECRET_SIZE) %d: want at least 1", c.MaxSecretSize)
+	}
 	if c.MaxSecretVersions < 1 {
 		return o, fmt.Errorf("max secret versions (SPIKE_NEXUS_MAX_SECRET_VERSIONS) %d: want at least 1", c.MaxSecretVersions)
 	}
-	o.Config = Config{DataDir: dir, TLSAddr: tlsAddr, OpsAddr: opsAddr, MemoryProjection: c.Projection == "memory", MaxSecretVersions: c.MaxSecretVersions,
+	o.Config = Config{DataDir: dir, TLSAddr: tlsAddr, OpsAddr: opsAddr, MemoryProjection: c.Projection == "memory", MaxSecretVersions: c.MaxSecretVersions, MaxSecretSize: c.MaxSecretSize,
 		Custody: CustodyConfig{Keepers: keepers, Shares: shares, Threshold: threshold,
 			KeeperUpdateInterval: c.KeeperUpdateInterval, RecoveryMaxInterval: c.RecoveryMaxInterval,
 			Rotation: c.ShardRotation, RotationInterval: c.ShardRotationInterval, HealthInterval: c.KeeperHealthInterval}}

@@ -35,7 +35,9 @@ type Config struct {
 	MemoryProjection bool
 	// MaxSecretVersions is the retention of a new path (SPIKE's 10).
 	MaxSecretVersions int
-	Custody           CustodyConfig
+	// MaxSecretSize bounds one version's data (DefaultMaxSecretSize).
+	MaxSecretSize int
+	Custody       CustodyConfig
 	// Ready, if set, receives the API listener's address once it is
 	// listening (tests use a ":0" port).
 	Ready func(apiAddr, opsAddr string)
@@ -84,6 +86,9 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		if err != nil {
 			p.Close()
 			return err
+		}
+		if cfg.MaxSecretSize > 0 {
+			svc.maxValue = cfg.MaxSecretSize
 		}
 		projMu.Lock()
 		proj = p

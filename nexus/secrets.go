@@ -34,7 +34,8 @@ func (s *Service) secretPut(ctx context.Context, r *transport.Request) transport
 	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermWrite); !ok {
 		return resp
 	}
-	if req.Validate() != nil {
+	if req.Validate() != nil || valuesSize(req.Values) > s.maxValue {
+		// Too large is refused before anything is recorded or changed.
 		return badRequest(op)
 	}
 	return s.do(ctx, req.Path, func(ctx context.Context) outcome { return s.buildPut(ctx, r, req) })
@@ -95,6 +96,14 @@ func (s *Service) buildPut(ctx context.Context, r *transport.Request, req api.Se
 		}
 		return transport.Response{Body: resp}
 	}}
+}
+
+func valuesSize(m map[string]string) int {
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // liveValueKey is the value key of a version whose data still exists.

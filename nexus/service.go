@@ -29,10 +29,12 @@ type Service struct {
 	roles       *identity.Roles
 	withKey     func(func([]byte) error) error
 	maxVersions int
-	logger      *slog.Logger
-	authz       atomic.Pointer[Authorizer]
-	cmds        chan *command
-	routes      map[api.Op]transport.Handler
+	// maxValue bounds one version's data (keys and values together).
+	maxValue int
+	logger   *slog.Logger
+	authz    atomic.Pointer[Authorizer]
+	cmds     chan *command
+	routes   map[api.Op]transport.Handler
 }
 
 // outcome is what building a command produced: events to append, and the
@@ -55,6 +57,9 @@ type command struct {
 // policiesKey is the conflict key of every policy change.
 const policiesKey = "\x00policies"
 
+// DefaultMaxSecretSize bounds one version's data: 1 MiB.
+const DefaultMaxSecretSize = 1 << 20
+
 // maxBatch bounds the commands one loop step takes.
 const maxBatch = 256
 
@@ -63,7 +68,7 @@ func NewService(ctx context.Context, log *eventlog.Log, proj *projections.Projec
 	if maxVersions <= 0 {
 		maxVersions = projections.DefaultMaxVersions
 	}
-	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, logger: logger, cmds: make(chan *command, 1024)}
+	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024)}
 	if err := s.recompile(ctx); err != nil {
 		return nil, err
 	}

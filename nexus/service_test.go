@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -74,6 +75,14 @@ func TestSecretsAndPolicies(t *testing.T) {
 	}
 	if err := c.call(t, n, superuser, api.OpSecretGet, api.SecretGetRequest{Path: "nope"}, &got); status4xx(err) != 404 {
 		t.Fatalf("missing path: %v", err)
+	}
+	// A version over 1 MiB is refused and changes nothing.
+	huge := api.SecretPutRequest{Path: "db/creds", Values: map[string]string{"blob": strings.Repeat("x", DefaultMaxSecretSize)}}
+	if err := c.call(t, n, superuser, api.OpSecretPut, huge, nil); status4xx(err) != 400 {
+		t.Fatalf("oversized put: %v", err)
+	}
+	if err := c.call(t, n, superuser, api.OpSecretMetadataGet, api.SecretMetadataGetRequest{Path: "db/creds"}, &meta); err != nil || meta.Metadata.CurrentVersion != 3 {
+		t.Fatalf("after the refused put: current %d, %v", meta.Metadata.CurrentVersion, err)
 	}
 
 	// A workload: nothing without a policy, reads with a read policy.
