@@ -176,3 +176,55 @@ func TestConcurrentWritesLoseNothing(t *testing.T) {
 			writers*each, meta.Metadata.CurrentVersion, meta.Metadata.OldestVersion, len(meta.Versions), writers*each, writers*each-9)
 	}
 }
+
+// TestHostileInput: malformed, oversized, mistyped and invalid requests
+// get the right 4xx and change nothing.
+func TestHostileInput(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	n := c.startNexus(2)
+	c.bootstrap(n, 2)
+	waitReady(t, n, true)
+	if err := c.call(t, n, superuser, api.OpSecretPut, api.SecretPutRequest{Path: "ok/path", Values: map[string]string{"k": "v"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	raw := func(path, action string, body any) int {
+		err := c.client(superuser, c.roles.IsNexus).Do(context.Background(), transport.Call{BaseURL: n.api, Path: path, Action: action, Request: body})
+		return status4xx(err)
+	}
+	for _, tc := range []struct {
+		name         string
+		path, action string
+		body         any
+		want         int
+	}{
+		{"string instead of object", api.PathSecrets, "", "not an object", 400},
+		{"values of the wrong type", api.PathSecrets, "", map[string]any{"path": "ok/path", "values": []int{1}}, 400},
+		{"version of the wrong type", api.PathSecrets, "get", map[string]any{"path": "ok/path", "version": "two"}, 400},
+		{"path with a space", api.PathSecrets, "", api.SecretPutRequest{Path: "bad path", Values: map[string]string{"k": "v"}}, 400},
+		{"path too long", api.PathSecrets, "", api.SecretPutRequest{Path: strings.Repeat("a", 501), Values: map[string]string{"k": "v"}}, 400},
+		{"key with a dot", api.PathSecrets, "", api.SecretPutRequest{Path: "ok/path", Values: map[string]string{"db.host": "v"}}, 400},
+		{"negative version", api.PathSecrets, "get", api.SecretGetRequest{Path: "ok/path", Version: -1}, 400},
+		{"unknown action", api.PathSecrets, "explode", map[string]string{"path": "ok/path"}, 400},
+		{"unknown path", "/v1/store/secretz", "", map[string]string{}, 400},
+		{"body over the route limit", api.PathPolicy, "", map[string]string{"name": strings.Repeat("x", 2<<20)}, 400},
+		{"policy with a bad permission", api.PathPolicy, "", map[string]any{"name": "p", "spiffeidPattern": "^spiffe://x/y$", "pathPattern": "^a$", "permissions": []string{"root"}}, 400},
+		{"policy that does not compile", api.PathPolicy, "", map[string]any{"name": "p", "spiffeidPattern": "^spiffe://x/y$", "pathPattern": "(", "permissions": []string{"read"}}, 400},
+		{"cipher decrypt of garbage", api.PathCipherDecrypt, "", map[string]any{"version": 1, "nonce": "AAAA", "ciphertext": "AAAA"}, 400},
+	} {
+		if got := raw(tc.path, tc.action, tc.body); got != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	var meta api.SecretMetadataGetResponse
+	if err := c.call(t, n, superuser, api.OpSecretMetadataGet, api.SecretMetadataGetRequest{Path: "ok/path"}, &meta); err != nil || meta.Metadata.CurrentVersion != 1 || len(meta.Versions) != 1 {
+		t.Fatalf("state changed: %+v, %v", meta, err)
+	}
+	var list api.SecretListResponse
+	var pols api.PolicyListResponse
+	c.call(t, n, superuser, api.OpSecretList, api.SecretListRequest{}, &list)
+	c.call(t, n, superuser, api.OpPolicyList, api.PolicyListRequest{}, &pols)
+	if len(list.Keys) != 1 || len(pols.Policies) != 0 {
+		t.Fatalf("state changed: paths %v, policies %v", list.Keys, pols.Policies)
+	}
+}
