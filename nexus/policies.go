@@ -163,6 +163,9 @@ func (s *Service) handlers() map[api.Op]transport.Handler {
 		api.OpPolicyGet:         s.policyGet,
 		api.OpPolicyDelete:      s.policyDelete,
 		api.OpPolicyList:        s.policyList,
+		api.OpSecretDestroy:     s.secretDestroy,
+		api.OpSecretSettingsPut: s.secretSettingsPut,
+		api.OpSecretSettingsGet: s.secretSettingsGet,
 		api.OpCipherEncrypt:     s.cipher(api.OpCipherEncrypt),
 		api.OpCipherDecrypt:     s.cipher(api.OpCipherDecrypt),
 	}

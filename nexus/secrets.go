@@ -51,6 +51,9 @@ func (s *Service) buildPut(ctx context.Context, r *transport.Request, req api.Se
 	if err != nil && !isNotFound(err) {
 		return answerNow(internalError(op))
 	}
+	if req.CAS == nil && meta.CASRequired {
+		return answerNow(badRequest(op)) // the path requires check-and-set
+	}
 	if req.CAS != nil && *req.CAS != meta.CurrentVersion {
 		return answerNow(transport.Response{Status: http.StatusConflict, Body: api.ErrorResponseFor(op, api.CodeConflict)})
 	}

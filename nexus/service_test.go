@@ -228,3 +228,62 @@ func TestHostileInput(t *testing.T) {
 		t.Fatalf("state changed: paths %v, policies %v", list.Keys, pols.Policies)
 	}
 }
+
+func TestDestroySettingsAndCAS(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	n := c.startNexus(2)
+	c.bootstrap(n, 2)
+	waitReady(t, n, true)
+	put := func(v string, cas *int) error {
+		return c.call(t, n, superuser, api.OpSecretPut, api.SecretPutRequest{Path: "kv/a", Values: map[string]string{"v": v}, CAS: cas}, nil)
+	}
+	zero, one := 0, 1
+	if err := put("1", &zero); err != nil { // create only
+		t.Fatal(err)
+	}
+	if err := put("x", &zero); status4xx(err) != 409 {
+		t.Fatalf("create-only over an existing path: %v", err)
+	}
+	if err := put("2", &one); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"3", "4"} {
+		if err := put(v, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Destroy version 2: gone for every reader.
+	if err := c.call(t, n, superuser, api.OpSecretDestroy, api.SecretDestroyRequest{Path: "kv/a", Versions: []int{2}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var got api.SecretGetResponse
+	if err := c.call(t, n, superuser, api.OpSecretGet, api.SecretGetRequest{Path: "kv/a", Version: 2}, &got); status4xx(err) != 404 {
+		t.Fatalf("destroyed version read: %v %v", got.Data, err)
+	}
+	// Settings: retention 2 prunes versions 1 (and destroyed 2) now; CAS becomes required.
+	two, yes := 2, true
+	after := "1h"
+	set := api.SecretSettingsPutRequest{Path: "kv/a", MaxVersions: &two, CASRequired: &yes, DeleteVersionAfter: &after, CustomMetadata: &map[string]string{"owner": "db"}}
+	if err := c.call(t, n, superuser, api.OpSecretSettingsPut, set, nil); err != nil {
+		t.Fatal(err)
+	}
+	var st api.SecretSettingsGetResponse
+	if err := c.call(t, n, superuser, api.OpSecretSettingsGet, api.SecretSettingsGetRequest{Path: "kv/a"}, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.MaxVersions != 2 || !st.CASRequired || st.DeleteVersionAfter != "1h0m0s" || st.CustomMetadata["owner"] != "db" {
+		t.Fatalf("settings = %+v", st)
+	}
+	var meta api.SecretMetadataGetResponse
+	if err := c.call(t, n, superuser, api.OpSecretMetadataGet, api.SecretMetadataGetRequest{Path: "kv/a"}, &meta); err != nil || len(meta.Versions) != 2 || meta.Metadata.OldestVersion != 3 {
+		t.Fatalf("after lowering retention: %+v, %v", meta, err)
+	}
+	if err := put("5", nil); status4xx(err) != 400 {
+		t.Fatalf("write without CAS on a CAS-required path: %v", err)
+	}
+	four := 4
+	if err := put("5", &four); err != nil {
+		t.Fatalf("write with the right CAS: %v", err)
+	}
+}

@@ -1,0 +1,130 @@
+package nexus
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/events"
+	"github.com/spikeledger/spike/internal/transport"
+)
+
+// secretDestroy (extension) destroys versions for good: their value keys
+// are shredded in the same append that records it, so no reader and no
+// replay can see the data again, while the log still verifies.
+func (s *Service) secretDestroy(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpSecretDestroy
+	req, ok := decode[api.SecretDestroyRequest](r)
+	if !ok {
+		return badRequest(op)
+	}
+	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermWrite); !ok {
+		return resp
+	}
+	if req.Validate() != nil {
+		return badRequest(op)
+	}
+	return s.do(ctx, req.Path, func(ctx context.Context) outcome {
+		meta, err := s.proj.Metadata(ctx, req.Path)
+		if err != nil {
+			return answerNow(notFoundOr(op, err))
+		}
+		var vs []int
+		var shred []eventlog.ValueKeyID
+		for _, v := range wanted(req.Versions, meta.CurrentVersion) {
+			info, ok := versionInfo(meta, v)
+			if !ok || info.Destroyed {
+				continue
+			}
+			vs = append(vs, v)
+			if id, ok := s.liveValueKey(ctx, req.Path, info); ok {
+				shred = append(shred, id)
+			}
+		}
+		if len(vs) == 0 {
+			return answerNow(notFound(op))
+		}
+		ev := event(r, &events.SecretVersionsDestroyed{Path: req.Path, Versions: vs})
+		ev.DestroyValueKeys = shred
+		return outcome{events: []eventlog.Event{ev}, answer: func([]eventlog.Record) transport.Response {
+			return transport.Response{Body: api.SecretDestroyResponse{}}
+		}}
+	})
+}
+
+// secretSettingsPut (extension) changes a path's retention, CAS rule,
+// delete-after and custom metadata; lowering the retention prunes (and
+// shreds) the oldest versions at once.
+func (s *Service) secretSettingsPut(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpSecretSettingsPut
+	req, ok := decode[api.SecretSettingsPutRequest](r)
+	if !ok {
+		return badRequest(op)
+	}
+	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermWrite); !ok {
+		return resp
+	}
+	if req.Validate() != nil {
+		return badRequest(op)
+	}
+	upd := &events.SecretMetadataUpdated{Path: req.Path, MaxVersions: req.MaxVersions, CASRequired: req.CASRequired, CustomMetadata: req.CustomMetadata}
+	if req.DeleteVersionAfter != nil {
+		d, err := time.ParseDuration(*req.DeleteVersionAfter)
+		if err != nil || d < 0 {
+			return badRequest(op)
+		}
+		upd.DeleteVersionAfter = &d
+	}
+	return s.do(ctx, req.Path, func(ctx context.Context) outcome {
+		meta, err := s.proj.Metadata(ctx, req.Path)
+		if err != nil && !isNotFound(err) {
+			return answerNow(internalError(op))
+		}
+		var shred []eventlog.ValueKeyID
+		if req.MaxVersions != nil && *req.MaxVersions > 0 {
+			if excess := len(meta.Versions) - *req.MaxVersions; excess > 0 {
+				for _, v := range meta.Versions[:excess] {
+					upd.Pruned = append(upd.Pruned, v.Version)
+					if id, ok := s.liveValueKey(ctx, req.Path, v); ok {
+						shred = append(shred, id)
+					}
+				}
+			}
+		}
+		ev := event(r, upd)
+		ev.DestroyValueKeys = shred
+		return outcome{events: []eventlog.Event{ev}, answer: func([]eventlog.Record) transport.Response {
+			return transport.Response{Body: api.SecretSettingsPutResponse{}}
+		}}
+	})
+}
+
+func (s *Service) secretSettingsGet(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpSecretSettingsGet
+	req, ok := decode[api.SecretSettingsGetRequest](r)
+	if !ok {
+		return badRequest(op)
+	}
+	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermRead); !ok {
+		return resp
+	}
+	if req.Validate() != nil {
+		return badRequest(op)
+	}
+	meta, err := s.proj.Metadata(ctx, req.Path)
+	if err != nil {
+		return notFoundOr(op, err)
+	}
+	resp := api.SecretSettingsGetResponse{MaxVersions: meta.MaxVersions, CASRequired: meta.CASRequired, CustomMetadata: meta.CustomMetadata}
+	if meta.DeleteVersionAfter > 0 {
+		resp.DeleteVersionAfter = meta.DeleteVersionAfter.String()
+	}
+	for _, v := range meta.Versions {
+		if v.Destroyed {
+			resp.Destroyed = append(resp.Destroyed, v.Version)
+		}
+	}
+	return transport.Response{Status: http.StatusOK, Body: resp}
+}
