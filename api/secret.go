@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // SecretPutRequest writes a new version of the secret at Path
 // (OpSecretPut). An empty or missing Values map writes an empty version.
@@ -68,15 +71,26 @@ type SecretUndeleteResponse struct {
 	Err ErrorCode `json:"err,omitempty"`
 }
 
-// SecretListRequest lists every secret path (OpSecretList). Its body is
-// {}.
-type SecretListRequest struct{}
+// SecretListRequest lists secret paths (OpSecretList). SPIKE v0.8 sends
+// {} and gets every path; the fields are extensions, all optional.
+type SecretListRequest struct {
+	// Prefix keeps only paths that start with it.
+	Prefix string `json:"prefix,omitempty"`
+	// After is the cursor: only paths sorting after it (the previous
+	// page's Next).
+	After string `json:"after,omitempty"`
+	// Limit is the page size (0: no paging, as v0.8 expects).
+	Limit int `json:"limit,omitempty"`
+}
 
 // SecretListResponse answers OpSecretList with every path, sorted,
 // including paths whose versions are all deleted. Servers send [] rather
 // than null when there are none.
 type SecretListResponse struct {
-	Keys []string  `json:"keys"`
+	Keys []string `json:"keys"`
+	// Next (extension) is the cursor for the next page, when Limit cut
+	// the list short.
+	Next string    `json:"next,omitempty"`
 	Err  ErrorCode `json:"err,omitempty"`
 }
 
@@ -154,7 +168,18 @@ func (r SecretUndeleteRequest) Validate() error { return validatePathVersions(r.
 func (SecretListRequest) Op() Op { return OpSecretList }
 
 // Validate accepts every list request.
-func (SecretListRequest) Validate() error { return nil }
+func (r SecretListRequest) Validate() error {
+	if r.Limit < 0 || r.Limit > MaxListPage {
+		return &FieldError{Field: "limit", Reason: fmt.Sprintf("must be 0 to %d", MaxListPage)}
+	}
+	if len(r.Prefix) > 500 || len(r.After) > 500 {
+		return &FieldError{Field: "prefix", Reason: "longer than a path can be"}
+	}
+	return nil
+}
+
+// MaxListPage bounds a page of a secret list (extension).
+const MaxListPage = 1000
 
 // Op returns OpSecretMetadataGet.
 func (SecretMetadataGetRequest) Op() Op { return OpSecretMetadataGet }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/oklog/ulid/v2"
 
@@ -231,22 +232,38 @@ func (s *Service) secretUndelete(ctx context.Context, r *transport.Request) tran
 	})
 }
 
+// secretList lists paths. A caller with the list permission (on
+// spike/system/secret) sees every path, as in SPIKE; any other caller sees
+// only the paths it may read, where SPIKE refuses it outright. Prefix,
+// cursor and page size are extensions.
 func (s *Service) secretList(ctx context.Context, r *transport.Request) transport.Response {
 	op := api.OpSecretList
-	if _, ok := decode[api.SecretListRequest](r); !ok {
+	req, ok := decode[api.SecretListRequest](r)
+	if !ok || req.Validate() != nil {
 		return badRequest(op)
 	}
-	if resp, ok := s.allow(ctx, r, op, api.SystemPathSecret, api.PermList); !ok {
-		return resp
-	}
-	keys, err := s.proj.Paths(ctx)
+	authz := s.authz.Load()
+	all := authz.Allow(r.Peer, api.SystemPathSecret, api.PermList)
+	paths, err := s.proj.Paths(ctx)
 	if err != nil {
 		return internalError(op)
 	}
-	if keys == nil {
-		keys = []string{}
+	keys := []string{}
+	next := ""
+	for _, p := range paths {
+		if !strings.HasPrefix(p, req.Prefix) || (req.After != "" && p <= req.After) {
+			continue
+		}
+		if !all && !authz.Allow(r.Peer, p, api.PermRead) {
+			continue
+		}
+		if req.Limit > 0 && len(keys) == req.Limit {
+			next = keys[len(keys)-1]
+			break
+		}
+		keys = append(keys, p)
 	}
-	return transport.Response{Body: api.SecretListResponse{Keys: keys}}
+	return transport.Response{Body: api.SecretListResponse{Keys: keys, Next: next}}
 }
 
 func (s *Service) secretMetadata(ctx context.Context, r *transport.Request) transport.Response {

@@ -73,6 +73,27 @@ func TestSecretsAndPolicies(t *testing.T) {
 	if err := c.call(t, n, superuser, api.OpSecretList, api.SecretListRequest{}, &list); err != nil || len(list.Keys) != 1 {
 		t.Fatalf("list = %v, %v", list.Keys, err)
 	}
+	for _, p := range []string{"db/other", "web/a", "web/b", "web/c"} {
+		if err := c.call(t, n, superuser, api.OpSecretPut, api.SecretPutRequest{Path: p, Values: map[string]string{"k": "v"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Paging with a prefix walks every match once.
+	var paged []string
+	for after := ""; ; {
+		var page api.SecretListResponse
+		if err := c.call(t, n, superuser, api.OpSecretList, api.SecretListRequest{Prefix: "web/", After: after, Limit: 2}, &page); err != nil {
+			t.Fatal(err)
+		}
+		paged = append(paged, page.Keys...)
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	if strings.Join(paged, ",") != "web/a,web/b,web/c" {
+		t.Fatalf("paged list = %v", paged)
+	}
 	if err := c.call(t, n, superuser, api.OpSecretGet, api.SecretGetRequest{Path: "nope"}, &got); status4xx(err) != 404 {
 		t.Fatalf("missing path: %v", err)
 	}
@@ -96,6 +117,10 @@ func TestSecretsAndPolicies(t *testing.T) {
 	}
 	if err := c.call(t, n, app, api.OpSecretGet, api.SecretGetRequest{Path: "db/creds"}, &got); err != nil || got.Data["pw"] != "three" {
 		t.Fatalf("workload with a read policy: %v, %v", got.Data, err)
+	}
+	// Without the list permission it lists only what it may read.
+	if err := c.call(t, n, app, api.OpSecretList, api.SecretListRequest{}, &list); err != nil || strings.Join(list.Keys, ",") != "db/creds,db/other" {
+		t.Fatalf("workload's list = %v, %v", list.Keys, err)
 	}
 	if err := c.call(t, n, app, api.OpSecretPut, api.SecretPutRequest{Path: "db/creds", Values: map[string]string{"pw": "x"}}, nil); status4xx(err) != 401 {
 		t.Fatalf("workload writing with a read policy: %v", err)
