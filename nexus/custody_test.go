@@ -126,7 +126,7 @@ func (c *cluster) startNexusWith(cc CustodyConfig) *nexusProc {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
 	n := &nexusProc{cancel: cancel, done: make(chan error, 1)}
-	cfg := Config{DataDir: c.dir, TLSAddr: "127.0.0.1:0", OpsAddr: "127.0.0.1:0",
+	cfg := Config{DataDir: c.dir, TLSAddr: "127.0.0.1:0", OpsAddr: "127.0.0.1:0", RetentionInterval: 50 * time.Millisecond,
 		Custody: CustodyConfig{Keepers: c.keepers, Shares: len(c.keepers), Threshold: threshold, KeeperUpdateInterval: time.Hour, RecoveryMaxInterval: 200 * time.Millisecond,
 			Rotation: cc.Rotation, RotationInterval: cc.RotationInterval, HealthInterval: cc.HealthInterval},
 		Ready: func(a, o string) { ready <- [2]string{a, o} }}

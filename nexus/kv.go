@@ -2,8 +2,11 @@ package nexus
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/eventlog"
@@ -127,4 +130,59 @@ func (s *Service) secretSettingsGet(ctx context.Context, r *transport.Request) t
 		}
 	}
 	return transport.Response{Status: http.StatusOK, Body: resp}
+}
+
+func spiffeIDFrom(s string) (spiffeid.ID, error) { return spiffeid.FromString(s) }
+
+// RetainEvery runs the retention job at interval until ctx ends: every
+// live version older than its path's deleteVersionAfter is soft-deleted,
+// through the command loop, as Nexus's own act. (Retention by count is
+// enforced by every write, which prunes and shreds at once.)
+func (s *Service) RetainEvery(ctx context.Context, interval time.Duration, self string) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.retain(ctx, self, time.Now()); err != nil {
+			s.logger.Warn("retention run failed", "err", err)
+		}
+	}
+}
+
+func (s *Service) retain(ctx context.Context, self string, now time.Time) error {
+	paths, err := s.proj.PathsWithDeleteAfter(ctx)
+	if err != nil {
+		return err
+	}
+	actor := &transport.Request{ID: "retention"}
+	if id, err := spiffeIDFrom(self); err == nil {
+		actor.Peer = id
+	}
+	for _, path := range paths {
+		resp := s.do(ctx, path, func(ctx context.Context) outcome {
+			meta, err := s.proj.Metadata(ctx, path)
+			if err != nil || meta.DeleteVersionAfter <= 0 {
+				return answerNow(transport.Response{})
+			}
+			var expired []int
+			for _, v := range meta.Versions {
+				if v.Deleted == nil && !v.Destroyed && now.Sub(v.Created) >= meta.DeleteVersionAfter {
+					expired = append(expired, v.Version)
+				}
+			}
+			if len(expired) == 0 {
+				return answerNow(transport.Response{})
+			}
+			return outcome{events: []eventlog.Event{event(actor, &events.SecretVersionsDeleted{Path: path, Versions: expired})},
+				answer: func([]eventlog.Record) transport.Response { return transport.Response{} }}
+		})
+		if resp.Status >= 400 {
+			return fmt.Errorf("retention of %s: status %d", path, resp.Status)
+		}
+	}
+	return nil
 }

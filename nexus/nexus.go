@@ -37,7 +37,10 @@ type Config struct {
 	MaxSecretVersions int
 	// MaxSecretSize bounds one version's data (DefaultMaxSecretSize).
 	MaxSecretSize int
-	Custody       CustodyConfig
+	// RetentionInterval is how often deleteVersionAfter is enforced.
+	// Default 1m.
+	RetentionInterval time.Duration
+	Custody           CustodyConfig
 	// Ready, if set, receives the API listener's address once it is
 	// listening (tests use a ":0" port).
 	Ready func(apiAddr, opsAddr string)
@@ -51,6 +54,9 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		return fmt.Errorf("nexus: own SVID: %w", err)
 	}
 	cfg.Custody.Self = svid.ID.String()
+	if cfg.RetentionInterval <= 0 {
+		cfg.RetentionInterval = time.Minute
+	}
 	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger})
 	if err != nil {
 		return err
@@ -94,6 +100,7 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		proj = p
 		projMu.Unlock()
 		custody.background(svc.Run)
+		custody.background(func(ctx context.Context) { svc.RetainEvery(ctx, cfg.RetentionInterval, custody.cfg.Self) })
 		custody.service.Store(svc)
 		return nil
 	}

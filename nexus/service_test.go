@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/eventlog"
@@ -310,5 +311,34 @@ func TestDestroySettingsAndCAS(t *testing.T) {
 	four := 4
 	if err := put("5", &four); err != nil {
 		t.Fatalf("write with the right CAS: %v", err)
+	}
+}
+
+// TestRetentionDeletesExpiredVersions: a path with deleteVersionAfter has
+// its versions soft-deleted by the retention job once they are older.
+func TestRetentionDeletesExpiredVersions(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	n := c.startNexus(2)
+	c.bootstrap(n, 2)
+	waitReady(t, n, true)
+	after := "10ms"
+	if err := c.call(t, n, superuser, api.OpSecretSettingsPut, api.SecretSettingsPutRequest{Path: "tmp/token", DeleteVersionAfter: &after}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.call(t, n, superuser, api.OpSecretPut, api.SecretPutRequest{Path: "tmp/token", Values: map[string]string{"t": "x"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var got api.SecretGetResponse
+		err := c.call(t, n, superuser, api.OpSecretGet, api.SecretGetRequest{Path: "tmp/token"}, &got)
+		if status4xx(err) == 404 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the expired version is still served: %v %v", got.Data, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

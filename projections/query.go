@@ -246,6 +246,25 @@ func (p *Projection) Paths(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
+// PathsWithDeleteAfter returns the paths whose versions are soft-deleted
+// a fixed time after they are written (delete_version_after set).
+func (p *Projection) PathsWithDeleteAfter(ctx context.Context) ([]string, error) {
+	rows, err := p.query(ctx, "SELECT path FROM secret_metadata WHERE delete_version_after > 0 ORDER BY path")
+	if err != nil {
+		return nil, fmt.Errorf("retention paths: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("retention paths: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
 // Policy is an access policy in clear.
 type Policy struct {
 	Name             string
