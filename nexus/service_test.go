@@ -12,7 +12,9 @@ import (
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/projections"
 )
 
 // call makes one API call as the SPIFFE ID at path.
@@ -35,7 +37,7 @@ func TestSecretsAndPolicies(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
 	n := c.startNexus(2)
-	c.bootstrap(n, 2)
+	rootKey := c.bootstrap(n, 2)
 	waitReady(t, n, true)
 
 	put := func(v string) error {
@@ -164,20 +166,40 @@ func TestSecretsAndPolicies(t *testing.T) {
 	defer log.Close()
 	counts := map[string]int{}
 	log.ScanBack(ctx, func(r eventlog.Record) bool { counts[r.Type]++; return true }, "secret.read", "access.denied", "cipher.used")
+	// Each read names who read which version.
+	if err := log.Unlock(ctx, rootKey[:]); err != nil {
+		t.Fatal(err)
+	} else {
+		log.ScanBack(ctx, func(r eventlog.Record) bool {
+			full, err := log.Get(ctx, r.Seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pl, err := projections.Decode(full)
+			if err != nil {
+				t.Fatal(err)
+			}
+			read := pl.(*events.SecretRead)
+			if read.Actor == "" || (read.Outcome == events.OutcomeOK && read.Version == 0) {
+				t.Fatalf("secret.read at seq %d lacks the reader or the version: %+v", r.Seq, read)
+			}
+			return true
+		}, "secret.read")
+	}
 	if counts["secret.read"] != 5 || counts["access.denied"] != 3 || counts["cipher.used"] != 2 {
 		t.Fatalf("audit counts %v; want 5 reads (4 found, 1 not), 3 denials, 2 cipher uses", counts)
 	}
 }
 
-// TestConcurrentWritesLoseNothing: 32 writers on one path; every version
-// number is used once, and exactly the configured number survive.
+// TestConcurrentWritesLoseNothing: 32 writers × 100 puts on one path end
+// at version 3200, every number used once, exactly the configured 10 kept.
 func TestConcurrentWritesLoseNothing(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
 	n := c.startNexus(2)
 	c.bootstrap(n, 2)
 	waitReady(t, n, true)
-	const writers, each = 32, 10
+	const writers, each = 32, 100
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
