@@ -94,3 +94,22 @@ func BenchmarkPutDurable(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
+
+// BenchmarkGetAudited20Versions is BenchmarkGetAudited on a secret with
+// twenty versions (retention raised to keep them): reads must not slow
+// down as versions accumulate (SPIKE halves).
+func BenchmarkGetAudited20Versions(b *testing.B) {
+	c, n := benchNexus(b)
+	max := 20
+	if err := c.call(b, n, superuser, api.OpSecretSettingsPut, api.SecretSettingsPutRequest{Path: "bench/secret", MaxVersions: &max}, nil); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 19 {
+		if err := c.call(b, n, superuser, api.OpSecretPut, api.SecretPutRequest{Path: "bench/secret", Values: map[string]string{"k": fmt.Sprint(i)}}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cl := c.client(superuser, c.roles.IsNexus)
+	runParallel(b, cl, transport.Call{BaseURL: n.api, Path: api.PathSecrets, Action: "get",
+		Request: api.SecretGetRequest{Path: "bench/secret"}})
+}
