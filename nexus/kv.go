@@ -19,15 +19,9 @@ import (
 // replay can see the data again, while the log still verifies.
 func (s *Service) secretDestroy(ctx context.Context, r *transport.Request) transport.Response {
 	op := api.OpSecretDestroy
-	req, ok := decode[api.SecretDestroyRequest](r)
+	req, refusal, ok := admit(ctx, s, r, api.PermWrite, func(q api.SecretDestroyRequest) string { return q.Path })
 	if !ok {
-		return badRequest(op)
-	}
-	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermWrite); !ok {
-		return resp
-	}
-	if req.Validate() != nil {
-		return badRequest(op)
+		return refusal
 	}
 	return s.do(ctx, req.Path, func(ctx context.Context) outcome {
 		meta, err := s.proj.Metadata(ctx, req.Path)
@@ -51,9 +45,7 @@ func (s *Service) secretDestroy(ctx context.Context, r *transport.Request) trans
 		}
 		ev := event(r, &events.SecretVersionsDestroyed{Path: req.Path, Versions: vs})
 		ev.DestroyValueKeys = shred
-		return outcome{events: []eventlog.Event{ev}, answer: func([]eventlog.Record) transport.Response {
-			return transport.Response{Body: api.SecretDestroyResponse{}}
-		}}
+		return outcome{events: []eventlog.Event{ev}, answer: transport.Response{Body: api.SecretDestroyResponse{}}}
 	})
 }
 
@@ -62,15 +54,9 @@ func (s *Service) secretDestroy(ctx context.Context, r *transport.Request) trans
 // shreds) the oldest versions at once.
 func (s *Service) secretSettingsPut(ctx context.Context, r *transport.Request) transport.Response {
 	op := api.OpSecretSettingsPut
-	req, ok := decode[api.SecretSettingsPutRequest](r)
+	req, refusal, ok := admit(ctx, s, r, api.PermWrite, func(q api.SecretSettingsPutRequest) string { return q.Path })
 	if !ok {
-		return badRequest(op)
-	}
-	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermWrite); !ok {
-		return resp
-	}
-	if req.Validate() != nil {
-		return badRequest(op)
+		return refusal
 	}
 	upd := &events.SecretMetadataUpdated{Path: req.Path, MaxVersions: req.MaxVersions, CASRequired: req.CASRequired, CustomMetadata: req.CustomMetadata}
 	if req.DeleteVersionAfter != nil {
@@ -87,34 +73,19 @@ func (s *Service) secretSettingsPut(ctx context.Context, r *transport.Request) t
 		}
 		var shred []eventlog.ValueKeyID
 		if req.MaxVersions != nil && *req.MaxVersions > 0 {
-			if excess := len(meta.Versions) - *req.MaxVersions; excess > 0 {
-				for _, v := range meta.Versions[:excess] {
-					upd.Pruned = append(upd.Pruned, v.Version)
-					if id, ok := s.liveValueKey(ctx, req.Path, v); ok {
-						shred = append(shred, id)
-					}
-				}
-			}
+			upd.Pruned, shred = s.pruneOldest(ctx, req.Path, meta.Versions, len(meta.Versions)-*req.MaxVersions)
 		}
 		ev := event(r, upd)
 		ev.DestroyValueKeys = shred
-		return outcome{events: []eventlog.Event{ev}, answer: func([]eventlog.Record) transport.Response {
-			return transport.Response{Body: api.SecretSettingsPutResponse{}}
-		}}
+		return outcome{events: []eventlog.Event{ev}, answer: transport.Response{Body: api.SecretSettingsPutResponse{}}}
 	})
 }
 
 func (s *Service) secretSettingsGet(ctx context.Context, r *transport.Request) transport.Response {
 	op := api.OpSecretSettingsGet
-	req, ok := decode[api.SecretSettingsGetRequest](r)
+	req, refusal, ok := admit(ctx, s, r, api.PermRead, func(q api.SecretSettingsGetRequest) string { return q.Path })
 	if !ok {
-		return badRequest(op)
-	}
-	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermRead); !ok {
-		return resp
-	}
-	if req.Validate() != nil {
-		return badRequest(op)
+		return refusal
 	}
 	meta, err := s.proj.Metadata(ctx, req.Path)
 	if err != nil {
@@ -178,7 +149,7 @@ func (s *Service) retain(ctx context.Context, self string, now time.Time) error 
 				return answerNow(transport.Response{})
 			}
 			return outcome{events: []eventlog.Event{event(actor, &events.SecretVersionsDeleted{Path: path, Versions: expired})},
-				answer: func([]eventlog.Record) transport.Response { return transport.Response{} }}
+				answer: transport.Response{}}
 		})
 		if resp.Status >= 400 {
 			return fmt.Errorf("retention of %s: status %d", path, resp.Status)

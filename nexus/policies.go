@@ -32,7 +32,7 @@ func (s *Service) policyPut(ctx context.Context, r *transport.Request) transport
 	return s.do(ctx, policiesKey, func(context.Context) outcome {
 		put := &events.PolicyPut{Name: p.Name, SpiffeIDPattern: p.SpiffeIDPattern, PathPattern: p.PathPattern, Permissions: perms}
 		return outcome{events: []eventlog.Event{event(r, put)},
-			answer: func([]eventlog.Record) transport.Response { return transport.Response{Body: api.PolicyPutResponse{}} }}
+			answer: transport.Response{Body: api.PolicyPutResponse{}}}
 	})
 }
 
@@ -46,15 +46,9 @@ func policyName(id, name string) string {
 
 func (s *Service) policyGet(ctx context.Context, r *transport.Request) transport.Response {
 	op := api.OpPolicyGet
-	req, ok := decode[api.PolicyGetRequest](r)
+	req, refusal, ok := admit(ctx, s, r, api.PermRead, func(q api.PolicyGetRequest) string { return api.SystemPathACL })
 	if !ok {
-		return badRequest(op)
-	}
-	if resp, ok := s.allow(ctx, r, op, api.SystemPathACL, api.PermRead); !ok {
-		return resp
-	}
-	if req.Validate() != nil {
-		return badRequest(op)
+		return refusal
 	}
 	p, err := s.proj.Policy(ctx, policyName(req.ID, req.Name))
 	if err != nil {
@@ -70,15 +64,9 @@ func (s *Service) policyGet(ctx context.Context, r *transport.Request) transport
 
 func (s *Service) policyDelete(ctx context.Context, r *transport.Request) transport.Response {
 	op := api.OpPolicyDelete
-	req, ok := decode[api.PolicyDeleteRequest](r)
+	req, refusal, ok := admit(ctx, s, r, api.PermWrite, func(q api.PolicyDeleteRequest) string { return api.SystemPathACL })
 	if !ok {
-		return badRequest(op)
-	}
-	if resp, ok := s.allow(ctx, r, op, api.SystemPathACL, api.PermWrite); !ok {
-		return resp
-	}
-	if req.Validate() != nil {
-		return badRequest(op)
+		return refusal
 	}
 	name := policyName(req.ID, req.Name)
 	return s.do(ctx, policiesKey, func(ctx context.Context) outcome {
@@ -86,9 +74,7 @@ func (s *Service) policyDelete(ctx context.Context, r *transport.Request) transp
 			return answerNow(notFoundOr(op, err))
 		}
 		return outcome{events: []eventlog.Event{event(r, &events.PolicyDeleted{Name: name})},
-			answer: func([]eventlog.Record) transport.Response {
-				return transport.Response{Body: api.PolicyDeleteResponse{}}
-			}}
+			answer: transport.Response{Body: api.PolicyDeleteResponse{}}}
 	})
 }
 
@@ -145,7 +131,7 @@ func (s *Service) cipher(op api.Op) transport.Handler {
 		}
 		used := &events.CipherUsed{Operation: op.String(), Outcome: outcomeText, Bytes: len(r.Body)}
 		return s.read(ctx, api.SystemPathCipher, func(context.Context) outcome {
-			return outcome{events: []eventlog.Event{event(r, used)}, answer: func([]eventlog.Record) transport.Response { return resp }}
+			return outcome{events: []eventlog.Event{event(r, used)}, answer: resp}
 		})
 	}
 }

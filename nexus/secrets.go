@@ -28,14 +28,11 @@ func decode[T api.Request](r *transport.Request) (T, bool) {
 
 func (s *Service) secretPut(ctx context.Context, r *transport.Request) transport.Response {
 	op := api.OpSecretPut
-	req, ok := decode[api.SecretPutRequest](r)
+	req, refusal, ok := admit(ctx, s, r, api.PermWrite, func(q api.SecretPutRequest) string { return q.Path })
 	if !ok {
-		return badRequest(op)
+		return refusal
 	}
-	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermWrite); !ok {
-		return resp
-	}
-	if req.Validate() != nil || valuesSize(req.Values) > s.maxValue {
+	if valuesSize(req.Values) > s.maxValue {
 		// Too large is refused before anything is recorded or changed.
 		return badRequest(op)
 	}
@@ -71,13 +68,8 @@ func (s *Service) buildPut(ctx context.Context, r *transport.Request, req api.Se
 		w.MaxVersions = maxVersions
 	}
 	var shred []eventlog.ValueKeyID
-	if excess := len(meta.Versions) + 1 - maxVersions; maxVersions > 0 && excess > 0 {
-		for _, v := range meta.Versions[:excess] {
-			w.Pruned = append(w.Pruned, v.Version)
-			if id, ok := s.liveValueKey(ctx, req.Path, v); ok {
-				shred = append(shred, id)
-			}
-		}
+	if maxVersions > 0 { // 0: unlimited
+		w.Pruned, shred = s.pruneOldest(ctx, req.Path, meta.Versions, len(meta.Versions)+1-maxVersions)
 	}
 	plain, err := json.Marshal(req.Values)
 	if err != nil {
@@ -93,13 +85,11 @@ func (s *Service) buildPut(ctx context.Context, r *transport.Request, req api.Se
 	ev := event(r, w)
 	ev.NewValueKeys = []*eventlog.ValueKey{vk}
 	ev.DestroyValueKeys = shred
-	return outcome{events: []eventlog.Event{ev}, answer: func([]eventlog.Record) transport.Response {
-		resp := api.SecretPutResponse{}
-		if req.CAS != nil {
-			resp.Version = next
-		}
-		return transport.Response{Body: resp}
-	}}
+	resp := api.SecretPutResponse{}
+	if req.CAS != nil {
+		resp.Version = next
+	}
+	return outcome{events: []eventlog.Event{ev}, answer: transport.Response{Body: resp}}
 }
 
 func valuesSize(m map[string]string) int {
@@ -108,6 +98,18 @@ func valuesSize(m map[string]string) int {
 		n += len(k) + len(v)
 	}
 	return n
+}
+
+// pruneOldest picks the n oldest of versions (ascending) to prune, with
+// the live value keys to shred in the same append; none when n <= 0.
+func (s *Service) pruneOldest(ctx context.Context, path string, versions []projections.VersionInfo, n int) (pruned []int, shred []eventlog.ValueKeyID) {
+	for _, v := range versions[:max(0, min(n, len(versions)))] {
+		pruned = append(pruned, v.Version)
+		if id, ok := s.liveValueKey(ctx, path, v); ok {
+			shred = append(shred, id)
+		}
+	}
+	return pruned, shred
 }
 
 // liveValueKey is the value key of a version whose data still exists.
@@ -130,15 +132,9 @@ func (s *Service) liveValueKey(ctx context.Context, path string, v projections.V
 
 func (s *Service) secretGet(ctx context.Context, r *transport.Request) transport.Response {
 	op := api.OpSecretGet
-	req, ok := decode[api.SecretGetRequest](r)
+	req, refusal, ok := admit(ctx, s, r, api.PermRead, func(q api.SecretGetRequest) string { return q.Path })
 	if !ok {
-		return badRequest(op)
-	}
-	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermRead); !ok {
-		return resp
-	}
-	if req.Validate() != nil {
-		return badRequest(op)
+		return refusal
 	}
 	return s.read(ctx, req.Path, func(ctx context.Context) outcome {
 		sv, err := s.proj.Secret(ctx, req.Path, req.Version)
@@ -146,29 +142,19 @@ func (s *Service) secretGet(ctx context.Context, r *transport.Request) transport
 			return answerNow(internalError(op))
 		}
 		read := &events.SecretRead{Path: req.Path, Version: sv.Version, Outcome: events.OutcomeOK}
+		answer := transport.Response{Body: api.SecretGetResponse{Data: sv.Data}}
 		if err != nil {
-			read.Outcome = events.OutcomeNotFound
+			read.Outcome, answer = events.OutcomeNotFound, notFound(op)
 		}
-		return outcome{events: []eventlog.Event{event(r, read)}, answer: func([]eventlog.Record) transport.Response {
-			if err != nil {
-				return notFound(op)
-			}
-			return transport.Response{Body: api.SecretGetResponse{Data: sv.Data}}
-		}}
+		return outcome{events: []eventlog.Event{event(r, read)}, answer: answer}
 	})
 }
 
 func (s *Service) secretDelete(ctx context.Context, r *transport.Request) transport.Response {
 	op := api.OpSecretDelete
-	req, ok := decode[api.SecretDeleteRequest](r)
+	req, refusal, ok := admit(ctx, s, r, api.PermWrite, func(q api.SecretDeleteRequest) string { return q.Path })
 	if !ok {
-		return badRequest(op)
-	}
-	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermWrite); !ok {
-		return resp
-	}
-	if req.Validate() != nil {
-		return badRequest(op)
+		return refusal
 	}
 	return s.do(ctx, req.Path, func(ctx context.Context) outcome {
 		meta, err := s.proj.Metadata(ctx, req.Path)
@@ -185,23 +171,15 @@ func (s *Service) secretDelete(ctx context.Context, r *transport.Request) transp
 			return answerNow(transport.Response{Body: api.SecretDeleteResponse{}})
 		}
 		return outcome{events: []eventlog.Event{event(r, &events.SecretVersionsDeleted{Path: req.Path, Versions: vs})},
-			answer: func([]eventlog.Record) transport.Response {
-				return transport.Response{Body: api.SecretDeleteResponse{}}
-			}}
+			answer: transport.Response{Body: api.SecretDeleteResponse{}}}
 	})
 }
 
 func (s *Service) secretUndelete(ctx context.Context, r *transport.Request) transport.Response {
 	op := api.OpSecretUndelete
-	req, ok := decode[api.SecretUndeleteRequest](r)
+	req, refusal, ok := admit(ctx, s, r, api.PermWrite, func(q api.SecretUndeleteRequest) string { return q.Path })
 	if !ok {
-		return badRequest(op)
-	}
-	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermWrite); !ok {
-		return resp
-	}
-	if req.Validate() != nil {
-		return badRequest(op)
+		return refusal
 	}
 	return s.do(ctx, req.Path, func(ctx context.Context) outcome {
 		meta, err := s.proj.Metadata(ctx, req.Path)
@@ -226,9 +204,7 @@ func (s *Service) secretUndelete(ctx context.Context, r *transport.Request) tran
 			return answerNow(notFound(op)) // nothing was undeleted, as SPIKE answers
 		}
 		return outcome{events: []eventlog.Event{event(r, &events.SecretVersionsUndeleted{Path: req.Path, Versions: vs})},
-			answer: func([]eventlog.Record) transport.Response {
-				return transport.Response{Body: api.SecretUndeleteResponse{}}
-			}}
+			answer: transport.Response{Body: api.SecretUndeleteResponse{}}}
 	})
 }
 
@@ -268,15 +244,9 @@ func (s *Service) secretList(ctx context.Context, r *transport.Request) transpor
 
 func (s *Service) secretMetadata(ctx context.Context, r *transport.Request) transport.Response {
 	op := api.OpSecretMetadataGet
-	req, ok := decode[api.SecretMetadataGetRequest](r)
+	req, refusal, ok := admit(ctx, s, r, api.PermRead, func(q api.SecretMetadataGetRequest) string { return q.Path })
 	if !ok {
-		return badRequest(op)
-	}
-	if resp, ok := s.allow(ctx, r, op, req.Path, api.PermRead); !ok {
-		return resp
-	}
-	if req.Validate() != nil {
-		return badRequest(op)
+		return refusal
 	}
 	meta, err := s.proj.Metadata(ctx, req.Path)
 	if err != nil {
