@@ -10,11 +10,15 @@ type AuditEvent struct {
 	Time time.Time `json:"time"` // when the log recorded it
 	Type string    `json:"type"` // event type, e.g. "secret.read"
 	// Actor is the SPIFFE ID of the caller.
-	Actor     string `json:"actor,omitempty"`
-	Path      string `json:"path,omitempty"`
-	Versions  []int  `json:"versions,omitempty"`
-	Action    string `json:"action,omitempty"`  // what a refused request attempted
-	Outcome   string `json:"outcome,omitempty"` // ok, not_found, denied, error
+	Actor    string `json:"actor,omitempty"`
+	Path     string `json:"path,omitempty"`
+	Versions []int  `json:"versions,omitempty"`
+	Action   string `json:"action,omitempty"`  // what a refused request attempted
+	Outcome  string `json:"outcome,omitempty"` // ok, not_found, denied, error
+	// Detail says more where the type needs it: the versions a delete
+	// named, what a refused caller attempted and why, the keepers of a
+	// recovery.
+	Detail    string `json:"detail,omitempty"`
 	RequestID string `json:"requestId,omitempty"`
 }
 

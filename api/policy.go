@@ -33,6 +33,10 @@ const (
 	SystemPathACL    = "spike/system/acl"         // policy management
 	SystemPathSecret = "spike/system/secret"      // listing secrets
 	SystemPathCipher = "spike/system/cipher/exec" // the cipher service
+	// SystemPathAudit (extension) guards the event history: read on it
+	// lets a caller search every event and read the log's proofs. The
+	// pilot auditor role holds it.
+	SystemPathAudit = "spike/system/audit"
 )
 
 // PolicyPutRequest creates a policy, or replaces the one with the same

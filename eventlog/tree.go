@@ -55,6 +55,27 @@ func (l *Log) TreeHash(ctx context.Context, size uint64) (tlog.Hash, error) {
 	return h, err
 }
 
+// LeafHash returns the RFC 6962 leaf hash of the event seq, the value an
+// inclusion proof for it proves.
+func (l *Log) LeafHash(ctx context.Context, seq uint64) (tlog.Hash, error) {
+	var h tlog.Hash
+	if seq == 0 {
+		return h, fmt.Errorf("leaf hash: seq 0: %w", ErrNotFound)
+	}
+	err := l.view(ctx, func(tx *bolt.Tx) error {
+		if err := checkSize(tx, seq); err != nil {
+			return err
+		}
+		hs, err := bucketHashReader{tx.Bucket(bucketHashes)}.ReadHashes([]int64{tlog.StoredHashIndex(0, int64(seq-1))})
+		if err != nil {
+			return err
+		}
+		h = hs[0]
+		return nil
+	})
+	return h, err
+}
+
 // InclusionProof proves that the event seq is in the tree of the first
 // size events. Check it with CheckInclusion.
 func (l *Log) InclusionProof(ctx context.Context, seq, size uint64) (tlog.RecordProof, error) {

@@ -308,11 +308,27 @@ func (l *Log) Checkpoints(ctx context.Context, fn func(size uint64, note []byte)
 // against the log's own recorded verifier key; ok is false if there is
 // none yet.
 func (l *Log) LatestCheckpoint(ctx context.Context) (cp Checkpoint, ok bool, err error) {
+	return l.checkpoint(ctx, func(c *bolt.Cursor) []byte { _, v := c.Last(); return v })
+}
+
+// CheckpointAt returns the stored checkpoint for a tree of size events,
+// verified as LatestCheckpoint's is; ok is false if none was signed at
+// that size (checkpoints are made every second or so, not per event).
+func (l *Log) CheckpointAt(ctx context.Context, size uint64) (cp Checkpoint, ok bool, err error) {
+	return l.checkpoint(ctx, func(c *bolt.Cursor) []byte {
+		k, v := c.Seek(u64key(size))
+		if k == nil || beUint64(k) != size {
+			return nil
+		}
+		return v
+	})
+}
+
+func (l *Log) checkpoint(ctx context.Context, pick func(*bolt.Cursor) []byte) (cp Checkpoint, ok bool, err error) {
 	var msg []byte
 	var vkey string
 	err = l.view(ctx, func(tx *bolt.Tx) error {
-		_, v := tx.Bucket(bucketCheckpoints).Cursor().Last()
-		msg = bytes.Clone(v)
+		msg = bytes.Clone(pick(tx.Bucket(bucketCheckpoints).Cursor()))
 		vkey = string(tx.Bucket(bucketMeta).Get(metaVerifier))
 		return nil
 	})

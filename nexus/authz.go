@@ -24,7 +24,7 @@ type Policy = projections.Policy
 // reservedPaths are the authorisation pseudo-paths of SPIKE v0.8 (§8.2 of
 // the reference). A policy reaches one only if its path pattern matches
 // the whole path and its SPIFFE-ID pattern is anchored at both ends.
-var reservedPaths = [...]string{api.SystemPathACL, api.SystemPathSecret, api.SystemPathCipher}
+var reservedPaths = [...]string{api.SystemPathACL, api.SystemPathSecret, api.SystemPathCipher, api.SystemPathAudit}
 
 // systemNamespace prefixes every system path; the operator role manages
 // secrets outside it.
@@ -414,6 +414,8 @@ func (a *Authorizer) roleAllows(peer spiffeid.ID, path string, want permSet) boo
 		return want&(permRead|permWrite|permList) != 0
 	case a.roles.IsLiteWorkload(peer):
 		return path == api.SystemPathCipher && want == permExecute
+	case a.roles.IsPilotAuditor(peer):
+		return path == api.SystemPathAudit && want == permRead
 	}
 	return false
 }

@@ -152,6 +152,12 @@ func (s *Service) handlers() map[api.Op]transport.Handler {
 		api.OpSecretDestroy:     s.secretDestroy,
 		api.OpSecretSettingsPut: s.secretSettingsPut,
 		api.OpSecretSettingsGet: s.secretSettingsGet,
+		api.OpSecretHistory:     s.secretHistory,
+		api.OpAuditList:         s.auditList,
+		api.OpAuditCheckpoint:   s.auditCheckpoint,
+		api.OpAuditProof:        s.auditProof,
+		api.OpAuditConsistency:  s.auditConsistency,
+		api.OpRestorePointList:  s.restorePointList,
 		api.OpCipherEncrypt:     s.cipher(api.OpCipherEncrypt),
 		api.OpCipherDecrypt:     s.cipher(api.OpCipherDecrypt),
 	}

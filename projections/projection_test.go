@@ -135,6 +135,20 @@ func TestPoliciesAndHistory(t *testing.T) {
 	if len(denied) != 1 || denied[0].Actor != "spiffe://x/evil" || denied[0].Detail != "read no policy" {
 		t.Fatalf("denied = %+v", denied)
 	}
+	for _, tc := range []struct {
+		q    HistoryQuery
+		want int
+	}{
+		{HistoryQuery{Types: []string{"secret.read", "access.denied"}, Target: "web/a"}, 7},
+		{HistoryQuery{Types: []string{"access.denied", "never.recorded"}}, 1},
+		{HistoryQuery{Types: []string{"never.recorded"}}, 0},
+		{HistoryQuery{Type: "access.denied", Types: []string{"secret.read"}, Target: "web/a"}, 7},
+	} {
+		got, _, err := p.History(f.ctx, tc.q)
+		if err != nil || len(got) != tc.want {
+			t.Errorf("History(%+v) = %d rows, %v; want %d", tc.q, len(got), err, tc.want)
+		}
+	}
 	// Pagination walks every event exactly once.
 	var seqs []uint64
 	for cursor := uint64(0); ; {

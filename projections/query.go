@@ -335,9 +335,10 @@ type Access struct {
 
 // HistoryQuery filters access history. Empty fields match everything.
 type HistoryQuery struct {
-	Target  string // secret path, policy name or keeper
-	Actor   string // SPIFFE ID
-	Type    string // event type
+	Target  string   // secret path, policy name or keeper
+	Actor   string   // SPIFFE ID
+	Type    string   // event type
+	Types   []string // event types, any of (with Type, either matches)
 	Outcome string
 	From    time.Time // inclusive
 	To      time.Time // exclusive
@@ -353,6 +354,24 @@ const historySelect = `SELECT h.seq, h.time, a.name, h.request_id, ty.name, tg.n
 	FROM access_history h
 	JOIN names a ON a.id = h.actor JOIN names ty ON ty.id = h.type
 	JOIN names tg ON tg.id = h.target JOIN names o ON o.id = h.outcome`
+
+// nameIDs returns the ids of the names recorded, leaving out names never
+// recorded (they match nothing).
+func (p *Projection) nameIDs(ctx context.Context, names []string) ([]any, error) {
+	var ids []any
+	for _, n := range names {
+		var id int64
+		err := p.queryRow(ctx, "SELECT id FROM names WHERE name = ?", n).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
 
 // MaxHistoryPage bounds a page of history.
 const MaxHistoryPage = 1000
@@ -371,7 +390,11 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 	args := []any{}
 	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
 	add("h.seq > ?", q.After)
-	for _, f := range []struct{ col, v string }{{"target", q.Target}, {"actor", q.Actor}, {"type", q.Type}, {"outcome", q.Outcome}} {
+	typ := q.Type
+	if len(q.Types) > 0 {
+		typ = "" // folded into the IN list below
+	}
+	for _, f := range []struct{ col, v string }{{"target", q.Target}, {"actor", q.Actor}, {"type", typ}, {"outcome", q.Outcome}} {
 		if f.v == "" {
 			continue
 		}
@@ -384,6 +407,21 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 			return nil, 0, fmt.Errorf("history: %w", err)
 		}
 		add("h."+f.col+" = ?", id)
+	}
+	if len(q.Types) > 0 {
+		types := q.Types
+		if q.Type != "" {
+			types = append([]string{q.Type}, types...)
+		}
+		ids, err := p.nameIDs(ctx, types)
+		if err != nil {
+			return nil, 0, fmt.Errorf("history: %w", err)
+		}
+		if len(ids) == 0 {
+			return nil, 0, nil
+		}
+		where = append(where, "h.type IN ("+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+")")
+		args = append(args, ids...)
 	}
 	// Event times never decrease along the log, so a time range is a seq
 	// range: find its ends by binary search over the log rather than

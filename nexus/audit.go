@@ -1,0 +1,220 @@
+package nexus
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/events"
+	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/projections"
+)
+
+// The audit routes answer from the projection's access history and from
+// the log's tree; they need read on api.SystemPathAudit (the pilot
+// auditor role, the superuser, or a policy granting it). Searching the
+// history is not itself recorded: it reveals who did what, never a
+// value; a refusal is recorded like any other.
+
+func auditPath[T any](T) string { return api.SystemPathAudit }
+
+func (s *Service) secretHistory(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpSecretHistory
+	req, refusal, ok := admit(ctx, s, r, api.PermRead, auditPath[api.SecretHistoryRequest])
+	if !ok {
+		return refusal
+	}
+	return s.history(ctx, op, projections.HistoryQuery{Target: req.Path}, req.Page, func(evs []api.AuditEvent, next uint64) any {
+		return api.SecretHistoryResponse{Events: evs, Next: next}
+	})
+}
+
+func (s *Service) auditList(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpAuditList
+	req, refusal, ok := admit(ctx, s, r, api.PermRead, auditPath[api.AuditListRequest])
+	if !ok {
+		return refusal
+	}
+	q := projections.HistoryQuery{Target: req.Path, Actor: req.Actor, Types: req.Types}
+	return s.history(ctx, op, q, req.Page, func(evs []api.AuditEvent, next uint64) any {
+		return api.AuditListResponse{Events: evs, Next: next}
+	})
+}
+
+// history runs q over one page and shapes the answer with wrap.
+func (s *Service) history(ctx context.Context, op api.Op, q projections.HistoryQuery, page api.Page, wrap func([]api.AuditEvent, uint64) any) transport.Response {
+	q.After, q.Limit = page.After, page.Limit
+	if page.Since != nil {
+		q.From = *page.Since
+	}
+	if page.Until != nil {
+		q.To = *page.Until
+	}
+	rows, next, err := s.proj.History(ctx, q)
+	if err != nil {
+		s.logger.Error("history query failed", "op", op.String(), "err", err)
+		return internalError(op)
+	}
+	evs := make([]api.AuditEvent, len(rows))
+	for i, a := range rows {
+		evs[i] = auditEvent(a)
+	}
+	return transport.Response{Body: wrap(evs, next)}
+}
+
+func auditEvent(a projections.Access) api.AuditEvent {
+	e := api.AuditEvent{Seq: a.Seq, Time: a.Time.UTC(), Type: a.Type, Actor: a.Actor, Path: a.Target,
+		Outcome: a.Outcome, RequestID: a.RequestID, Detail: a.Detail}
+	if a.Version > 0 {
+		e.Versions = []int{a.Version}
+	}
+	if a.Outcome == events.OutcomeDenied {
+		e.Action, _, _ = strings.Cut(a.Detail, " ")
+	}
+	return e
+}
+
+func (s *Service) auditCheckpoint(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpAuditCheckpoint
+	if _, refusal, ok := admit(ctx, s, r, api.PermRead, auditPath[api.AuditCheckpointRequest]); !ok {
+		return refusal
+	}
+	cp, ok, err := s.log.LatestCheckpoint(ctx)
+	if err != nil {
+		s.logger.Error("read checkpoint", "err", err)
+		return internalError(op)
+	}
+	if !ok {
+		return notFound(op)
+	}
+	vkey, err := s.log.VerifierKey(ctx)
+	if err != nil {
+		return internalError(op)
+	}
+	return transport.Response{Body: api.AuditCheckpointResponse{Checkpoint: string(cp.Note), Size: cp.Size, RootHash: cp.Root[:], VerifierKey: vkey}}
+}
+
+// treeSize resolves a requested tree size: 0 is the latest checkpoint's.
+// It returns the checkpoint signed at that size, if there is one.
+func (s *Service) treeSize(ctx context.Context, size uint64) (uint64, string, error) {
+	if size == 0 {
+		cp, ok, err := s.log.LatestCheckpoint(ctx)
+		if err != nil || !ok {
+			return 0, "", errors.Join(err, projections.ErrNotFound)
+		}
+		return cp.Size, string(cp.Note), nil
+	}
+	if size > s.log.Size() {
+		return 0, "", projections.ErrNotFound
+	}
+	cp, ok, err := s.log.CheckpointAt(ctx, size)
+	if err != nil {
+		return 0, "", err
+	}
+	if !ok {
+		return size, "", nil
+	}
+	return size, string(cp.Note), nil
+}
+
+func (s *Service) auditProof(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpAuditProof
+	req, refusal, ok := admit(ctx, s, r, api.PermRead, auditPath[api.AuditProofRequest])
+	if !ok {
+		return refusal
+	}
+	size, note, err := s.treeSize(ctx, req.TreeSize)
+	if err != nil {
+		return notFoundOr(op, err)
+	}
+	if req.Seq > size {
+		return notFound(op)
+	}
+	proof, err := s.log.InclusionProof(ctx, req.Seq, size)
+	if err != nil {
+		s.logger.Error("inclusion proof", "err", err)
+		return internalError(op)
+	}
+	leaf, err := s.log.LeafHash(ctx, req.Seq)
+	if err != nil {
+		return internalError(op)
+	}
+	return transport.Response{Body: api.AuditProofResponse{Seq: req.Seq, TreeSize: size, LeafHash: leaf[:], Proof: hashes(proof), Checkpoint: note}}
+}
+
+func (s *Service) auditConsistency(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpAuditConsistency
+	req, refusal, ok := admit(ctx, s, r, api.PermRead, auditPath[api.AuditConsistencyRequest])
+	if !ok {
+		return refusal
+	}
+	size, note, err := s.treeSize(ctx, req.NewSize)
+	if err != nil {
+		return notFoundOr(op, err)
+	}
+	if req.OldSize > size {
+		return notFound(op)
+	}
+	proof, err := s.log.ConsistencyProof(ctx, req.OldSize, size)
+	if err != nil {
+		s.logger.Error("consistency proof", "err", err)
+		return internalError(op)
+	}
+	return transport.Response{Body: api.AuditConsistencyResponse{OldSize: req.OldSize, NewSize: size, Proof: hashes(proof), Checkpoint: note}}
+}
+
+func (s *Service) restorePointList(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpRestorePointList
+	req, refusal, ok := admit(ctx, s, r, api.PermRead, auditPath[api.RestorePointListRequest])
+	if !ok {
+		return refusal
+	}
+	limit := req.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	points := []api.RestorePoint{}
+	var next uint64
+	errFull := errors.New("page full")
+	err := s.log.Checkpoints(ctx, func(size uint64, msg []byte) error {
+		if size <= req.After {
+			return nil
+		}
+		if len(points) == limit {
+			next = points[limit-1].Seq
+			return errFull
+		}
+		rec, err := s.log.Get(ctx, size)
+		if err != nil {
+			return err
+		}
+		if !within(rec.Time, req.Since, req.Until) {
+			return nil
+		}
+		root, err := s.log.TreeHash(ctx, size)
+		if err != nil {
+			return err
+		}
+		points = append(points, api.RestorePoint{Seq: size, Time: rec.Time.UTC(), RootHash: root[:]})
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFull) {
+		s.logger.Error("list restore points", "err", err)
+		return internalError(op)
+	}
+	return transport.Response{Body: api.RestorePointListResponse{Points: points, Next: next}}
+}
+
+func within(t time.Time, since, until *time.Time) bool {
+	return (since == nil || !t.Before(*since)) && (until == nil || t.Before(*until))
+}
+
+func hashes[H ~[32]byte](hs []H) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i][:]
+	}
+	return out
+}
