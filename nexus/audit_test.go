@@ -40,7 +40,7 @@ func TestAuditRoutes(t *testing.T) {
 		must(c.call(t, n, auditor, api.OpSecretHistory, api.SecretHistoryRequest{Path: "app/db"}, &h))
 		want := []struct {
 			typ, actor, outcome string
-			version            int
+			version             int
 		}{
 			{"secret.version.written", superuser, "ok", 1},
 			{"secret.version.written", superuser, "ok", 2},
