@@ -70,12 +70,18 @@ func (p *Projection) applyLocked(ctx context.Context, db *sql.DB, recs []prepare
 	if p.names.db != db {
 		p.names.merge(db, nil) // names cached for another database are not ids here
 	}
+	changes := !recordsOnly(recs)
+	if changes {
+		// Before and after the commit: no row read before it is kept.
+		p.cache.invalidate()
+		defer p.cache.invalidate()
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("projection apply: %w", err)
 	}
 	defer tx.Rollback()
-	a := &applier{ctx: ctx, tx: tx, p: p}
+	a := &applier{ctx: ctx, tx: tx, p: p, shared: db == p.db}
 	defer a.close()
 	for _, pr := range recs {
 		r := pr.rec
@@ -90,14 +96,23 @@ func (p *Projection) applyLocked(ctx context.Context, db *sql.DB, recs []prepare
 	if err := a.flushHistory(); err != nil {
 		return err
 	}
-	if err := writePosition(ctx, tx, pos); err != nil {
-		return err
+	if err := a.exec(positionUpdate, pos.seq, pos.leaf[:]); err != nil {
+		return fmt.Errorf("projection state: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("projection apply: commit: %w", err)
 	}
 	p.setPosition(pos)
 	p.names.merge(db, a.newNames)
+	// Prepare on the database what this transaction had to prepare for
+	// itself, now that no transaction holds a connection (a memory
+	// database has only one): the next apply binds them instead of
+	// parsing the SQL again.
+	for _, q := range a.missed {
+		if _, err := p.stmt(ctx, q); err != nil {
+			return fmt.Errorf("projection apply: prepare: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -154,6 +169,11 @@ type applier struct {
 	// stmts caches prepared statements for the transaction: parsing SQL
 	// was half the cost of a rebuild.
 	stmts map[string]*sql.Stmt
+	// shared is set when tx is on the projection's own database, whose
+	// statements outlive transactions; missed lists the queries it had
+	// none for yet.
+	shared bool
+	missed []string
 	// hist holds access-history rows not yet inserted, flattened.
 	hist []any
 	// names interned by this transaction, not yet in p.names.
@@ -190,9 +210,18 @@ func (a *applier) intern(name string) (int64, error) {
 func (a *applier) exec(query string, args ...any) error {
 	st, ok := a.stmts[query]
 	if !ok {
-		var err error
-		if st, err = a.tx.PrepareContext(a.ctx, query); err != nil {
-			return err
+		if shared, found := a.p.stmts.Load(query); a.shared && found {
+			// Bound to this transaction's connection, where it is
+			// already prepared: no parsing.
+			st = a.tx.StmtContext(a.ctx, shared.(*sql.Stmt))
+		} else {
+			var err error
+			if st, err = a.tx.PrepareContext(a.ctx, query); err != nil {
+				return err
+			}
+			if a.shared {
+				a.missed = append(a.missed, query)
+			}
 		}
 		if a.stmts == nil {
 			a.stmts = map[string]*sql.Stmt{}
@@ -287,18 +316,29 @@ const (
 )
 
 func (a *applier) flushHistory() error {
-	n := len(a.hist) / historyColumns
-	if n == 0 {
-		return nil
-	}
-	q := "INSERT INTO access_history (seq, time, actor, request_id, type, target, version, outcome, detail) VALUES " +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?),", n), ",")
-	err := a.exec(q, a.hist...)
-	a.hist = a.hist[:0]
-	if err != nil {
-		return fmt.Errorf("access history: %w", err)
+	defer func() { a.hist = a.hist[:0] }()
+	rows := a.hist
+	// Insert in chunks of a few fixed sizes, so that a handful of
+	// statements, each prepared once, serve every batch.
+	for _, size := range historyChunks {
+		for len(rows) >= size*historyColumns {
+			if err := a.exec(historyInsert(size), rows[:size*historyColumns]...); err != nil {
+				return fmt.Errorf("access history: %w", err)
+			}
+			rows = rows[size*historyColumns:]
+		}
 	}
 	return nil
+}
+
+// historyChunks are the row counts of the history inserts, largest
+// first; the last must be 1.
+var historyChunks = [...]int{64, 16, 4, 1}
+
+// historyInsert is the statement inserting n history rows.
+func historyInsert(n int) string {
+	return "INSERT INTO access_history (seq, time, actor, request_id, type, target, version, outcome, detail) VALUES " +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?),", n), ",")
 }
 
 func firstOf(vs []int) int {

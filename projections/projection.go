@@ -52,6 +52,7 @@ type Projection struct {
 
 	names nameCache // interned names, under writer
 	stmts sync.Map  // query text → *sql.Stmt prepared on db
+	cache currentCache
 
 	// asOf marks a projection built AsOf: it stays at limit.
 	asOf  bool
@@ -194,6 +195,7 @@ func (p *Projection) check(ctx context.Context) (reason string, err error) {
 
 // dropStmts closes the prepared statements of the current database.
 func (p *Projection) dropStmts() {
+	p.cache.invalidate()
 	p.stmts.Range(func(k, v any) bool {
 		v.(*sql.Stmt).Close()
 		p.stmts.Delete(k)

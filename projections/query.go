@@ -110,14 +110,39 @@ func (p *Projection) Secret(ctx context.Context, path string, version int) (Secr
 		return SecretVersion{}, fmt.Errorf("version %d: %w", version, ErrNotFound)
 	}
 	if version == 0 {
-		err := p.queryRow(ctx, "SELECT current_version FROM secret_metadata WHERE path = ?", path).Scan(&version)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && version == 0) {
-			return SecretVersion{}, fmt.Errorf("secret %q: %w", path, ErrNotFound)
-		}
-		if err != nil {
-			return SecretVersion{}, fmt.Errorf("secret %q: %w", path, err)
-		}
+		return p.current(ctx, path)
 	}
+	row, err := p.versionRow(ctx, path, version)
+	if err != nil {
+		return SecretVersion{}, err
+	}
+	return p.open(path, row)
+}
+
+// current reads the current version of path, from the cache when it can.
+func (p *Projection) current(ctx context.Context, path string) (SecretVersion, error) {
+	row, gen, ok := p.cache.get(path)
+	if ok {
+		return p.open(path, row)
+	}
+	var version int
+	err := p.queryRow(ctx, "SELECT current_version FROM secret_metadata WHERE path = ?", path).Scan(&version)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && version == 0) {
+		return SecretVersion{}, fmt.Errorf("secret %q: %w", path, ErrNotFound)
+	}
+	if err != nil {
+		return SecretVersion{}, fmt.Errorf("secret %q: %w", path, err)
+	}
+	if row, err = p.versionRow(ctx, path, version); err != nil {
+		return SecretVersion{}, err
+	}
+	p.cache.put(gen, path, row)
+	return p.open(path, row)
+}
+
+// versionRow reads a readable version's row: deleted and destroyed
+// versions are errors.
+func (p *Projection) versionRow(ctx context.Context, path string, version int) (cachedRow, error) {
 	var (
 		value     []byte
 		created   int64
@@ -127,24 +152,29 @@ func (p *Projection) Secret(ctx context.Context, path string, version int) (Secr
 	err := p.queryRow(ctx, "SELECT value, created_time, deleted_time, destroyed FROM secrets WHERE path = ? AND version = ?", path, version).
 		Scan(&value, &created, &deleted, &destroyed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return SecretVersion{}, fmt.Errorf("secret %q version %d: %w", path, version, ErrNotFound)
+		return cachedRow{}, fmt.Errorf("secret %q version %d: %w", path, version, ErrNotFound)
 	}
 	if err != nil {
-		return SecretVersion{}, fmt.Errorf("secret %q: %w", path, err)
+		return cachedRow{}, fmt.Errorf("secret %q: %w", path, err)
 	}
 	// Destroyed outranks deleted: a destroyed version can never come back,
 	// a deleted one can be undeleted.
 	switch {
 	case destroyed || value == nil:
-		return SecretVersion{}, fmt.Errorf("secret %q version %d: %w", path, version, ErrVersionDestroyed)
+		return cachedRow{}, fmt.Errorf("secret %q version %d: %w", path, version, ErrVersionDestroyed)
 	case deleted.Valid:
-		return SecretVersion{}, fmt.Errorf("secret %q version %d: %w", path, version, ErrVersionDeleted)
+		return cachedRow{}, fmt.Errorf("secret %q version %d: %w", path, version, ErrVersionDeleted)
 	}
-	data, err := p.openValue(path, version, value)
+	return cachedRow{version: version, created: created, sealed: value}, nil
+}
+
+// open unseals a row's value.
+func (p *Projection) open(path string, row cachedRow) (SecretVersion, error) {
+	data, err := p.openValue(path, row.version, row.sealed)
 	if err != nil {
 		return SecretVersion{}, err
 	}
-	return SecretVersion{Path: path, Version: version, Data: data, Created: fromNanos(created)}, nil
+	return SecretVersion{Path: path, Version: row.version, Data: data, Created: fromNanos(row.created)}, nil
 }
 
 // ValueKey returns the id of the per-value key version of path was sealed

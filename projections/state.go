@@ -48,10 +48,6 @@ func initStateDB(ctx context.Context, db *sql.DB, p *Projection) error {
 	return nil
 }
 
-func writePosition(ctx context.Context, tx *sql.Tx, pos position) error {
-	_, err := tx.ExecContext(ctx, "UPDATE projection_state SET last_seq = ?, last_leaf = ? WHERE id = 1", pos.seq, pos.leaf[:])
-	if err != nil {
-		return fmt.Errorf("projection state: %w", err)
-	}
-	return nil
-}
+// positionUpdate records the position of the last event applied.
+const positionUpdate = "UPDATE projection_state SET last_seq = ?, last_leaf = ? WHERE id = 1"
+

@@ -34,7 +34,8 @@ type ClientOptions struct {
 	// DialTimeout 30s, TLSHandshakeTimeout 10s, ResponseHeaderTimeout
 	// 10s, IdleConnTimeout 30s by default.
 	DialTimeout, TLSHandshakeTimeout, ResponseHeaderTimeout, IdleConnTimeout time.Duration
-	// MaxIdleConns 100 and MaxConnsPerHost 10 by default.
+	// MaxIdleConns 100 and MaxConnsPerHost 32 by default: calls use
+	// HTTP/1.1, one call per connection at a time.
 	MaxIdleConns, MaxConnsPerHost int
 	// Retries is how many times a safe call is retried after a
 	// connection failure or 503. Default 3; negative disables.
@@ -75,7 +76,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		opts.MaxIdleConns = 100
 	}
 	if opts.MaxConnsPerHost <= 0 {
-		opts.MaxConnsPerHost = 10
+		opts.MaxConnsPerHost = 32
 	}
 	if opts.Retries == 0 {
 		opts.Retries = 3
@@ -97,7 +98,11 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		MaxIdleConns:          opts.MaxIdleConns,
 		MaxIdleConnsPerHost:   opts.MaxConnsPerHost,
 		MaxConnsPerHost:       opts.MaxConnsPerHost,
-		ForceAttemptHTTP2:     true,
+		// HTTP/1.1, as SPIKE's own SDK speaks: for small request and
+		// response bodies HTTP/2's framing cost the server about a fifth
+		// more CPU per call (test/load, 16 callers: 183 µs against 148
+		// µs per audited get). The server still accepts HTTP/2.
+		ForceAttemptHTTP2: false,
 	}
 	return &Client{opts: opts, hc: &http.Client{Transport: tr}, probeTLS: tlsConf.Clone()}, nil
 }

@@ -1,0 +1,275 @@
+package devcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/bootstrap"
+	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/internal/shamir"
+	"github.com/spikeledger/spike/internal/transport"
+)
+
+// Recovery files are named as `spike operator recover` names them, so
+// that `spike operator restore <data dir>/recover/*` works by hand too.
+const (
+	recoveryPrefix = "spike.recovery."
+	recoverySuffix = ".txt"
+)
+
+// callTimeout bounds one call devcluster makes to Nexus.
+const callTimeout = 30 * time.Second
+
+// unseal brings Nexus to ready: the real Bootstrap on a fresh data
+// directory, followed by an export of the recovery files; on one that
+// is already bootstrapped (the Keepers, new in this process, hold
+// nothing), an operator restore from those files.
+func (c *Cluster) unseal(ctx context.Context) error {
+	src, err := c.iss.static(identity.PathBootstrap)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	res, err := bootstrap.Run(ctx, c.bootstrapConfig(), src, c.roles, c.s.logger.With("component", "bootstrap"))
+	if err != nil {
+		return fmt.Errorf("devcluster: bootstrap: %w", err)
+	}
+	switch res.Outcome {
+	case bootstrap.OutcomeBootstrapped:
+		err = c.exportRecovery(ctx)
+	case bootstrap.OutcomeAlreadyBootstrapped:
+		err = c.restore(ctx, res.Shares)
+	default:
+		err = fmt.Errorf("devcluster: bootstrap: %s", res)
+	}
+	if err != nil {
+		return err
+	}
+	return c.checkReady(ctx, src)
+}
+
+// bootstrapConfig is Bootstrap's configuration for this cluster, with
+// waits short enough for one process on loopback.
+func (c *Cluster) bootstrapConfig() bootstrap.Config {
+	return bootstrap.Config{
+		Keepers:            c.keepers,
+		NexusURL:           c.nexusURL,
+		Threshold:          c.s.threshold,
+		Timeout:            2 * time.Minute,
+		NexusWait:          30 * time.Second,
+		KeeperTimeout:      30 * time.Second,
+		KeeperRetryInitial: 100 * time.Millisecond,
+		KeeperRetryMax:     time.Second,
+		VerifyTimeout:      30 * time.Second,
+		PollInitial:        50 * time.Millisecond,
+		PollMax:            time.Second,
+	}
+}
+
+// client returns a client with the identity at path, pinned to Nexus,
+// and the function that closes it.
+func (c *Cluster) client(path string) (*transport.Client, func(), error) {
+	src, err := c.iss.static(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := c.clientWith(src)
+	if err != nil {
+		src.Close()
+		return nil, nil, err
+	}
+	return cl, func() { cl.Close(); src.Close() }, nil
+}
+
+// clientWith returns a client with src's identity, pinned to Nexus.
+func (c *Cluster) clientWith(src identity.Source) (*transport.Client, error) {
+	cl, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src,
+		Server: identity.AuthorizeRoles(c.roles.IsNexus), Timeout: callTimeout, Logger: c.s.logger})
+	if err != nil {
+		return nil, fmt.Errorf("devcluster: %w", err)
+	}
+	return cl, nil
+}
+
+// exportRecovery takes every shard from Nexus, as the recover role, into
+// the recovery directory.
+func (c *Cluster) exportRecovery(ctx context.Context) error {
+	cl, done, err := c.client(identity.PathPilotRecover)
+	if err != nil {
+		return err
+	}
+	defer done()
+	var resp api.RecoverResponse
+	err = cl.Do(ctx, transport.Call{BaseURL: c.nexusURL, Path: api.PathOperatorRecover, Request: api.RecoverRequest{}, Response: &resp})
+	defer func() {
+		for _, s := range resp.Shards {
+			if s != nil {
+				s.Wipe()
+			}
+		}
+	}()
+	if err != nil {
+		return fmt.Errorf("devcluster: operator recover: %w", err)
+	}
+	if len(resp.Shards) == 0 {
+		return errors.New("devcluster: operator recover: Nexus returned no shards")
+	}
+	if err := writeRecoveryFiles(c.RecoveryDir(), resp.Shards); err != nil {
+		return fmt.Errorf("devcluster: recovery files: %w", err)
+	}
+	return nil
+}
+
+// writeRecoveryFiles writes one file per shard, 0600, each replaced
+// atomically, then removes files of an older set that the new one does
+// not replace.
+func writeRecoveryFiles(dir string, shards map[int]*api.Shard) error {
+	written := map[string]bool{}
+	for id, s := range shards {
+		if s == nil || s.IsZero() {
+			return fmt.Errorf("shard %d is empty", id)
+		}
+		text := []byte(shamir.FormatRecovery(shamir.Share{ID: id, Value: *s}))
+		path := filepath.Join(dir, recoveryPrefix+strconv.Itoa(id)+recoverySuffix)
+		err := writeFileAtomic(path, text)
+		clear(text)
+		if err != nil {
+			return err
+		}
+		written[path] = true
+	}
+	old, err := recoveryFiles(dir)
+	if err != nil {
+		return err
+	}
+	for _, f := range old {
+		if !written[f] {
+			if err := os.Remove(f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to a 0600 file beside path and renames it
+// over path.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(0o600)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
+// recoveryFiles lists the recovery files in dir, by shard id.
+func recoveryFiles(dir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, recoveryPrefix+"*"+recoverySuffix))
+	if err != nil {
+		return nil, err
+	}
+	id := func(f string) int {
+		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), recoveryPrefix), recoverySuffix))
+		return n
+	}
+	slices.SortFunc(files, func(a, b string) int { return id(a) - id(b) })
+	return files, nil
+}
+
+// restore unseals a bootstrapped Nexus as the restore role, one recovery
+// file per call, until Nexus says it is restored. shares is the sharing
+// Nexus recorded at bootstrap, which this run's Keepers must match.
+func (c *Cluster) restore(ctx context.Context, shares int) error {
+	if shares != 0 && shares != c.s.keepers {
+		return fmt.Errorf("devcluster: %s was bootstrapped with %d keepers, not %d: start with --keepers %d",
+			c.s.dataDir, shares, c.s.keepers, shares)
+	}
+	files, err := recoveryFiles(c.RecoveryDir())
+	if err != nil {
+		return fmt.Errorf("devcluster: recovery files: %w", err)
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("devcluster: %s holds a bootstrapped Nexus but %s holds no recovery files: it cannot be unsealed; use another data directory",
+			c.s.dataDir, c.RecoveryDir())
+	}
+	cl, done, err := c.client(identity.PathPilotRestore)
+	if err != nil {
+		return err
+	}
+	defer done()
+	var last api.RestoreResponse
+	for _, f := range files {
+		if last, err = c.restoreOne(ctx, cl, f); err != nil {
+			return fmt.Errorf("devcluster: restore from %s: %w", filepath.Base(f), err)
+		}
+		if last.Restored {
+			c.s.logger.Info("devcluster: Nexus restored from the recovery files", "dir", c.RecoveryDir())
+			return nil
+		}
+	}
+	return fmt.Errorf("devcluster: the recovery files in %s did not restore Nexus: %d shards given, %d more needed",
+		c.RecoveryDir(), last.Collected, last.Remaining)
+}
+
+// restoreOne hands Nexus the shard in file.
+func (c *Cluster) restoreOne(ctx context.Context, cl *transport.Client, file string) (api.RestoreResponse, error) {
+	var resp api.RestoreResponse
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return resp, err
+	}
+	s, err := shamir.ParseRecovery(string(b))
+	clear(b)
+	if err != nil {
+		return resp, err
+	}
+	defer s.Zero()
+	shard := api.Shard(s.Value)
+	defer shard.Wipe()
+	err = cl.Do(ctx, transport.Call{BaseURL: c.nexusURL, Path: api.PathOperatorRestore,
+		Request: api.RestoreRequest{ID: s.ID, Shard: &shard}, Response: &resp})
+	return resp, err
+}
+
+// checkReady asks Nexus, as Bootstrap, whether it is bootstrapped and
+// unsealed: the promise Start makes.
+func (c *Cluster) checkReady(ctx context.Context, src identity.Source) error {
+	cl, err := c.clientWith(src)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var st api.BootstrapStatusResponse
+	if err := cl.Do(ctx, transport.Call{BaseURL: c.nexusURL, Path: api.PathBootstrapStatus,
+		Request: api.BootstrapStatusRequest{}, Response: &st, Safe: true}); err != nil {
+		return fmt.Errorf("devcluster: nexus status: %w", err)
+	}
+	if !st.Bootstrapped || st.Sealed {
+		return fmt.Errorf("devcluster: nexus is not ready after start (bootstrapped %v, sealed %v)", st.Bootstrapped, st.Sealed)
+	}
+	return nil
+}
