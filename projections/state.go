@@ -50,4 +50,3 @@ func initStateDB(ctx context.Context, db *sql.DB, p *Projection) error {
 
 // positionUpdate records the position of the last event applied.
 const positionUpdate = "UPDATE projection_state SET last_seq = ?, last_leaf = ? WHERE id = 1"
-
