@@ -161,12 +161,16 @@ func (c *Custody) Sealed() (bool, string) {
 	return c.key == nil, c.reason
 }
 
-func (c *Custody) setReason(format string, args ...any) {
+func (c *Custody) setReason(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if r := fmt.Sprintf(format, args...); r != c.reason {
+	if r := err.Error(); r != c.reason {
 		c.reason = r
-		c.logger.Warn("nexus sealed", "reason", r)
+		level := slog.LevelWarn
+		if errors.Is(err, errNotBootstrapped) {
+			level = slog.LevelInfo
+		}
+		c.logger.Log(context.Background(), level, "nexus sealed", "reason", r)
 	}
 }
 

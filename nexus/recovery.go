@@ -54,6 +54,10 @@ func zeroFetched(fs []fetched) {
 	}
 }
 
+// errNotBootstrapped is why a Nexus that was never bootstrapped is
+// sealed: expected on a first start, so logged at info.
+var errNotBootstrapped = errors.New("not bootstrapped: waiting for spike-bootstrap")
+
 // Recover polls the Keepers until the root key is back (from them, or
 // from an operator restore), with exponential backoff bounded by
 // RecoveryMaxInterval. It returns when unsealed or when ctx ends.
@@ -66,7 +70,7 @@ func (c *Custody) Recover(ctx context.Context) {
 		if err := c.recoverOnce(ctx); err == nil {
 			return
 		} else {
-			c.setReason("%v", err)
+			c.setReason(err)
 		}
 		select {
 		case <-ctx.Done():
@@ -165,7 +169,7 @@ func (c *Custody) repairBootstrap(ctx context.Context, fs []fetched) error {
 		if err != nil {
 			return err
 		}
-		return errors.New("not bootstrapped: waiting for spike-bootstrap")
+		return errNotBootstrapped
 	}
 	var have []shamir.Share
 	for _, f := range fs {

@@ -151,12 +151,19 @@ func (p *Projection) openDisk(ctx context.Context) error {
 	if reason == "" {
 		return nil
 	}
-	p.opts.Logger.Warn("rebuilding projection from the event log", "path", p.path, "reason", reason)
+	level := slog.LevelWarn
+	if reason == reasonNew {
+		level = slog.LevelInfo // a first start, not a loss
+	}
+	p.opts.Logger.Log(ctx, level, "rebuilding projection from the event log", "path", p.path, "reason", reason)
 	return p.rebuild(ctx)
 }
 
 // check decides whether the open database can be caught up. It returns a
 // reason to rebuild, or an error that should stop Open.
+// reasonNew is check's reason for a database with nothing in it yet.
+const reasonNew = "new database"
+
 func (p *Projection) check(ctx context.Context) (reason string, err error) {
 	var ok string
 	if err := p.db.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&ok); err != nil || ok != "ok" {
@@ -168,7 +175,7 @@ func (p *Projection) check(ctx context.Context) (reason string, err error) {
 	st, err := readState(ctx, p.db)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return "new database", nil
+		return reasonNew, nil
 	case err != nil:
 		return "state: " + err.Error(), nil
 	case st.origin != p.log.Origin():
