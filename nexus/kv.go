@@ -36,7 +36,7 @@ func (s *Service) secretDestroy(ctx context.Context, r *transport.Request) trans
 				continue
 			}
 			vs = append(vs, v)
-			if id, ok := s.liveValueKey(ctx, req.Path, info); ok {
+			if id, ok := s.liveValueKey(ctx, req.Path, versionState{version: info.Version, destroyed: info.Destroyed}); ok {
 				shred = append(shred, id)
 			}
 		}
@@ -73,7 +73,7 @@ func (s *Service) secretSettingsPut(ctx context.Context, r *transport.Request) t
 		}
 		var shred []eventlog.ValueKeyID
 		if req.MaxVersions != nil && *req.MaxVersions > 0 {
-			upd.Pruned, shred = s.pruneOldest(ctx, req.Path, meta.Versions, len(meta.Versions)-*req.MaxVersions)
+			upd.Pruned, shred = s.pruneOldest(ctx, req.Path, versionStates(meta.Versions), len(meta.Versions)-*req.MaxVersions)
 		}
 		ev := event(r, upd)
 		ev.DestroyValueKeys = shred

@@ -44,32 +44,30 @@ func (s *Service) secretPut(ctx context.Context, r *transport.Request) transport
 // real, and shreds their value keys in the same append.
 func (s *Service) buildPut(ctx context.Context, r *transport.Request, req api.SecretPutRequest) outcome {
 	op := api.OpSecretPut
-	meta, err := s.proj.Metadata(ctx, req.Path)
-	exists := err == nil
+	st, exists, err := s.state.load(ctx, s.proj, req.Path)
 	if err != nil && !isNotFound(err) {
 		return answerNow(internalError(op))
 	}
-	if req.CAS == nil && meta.CASRequired {
+	if !exists {
+		st = &pathState{maxVersions: s.maxVersions}
+	}
+	if req.CAS == nil && st.casRequired {
 		return answerNow(badRequest(op)) // the path requires check-and-set
 	}
-	if req.CAS != nil && *req.CAS != meta.CurrentVersion {
+	if req.CAS != nil && *req.CAS != st.current {
 		return answerNow(transport.Response{Status: http.StatusConflict, Body: api.ErrorResponseFor(op, api.CodeConflict)})
 	}
-	maxVersions := s.maxVersions
-	if exists {
-		maxVersions = meta.MaxVersions
-	}
 	next := 1
-	for _, v := range meta.Versions {
-		next = max(next, v.Version+1)
+	for _, v := range st.versions {
+		next = max(next, v.version+1)
 	}
 	w := &events.SecretVersionWritten{Path: req.Path, Version: next, CAS: req.CAS}
 	if !exists {
-		w.MaxVersions = maxVersions
+		w.MaxVersions = st.maxVersions
 	}
 	var shred []eventlog.ValueKeyID
-	if maxVersions > 0 { // 0: unlimited
-		w.Pruned, shred = s.pruneOldest(ctx, req.Path, meta.Versions, len(meta.Versions)+1-maxVersions)
+	if st.maxVersions > 0 { // 0: unlimited
+		w.Pruned, shred = s.pruneOldest(ctx, req.Path, st.versions, len(st.versions)+1-st.maxVersions)
 	}
 	plain, err := json.Marshal(req.Values)
 	if err != nil {
@@ -89,7 +87,12 @@ func (s *Service) buildPut(ctx context.Context, r *transport.Request, req api.Se
 	if req.CAS != nil {
 		resp.Version = next
 	}
-	return outcome{events: []eventlog.Event{ev}, answer: transport.Response{Body: resp}}
+	prev := st
+	if !exists {
+		prev = nil
+	}
+	return outcome{events: []eventlog.Event{ev}, answer: transport.Response{Body: resp},
+		durable: func() { s.state.written(req.Path, prev, next, w.ValueKey, w.Pruned, st.maxVersions) }}
 }
 
 func valuesSize(m map[string]string) int {
@@ -102,9 +105,9 @@ func valuesSize(m map[string]string) int {
 
 // pruneOldest picks the n oldest of versions (ascending) to prune, with
 // the live value keys to shred in the same append; none when n <= 0.
-func (s *Service) pruneOldest(ctx context.Context, path string, versions []projections.VersionInfo, n int) (pruned []int, shred []eventlog.ValueKeyID) {
+func (s *Service) pruneOldest(ctx context.Context, path string, versions []versionState, n int) (pruned []int, shred []eventlog.ValueKeyID) {
 	for _, v := range versions[:max(0, min(n, len(versions)))] {
-		pruned = append(pruned, v.Version)
+		pruned = append(pruned, v.version)
 		if id, ok := s.liveValueKey(ctx, path, v); ok {
 			shred = append(shred, id)
 		}
@@ -113,13 +116,16 @@ func (s *Service) pruneOldest(ctx context.Context, path string, versions []proje
 }
 
 // liveValueKey is the value key of a version whose data still exists.
-func (s *Service) liveValueKey(ctx context.Context, path string, v projections.VersionInfo) (eventlog.ValueKeyID, bool) {
-	if v.Destroyed {
+func (s *Service) liveValueKey(ctx context.Context, path string, v versionState) (eventlog.ValueKeyID, bool) {
+	if v.destroyed {
 		return eventlog.ValueKeyID{}, false
 	}
-	text, err := s.proj.ValueKey(ctx, path, v.Version)
-	if err != nil || text == "" {
-		return eventlog.ValueKeyID{}, false
+	text := v.valueKey
+	if text == "" {
+		var err error
+		if text, err = s.proj.ValueKey(ctx, path, v.version); err != nil || text == "" {
+			return eventlog.ValueKeyID{}, false
+		}
 	}
 	id, err := ulid.ParseStrict(text)
 	if err != nil {

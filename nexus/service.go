@@ -34,6 +34,7 @@ type Service struct {
 	logger   *slog.Logger
 	authz    atomic.Pointer[Authorizer]
 	cmds     chan *command
+	state    writeState // the loop's own: see writeState
 	routes   map[api.Op]transport.Handler
 }
 
@@ -42,6 +43,10 @@ type Service struct {
 type outcome struct {
 	events []eventlog.Event
 	answer transport.Response
+	// durable, if set, runs in the loop once the events are durable and
+	// applied, before any later command is built. A write command
+	// without it makes the loop forget its key's write state.
+	durable func()
 }
 
 type command struct {
@@ -153,10 +158,12 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 			if errors.Is(err, projections.ErrOutOfOrder) {
 				// Custody records its own events (bootstrap, recovery,
 				// distribution, health) straight to the log: read them in.
+				s.state.forgetAll()
 				err = s.proj.CatchUp(ctx)
 			}
 		}
 		if err != nil {
+			s.state.forgetAll()
 			s.logger.Error("command loop: append or apply failed", "err", err)
 			for _, b := range seg {
 				b.c.reply <- fail(http.StatusInternalServerError, api.CodeInternal)
@@ -170,6 +177,12 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 		}
 	}
 	for _, b := range seg {
+		switch {
+		case b.out.durable != nil:
+			b.out.durable()
+		case b.c.write:
+			s.state.forget(b.c.key)
+		}
 		b.c.reply <- b.out.answer
 	}
 }
