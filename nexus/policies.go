@@ -158,6 +158,7 @@ func (s *Service) handlers() map[api.Op]transport.Handler {
 		api.OpAuditProof:        s.auditProof,
 		api.OpAuditConsistency:  s.auditConsistency,
 		api.OpRestorePointList:  s.restorePointList,
+		api.OpRestorePointApply: s.restorePointApply,
 		api.OpCipherEncrypt:     s.cipher(api.OpCipherEncrypt),
 		api.OpCipherDecrypt:     s.cipher(api.OpCipherDecrypt),
 	}

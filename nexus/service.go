@@ -47,6 +47,9 @@ type outcome struct {
 	// applied, before any later command is built. A write command
 	// without it makes the loop forget its key's write state.
 	durable func()
+	// answerAfter, if set, makes the answer from the records appended
+	// (for an answer that names their sequence numbers).
+	answerAfter func(recs []eventlog.Record) transport.Response
 }
 
 type command struct {
@@ -55,8 +58,11 @@ type command struct {
 	// write marks a command whose events change state under key; reads
 	// (audited gets, denials, cipher uses) only record.
 	write bool
-	build func(ctx context.Context) outcome
-	reply chan transport.Response
+	// barrier marks a command that touches many keys: it is built alone,
+	// after everything before it is applied and before anything after.
+	barrier bool
+	build   func(ctx context.Context) outcome
+	reply   chan transport.Response
 }
 
 // policiesKey is the conflict key of every policy change.
@@ -130,9 +136,13 @@ func (s *Service) step(ctx context.Context, batch []*command) {
 	written := map[string]bool{}
 	var seg []built
 	for _, c := range batch {
-		if written[c.key] {
+		if written[c.key] || c.barrier && len(seg) > 0 {
 			s.flush(ctx, seg)
 			seg, written = nil, map[string]bool{}
+		}
+		if c.barrier {
+			s.flush(ctx, []built{{c, c.build(c.ctx)}})
+			continue
 		}
 		if c.write {
 			written[c.key] = true
@@ -146,13 +156,15 @@ func (s *Service) step(ctx context.Context, batch []*command) {
 // and answers each command.
 func (s *Service) flush(ctx context.Context, seg []built) {
 	var evs []eventlog.Event
+	var recs []eventlog.Record
 	policies := false
 	for _, b := range seg {
 		evs = append(evs, b.out.events...)
 		policies = policies || b.c.key == policiesKey && len(b.out.events) > 0
 	}
 	if len(evs) > 0 {
-		recs, err := s.log.Append(ctx, evs...)
+		var err error
+		recs, err = s.log.Append(ctx, evs...)
 		if err == nil {
 			err = s.proj.Apply(ctx, recs)
 			if errors.Is(err, projections.ErrOutOfOrder) {
@@ -183,7 +195,12 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 		case b.c.write:
 			s.state.forget(b.c.key)
 		}
-		b.c.reply <- b.out.answer
+		answer := b.out.answer
+		if b.out.answerAfter != nil {
+			answer = b.out.answerAfter(recs[:len(b.out.events)])
+		}
+		recs = recs[len(b.out.events):]
+		b.c.reply <- answer
 	}
 }
 

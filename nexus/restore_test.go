@@ -1,0 +1,129 @@
+package nexus
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/internal/transport"
+)
+
+func TestRestorePointApply(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newTestService(t, 10)
+	su := spiffeid.RequireFromString("spiffe://" + identity.DefaultTrustRoot + identity.PathPilotSuperuser)
+	app := spiffeid.RequireFromString("spiffe://" + identity.DefaultTrustRoot + "/workload/app")
+	ok := func(resp transport.Response) {
+		t.Helper()
+		if resp.Status != 0 && resp.Status != http.StatusOK {
+			t.Fatalf("status %d: %+v", resp.Status, resp.Body)
+		}
+	}
+	put := func(path, v string) {
+		t.Helper()
+		ok(s.serveAs(t, su, api.OpSecretPut, api.SecretPutRequest{Path: path, Values: map[string]string{"v": v}}))
+	}
+	read := func(path string) (string, int) {
+		t.Helper()
+		sv, err := s.proj.Secret(ctx, path, 0)
+		if err != nil {
+			return "", 0
+		}
+		return sv.Data["v"], sv.Version
+	}
+	restore := func(req api.RestorePointApplyRequest) (api.RestorePointApplyResponse, int) {
+		t.Helper()
+		resp := s.serveAs(t, su, api.OpRestorePointApply, req)
+		var out api.RestorePointApplyResponse
+		b, _ := json.Marshal(resp.Body)
+		json.Unmarshal(b, &out)
+		return out, resp.Status
+	}
+
+	put("a", "1")
+	put("a", "2")
+	put("b", "x")
+	then := s.log.Size()
+	thenTime := time.Now()
+	put("a", "3")
+	ok(s.serveAs(t, su, api.OpSecretDelete, api.SecretDeleteRequest{Path: "b"}))
+	put("c", "new")
+
+	// One path: a gets its data of then as a new version; b and c stay.
+	res, status := restore(api.RestorePointApplyRequest{Paths: []string{"a"}, AsOfSeq: then})
+	if status != 0 || !slices.Equal(res.Paths, []string{"a"}) || res.AsOfSeq != then {
+		t.Fatalf("restore a = %+v, %d", res, status)
+	}
+	if v, ver := read("a"); v != "2" || ver != 4 {
+		t.Fatalf("a after restore = %q v%d, want \"2\" v4", v, ver)
+	}
+	if rec, err := s.log.Get(ctx, res.Seq); err != nil || rec.Type != "restore.applied" {
+		t.Fatalf("seq %d is %q, %v", res.Seq, rec.Type, err)
+	}
+	if v, _ := read("b"); v != "" {
+		t.Fatalf("b restored without being named: %q", v)
+	}
+
+	// Every path, by time: b comes back, c goes, a is already right.
+	res, status = restore(api.RestorePointApplyRequest{AsOfTime: &thenTime})
+	if status != 0 || !slices.Equal(res.Paths, []string{"b", "c"}) {
+		t.Fatalf("restore all = %+v, %d", res, status)
+	}
+	if v, _ := read("b"); v != "x" {
+		t.Fatalf("b = %q, want x", v)
+	}
+	if v, _ := read("c"); v != "" {
+		t.Fatalf("c = %q, want nothing readable", v)
+	}
+	// ... softly: c's version can be undeleted.
+	ok(s.serveAs(t, su, api.OpSecretUndelete, api.SecretUndeleteRequest{Path: "c"}))
+	if v, _ := read("c"); v != "new" {
+		t.Fatalf("c after undelete = %q", v)
+	}
+	// The same restore again changes nothing more.
+	if res, status = restore(api.RestorePointApplyRequest{Paths: []string{"a", "b"}, AsOfSeq: then}); status != 0 || len(res.Paths) != 0 {
+		t.Fatalf("repeat restore = %+v, %d", res, status)
+	}
+
+	// Destroyed data stays destroyed: restoring it is a conflict, and
+	// nothing changes.
+	ok(s.serveAs(t, su, api.OpSecretDestroy, api.SecretDestroyRequest{Path: "a", Versions: []int{2}}))
+	size := s.log.Size()
+	if _, status = restore(api.RestorePointApplyRequest{Paths: []string{"a"}, AsOfSeq: then}); status != http.StatusConflict {
+		t.Fatalf("restore of destroyed data: status %d", status)
+	}
+	if s.log.Size() != size {
+		t.Fatal("a refused restore appended events")
+	}
+
+	for name, tc := range map[string]struct {
+		who  spiffeid.ID
+		req  api.RestorePointApplyRequest
+		want int
+	}{
+		"no point":         {su, api.RestorePointApplyRequest{Paths: []string{"a"}}, 400},
+		"both points":      {su, api.RestorePointApplyRequest{AsOfSeq: 1, AsOfTime: &thenTime}, 400},
+		"bad path":         {su, api.RestorePointApplyRequest{Paths: []string{""}, AsOfSeq: 1}, 400},
+		"beyond the log":   {su, api.RestorePointApplyRequest{Paths: []string{"a"}, AsOfSeq: 1 << 40}, 404},
+		"workload, a path": {app, api.RestorePointApplyRequest{Paths: []string{"a"}, AsOfSeq: then}, 401},
+		"workload, all":    {app, api.RestorePointApplyRequest{AsOfSeq: then}, 401},
+	} {
+		size := s.log.Size()
+		if resp := s.serveAs(t, tc.who, api.OpRestorePointApply, tc.req); resp.Status != tc.want {
+			t.Errorf("%s: status %d, want %d", name, resp.Status, tc.want)
+		}
+		if tc.want == 400 || tc.want == 404 {
+			if s.log.Size() != size {
+				t.Errorf("%s: refused request appended events", name)
+			}
+		}
+	}
+}
