@@ -49,5 +49,6 @@
 // conventions, live under paths SPIKE does not serve or in optional
 // fields SPIKE's clients never send, and never change what a v0.8 client
 // sees. Each is marked "Extension" in its documentation and by
-// [Op.Extension].
+// [Op.Extension]. The one addition to a v0.8 answer is the "version"
+// of [SecretGetResponse], a field v0.8 clients ignore.
 package api

@@ -39,7 +39,10 @@ type SecretGetRequest struct {
 // are all deleted is 404: {"data":null,"err":"api_not_found"}.
 type SecretGetResponse struct {
 	Data map[string]string `json:"data"`
-	Err  ErrorCode         `json:"err,omitempty"`
+	// Version (extension) is the version served: the one asked for, or
+	// the current one. An added field, which v0.8 clients ignore.
+	Version int       `json:"version,omitempty"`
+	Err     ErrorCode `json:"err,omitempty"`
 }
 
 // SecretDeleteRequest soft-deletes versions of a secret (OpSecretDelete).

@@ -148,7 +148,7 @@ func (s *Service) secretGet(ctx context.Context, r *transport.Request) transport
 			return answerNow(internalError(op))
 		}
 		read := &events.SecretRead{Path: req.Path, Version: sv.Version, Outcome: events.OutcomeOK}
-		answer := transport.Response{Body: api.SecretGetResponse{Data: sv.Data}}
+		answer := transport.Response{Body: api.SecretGetResponse{Data: sv.Data, Version: sv.Version}}
 		if err != nil {
 			read.Outcome, answer = events.OutcomeNotFound, notFound(op)
 		}
