@@ -1,0 +1,196 @@
+package sdk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/internal/transport"
+)
+
+// sealedFor answers 503 state_not_ready to the first n requests, then
+// gives ok.
+func sealedFor(n int64, ok transport.Response) transport.Handler {
+	var seen atomic.Int64
+	return func(context.Context, *transport.Request) transport.Response {
+		if seen.Add(1) <= n {
+			return transport.Response{Status: http.StatusServiceUnavailable, Body: api.NewErrorResponse(api.CodeNotReady)}
+		}
+		return ok
+	}
+}
+
+func TestRetryWhileNotReady(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		sealed    int64
+		retry     time.Duration
+		call      func(context.Context, *Client) error
+		wantErr   error
+		wantCalls int64 // 0: do not check
+	}{
+		{name: "read retried", sealed: 3, retry: time.Minute, wantCalls: 4, call: func(ctx context.Context, c *Client) error {
+			_, err := c.GetSecret(ctx, "a/b", 0)
+			return err
+		}},
+		{name: "write retried", sealed: 2, retry: time.Minute, wantCalls: 3, call: func(ctx context.Context, c *Client) error {
+			_, err := c.PutSecret(ctx, "a/b", map[string]string{"k": "v"})
+			return err
+		}},
+		{name: "stream retried", sealed: 2, retry: time.Minute, wantCalls: 3, call: func(ctx context.Context, c *Client) error {
+			_, err := c.EncryptStream(ctx, bytes.NewReader([]byte("x")))
+			return err
+		}},
+		{name: "retries off", sealed: 1, retry: 0, wantCalls: 1, wantErr: ErrNotReady, call: func(ctx context.Context, c *Client) error {
+			return c.DeleteSecret(ctx, "a/b")
+		}},
+		{name: "gives up after the wait", sealed: 1 << 40, retry: 300 * time.Millisecond, wantErr: ErrNotReady, call: func(ctx context.Context, c *Client) error {
+			_, err := c.GetSecret(ctx, "a/b", 0)
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := startFake(t, identity.PathNexus, sealedFor(tt.sealed, transport.Response{Body: map[string]any{"data": map[string]string{}}}))
+			err := tt.call(t.Context(), f.client(t, tt.retry))
+			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("got %v, want %v", err, tt.wantErr)
+			}
+			if got := f.calls.Load(); tt.wantCalls != 0 && got != tt.wantCalls {
+				t.Errorf("%d requests, want %d", got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+func TestRetryStopsWithContext(t *testing.T) {
+	t.Parallel()
+	f := startFake(t, identity.PathNexus, sealedFor(1<<40, transport.Response{}))
+	ctx, cancel := context.WithCancel(t.Context())
+	c := f.client(t, time.Hour)
+	// Cancel when the client announces its second wait: the answer is in
+	// and the next attempt not yet sent.
+	c.logger = slog.New(onRecord{n: 2, f: cancel, seen: new(atomic.Int64)})
+	_, err := c.GetSecret(ctx, "a/b", 0)
+	if !errors.Is(err, ErrNotReady) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want ErrNotReady and context.Canceled", err)
+	}
+	if n := f.calls.Load(); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
+}
+
+// onRecord is a slog handler that calls f on its n-th record.
+type onRecord struct {
+	n    int64
+	f    func()
+	seen *atomic.Int64
+}
+
+func (h onRecord) Enabled(context.Context, slog.Level) bool { return true }
+func (h onRecord) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h onRecord) WithGroup(string) slog.Handler            { return h }
+func (h onRecord) Handle(_ context.Context, _ slog.Record) error {
+	if h.seen.Add(1) == h.n {
+		h.f()
+	}
+	return nil
+}
+
+// Other refusals are final: no second attempt.
+func TestNoRetryOnFinalAnswers(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound, http.StatusConflict, http.StatusInternalServerError} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			t.Parallel()
+			f := startFake(t, identity.PathNexus, answer(status, api.NewErrorResponse(api.CodeOf(nil))))
+			_, err := f.client(t, time.Minute).PutSecret(t.Context(), "a/b", nil)
+			var e *Error
+			if !errors.As(err, &e) || e.Status != status || e.Op != api.OpSecretPut || e.Path != "a/b" {
+				t.Fatalf("got %#v", err)
+			}
+			if n := f.calls.Load(); n != 1 {
+				t.Errorf("%d requests, want 1", n)
+			}
+		})
+	}
+}
+
+// A refused connection is retried (nothing was sent) until the wait
+// ends, and reported as a connection failure, not as an answer.
+func TestConnectionRefused(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	ca, err := identity.NewDevCA(testTD, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = clientOf(t, ca, "https://"+addr, 300*time.Millisecond).PutSecret(t.Context(), "a/b", nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Status != 0 || e.Code != "" || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("got %#v, want a refused connection", err)
+	}
+	for _, s := range []error{ErrNotFound, ErrUnauthorized, ErrNotReady, ErrBadRequest, ErrConflict} {
+		if errors.Is(err, s) {
+			t.Errorf("%v matches %v", err, s)
+		}
+	}
+}
+
+// The client talks only to Nexus: a server with another SPIFFE ID of the
+// same trust domain is refused at the handshake, and not retried.
+func TestServerPinnedToNexus(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{identity.PathKeeper + "/1", identity.PathPilotSuperuser, "/workload/nexus", identity.PathNexus + "-evil"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			f := startFake(t, path, answer(200, api.SecretGetResponse{Data: map[string]string{"k": "v"}}))
+			_, err := f.client(t, time.Minute).GetSecret(t.Context(), "a/b", 0)
+			var e *Error
+			if !errors.As(err, &e) || e.Status != 0 {
+				t.Fatalf("got %v, want a refused handshake", err)
+			}
+			if n := f.calls.Load(); n != 0 {
+				t.Errorf("%d requests reached an impostor", n)
+			}
+		})
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		op   api.Op
+		err  error
+		want bool
+	}{
+		{api.OpSecretPut, &transport.StatusError{Status: 503}, true},
+		{api.OpSecretPut, &transport.StatusError{Status: 500}, false},
+		{api.OpSecretPut, &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true},
+		{api.OpSecretPut, &net.OpError{Op: "read", Err: syscall.ECONNRESET}, false},
+		{api.OpSecretGet, &net.OpError{Op: "read", Err: syscall.ECONNRESET}, true},
+		{api.OpSecretGet, context.DeadlineExceeded, false},
+		{api.OpSecretGet, errors.New("tls: bad certificate"), false},
+	}
+	for _, tt := range tests {
+		if got := retryable(tt.op, tt.err); got != tt.want {
+			t.Errorf("retryable(%v, %v) = %v, want %v", tt.op, tt.err, got, tt.want)
+		}
+	}
+}
