@@ -2,76 +2,186 @@ package pilot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/alecthomas/kong"
+
 	"github.com/spikeledger/spike/internal/config"
-	"github.com/spikeledger/spike/internal/identity"
-	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/sdk"
 )
 
 // Name is the command's name.
 const Name = "spike"
 
-const description = `spike: the operator's command line for spike, the SPIFFE-native secret store. Each flag also reads the environment variables shown: the overview's name first, SPIKE v0.8's second.`
+const description = `spike: the operator's command line for spike, the SPIFFE-native secret store. Each flag also reads the environment variables shown: the overview's name first, SPIKE v0.8's second. Exit status: 0 success, 1 the operation failed, 2 the command line was wrong.`
 
-type cli struct {
+// globals are the flags every command takes.
+type globals struct {
 	NexusURL      string        `name:"nexus-url" env:"SPIKE_NEXUS_URL,SPIKE_NEXUS_API_URL" default:"https://localhost:8553" help:"Nexus base URL."`
 	SPIFFESocket  string        `name:"spiffe-endpoint-socket" env:"SPIFFE_ENDPOINT_SOCKET" help:"SPIRE Workload API address."`
 	SVIDDir       string        `name:"svid-dir" env:"SPIKE_SVID_DIR" type:"path" help:"Read the SVID from spiffe-helper files here instead of the Workload API."`
 	SourceTimeout time.Duration `name:"spiffe-source-timeout" env:"SPIKE_SPIFFE_SOURCE_TIMEOUT" default:"30s" help:"How long to wait for the first SVID."`
+	RetryWait     time.Duration `name:"retry-wait" default:"30s" help:"How long to keep retrying while Nexus is sealed, starting, or refusing connections (0: do not retry)."`
+	Format        string        `name:"format" short:"f" enum:"${formats}" default:"human" help:"Output format: human, json or yaml (SPIKE's h, plain, p, j and y work too)."`
+}
 
-	Operator struct {
-		Recover recoverCmd `cmd:"" help:"Take every shard of the root key from Nexus into recovery files (role spike/pilot/role/recover)."`
-		Restore restoreCmd `cmd:"" help:"Give a sealed Nexus recovery shards, one per file or one from standard input (role spike/pilot/role/restore)."`
-	} `cmd:"" help:"Break-glass recovery of the root key."`
+// cli is the whole grammar.
+type cli struct {
+	globals
+
+	Secret     secretCmd     `cmd:"" help:"Write, read and manage secrets."`
+	Policy     policyCmd     `cmd:"" help:"Manage the policies that grant workloads access."`
+	Cipher     cipherCmd     `cmd:"" help:"Encrypt and decrypt with Nexus's key (encryption as a service)."`
+	Audit      auditCmd      `cmd:"" help:"Search the event log and verify that it is intact."`
+	Restore    restoreCmd    `cmd:"" help:"Bring secrets back to an earlier point of the log."`
+	Operator   operatorCmd   `cmd:"" help:"Break-glass recovery of the root key."`
+	Dev        devCmd        `cmd:"" help:"Run a whole development system (CA, Keepers, Nexus) in this process."`
+	Version    versionCmd    `cmd:"" help:"Print spike's version."`
+	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`
+}
+
+type operatorCmd struct {
+	Recover recoverCmd         `cmd:"" help:"Take every shard of the root key from Nexus into recovery files (role spike/pilot/role/recover)."`
+	Restore operatorRestoreCmd `cmd:"" help:"Give a sealed Nexus recovery shards, one per file or one from standard input (role spike/pilot/role/restore)."`
 }
 
 // env is what a command runs with.
 type env struct {
-	ctx    context.Context
-	nexus  string
-	client *transport.Client
-	out    io.Writer
-	in     io.Reader
+	ctx     context.Context
+	g       *globals
+	format  format
+	in      io.Reader
+	out     io.Writer
+	errOut  io.Writer
+	command string // "spike secret get", for messages
+	model   *kong.Application
+	opts    runOptions
+
+	client *sdk.Client // made on first use: see nexus
 }
 
-// Run parses args and runs the command; it returns the exit code.
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// exitRequest is how kong's exit (after --help) unwinds out of parsing
+// without ending the process.
+type exitRequest int
+
+// Run parses args and runs the command; it returns the exit code: 0 on
+// success, 1 when the operation failed, 2 for a usage error. Errors are
+// one line on stderr; data goes to stdout.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, opts ...Option) int {
+	o := runOptions{terminal: isTerminal, lookupEnv: os.LookupEnv}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
 	var c cli
-	kctx, err := config.Parse(Name, description, &c, args, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
+	kctx, exit, err := parse(&c, args, stdout, stderr, o)
+	if exit >= 0 {
+		return exit
 	}
-	roles, err := identity.NewRoles(os.LookupEnv)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
-		return 2
+		fmt.Fprintln(stderr, flatten(usageMessage(err)))
+		return exitUsage
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	src, err := identity.OpenSource(ctx, c.SPIFFESocket, c.SVIDDir, c.SourceTimeout, logger)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
-		return 1
+	e := &env{
+		ctx: ctx, g: &c.globals, format: parseFormat(c.Format),
+		in: stdin, out: stdout, errOut: stderr,
+		command: kctx.Selected().FullPath(), model: kctx.Model, opts: o,
 	}
-	defer src.Close()
-	client, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Server: identity.AuthorizeRoles(roles.IsNexus), Logger: logger})
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
-		return 1
-	}
-	defer client.Close()
-	e := &env{ctx: ctx, nexus: c.NexusURL, client: client, out: stdout, in: stdin}
+	defer e.close()
 	if err := kctx.Run(e); err != nil {
-		fmt.Fprintf(stderr, "%s: %s: %v\n", Name, kctx.Command(), err)
-		return 1
+		fmt.Fprintf(stderr, "%s: %s\n", e.command, flatten(e.explain(err)))
+		return exitCodeOf(err)
 	}
-	return 0
+	return exitOK
+}
+
+// parse runs kong; exit is the code kong asked to exit with (after
+// printing help), or -1.
+func parse(c *cli, args []string, stdout, stderr io.Writer, o runOptions) (kctx *kong.Context, exit int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			code, ok := r.(exitRequest)
+			if !ok {
+				panic(r)
+			}
+			kctx, exit, err = nil, int(code), nil
+		}
+	}()
+	kctx, err = config.Parse(Name, description, c, args, o.lookupEnv,
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitRequest(code)) }),
+		kong.Vars{"formats": formatEnum},
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	return kctx, -1, err
+}
+
+// usageMessage adds to a parse error where to read about the command.
+func usageMessage(err error) string {
+	var pe *kong.ParseError
+	where := Name
+	if errors.As(err, &pe) && pe.Context != nil {
+		if n := pe.Context.Selected(); n != nil {
+			where = n.FullPath()
+		}
+	}
+	return fmt.Sprintf("%v (see '%s --help')", err, where)
+}
+
+// print writes one document: v as JSON or YAML, or what human writes.
+func (e *env) print(v any, human func(w io.Writer) error) error {
+	b, err := render(e.format, v, human)
+	if err != nil {
+		return err
+	}
+	_, err = e.out.Write(b)
+	return err
+}
+
+// nexus returns the client, connecting on first use: commands that do not
+// talk to Nexus (version, completion, dev, audit verify) never need an
+// SVID.
+func (e *env) nexus() (*sdk.Client, error) {
+	if e.client != nil {
+		return e.client, nil
+	}
+	if u, err := url.Parse(e.g.NexusURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, usagef("--nexus-url %q: want https://host:port", e.g.NexusURL)
+	}
+	if e.g.RetryWait < 0 {
+		return nil, usagef("--retry-wait must be 0 or more")
+	}
+	opts := []sdk.Option{
+		sdk.WithNexusURL(e.g.NexusURL),
+		sdk.WithSourceTimeout(e.g.SourceTimeout),
+		sdk.WithRetry(e.g.RetryWait),
+		sdk.WithLogger(slog.New(slog.NewTextHandler(e.errOut, &slog.HandlerOptions{Level: slog.LevelError}))),
+	}
+	if e.g.SVIDDir != "" {
+		opts = append(opts, sdk.WithSVIDDir(e.g.SVIDDir))
+	} else {
+		opts = append(opts, sdk.WithWorkloadAPI(e.g.SPIFFESocket))
+	}
+	c, err := sdk.New(e.ctx, opts...)
+	if err != nil {
+		return nil, &identityError{err: err}
+	}
+	e.client = c
+	return c, nil
+}
+
+func (e *env) close() {
+	if e.client != nil {
+		e.client.Close()
+	}
 }
 
 // defaultRecoveryDir is SPIKE's: ~/.spike/recover.
@@ -82,3 +192,6 @@ func defaultRecoveryDir() (string, error) {
 	}
 	return filepath.Join(home, ".spike", "recover"), nil
 }
+
+// terminal reports whether v (stdin, stderr) is a terminal.
+func (e *env) terminal(v any) bool { return e.opts.terminal(v) }

@@ -1,8 +1,93 @@
-// Package pilot is the spike command line: the operator's tool. This
-// build carries the break-glass commands, `spike operator recover` and
-// `spike operator restore`, which move the root key's shards between
-// Nexus and recovery files in SPIKE's format.
+// Package pilot is spike's command line, `spike`: the operator's tool for
+// secrets, policies, the cipher service, the audit log, point-in-time
+// restore and break-glass recovery, plus `spike dev`, the whole system in
+// one process for a laptop. The grammar is kong's; the commands speak to
+// Nexus through package sdk.
 //
-// Every command exits non-zero when it fails (SPIKE v0.8 exits 0 on API
-// errors), and says why in one line.
+// # Commands
+//
+// SPIKE v0.8's commands keep their argument shapes:
+//
+//	secret put PATH KEY=VALUE...        secret get PATH [KEY] [-v N]
+//	secret list [--prefix P]            secret delete PATH [-v 1,2]
+//	secret undelete PATH [-v 1,2]       secret metadata get PATH [-v N]
+//	policy create --name --spiffeid-pattern --path-pattern --permissions
+//	policy apply --file F.yaml | the four flags
+//	policy get NAME|--name NAME         policy list [--path-pattern P | --spiffeid-pattern P]
+//	policy delete NAME|--name NAME      cipher encrypt [FILE] [-o OUT] [--plaintext B64]
+//	cipher decrypt [FILE] [-o OUT] [--version --nonce --ciphertext]
+//	operator recover [--recovery-dir D] operator restore [FILE...]
+//
+// spike's own: secret destroy, secret metadata put, secret history, audit
+// list|checkpoint|proof|consistency|verify, restore list|apply, dev,
+// version and completion bash|zsh|fish. One SPIKE spelling changed: the
+// cipher's input file is an argument or --file, not -f, since -f is
+// --format everywhere.
+//
+// Secret values given on the command line (KEY=VALUE) are accepted as
+// SPIKE accepts them, and end up in shell history; KEY=@FILE reads the
+// value from a file, KEY=- from standard input (less one trailing
+// newline), and KEY=@@TEXT is the literal "@TEXT".
+//
+// Destructive commands (secret destroy, policy delete, restore apply) ask
+// for confirmation when standard input is a terminal, and refuse (exit 2)
+// without --yes when it is not. audit verify draws a progress bar on
+// standard error when that is a terminal, and nothing extra otherwise.
+// Commands that do not talk to Nexus (version, completion, dev, audit
+// verify) need no SVID.
+//
+// # Exit status
+//
+// 0 on success; 1 when the operation failed (Nexus refused, the secret or
+// policy does not exist, Nexus could not be reached, a proof does not
+// verify, a confirmation was declined); 2 for a usage error (a malformed
+// command line, arguments the SDK refuses before sending anything, a
+// missing --yes). SPIKE v0.8 exits 0 when Nexus refuses; spike does not.
+// Errors are one line on standard error saying what to do next; they
+// never quote a secret value. Data goes to standard output.
+//
+// # JSON output
+//
+// --format json (or -f j) makes every command that prints data print one
+// JSON document, indented by two spaces; --format yaml prints the same
+// document as YAML (keys sorted, strings double-quoted). Times are RFC
+// 3339 in UTC with nanoseconds, byte strings standard base64. The
+// documents, by command:
+//
+//	secret put              {"path", "version"}                 version only when Nexus reports it (--cas writes)
+//	secret get PATH         {"KEY": "VALUE", …}                 the values, as SPIKE prints them
+//	secret get PATH KEY     "VALUE"
+//	secret list             ["PATH", …]                          sorted
+//	secret delete|undelete|destroy
+//	                        {"path", "versions": [N, …]}         versions as given ([]: the default)
+//	secret metadata get     {"path", "currentVersion", "oldestVersion", "createdTime", "updatedTime",
+//	                         "maxVersions", "casRequired", "deleteVersionAfter" (a Go duration, "0s": never),
+//	                         "customMetadata": {…}, "versions": [{"version", "createdTime",
+//	                         "deletedTime" (null unless deleted), "destroyed"}, …]}
+//	secret metadata put     {"path", and each setting changed: "maxVersions", "casRequired",
+//	                         "deleteVersionAfter", "customMetadata"}
+//	secret history, audit list
+//	                        {"events": [{"seq", "time", "type", "actor", "path", "versions", "action",
+//	                         "outcome", "detail", "requestId"}, …], "next"}
+//	                        empty event fields are left out; next (only with --limit, when more
+//	                        follow) is the --after of the next page
+//	policy create|apply     {"name", "spiffeidPattern", "pathPattern", "permissions": […]}
+//	policy get              the same, with "createdAt" and "updatedAt"
+//	policy list             ["NAME", …]
+//	policy delete           {"name"}
+//	cipher encrypt          {"version", "nonce", "ciphertext"}   what cipher decrypt reads back
+//	cipher decrypt          {"plaintext"}
+//	audit checkpoint        {"checkpoint" (the signed note), "size", "rootHash", "verifierKey", "verified"}
+//	audit proof             {"seq", "treeSize", "leafHash", "proof": […], "checkpoint", "verified"}
+//	audit consistency       {"oldSize", "newSize", "proof": […], "checkpoint", "verified"}
+//	audit verify            {"origin", "size", "checkpoints", "latestSize", "latestRootHash", "verified"}
+//	restore list            {"points": [{"seq", "time", "rootHash"}, …], "next"}
+//	restore apply           {"seq" (the event recording the restore), "asOfSeq", "asOfTime", "paths": […]}
+//	operator recover        {"directory", "files": […]}          where the recovery files are
+//	operator restore        {"collected", "remaining", "restored"}
+//	version                 {"version", "go"}
+//
+// verified is true only when a signature or proof was checked against a
+// verifier key given with --key. These names are stable: fields may be
+// added, none renamed or removed. dev and completion print no document.
 package pilot

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/internal/shamir"
-	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/sdk"
 )
 
 type recoverCmd struct {
@@ -22,11 +22,22 @@ type recoverCmd struct {
 // Run asks Nexus for every shard and writes one file per shard,
 // spike.recovery.<id>.txt, mode 0600, after removing older ones.
 func (r *recoverCmd) Run(e *env) error {
-	var resp api.RecoverResponse
-	if err := e.client.Do(e.ctx, transport.Call{BaseURL: e.nexus, Path: api.PathOperatorRecover, Request: api.RecoverRequest{}, Response: &resp}); err != nil {
-		return explain(err)
+	client, err := e.nexus()
+	if err != nil {
+		return err
 	}
-	if len(resp.Shards) == 0 {
+	shards, err := client.Recover(e.ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, s := range shards {
+			if s != nil {
+				s.Wipe()
+			}
+		}
+	}()
+	if len(shards) == 0 {
 		return errors.New("Nexus returned no shards")
 	}
 	dir := r.RecoveryDir
@@ -40,8 +51,8 @@ func (r *recoverCmd) Run(e *env) error {
 		return fmt.Errorf("recovery directory: %w", err)
 	}
 	old, _ := filepath.Glob(filepath.Join(dir, "spike.recovery*.txt"))
-	ids := make([]int, 0, len(resp.Shards))
-	for id := range resp.Shards {
+	ids := make([]int, 0, len(shards))
+	for id := range shards {
 		ids = append(ids, id)
 	}
 	sort.Ints(ids)
@@ -55,7 +66,7 @@ func (r *recoverCmd) Run(e *env) error {
 		}
 	}()
 	for _, id := range ids {
-		s := resp.Shards[id]
+		s := shards[id]
 		if s == nil || s.IsZero() {
 			return fmt.Errorf("Nexus returned an empty shard %d", id)
 		}
@@ -76,18 +87,27 @@ func (r *recoverCmd) Run(e *env) error {
 		}
 		delete(staged, tmp)
 	}
+	doc := recoveredDoc{Directory: dir, Files: []string{}}
 	written := map[string]bool{}
 	for _, id := range ids {
-		written[filepath.Join(dir, fmt.Sprintf("spike.recovery.%d.txt", id))] = true
+		f := filepath.Join(dir, fmt.Sprintf("spike.recovery.%d.txt", id))
+		written[f] = true
+		doc.Files = append(doc.Files, f)
 	}
 	for _, f := range old {
 		if !written[f] {
 			os.Remove(f)
 		}
 	}
-	fmt.Fprintf(e.out, "%d recovery shards written to %s (mode 0600). Keep them apart and offline: enough of them rebuild the root key.\n",
-		len(ids), dir)
-	return nil
+	return e.print(doc, okLine(fmt.Sprintf("%d recovery shards written to %s (mode 0600). Keep them apart and offline: enough of them rebuild the root key.",
+		len(ids), dir)))
+}
+
+// recoveredDoc is the JSON document of `spike operator recover`: where
+// the recovery files are (never what they hold).
+type recoveredDoc struct {
+	Directory string   `json:"directory"`
+	Files     []string `json:"files"`
 }
 
 // writeExclusive creates path (which must not exist, and is never
@@ -109,73 +129,82 @@ func writeExclusive(path string, data []byte) error {
 	return f.Close()
 }
 
-type restoreCmd struct {
+type operatorRestoreCmd struct {
 	Files []string `arg:"" optional:"" type:"existingfile" help:"Recovery files; without any, one shard is read from standard input."`
 }
 
-// Run sends each shard to Nexus and reports how many remain.
-func (r *restoreCmd) Run(e *env) error {
+// Run sends each shard to Nexus and reports how many remain: after each
+// shard in human form, once at the end as a document.
+func (r *operatorRestoreCmd) Run(e *env) error {
+	client, err := e.nexus()
+	if err != nil {
+		return err
+	}
+	var last restoreDoc
+	send := func(text []byte) error {
+		defer clear(text)
+		p, err := restoreOne(e, client, string(text))
+		if err != nil {
+			return err
+		}
+		last = restoreDoc{Collected: p.Collected, Remaining: p.Remaining, Restored: p.Restored}
+		if e.format == formatHuman {
+			return e.print(last, last.human)
+		}
+		return nil
+	}
 	if len(r.Files) == 0 {
 		b, err := io.ReadAll(io.LimitReader(bufio.NewReader(e.in), shamir.MaxRecoveryFile+1))
 		if err != nil {
 			return fmt.Errorf("read shard: %w", err)
 		}
-		_, err = restoreOne(e, string(b))
-		return err
+		if err := send(b); err != nil {
+			return err
+		}
 	}
 	for _, f := range r.Files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", f, err)
 		}
-		done, err := restoreOne(e, string(b))
-		if err != nil {
+		if err := send(b); err != nil {
 			return fmt.Errorf("%s: %w", filepath.Base(f), err)
 		}
-		if done {
-			return nil // restored: the remaining files are not needed
+		if last.Restored {
+			break // restored: the remaining files are not needed
 		}
 	}
-	return nil
+	if e.format == formatHuman {
+		return nil
+	}
+	return e.print(last, nil)
 }
 
-// restoreOne sends one shard and reports whether Nexus is now restored.
-func restoreOne(e *env, text string) (bool, error) {
+// restoreDoc is the JSON document of `spike operator restore`: where the
+// restore stands after the last shard given.
+type restoreDoc struct {
+	Collected int  `json:"collected"`
+	Remaining int  `json:"remaining"`
+	Restored  bool `json:"restored"`
+}
+
+func (d restoreDoc) human(w io.Writer) error {
+	if d.Restored {
+		_, err := fmt.Fprintln(w, "SPIKE is now restored and ready to use.")
+		return err
+	}
+	_, err := fmt.Fprintf(w, "Shards collected: %d\nShards remaining: %d\n", d.Collected, d.Remaining)
+	return err
+}
+
+// restoreOne sends one shard and returns where the restore stands.
+func restoreOne(e *env, client *sdk.Client, text string) (*sdk.RestoreProgress, error) {
 	s, err := shamir.ParseRecovery(text)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	defer s.Zero()
 	shard := api.Shard(s.Value)
 	defer shard.Wipe()
-	var resp api.RestoreResponse
-	err = e.client.Do(e.ctx, transport.Call{BaseURL: e.nexus, Path: api.PathOperatorRestore, Request: api.RestoreRequest{ID: s.ID, Shard: &shard}, Response: &resp})
-	if err != nil {
-		return false, explain(err)
-	}
-	if resp.Restored {
-		fmt.Fprintln(e.out, "SPIKE is now restored and ready to use.")
-		return true, nil
-	}
-	fmt.Fprintf(e.out, "Shards collected: %d\nShards remaining: %d\n", resp.Collected, resp.Remaining)
-	return false, nil
-}
-
-// explain turns an API failure into words an operator can act on.
-func explain(err error) error {
-	var se *transport.StatusError
-	if !errors.As(err, &se) {
-		return err
-	}
-	switch se.Code {
-	case api.CodeUnauthorized:
-		return fmt.Errorf("Nexus refused this identity (%s): recover needs spike/pilot/role/recover, restore spike/pilot/role/restore", se.Code)
-	case api.CodeConflict:
-		return errors.New("Nexus is already unsealed: nothing to restore")
-	case api.CodeNotReady:
-		return errors.New("Nexus is sealed: it has no root key to give (restore it first)")
-	case api.CodeBadRequest:
-		return errors.New("Nexus refused the request: see its log (a shard that matches no recorded commitment, or shards that rebuild a key that does not open the log, are refused)")
-	}
-	return fmt.Errorf("%w", err)
+	return client.RestoreShard(e.ctx, s.ID, &shard)
 }

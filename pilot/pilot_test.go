@@ -1,46 +1,259 @@
-package pilot
+package pilot_test
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/spikeledger/spike/api"
-	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/devcluster"
+	"github.com/spikeledger/spike/pilot"
 )
 
-func TestExplain(t *testing.T) {
+func TestUsage(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		code api.ErrorCode
-		want string
+		name string
+		args []string
+		code int
+		want string // in stdout on success, stderr on failure
 	}{
-		{api.CodeUnauthorized, "spike/pilot/role/recover"},
-		{api.CodeNotReady, "sealed"},
-		{api.CodeConflict, "already unsealed"},
-		{api.CodeBadRequest, "refused"},
+		{"help", []string{"--help"}, 0, "Usage: spike <command> [flags]"},
+		{"command help", []string{"secret", "get", "--help"}, 0, "Usage: spike secret get <path> [<key>] [flags]"},
+		{"no command", nil, 2, "expected one of"},
+		{"unknown command", []string{"secrets"}, 2, `unexpected argument secrets, did you mean "secret"?`},
+		{"unknown flag", []string{"secret", "list", "--colour"}, 2, "unknown flag --colour (see 'spike secret list --help')"},
+		{"bad format", []string{"--format", "xml", "version"}, 2, "--format must be one of"},
+		{"bad nexus url", []string{"--nexus-url", "http://nexus:8553", "secret", "list"}, 2, `--nexus-url "http://nexus:8553": want https://host:port`},
 	} {
-		err := explain(&transport.StatusError{Status: tc.code.Status(), Code: tc.code})
-		if !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %q does not mention %q", tc.code, err, tc.want)
-		}
-	}
-	plain := errors.New("dial tcp: refused")
-	if explain(plain) != plain {
-		t.Error("a transport error was rewritten")
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := runCLI(t, "", tc.args...)
+			r.check(t, tc.code, tc.want)
+			if tc.code == 0 && !strings.Contains(r.stdout, tc.want) {
+				t.Errorf("stdout %q does not contain %q", r.stdout, tc.want)
+			}
+		})
 	}
 }
 
-// Configuration errors stop the command before any connection: exit 2,
-// one line. (The environment is process-wide, so no parallelism.)
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, "", "version")
+	r.check(t, 0, "")
+	if want := "spike devel (" + runtime.Version() + ")\n"; r.stdout != want {
+		t.Errorf("version %q, want %q", r.stdout, want)
+	}
+	r = runCLI(t, "", "-f", "json", "version")
+	r.check(t, 0, "")
+	var v map[string]string
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v["version"] != "devel" || v["go"] != runtime.Version() || len(v) != 2 {
+		t.Errorf("version JSON %q, %v", r.stdout, err)
+	}
+	runCLI(t, "", "version", "extra").check(t, 2, "unexpected argument")
+}
+
+// Calls to Nexus fail with one line that says where and what to check;
+// commands that need no Nexus never ask for an SVID.
+func TestConnectionFailures(t *testing.T) {
+	t.Parallel()
+	superDir := svidDir(t, devcluster.SVIDSuperuser)
+	r := runCLI(t, "", "--nexus-url", "https://127.0.0.1:1", "--svid-dir", superDir, "--retry-wait", "0", "secret", "list")
+	r.check(t, 1, "cannot reach Nexus at https://127.0.0.1:1")
+	r.check(t, 1, "check --nexus-url (SPIKE_NEXUS_URL) and that Nexus is running")
+
+	r = runCLI(t, "", "--nexus-url", nexusURL(t), "--svid-dir", filepath.Join(t.TempDir(), "none"), "--spiffe-source-timeout", "50ms", "secret", "list")
+	r.check(t, 1, "no identity to call Nexus with")
+	r.check(t, 1, "point --svid-dir (SPIKE_SVID_DIR) at spiffe-helper's files")
+
+	r = runCLI(t, "", "--svid-dir", filepath.Join(t.TempDir(), "none"), "version")
+	r.check(t, 0, "")
+}
+
+func TestFormats(t *testing.T) {
+	t.Parallel()
+	p := uniq(t, "s/")
+	super(t, "", "secret", "put", p+"/a", "k=v").check(t, 0, "")
+	for _, tc := range []struct{ format, want string }{
+		{"human", p + "/a\n"},
+		{"plain", p + "/a\n"},
+		{"json", "[\n  \"" + p + "/a\"\n]\n"},
+		{"yaml", "- \"" + p + "/a\"\n"},
+		{"y", "- \"" + p + "/a\"\n"},
+	} {
+		r := super(t, "", "--format", tc.format, "secret", "list", "--prefix", p+"/")
+		r.check(t, 0, "")
+		if r.stdout != tc.want {
+			t.Errorf("--format %s: %q, want %q", tc.format, r.stdout, tc.want)
+		}
+	}
+}
+
+func TestDev(t *testing.T) {
+	t.Parallel()
+	var got pilot.DevOptions
+	dev := func(ctx context.Context, o pilot.DevOptions, stdout, stderr io.Writer) error {
+		got = o
+		io.WriteString(stdout, "export SPIKE_NEXUS_URL=https://127.0.0.1:8553\n")
+		return nil
+	}
+	run := func(f pilot.DevFunc, args ...string) result {
+		var out, errOut bytes.Buffer
+		code := pilot.Run(context.Background(), append([]string{"dev"}, args...), nil, &out, &errOut, pilot.WithDev(f))
+		return result{code: code, stdout: out.String(), stderr: errOut.String()}
+	}
+	r := run(dev)
+	r.check(t, 0, "")
+	want := pilot.DevOptions{NexusAddr: "127.0.0.1:8553", OpsAddr: "127.0.0.1:9553", Keepers: 3, TrustDomain: "spike.ist"}
+	if got != want || !strings.Contains(r.stdout, "SPIKE_NEXUS_URL") {
+		t.Errorf("defaults: %+v, stdout %q; want %+v", got, r.stdout, want)
+	}
+	dir := t.TempDir()
+	run(dev, "--data-dir", dir, "--nexus-addr", ":9000", "--ops-addr", "-", "--keepers", "5", "--trust-domain", "example.org").check(t, 0, "")
+	want = pilot.DevOptions{DataDir: dir, NexusAddr: ":9000", OpsAddr: "-", Keepers: 5, TrustDomain: "example.org"}
+	if got != want {
+		t.Errorf("flags: %+v, want %+v", got, want)
+	}
+	run(func(context.Context, pilot.DevOptions, io.Writer, io.Writer) error {
+		return errors.New("devcluster: keepers 99: want 1 to 16")
+	}, "--keepers", "99").check(t, 1, "spike dev: devcluster: keepers 99: want 1 to 16")
+	run(dev, "--keepers=-1").check(t, 2, "--keepers must be 0 or more")
+	run(dev, "--keepers", "many").check(t, 2, "--keepers")
+	runCLI(t, "", "dev").check(t, 1, "this build has no dev cluster")
+}
+
+func TestCompletion(t *testing.T) {
+	t.Parallel()
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		t.Run(shell, func(t *testing.T) {
+			t.Parallel()
+			r := runCLI(t, "", "completion", shell)
+			r.check(t, 0, "")
+			for _, want := range []string{"secret", "metadata", "destroy", "verify", "format", "completion"} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("%s script does not mention %q", shell, want)
+				}
+			}
+			sh, err := exec.LookPath(shell)
+			if err != nil {
+				t.Skipf("no %s to check the script's syntax", shell)
+			}
+			script := filepath.Join(t.TempDir(), "spike."+shell)
+			if err := os.WriteFile(script, []byte(r.stdout), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(sh, "-n", script).CombinedOutput(); err != nil {
+				t.Errorf("%s -n: %v\n%s", shell, err, out)
+			}
+		})
+	}
+	runCLI(t, "", "completion", "tcsh").check(t, 2, "<shell> must be one of")
+	runCLI(t, "", "completion").check(t, 2, "expected")
+}
+
+// The scripts complete from the command tree: subcommands, flags, the
+// values of enumerated flags, and files where a path is expected. Each
+// shell runs its script with the completion system's entry points
+// stubbed (zsh) or for real (bash, fish).
+func TestCompletionCompletes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "events.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		words []string // the command line; the last word is being completed
+		want  string   // what the shell offers, space-separated
+	}{
+		{[]string{"spike", "se"}, "secret"},
+		{[]string{"spike", "secret", "metadata", ""}, "get put"},
+		{[]string{"spike", "--format", "json", "secret", "ge"}, "get"},
+		{[]string{"spike", "--format", ""}, "human h plain p json j yaml y"},
+		{[]string{"spike", "secret", "destroy", "--ve"}, "--versions"},
+		{[]string{"spike", "completion", ""}, "bash zsh fish"},
+		{[]string{"spike", "audit", "verify", dir + "/ev"}, dir + "/events.db"},
+	}
+	shells := map[string]func(script string, words []string) string{
+		"bash": func(script string, words []string) string {
+			return script + "\nCOMP_WORDS=(" + shellWords(words) + "); COMP_CWORD=" + fmt.Sprint(len(words)-1) +
+				"; _spike; echo \"${COMPREPLY[*]}\"\n"
+		},
+		"zsh": func(script string, words []string) string {
+			// compadd, _describe and _files print what they would offer,
+			// filtered by the word's prefix as zsh would.
+			return `compdef() {}
+_describe() { local arr=$4 e; for e in "${(@P)arr}"; do e=${e%%:*}; [[ $e == ${words[CURRENT]}* ]] && print -rn -- "$e "; done }
+compadd() { shift; local e; for e in "$@"; do [[ $e == ${words[CURRENT]}* ]] && print -rn -- "$e "; done }
+_files() { print -rn -- ${words[CURRENT]}*(N) }
+_message() {}
+` + script + "\nwords=(" + shellWords(words) + "); CURRENT=" + fmt.Sprint(len(words)) + "; _spike; print\n"
+		},
+		"fish": func(script string, words []string) string {
+			return script + "\nfor c in (complete -C " + shellWords([]string{strings.Join(words, " ")}) + "); echo (string split \\t -- $c)[1]; end | string join ' '; true\n"
+		},
+	}
+	for shell, wrap := range shells {
+		t.Run(shell, func(t *testing.T) {
+			t.Parallel()
+			sh, err := exec.LookPath(shell)
+			if err != nil {
+				t.Skipf("no %s", shell)
+			}
+			r := runCLI(t, "", "completion", shell)
+			r.check(t, 0, "")
+			for _, tc := range cases {
+				args := []string{"-c", wrap(r.stdout, tc.words)}
+				switch shell {
+				case "bash":
+					args = append([]string{"--norc", "--noprofile"}, args...)
+				case "zsh":
+					args = append([]string{"-f"}, args...)
+				case "fish":
+					args = append([]string{"--no-config"}, args...)
+				}
+				out, err := exec.Command(sh, args...).CombinedOutput()
+				if err != nil {
+					t.Fatalf("%v: %v\n%s", tc.words, err, out)
+				}
+				// fish sorts what it offers; the others keep the script's order.
+				if got, want := sortedFields(string(out)), sortedFields(tc.want); got != want {
+					t.Errorf("completing %q: %q, want %q", tc.words, got, want)
+				}
+			}
+		})
+	}
+}
+
+func sortedFields(s string) string {
+	f := strings.Fields(s)
+	slices.Sort(f)
+	return strings.Join(f, " ")
+}
+
+// shellWords quotes words for bash, zsh and fish alike.
+func shellWords(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+// Two names of one setting set to different values stop the command
+// before any connection: exit 2, one line. (The environment is
+// process-wide, so no parallelism.)
 func TestRunRejectsConflictingNames(t *testing.T) {
 	t.Setenv("SPIKE_NEXUS_URL", "https://a:8553")
 	t.Setenv("SPIKE_NEXUS_API_URL", "https://b:8553")
-	var out, errOut bytes.Buffer
-	code := Run(context.Background(), []string{"operator", "recover"}, nil, &out, &errOut)
-	if code != 2 || !strings.Contains(errOut.String(), "SPIKE_NEXUS_API_URL") || strings.Count(strings.TrimSpace(errOut.String()), "\n") != 0 {
-		t.Fatalf("exit %d, stderr %q", code, errOut.String())
-	}
+	r := runCLI(t, "", "operator", "recover")
+	r.check(t, 2, "SPIKE_NEXUS_API_URL")
 }

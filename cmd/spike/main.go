@@ -1,18 +1,40 @@
-// Command spike is the operator's command line; see package pilot.
+// Command spike is the operator's command line; see package pilot. It is
+// also `spike dev`, the whole system in one process (package devcluster),
+// wired in here so that pilot never depends on the servers.
 package main
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/spikeledger/spike/devcluster"
 	"github.com/spikeledger/spike/pilot"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := pilot.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	// After the first Ctrl-C, a second one kills at once, should a clean
+	// stop hang.
+	context.AfterFunc(ctx, stop)
+	code := pilot.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, pilot.WithDev(dev))
 	stop()
 	os.Exit(code)
+}
+
+// dev runs `spike dev`: the banner to stdout, warnings and errors of
+// every component to stderr.
+func dev(ctx context.Context, o pilot.DevOptions, stdout, stderr io.Writer) error {
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return devcluster.Run(ctx, devcluster.Options{
+		DataDir:     o.DataDir,
+		TrustDomain: o.TrustDomain,
+		NexusAddr:   o.NexusAddr,
+		OpsAddr:     o.OpsAddr,
+		Keepers:     o.Keepers,
+		Logger:      logger,
+	}, stdout)
 }

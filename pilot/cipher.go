@@ -1,0 +1,214 @@
+package pilot
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spikeledger/spike/api"
+)
+
+type cipherCmd struct {
+	Encrypt cipherEncryptCmd `cmd:"" help:"Encrypt with Nexus's key; prints the envelope (version, nonce, ciphertext)."`
+	Decrypt cipherDecryptCmd `cmd:"" help:"Decrypt an envelope made by cipher encrypt."`
+}
+
+// cipherIO is where a cipher command reads and writes. Without a file the
+// input is standard input and the output standard output.
+type cipherIO struct {
+	In   string `arg:"" optional:"" type:"path" help:"Input file (default: standard input)."`
+	File string `name:"file" type:"path" help:"Input file, as SPIKE spells it (same as the argument)."`
+	Out  string `name:"out" short:"o" type:"path" help:"Write the result here (mode 0600) instead of to standard output."`
+}
+
+// maxCipherInput bounds what a cipher command reads: an envelope of the
+// largest payload, or its JSON document.
+const maxCipherInput = 4 * (1 + api.NonceSize + api.MaxCipherPayload)
+
+func (c cipherIO) read(stdin io.Reader) ([]byte, error) {
+	if c.In != "" && c.File != "" && c.In != c.File {
+		return nil, usagef("give the input file once: an argument or --file")
+	}
+	name := c.In
+	if name == "" {
+		name = c.File
+	}
+	r := stdin
+	if name != "" && name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("input: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	if r == nil {
+		return nil, usagef("no input: give a file or pipe it to standard input")
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxCipherInput+1))
+	if err != nil {
+		return nil, fmt.Errorf("read input: %w", err)
+	}
+	if len(b) > maxCipherInput {
+		return nil, usagef("input is larger than the cipher service takes (%d bytes)", api.MaxCipherPayload)
+	}
+	return b, nil
+}
+
+// write sends the result to --out or stdout.
+func (c cipherIO) write(e *env, b []byte) error {
+	if c.Out == "" {
+		_, err := e.out.Write(b)
+		return err
+	}
+	f, err := os.OpenFile(c.Out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("output: %w", err)
+	}
+	return f.Close()
+}
+
+// envelopeDoc is the JSON document of `spike cipher encrypt`, which
+// `spike cipher decrypt` also reads. The byte fields are standard
+// base64, as on the wire.
+type envelopeDoc struct {
+	Version    byte   `json:"version"`
+	Nonce      []byte `json:"nonce"`
+	Ciphertext []byte `json:"ciphertext"`
+}
+
+// plaintextDoc is the JSON document of `spike cipher decrypt`.
+type plaintextDoc struct {
+	Plaintext []byte `json:"plaintext"`
+}
+
+type cipherEncryptCmd struct {
+	cipherIO
+	Plaintext string `name:"plaintext" help:"The plaintext, base64-encoded, instead of an input file."`
+	Algorithm string `name:"algorithm" hidden:"" help:"Accepted for SPIKE's sake and ignored."`
+}
+
+// Run prints the envelope as raw bytes (version ‖ nonce ‖ ciphertext,
+// SPIKE's stream format) or, with --format json|yaml, as a document.
+func (c *cipherEncryptCmd) Run(e *env) error {
+	var plaintext []byte
+	if c.Plaintext != "" {
+		if c.In != "" || c.File != "" {
+			return usagef("give --plaintext or an input file, not both")
+		}
+		var err error
+		if plaintext, err = base64.StdEncoding.DecodeString(c.Plaintext); err != nil {
+			return usagef("--plaintext is not standard base64")
+		}
+	} else {
+		var err error
+		if plaintext, err = c.read(e.in); err != nil {
+			return err
+		}
+	}
+	defer clear(plaintext)
+	client, err := e.nexus()
+	if err != nil {
+		return err
+	}
+	if e.format == formatHuman {
+		out, err := client.EncryptStream(e.ctx, bytes.NewReader(plaintext))
+		if err != nil {
+			return err
+		}
+		return c.write(e, out)
+	}
+	env, err := client.Encrypt(e.ctx, plaintext)
+	if err != nil {
+		return err
+	}
+	b, err := render(e.format, envelopeDoc{Version: env.Version, Nonce: env.Nonce, Ciphertext: env.Ciphertext}, nil)
+	if err != nil {
+		return err
+	}
+	return c.write(e, b)
+}
+
+type cipherDecryptCmd struct {
+	cipherIO
+	Version    *int   `name:"version" help:"Envelope version (with --nonce and --ciphertext, instead of an input file)."`
+	Nonce      string `name:"nonce" help:"Nonce, base64-encoded."`
+	Ciphertext string `name:"ciphertext" help:"Ciphertext with its tag, base64-encoded."`
+	Algorithm  string `name:"algorithm" hidden:"" help:"Accepted for SPIKE's sake and ignored."`
+}
+
+// Run decrypts an envelope given as raw bytes (SPIKE's stream format), as
+// the JSON document cipher encrypt prints, or as flags, and prints the
+// plaintext raw or, with --format json|yaml, as a document.
+func (c *cipherDecryptCmd) Run(e *env) error {
+	env, raw, err := c.envelope(e.in)
+	if err != nil {
+		return err
+	}
+	client, err := e.nexus()
+	if err != nil {
+		return err
+	}
+	var plaintext []byte
+	if raw != nil {
+		plaintext, err = client.DecryptStream(e.ctx, bytes.NewReader(raw))
+	} else {
+		plaintext, err = client.Decrypt(e.ctx, env)
+	}
+	if err != nil {
+		return err
+	}
+	defer clear(plaintext)
+	if e.format == formatHuman {
+		return c.write(e, plaintext)
+	}
+	b, err := render(e.format, plaintextDoc{Plaintext: plaintext}, nil)
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	return c.write(e, b)
+}
+
+// envelope returns the envelope from the flags or the input: either as
+// fields (env) or as raw stream-format bytes (raw).
+func (c *cipherDecryptCmd) envelope(stdin io.Reader) (env api.CipherEnvelope, raw []byte, err error) {
+	if c.Version != nil || c.Nonce != "" || c.Ciphertext != "" {
+		if c.In != "" || c.File != "" {
+			return env, nil, usagef("give --version, --nonce and --ciphertext, or an input file, not both")
+		}
+		if c.Version == nil || c.Nonce == "" || c.Ciphertext == "" {
+			return env, nil, usagef("give all of --version, --nonce and --ciphertext")
+		}
+		if *c.Version < 0 || *c.Version > 255 {
+			return env, nil, usagef("--version must be 0 to 255")
+		}
+		env.Version = byte(*c.Version)
+		if env.Nonce, err = base64.StdEncoding.DecodeString(c.Nonce); err != nil {
+			return env, nil, usagef("--nonce is not standard base64")
+		}
+		if env.Ciphertext, err = base64.StdEncoding.DecodeString(c.Ciphertext); err != nil {
+			return env, nil, usagef("--ciphertext is not standard base64")
+		}
+		return env, nil, nil
+	}
+	b, err := c.read(stdin)
+	if err != nil {
+		return env, nil, err
+	}
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
+		var d envelopeDoc
+		if err := json.Unmarshal(t, &d); err != nil {
+			return env, nil, usagef("input looks like JSON but is not an envelope document: %v", err)
+		}
+		return api.CipherEnvelope{Version: d.Version, Nonce: d.Nonce, Ciphertext: d.Ciphertext}, nil, nil
+	}
+	return env, b, nil
+}

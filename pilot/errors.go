@@ -1,0 +1,194 @@
+package pilot
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/sdk"
+)
+
+// Exit codes. SPIKE v0.8 exits 0 when Nexus refuses; spike does not.
+const (
+	exitOK     = 0
+	exitFailed = 1 // the operation failed: refused, not found, unreachable
+	exitUsage  = 2 // the command line was wrong; nothing was sent
+)
+
+// usageError is a mistake in the command line found after parsing: a bad
+// KEY=VALUE pair, a missing --yes. It exits 2, like a parse error.
+type usageError struct{ msg string }
+
+func (u *usageError) Error() string { return u.msg }
+
+func usagef(format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...)}
+}
+
+// identityError: the command could not get its own SVID, so it never
+// reached Nexus.
+type identityError struct{ err error }
+
+func (i *identityError) Error() string {
+	return fmt.Sprintf("no identity to call Nexus with (%v): point --svid-dir (SPIKE_SVID_DIR) at spiffe-helper's files, or SPIFFE_ENDPOINT_SOCKET at a SPIRE agent", strings.TrimPrefix(i.err.Error(), "sdk: "))
+}
+
+func (i *identityError) Unwrap() error { return i.err }
+
+// exitCodeOf is the exit code for a command's error: 2 for a usage error
+// (including arguments the SDK refused before sending anything), 1 for
+// everything else.
+func exitCodeOf(err error) int {
+	var u *usageError
+	var se *sdk.Error
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &u):
+		return exitUsage
+	case errors.As(err, &se) && localRefusal(se):
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// localRefusal: the SDK checked the arguments and sent nothing.
+func localRefusal(se *sdk.Error) bool {
+	return se.Status == 0 && se.Code == api.CodeBadRequest
+}
+
+// explain turns a command's error into one line that says what happened
+// and what to do next. Nothing in it comes from a secret value: the SDK's
+// errors name operations and paths only.
+func (e *env) explain(err error) string {
+	var se *sdk.Error
+	if errors.As(err, &se) {
+		return e.explainCall(se)
+	}
+	return err.Error()
+}
+
+func (e *env) explainCall(se *sdk.Error) string {
+	op, target := se.Op, se.Path
+	switch {
+	case localRefusal(se):
+		return fmt.Sprintf("invalid argument: %v (see '%s --help')", se.Err, e.command)
+	case se.Status == 0:
+		return fmt.Sprintf("cannot reach Nexus at %s: %v: check --nexus-url (SPIKE_NEXUS_URL) and that Nexus is running",
+			e.g.NexusURL, strings.TrimPrefix(fmt.Sprint(se.Err), "transport: "))
+	case errors.Is(se, sdk.ErrNotFound):
+		return notFoundText(op, target)
+	case errors.Is(se, sdk.ErrUnauthorized):
+		return e.unauthorizedText(op, target)
+	case errors.Is(se, sdk.ErrNotReady):
+		if op == api.OpOperatorRecover {
+			return "Nexus is sealed: it has no root key to give (restore it first with spike operator restore)"
+		}
+		return "Nexus is sealed or still starting: wait for it, or unseal it with spike operator restore"
+	case errors.Is(se, sdk.ErrConflict):
+		return conflictText(op, target)
+	case errors.Is(se, api.CodeDecryptionFailed), op == api.OpCipherDecrypt && se.Status == http.StatusInternalServerError:
+		return "the ciphertext does not decrypt under Nexus's key: it was altered, truncated, or made by another Nexus"
+	case errors.Is(se, sdk.ErrBadRequest):
+		return badRequestText(op, se)
+	}
+	return fmt.Sprintf("Nexus failed (%d %s): see its log", se.Status, se.Code)
+}
+
+func notFoundText(op api.Op, target string) string {
+	switch op {
+	case api.OpSecretGet, api.OpSecretMetadataGet, api.OpSecretSettingsGet:
+		return fmt.Sprintf("no secret at %s, or that version is deleted or destroyed (spike secret list shows the paths)", target)
+	case api.OpSecretDelete, api.OpSecretDestroy, api.OpSecretHistory:
+		return fmt.Sprintf("no secret at %s, or none of those versions exists (spike secret metadata get %s shows them)", target, target)
+	case api.OpSecretUndelete:
+		return fmt.Sprintf("nothing to undelete at %s: no such path, or those versions are not deleted (spike secret metadata get %s shows them)", target, target)
+	case api.OpPolicyGet, api.OpPolicyDelete:
+		return fmt.Sprintf("no policy named %q (spike policy list shows them)", target)
+	case api.OpAuditCheckpoint:
+		return "the log has no signed checkpoint yet: try again in a second"
+	case api.OpAuditProof, api.OpAuditConsistency:
+		return "the log has no such event or size yet (spike audit checkpoint shows its size)"
+	case api.OpRestorePointApply:
+		return "no such point in the log: it is beyond the log's end or before its first event (spike restore list shows the points)"
+	}
+	if target != "" {
+		return fmt.Sprintf("%s: not found", target)
+	}
+	return "not found"
+}
+
+// unauthorizedText names who was refused and what would grant it.
+func (e *env) unauthorizedText(op api.Op, target string) string {
+	who := "this identity"
+	if e.client != nil {
+		if id, err := e.client.SPIFFEID(); err == nil {
+			who = id.String()
+		}
+	}
+	var need string
+	switch op {
+	case api.OpOperatorRecover:
+		return fmt.Sprintf("Nexus refused %s: recover needs the spike/pilot/role/recover identity", who)
+	case api.OpOperatorRestore:
+		return fmt.Sprintf("Nexus refused %s: restore needs the spike/pilot/role/restore identity", who)
+	case api.OpSecretPut, api.OpSecretDelete, api.OpSecretUndelete, api.OpSecretDestroy, api.OpSecretSettingsPut:
+		need = "write on " + target
+	case api.OpSecretGet, api.OpSecretMetadataGet, api.OpSecretSettingsGet:
+		need = "read on " + target
+	case api.OpSecretList:
+		need = "list on " + api.SystemPathSecret
+	case api.OpPolicyPut, api.OpPolicyDelete:
+		need = "write on " + api.SystemPathACL
+	case api.OpPolicyGet:
+		need = "read on " + api.SystemPathACL
+	case api.OpPolicyList:
+		need = "list on " + api.SystemPathACL
+	case api.OpCipherEncrypt, api.OpCipherDecrypt:
+		need = "execute on " + api.SystemPathCipher
+	case api.OpSecretHistory, api.OpAuditList, api.OpAuditCheckpoint, api.OpAuditProof, api.OpAuditConsistency,
+		api.OpRestorePointList:
+		need = "read on " + api.SystemPathAudit + " (the auditor role)"
+	case api.OpRestorePointApply:
+		need = "write on every path restored (super on " + api.SystemPathSecret + " to restore every path)"
+	default:
+		return fmt.Sprintf("Nexus refused %s", who)
+	}
+	return fmt.Sprintf("Nexus refused %s: no policy grants it %s; ask an admin for one (spike policy create)", who, need)
+}
+
+func conflictText(op api.Op, target string) string {
+	switch op {
+	case api.OpOperatorRestore:
+		return "Nexus is already unsealed: nothing to restore"
+	case api.OpRestorePointApply:
+		return "Nexus refused the restore: data it would bring back has been destroyed since that point; restore to a later point or leave those paths out"
+	case api.OpSecretPut:
+		return fmt.Sprintf("check-and-set refused: the current version of %s is not the one --cas named, or the path requires --cas; read it and retry", target)
+	}
+	return fmt.Sprintf("Nexus refused the change to %s as a conflict: read the current state and retry", target)
+}
+
+func badRequestText(op api.Op, se *sdk.Error) string {
+	switch op {
+	case api.OpOperatorRestore:
+		return "Nexus refused the shard: see its log (a shard that matches no recorded commitment, or shards that rebuild a key that does not open the log, are refused)"
+	case api.OpSecretPut:
+		return fmt.Sprintf("Nexus refused the write to %s: the path requires check-and-set (pass --cas with its current version), or the values are larger than Nexus accepts", se.Path)
+	case api.OpPolicyPut:
+		return "Nexus refused the policy: check the patterns (RE2; a policy reaching spike/system/* needs a SPIFFE ID pattern anchored with ^ and $) and the permissions"
+	}
+	return fmt.Sprintf("Nexus refused the request as invalid (%s): check the arguments (see --help)", se.Code)
+}
+
+// flatten makes an error message one line: a multi-line message (a
+// joined error, say) is folded with "; ".
+func flatten(msg string) string {
+	lines := strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' || r == '\r' })
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(lines, "; ")
+}

@@ -1,0 +1,192 @@
+package pilot
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spikeledger/spike/sdk"
+)
+
+type secretMetadataGetCmd struct {
+	Path    string `arg:"" help:"Secret path."`
+	Version int    `name:"version" short:"v" help:"Fail unless this version exists and is not deleted (0: the current one)."`
+}
+
+// metadataDoc is the JSON document of `spike secret metadata get`: SPIKE's
+// metadata, spike's settings, and every version oldest first.
+type metadataDoc struct {
+	Path               string            `json:"path"`
+	CurrentVersion     int               `json:"currentVersion"`
+	OldestVersion      int               `json:"oldestVersion"`
+	CreatedTime        time.Time         `json:"createdTime"`
+	UpdatedTime        time.Time         `json:"updatedTime"`
+	MaxVersions        int               `json:"maxVersions"`
+	CASRequired        bool              `json:"casRequired"`
+	DeleteVersionAfter string            `json:"deleteVersionAfter"`
+	CustomMetadata     map[string]string `json:"customMetadata"`
+	Versions           []versionDoc      `json:"versions"`
+}
+
+type versionDoc struct {
+	Version     int        `json:"version"`
+	CreatedTime time.Time  `json:"createdTime"`
+	DeletedTime *time.Time `json:"deletedTime"`
+	Destroyed   bool       `json:"destroyed"`
+}
+
+func (c *secretMetadataGetCmd) Run(e *env) error {
+	client, err := e.nexus()
+	if err != nil {
+		return err
+	}
+	m, err := client.SecretMetadata(e.ctx, c.Path)
+	if err != nil {
+		return err
+	}
+	s, err := client.SecretSettings(e.ctx, c.Path)
+	if err != nil {
+		return err
+	}
+	doc := metadataDoc{
+		Path: c.Path, CurrentVersion: m.CurrentVersion, OldestVersion: m.OldestVersion,
+		CreatedTime: m.CreatedTime, UpdatedTime: m.UpdatedTime, MaxVersions: m.MaxVersions,
+		CASRequired: s.CASRequired, DeleteVersionAfter: s.DeleteVersionAfter.String(),
+		CustomMetadata: s.CustomMetadata, Versions: []versionDoc{},
+	}
+	if s.MaxVersions > 0 {
+		doc.MaxVersions = s.MaxVersions
+	}
+	if doc.CustomMetadata == nil {
+		doc.CustomMetadata = map[string]string{}
+	}
+	for _, v := range m.Versions {
+		doc.Versions = append(doc.Versions, versionDoc{Version: v.Version, CreatedTime: v.CreatedTime, DeletedTime: v.DeletedTime,
+			Destroyed: slices.Contains(s.Destroyed, v.Version)})
+	}
+	if err := doc.check(c.Version); err != nil {
+		return err
+	}
+	return e.print(doc, doc.human)
+}
+
+// check applies SPIKE's -v: the version asked for must be readable.
+func (d *metadataDoc) check(version int) error {
+	if version == 0 {
+		return nil
+	}
+	for _, v := range d.Versions {
+		if v.Version == version && v.DeletedTime == nil && !v.Destroyed {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s has no readable version %d (spike secret metadata get %s shows them): %w", d.Path, version, d.Path, sdk.ErrNotFound)
+}
+
+func (d *metadataDoc) human(w io.Writer) error {
+	t := table(w)
+	fmt.Fprintf(t, "path\t%s\n", oneLine(d.Path))
+	fmt.Fprintf(t, "current version\t%d\n", d.CurrentVersion)
+	fmt.Fprintf(t, "oldest version\t%d\n", d.OldestVersion)
+	fmt.Fprintf(t, "created\t%s\n", humanTime(d.CreatedTime))
+	fmt.Fprintf(t, "updated\t%s\n", humanTime(d.UpdatedTime))
+	fmt.Fprintf(t, "max versions\t%d\n", d.MaxVersions)
+	fmt.Fprintf(t, "cas required\t%t\n", d.CASRequired)
+	after := d.DeleteVersionAfter
+	if after == "0s" || after == "" {
+		after = "never"
+	}
+	fmt.Fprintf(t, "delete after\t%s\n", after)
+	custom := "-"
+	if len(d.CustomMetadata) > 0 {
+		var kv []string
+		for _, k := range sortedKeys(d.CustomMetadata) {
+			kv = append(kv, k+"="+d.CustomMetadata[k])
+		}
+		custom = oneLine(strings.Join(kv, ", "))
+	}
+	fmt.Fprintf(t, "custom metadata\t%s\n", custom)
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	t = table(w)
+	fmt.Fprintln(t, "VERSION\tCREATED\tDELETED\tDESTROYED")
+	for _, v := range d.Versions {
+		deleted := "-"
+		if v.DeletedTime != nil {
+			deleted = humanTime(*v.DeletedTime)
+		}
+		destroyed := "no"
+		if v.Destroyed {
+			destroyed = "yes"
+		}
+		fmt.Fprintf(t, "%d\t%s\t%s\t%s\n", v.Version, humanTime(v.CreatedTime), deleted, destroyed)
+	}
+	return t.Flush()
+}
+
+type secretMetadataPutCmd struct {
+	Path               string         `arg:"" help:"Secret path (it need not exist yet)."`
+	MaxVersions        *int           `name:"max-versions" help:"How many versions to keep (0: Nexus's default); lowering it destroys the oldest at once."`
+	CASRequired        *bool          `name:"cas-required" negatable:"" help:"Require every write to use --cas (--no-cas-required lifts it)."`
+	DeleteVersionAfter *time.Duration `name:"delete-version-after" help:"Soft-delete each version this long after it is written, such as 720h (0s: never)."`
+	Custom             []string       `name:"custom" sep:"none" placeholder:"KEY=VALUE" help:"Custom metadata (not secret), repeatable; replaces what the path has."`
+	ClearCustom        bool           `name:"clear-custom" help:"Remove all custom metadata."`
+}
+
+// settingsChange is the JSON document of `spike secret metadata put`: the
+// path and the settings the command changed.
+type settingsChange struct {
+	Path               string             `json:"path"`
+	MaxVersions        *int               `json:"maxVersions,omitempty"`
+	CASRequired        *bool              `json:"casRequired,omitempty"`
+	DeleteVersionAfter *string            `json:"deleteVersionAfter,omitempty"`
+	CustomMetadata     *map[string]string `json:"customMetadata,omitempty"`
+}
+
+func (c *secretMetadataPutCmd) Run(e *env) error {
+	doc := settingsChange{Path: c.Path, MaxVersions: c.MaxVersions, CASRequired: c.CASRequired}
+	var opts []sdk.SettingsOption
+	if c.MaxVersions != nil {
+		if *c.MaxVersions < 0 {
+			return usagef("--max-versions must be 0 or more")
+		}
+		opts = append(opts, sdk.SetMaxVersions(*c.MaxVersions))
+	}
+	if c.CASRequired != nil {
+		opts = append(opts, sdk.SetCASRequired(*c.CASRequired))
+	}
+	if c.DeleteVersionAfter != nil {
+		if *c.DeleteVersionAfter < 0 {
+			return usagef("--delete-version-after must be 0s or more")
+		}
+		s := c.DeleteVersionAfter.String()
+		doc.DeleteVersionAfter = &s
+		opts = append(opts, sdk.SetDeleteVersionAfter(*c.DeleteVersionAfter))
+	}
+	switch {
+	case c.ClearCustom && len(c.Custom) > 0:
+		return usagef("give --custom or --clear-custom, not both")
+	case c.ClearCustom || len(c.Custom) > 0:
+		m, err := parseLabels(c.Custom)
+		if err != nil {
+			return err
+		}
+		doc.CustomMetadata = &m
+		opts = append(opts, sdk.SetCustomMetadata(m))
+	}
+	if len(opts) == 0 {
+		return usagef("nothing to change: give --max-versions, --cas-required, --delete-version-after, --custom or --clear-custom")
+	}
+	client, err := e.nexus()
+	if err != nil {
+		return err
+	}
+	if err := client.PutSecretSettings(e.ctx, c.Path, opts...); err != nil {
+		return err
+	}
+	return e.print(doc, okLine("OK"))
+}

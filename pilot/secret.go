@@ -1,0 +1,243 @@
+package pilot
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/spikeledger/spike/sdk"
+)
+
+type secretCmd struct {
+	Put      secretPutCmd      `cmd:"" help:"Write a new version of a secret (KEY=@FILE and KEY=- keep values out of shell history)."`
+	Get      secretGetCmd      `cmd:"" help:"Print a secret's values, or one value."`
+	List     secretListCmd     `cmd:"" help:"List secret paths."`
+	Delete   secretDeleteCmd   `cmd:"" help:"Soft-delete versions of a secret (undelete brings them back)."`
+	Undelete secretUndeleteCmd `cmd:"" help:"Restore soft-deleted versions of a secret."`
+	Destroy  secretDestroyCmd  `cmd:"" help:"Destroy versions of a secret for good: their data cannot be read again."`
+	Metadata secretMetadataCmd `cmd:"" help:"Read or change a secret's metadata and settings."`
+	History  secretHistoryCmd  `cmd:"" help:"Show what happened to a secret: writes, deletes, reads and refusals."`
+}
+
+type secretMetadataCmd struct {
+	Get secretMetadataGetCmd `cmd:"" help:"Print a secret's versions, metadata and settings."`
+	Put secretMetadataPutCmd `cmd:"" help:"Change a secret path's settings: retention, check-and-set, expiry, custom metadata."`
+}
+
+// secretChange is the JSON document of delete, undelete and destroy: the
+// path and the versions the command named ([]: the default).
+type secretChange struct {
+	Path     string `json:"path"`
+	Versions []int  `json:"versions"`
+}
+
+// secretWritten is the JSON document of `spike secret put`. Version is the
+// version written when Nexus reports it (it does for --cas writes).
+type secretWritten struct {
+	Path    string `json:"path"`
+	Version int    `json:"version,omitempty"`
+}
+
+func nonNilInts(vs []int) []int {
+	if vs == nil {
+		return []int{}
+	}
+	return vs
+}
+
+type secretPutCmd struct {
+	Path   string   `arg:"" help:"Secret path, such as tenants/demo/db/creds."`
+	Values []string `arg:"" name:"KEY=VALUE" help:"Values: KEY=VALUE, KEY=@FILE (the file's bytes), KEY=- (standard input), KEY=@@TEXT (a value starting with @)."`
+	CAS    *int     `name:"cas" help:"Write only if the current version is this one (0: only if the path has no readable version)."`
+}
+
+func (c *secretPutCmd) Run(e *env) error {
+	values, err := parsePairs(c.Values, e.in)
+	if err != nil {
+		return err
+	}
+	defer clear(values)
+	client, err := e.nexus()
+	if err != nil {
+		return err
+	}
+	var opts []sdk.PutOption
+	if c.CAS != nil {
+		opts = append(opts, sdk.CAS(*c.CAS))
+	}
+	v, err := client.PutSecret(e.ctx, c.Path, values, opts...)
+	if err != nil {
+		return err
+	}
+	msg := "OK"
+	if v > 0 {
+		msg = fmt.Sprintf("OK (version %d)", v)
+	}
+	return e.print(secretWritten{Path: c.Path, Version: v}, okLine(msg))
+}
+
+type secretGetCmd struct {
+	Path    string `arg:"" help:"Secret path."`
+	Key     string `arg:"" optional:"" help:"Print only this value."`
+	Version int    `name:"version" short:"v" help:"Version to read (0: the current one)."`
+}
+
+// Run prints the values: KEY=VALUE lines, sorted, or one value alone.
+// This is the one command whose output is secret: it is what was asked
+// for.
+func (c *secretGetCmd) Run(e *env) error {
+	client, err := e.nexus()
+	if err != nil {
+		return err
+	}
+	s, err := client.GetSecret(e.ctx, c.Path, c.Version)
+	if err != nil {
+		return err
+	}
+	defer clear(s.Data)
+	if c.Key != "" {
+		v, ok := s.Data[c.Key]
+		if !ok {
+			return &missingKeyError{path: c.Path, key: c.Key}
+		}
+		return e.print(v, func(w io.Writer) error {
+			_, err := fmt.Fprintln(w, v)
+			return err
+		})
+	}
+	return e.print(s.Data, func(w io.Writer) error {
+		keys := sortedKeys(s.Data)
+		for _, k := range keys {
+			if _, err := fmt.Fprintf(w, "%s=%s\n", k, s.Data[k]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// missingKeyError: the secret exists but has no such key. Its message
+// names the keys there are, never a value.
+type missingKeyError struct{ path, key string }
+
+func (m *missingKeyError) Error() string {
+	return fmt.Sprintf("%s has no key %q (spike secret get %s lists its keys)", m.path, m.key, m.path)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+type secretListCmd struct {
+	Prefix string `name:"prefix" help:"Only paths that start with this."`
+}
+
+// listPage is the page size the CLI asks for; it fetches every page.
+const listPage = 1000
+
+func (c *secretListCmd) Run(e *env) error {
+	client, err := e.nexus()
+	if err != nil {
+		return err
+	}
+	paths := []string{}
+	after := ""
+	for {
+		page, next, err := client.ListSecrets(e.ctx, sdk.ListOptions{Prefix: c.Prefix, After: after, Limit: listPage})
+		if err != nil {
+			return err
+		}
+		paths = append(paths, page...)
+		if next == "" || next == after {
+			break
+		}
+		after = next
+	}
+	return e.print(paths, func(w io.Writer) error {
+		if len(paths) == 0 {
+			_, err := fmt.Fprintln(w, "No secrets found.")
+			return err
+		}
+		_, err := fmt.Fprintln(w, strings.Join(paths, "\n"))
+		return err
+	})
+}
+
+type secretDeleteCmd struct {
+	Path     string `arg:"" help:"Secret path."`
+	Versions []int  `name:"versions" short:"v" sep:"," help:"Versions to delete, comma-separated (none or 0: the current one)."`
+}
+
+func (c *secretDeleteCmd) Run(e *env) error {
+	client, err := e.nexus()
+	if err != nil {
+		return err
+	}
+	if err := client.DeleteSecret(e.ctx, c.Path, c.Versions...); err != nil {
+		return err
+	}
+	return e.print(secretChange{Path: c.Path, Versions: nonNilInts(c.Versions)}, okLine("OK"))
+}
+
+type secretUndeleteCmd struct {
+	Path     string `arg:"" help:"Secret path."`
+	Versions []int  `name:"versions" short:"v" sep:"," help:"Versions to restore, comma-separated (none: the most recently deleted one)."`
+}
+
+func (c *secretUndeleteCmd) Run(e *env) error {
+	client, err := e.nexus()
+	if err != nil {
+		return err
+	}
+	if err := client.UndeleteSecret(e.ctx, c.Path, c.Versions...); err != nil {
+		return err
+	}
+	return e.print(secretChange{Path: c.Path, Versions: nonNilInts(c.Versions)}, okLine("OK"))
+}
+
+type secretDestroyCmd struct {
+	Path     string `arg:"" help:"Secret path."`
+	Versions []int  `name:"versions" short:"v" sep:"," required:"" help:"Versions to destroy, comma-separated; each must be named."`
+	Yes      bool   `name:"yes" short:"y" help:"Do not ask for confirmation."`
+}
+
+func (c *secretDestroyCmd) Run(e *env) error {
+	for _, v := range c.Versions {
+		if v < 1 {
+			return usagef("--versions: %d is not a version number (destroy needs each version named, 1 or more)", v)
+		}
+	}
+	q := fmt.Sprintf("Destroy version%s %s of %s for good? Their data cannot be recovered.", plural(len(c.Versions)), joinInts(c.Versions), c.Path)
+	if err := e.confirm(q, c.Yes); err != nil {
+		return err
+	}
+	client, err := e.nexus()
+	if err != nil {
+		return err
+	}
+	if err := client.DestroySecret(e.ctx, c.Path, c.Versions...); err != nil {
+		return err
+	}
+	return e.print(secretChange{Path: c.Path, Versions: c.Versions}, okLine("OK"))
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func joinInts(vs []int) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = fmt.Sprint(v)
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,151 @@
+package pilot_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestSecretPutGet(t *testing.T) {
+	t.Parallel()
+	p := uniq(t, "s/")
+	file := filepath.Join(t.TempDir(), "cert.pem")
+	if err := os.WriteFile(file, []byte("-----BEGIN X-----\nabc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runCases(t, []cliCase{
+		{name: "put", args: []string{"secret", "put", p + "/a", "user=admin", "pass=s3cret"}, exact: "OK\n"},
+		{name: "put json", args: []string{"-f", "json", "secret", "put", p + "/b", "k=v"}, golden: "secret-put"},
+		{name: "put from file and stdin", stdin: "tok\n", args: []string{"secret", "put", p + "/c", "cert=@" + file, "token=-", "at=@@home"}, exact: "OK\n"},
+		{name: "put cas", args: []string{"secret", "put", "--cas", "1", p + "/a", "user=admin", "pass=n3w"}, exact: "OK (version 2)\n"},
+		{name: "put cas json", args: []string{"-f", "json", "secret", "put", "--cas", "2", p + "/a", "user=admin", "pass=n3w3r"}, golden: "secret-put-cas"},
+		{name: "put cas conflict", args: []string{"secret", "put", "--cas", "1", p + "/a", "user=x"}, code: 1, want: "check-and-set refused"},
+		{name: "put unauthorized", who: nobodyDir(t), args: []string{"secret", "put", p + "/a", "user=x"}, code: 1, want: "no policy grants it write on " + p + "/a"},
+		{name: "put no values", args: []string{"secret", "put", p + "/a"}, code: 2, want: "expected"},
+		{name: "put not a pair", args: []string{"secret", "put", p + "/a", "hunter2"}, code: 2, want: "value 1 is not KEY=VALUE"},
+		{name: "put missing file", args: []string{"secret", "put", p + "/a", "k=@" + file + ".none"}, code: 2, want: "no such file"},
+		{name: "put stdin twice", args: []string{"secret", "put", p + "/a", "a=-", "b=-"}, code: 2, want: "only one value"},
+		{name: "put bad key", args: []string{"secret", "put", p + "/a", "db.host=x"}, code: 2, want: "invalid argument"},
+		{name: "put bad path", args: []string{"secret", "put", "a path", "k=v"}, code: 2, want: "invalid argument"},
+
+		{name: "get", args: []string{"secret", "get", p + "/a"}, exact: "pass=n3w3r\nuser=admin\n"},
+		{name: "get key", args: []string{"secret", "get", p + "/a", "user"}, exact: "admin\n"},
+		{name: "get version", args: []string{"secret", "get", "-v", "1", p + "/a", "pass"}, exact: "s3cret\n"},
+		{name: "get file and stdin values", args: []string{"secret", "get", p + "/c"}, exact: "at=@home\ncert=-----BEGIN X-----\nabc\n\ntoken=tok\n"},
+		{name: "get json", args: []string{"--format", "json", "secret", "get", p + "/a"}, golden: "secret-get"},
+		{name: "get key json", args: []string{"-f", "j", "secret", "get", p + "/a", "pass"}, golden: "secret-get-key"},
+		{name: "get yaml", args: []string{"-f", "yaml", "secret", "get", p + "/a"}, exact: "pass: \"n3w3r\"\nuser: \"admin\"\n"},
+		{name: "get missing key", args: []string{"secret", "get", p + "/a", "nokey"}, code: 1, want: `has no key "nokey"`},
+		{name: "get not found", args: []string{"secret", "get", p + "/none"}, code: 1, want: "no secret at " + p + "/none"},
+		{name: "get missing version", args: []string{"secret", "get", "-v", "9", p + "/a"}, code: 1, want: "no secret at"},
+		{name: "get unauthorized", who: nobodyDir(t), args: []string{"secret", "get", p + "/a"}, code: 1, want: "Nexus refused spiffe://spike.ist/workload/nobody: no policy grants it read on " + p + "/a"},
+		{name: "get no path", args: []string{"secret", "get"}, code: 2, want: `expected "<path>"`},
+		{name: "get bad version", args: []string{"secret", "get", "-v", "one", p + "/a"}, code: 2, want: "--version"},
+		{name: "get bad format", args: []string{"-f", "xml", "secret", "get", p + "/a"}, code: 2, want: "--format"},
+	})
+}
+
+func TestSecretList(t *testing.T) {
+	t.Parallel()
+	p := uniq(t, "s/")
+	runCases(t, []cliCase{
+		{name: "put b", args: []string{"secret", "put", p + "/b", "k=v"}},
+		{name: "put a", args: []string{"secret", "put", p + "/a", "k=v"}},
+		{name: "list", args: []string{"secret", "list", "--prefix", p + "/"}, exact: p + "/a\n" + p + "/b\n"},
+		{name: "list json", args: []string{"-f", "json", "secret", "list", "--prefix", p + "/"}, golden: "secret-list"},
+		{name: "list empty", args: []string{"secret", "list", "--prefix", p + "/none"}, exact: "No secrets found.\n"},
+		{name: "list empty json", args: []string{"-f", "json", "secret", "list", "--prefix", p + "/none"}, exact: "[]\n"},
+		// Nexus lists what a caller may read: nothing, for a workload no
+		// policy names; that is not a refusal.
+		{name: "list as nobody", who: nobodyDir(t), args: []string{"secret", "list", "--prefix", p + "/"}, exact: "No secrets found.\n"},
+		{name: "list extra argument", args: []string{"secret", "list", p}, code: 2, want: "unexpected argument"},
+	})
+}
+
+func TestSecretDeleteUndeleteDestroy(t *testing.T) {
+	t.Parallel()
+	p := uniq(t, "s/")
+	runCases(t, []cliCase{
+		{name: "put v1", args: []string{"secret", "put", p + "/a", "k=one"}},
+		{name: "put v2", args: []string{"secret", "put", p + "/a", "k=two"}},
+		{name: "put v3", args: []string{"secret", "put", p + "/a", "k=three"}},
+
+		{name: "delete current", args: []string{"secret", "delete", p + "/a"}, exact: "OK\n"},
+		{name: "current is now v2", args: []string{"secret", "get", p + "/a", "k"}, exact: "two\n"},
+		{name: "delete json", args: []string{"-f", "json", "secret", "delete", "-v", "1,2", p + "/a"}, golden: "secret-delete"},
+		{name: "all deleted", args: []string{"secret", "get", p + "/a"}, code: 1, want: "no secret at"},
+		{name: "delete not found", args: []string{"secret", "delete", p + "/none"}, code: 1, want: "no secret at " + p + "/none"},
+		{name: "delete unauthorized", who: nobodyDir(t), args: []string{"secret", "delete", p + "/a"}, code: 1, want: "no policy grants it write on"},
+		{name: "delete bad versions", args: []string{"secret", "delete", "-v", "x", p + "/a"}, code: 2, want: "--versions"},
+		{name: "delete negative version", args: []string{"secret", "delete", "--versions=-3", p + "/a"}, code: 2, want: "invalid argument"},
+
+		{name: "undelete latest deleted", args: []string{"secret", "undelete", p + "/a"}, exact: "OK\n"},
+		{name: "undelete json", args: []string{"-f", "json", "secret", "undelete", "-v", "1", p + "/a"}, golden: "secret-undelete"},
+		{name: "v1 back", args: []string{"secret", "get", "-v", "1", p + "/a", "k"}, exact: "one\n"},
+		{name: "undelete nothing deleted", args: []string{"secret", "undelete", "-v", "1", p + "/a"}, code: 1, want: "nothing to undelete"},
+		{name: "undelete not found", args: []string{"secret", "undelete", p + "/none"}, code: 1, want: "nothing to undelete at " + p + "/none"},
+		{name: "undelete unauthorized", who: nobodyDir(t), args: []string{"secret", "undelete", p + "/a"}, code: 1, want: "no policy grants it write on"},
+		{name: "undelete no path", args: []string{"secret", "undelete"}, code: 2, want: "expected"},
+
+		{name: "destroy needs --yes without a terminal", args: []string{"secret", "destroy", "-v", "1", p + "/a"}, code: 2, want: "pass --yes"},
+		{name: "destroy", args: []string{"secret", "destroy", "-v", "1", "--yes", p + "/a"}, exact: "OK\n"},
+		{name: "destroyed is gone", args: []string{"secret", "get", "-v", "1", p + "/a"}, code: 1, want: "no secret at"},
+		{name: "destroy json", args: []string{"-f", "json", "secret", "destroy", "-y", "-v", "2", p + "/a"}, golden: "secret-destroy"},
+		{name: "destroy not found", args: []string{"secret", "destroy", "-y", "-v", "1", p + "/none"}, code: 1, want: "no secret at " + p + "/none"},
+		{name: "destroy unauthorized", who: nobodyDir(t), args: []string{"secret", "destroy", "-y", "-v", "3", p + "/a"}, code: 1, want: "no policy grants it write on"},
+		{name: "destroy without versions", args: []string{"secret", "destroy", "-y", p + "/a"}, code: 2, want: "--versions"},
+		{name: "destroy version 0", args: []string{"secret", "destroy", "-y", "-v", "0", p + "/a"}, code: 2, want: "not a version number"},
+	})
+}
+
+func TestSecretMetadata(t *testing.T) {
+	t.Parallel()
+	p := uniq(t, "s/")
+	runCases(t, []cliCase{
+		{name: "put v1", args: []string{"secret", "put", p + "/a", "k=one"}},
+		{name: "put v2", args: []string{"secret", "put", p + "/a", "k=two"}},
+		{name: "delete v1", args: []string{"secret", "delete", "-v", "1", p + "/a"}},
+
+		{name: "get", args: []string{"secret", "metadata", "get", p + "/a"}, want: "current version  2\n"},
+		{name: "get json", args: []string{"-f", "json", "secret", "metadata", "get", p + "/a"}, golden: "secret-metadata-get"},
+		{name: "get version", args: []string{"secret", "metadata", "get", "-v", "2", p + "/a"}, want: "oldest version   2\n"},
+		{name: "get deleted version", args: []string{"secret", "metadata", "get", "-v", "1", p + "/a"}, code: 1, want: "no readable version 1"},
+		{name: "get not found", args: []string{"secret", "metadata", "get", p + "/none"}, code: 1, want: "no secret at " + p + "/none"},
+		{name: "get unauthorized", who: nobodyDir(t), args: []string{"secret", "metadata", "get", p + "/a"}, code: 1, want: "no policy grants it read on " + p + "/a"},
+		{name: "get no path", args: []string{"secret", "metadata", "get"}, code: 2, want: "expected"},
+
+		{name: "put", args: []string{"secret", "metadata", "put", p + "/a", "--max-versions", "5", "--cas-required", "--custom", "owner=team-a", "--custom", "tier=1"}, exact: "OK\n"},
+		{name: "put json", args: []string{"-f", "json", "secret", "metadata", "put", p + "/a", "--delete-version-after", "720h"}, golden: "secret-metadata-put"},
+		{name: "settings show", args: []string{"-f", "json", "secret", "metadata", "get", p + "/a"}, golden: "secret-metadata-get-settings"},
+		{name: "write without cas refused", args: []string{"secret", "put", p + "/a", "k=three"}, code: 1, want: "requires check-and-set"},
+		{name: "lift cas and clear custom", args: []string{"secret", "metadata", "put", p + "/a", "--no-cas-required", "--clear-custom"}, exact: "OK\n"},
+		{name: "write without cas", args: []string{"secret", "put", p + "/a", "k=three"}, exact: "OK\n"},
+		// Settings may be put ahead of a path's first write.
+		{name: "put ahead of path", args: []string{"secret", "metadata", "put", p + "/later", "--max-versions", "2"}, exact: "OK\n"},
+		{name: "put unauthorized", who: nobodyDir(t), args: []string{"secret", "metadata", "put", p + "/a", "--max-versions", "3"}, code: 1, want: "no policy grants it write on"},
+		{name: "put nothing", args: []string{"secret", "metadata", "put", p + "/a"}, code: 2, want: "nothing to change"},
+		{name: "put custom and clear", args: []string{"secret", "metadata", "put", p + "/a", "--custom", "a=b", "--clear-custom"}, code: 2, want: "not both"},
+		{name: "put bad custom", args: []string{"secret", "metadata", "put", p + "/a", "--custom", "novalue"}, code: 2, want: "is not KEY=VALUE"},
+		{name: "put bad duration", args: []string{"secret", "metadata", "put", p + "/a", "--delete-version-after", "soon"}, code: 2, want: "--delete-version-after"},
+	})
+}
+
+func TestSecretHistory(t *testing.T) {
+	t.Parallel()
+	p := uniq(t, "s/")
+	runCases(t, []cliCase{
+		{name: "put", args: []string{"secret", "put", p + "/a", "k=v"}},
+		{name: "read", args: []string{"secret", "get", p + "/a"}},
+		{name: "refused read", who: nobodyDir(t), args: []string{"secret", "get", p + "/a"}, code: 1, want: "Nexus refused"},
+		{name: "delete", args: []string{"secret", "delete", p + "/a"}},
+
+		{name: "history", args: []string{"secret", "history", p + "/a"}, want: "secret.version.written"},
+		{name: "history json", args: []string{"-f", "json", "secret", "history", p + "/a"}, golden: "secret-history"},
+		{name: "history page", args: []string{"-f", "json", "secret", "history", "--limit", "1", p + "/a"}, golden: "secret-history-page"},
+		{name: "history of nothing", args: []string{"secret", "history", p + "/none"}, exact: "No events found.\n"},
+		{name: "history unauthorized", who: nobodyDir(t), args: []string{"secret", "history", p + "/a"}, code: 1, want: "read on spike/system/audit"},
+		{name: "history no path", args: []string{"secret", "history"}, code: 2, want: "expected"},
+		{name: "history bad since", args: []string{"secret", "history", "--since", "yesterday", p + "/a"}, code: 2, want: "--since"},
+		{name: "history bad limit", args: []string{"secret", "history", "--limit=-1", p + "/a"}, code: 2, want: "invalid argument"},
+	})
+}
