@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    := ./...
 BIN     := bin
 
-.PHONY: all build test unit race bench lint fuzz clean
+.PHONY: all build demo test unit race bench lint fuzz clean
 
 all: build
 
@@ -13,6 +13,11 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build ./...
 	@if [ -d cmd ]; then $(GO) build -o $(BIN)/ ./cmd/...; fi
+
+## demo: the whole system on this machine (spike dev), the demo policy,
+## the demo workload and a few pilot commands; then everything stops.
+demo: build
+	@bash test/demo.sh
 
 ## test: everything — lint, the full test suite (crash and memory tests
 ## included), and the race detector over the fast subset.
