@@ -46,10 +46,10 @@ func WithDev(f DevFunc) Option {
 }
 
 type devCmd struct {
-	DataDir     string `name:"data-dir" type:"path" help:"Directory for the cluster's data (empty: the dev cluster chooses)."`
+	DataDir     string `name:"data-dir" type:"path" help:"Directory for the cluster's data (kept across runs: a restart unseals from the recovery files there; empty: a temporary directory removed at exit)."`
 	NexusAddr   string `name:"nexus-addr" default:"127.0.0.1:8553" help:"Nexus API address."`
-	OpsAddr     string `name:"ops-addr" default:"127.0.0.1:9553" help:"Operations address (/metrics, /healthz, /readyz); - turns it off."`
-	Keepers     int    `name:"keepers" default:"3" help:"How many Keepers to run."`
+	OpsAddr     string `name:"ops-addr" default:"127.0.0.1:9553" help:"Operations address (/healthz, /readyz); - turns it off."`
+	Keepers     int    `name:"keepers" default:"3" help:"How many Keepers to run (1 to 16; the threshold is a majority)."`
 	TrustDomain string `name:"trust-domain" default:"spike.ist" help:"Trust domain of the development CA."`
 }
 
