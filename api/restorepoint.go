@@ -57,10 +57,15 @@ func (r RestorePointApplyRequest) Validate() error {
 	if len(r.Paths) > MaxPageSize {
 		return invalid("paths", "too many")
 	}
+	seen := make(map[string]bool, len(r.Paths))
 	for _, p := range r.Paths {
 		if err := validateSecretPath("paths", p); err != nil {
 			return err
 		}
+		if seen[p] {
+			return invalid("paths", "a path is named twice")
+		}
+		seen[p] = true
 	}
 	return nil
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/projections"
@@ -91,6 +91,7 @@ func (s *Service) auditCheckpoint(ctx context.Context, r *transport.Request) tra
 	}
 	vkey, err := s.log.VerifierKey(ctx)
 	if err != nil {
+		s.logger.Error("read verifier key", "err", err)
 		return internalError(op)
 	}
 	return transport.Response{Body: api.AuditCheckpointResponse{Checkpoint: string(cp.Note), Size: cp.Size, RootHash: cp.Root[:], VerifierKey: vkey}}
@@ -101,8 +102,11 @@ func (s *Service) auditCheckpoint(ctx context.Context, r *transport.Request) tra
 func (s *Service) treeSize(ctx context.Context, size uint64) (uint64, string, error) {
 	if size == 0 {
 		cp, ok, err := s.log.LatestCheckpoint(ctx)
-		if err != nil || !ok {
-			return 0, "", errors.Join(err, projections.ErrNotFound)
+		if err != nil {
+			return 0, "", err
+		}
+		if !ok {
+			return 0, "", projections.ErrNotFound
 		}
 		return cp.Size, string(cp.Note), nil
 	}
@@ -127,7 +131,7 @@ func (s *Service) auditProof(ctx context.Context, r *transport.Request) transpor
 	}
 	size, note, err := s.treeSize(ctx, req.TreeSize)
 	if err != nil {
-		return notFoundOr(op, err)
+		return s.notFoundOrLog(op, err)
 	}
 	if req.Seq > size {
 		return notFound(op)
@@ -139,6 +143,7 @@ func (s *Service) auditProof(ctx context.Context, r *transport.Request) transpor
 	}
 	leaf, err := s.log.LeafHash(ctx, req.Seq)
 	if err != nil {
+		s.logger.Error("leaf hash", "seq", req.Seq, "err", err)
 		return internalError(op)
 	}
 	return transport.Response{Body: api.AuditProofResponse{Seq: req.Seq, TreeSize: size, LeafHash: leaf[:], Proof: hashes(proof), Checkpoint: note}}
@@ -152,7 +157,7 @@ func (s *Service) auditConsistency(ctx context.Context, r *transport.Request) tr
 	}
 	size, note, err := s.treeSize(ctx, req.NewSize)
 	if err != nil {
-		return notFoundOr(op, err)
+		return s.notFoundOrLog(op, err)
 	}
 	if req.OldSize > size {
 		return notFound(op)
@@ -177,21 +182,24 @@ func (s *Service) restorePointList(ctx context.Context, r *transport.Request) tr
 	}
 	points := []api.RestorePoint{}
 	var next uint64
-	errFull := errors.New("page full")
+	errDone := errors.New("page done")
 	err := s.log.Checkpoints(ctx, func(size uint64, msg []byte) error {
 		if size <= req.After {
 			return nil
-		}
-		if len(points) == limit {
-			next = points[limit-1].Seq
-			return errFull
 		}
 		rec, err := s.log.Get(ctx, size)
 		if err != nil {
 			return err
 		}
-		if !within(rec.Time, req.Since, req.Until) {
+		if req.Until != nil && !rec.Time.Before(*req.Until) {
+			return errDone // times never decrease along the log
+		}
+		if req.Since != nil && rec.Time.Before(*req.Since) {
 			return nil
+		}
+		if len(points) == limit {
+			next = points[limit-1].Seq
+			return errDone
 		}
 		root, err := s.log.TreeHash(ctx, size)
 		if err != nil {
@@ -200,15 +208,20 @@ func (s *Service) restorePointList(ctx context.Context, r *transport.Request) tr
 		points = append(points, api.RestorePoint{Seq: size, Time: rec.Time.UTC(), RootHash: root[:]})
 		return nil
 	})
-	if err != nil && !errors.Is(err, errFull) {
+	if err != nil && !errors.Is(err, errDone) {
 		s.logger.Error("list restore points", "err", err)
 		return internalError(op)
 	}
 	return transport.Response{Body: api.RestorePointListResponse{Points: points, Next: next}}
 }
 
-func within(t time.Time, since, until *time.Time) bool {
-	return (since == nil || !t.Before(*since)) && (until == nil || t.Before(*until))
+// notFoundOrLog is notFoundOr, logging what is not a 404.
+func (s *Service) notFoundOrLog(op api.Op, err error) transport.Response {
+	if !isNotFound(err) && !errors.Is(err, eventlog.ErrNotFound) {
+		s.logger.Error("audit query failed", "op", op.String(), "err", err)
+		return internalError(op)
+	}
+	return notFound(op)
 }
 
 func hashes[H ~[32]byte](hs []H) [][]byte {

@@ -65,9 +65,16 @@ func (s *Service) restorePointApply(ctx context.Context, r *transport.Request) t
 	if req.AsOfTime != nil {
 		at.Time = *req.AsOfTime
 	}
+	if at.Seq > s.log.Size() {
+		return notFound(op) // a point beyond the log
+	}
 	seq, err := at.Resolve(ctx, s.log)
-	if err != nil || seq == 0 {
-		return notFound(op) // a point beyond the log, or before its first event
+	if err != nil {
+		s.logger.Error("restore: find the point", "err", err)
+		return internalError(op)
+	}
+	if seq == 0 {
+		return notFound(op) // an instant before the log's first event
 	}
 	rec, err := s.log.Get(ctx, seq)
 	if err != nil {
@@ -95,16 +102,19 @@ const restoreKey = "\x00restore"
 // reads, for each path in scope (every path then and now when scope is
 // empty), what a reader saw.
 func (s *Service) restoreTargets(ctx context.Context, seq uint64, scope []string) ([]restoreTarget, error) {
-	var past *projections.Projection
+	// Derive the projection key under the root key's lock, but replay
+	// without it: a replay takes as long as the log is long.
+	var key []byte
 	err := s.withKey(func(root []byte) error {
-		key, err := projections.KeyFromRoot(root)
-		if err != nil {
-			return err
-		}
-		defer seal.Zero(key)
-		past, err = projections.BuildAsOf(ctx, s.log, projections.AsOf{Seq: seq}, projections.Options{Memory: true, Key: key, Logger: s.logger})
+		var err error
+		key, err = projections.KeyFromRoot(root)
 		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	past, err := projections.BuildAsOf(ctx, s.log, projections.AsOf{Seq: seq}, projections.Options{Memory: true, Key: key, Logger: s.logger})
+	seal.Zero(key)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +155,23 @@ func (s *Service) restoreTargets(ctx context.Context, seq uint64, scope []string
 func (s *Service) buildRestore(ctx context.Context, r *transport.Request, seq uint64, t time.Time, scope []string, targets []restoreTarget) outcome {
 	op := api.OpRestorePointApply
 	evs := []eventlog.Event{event(r, &events.RestorePointApplied{Paths: scope, AsOfSeq: seq, AsOfTime: t})}
+	if len(scope) == 0 {
+		// Every path means every path now, too: one written since the
+		// targets were read had nothing readable at the point.
+		now, err := s.proj.Paths(ctx)
+		if err != nil {
+			return answerNow(internalError(op))
+		}
+		known := make(map[string]bool, len(targets))
+		for _, tg := range targets {
+			known[tg.path] = true
+		}
+		for _, p := range now {
+			if !known[p] {
+				targets = append(targets, restoreTarget{path: p, gone: true})
+			}
+		}
+	}
 	var changed []string
 	for _, tg := range targets {
 		now, err := s.proj.Secret(ctx, tg.path, 0)

@@ -11,6 +11,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
 )
@@ -112,6 +113,7 @@ func TestRestorePointApply(t *testing.T) {
 		"no point":         {su, api.RestorePointApplyRequest{Paths: []string{"a"}}, 400},
 		"both points":      {su, api.RestorePointApplyRequest{AsOfSeq: 1, AsOfTime: &thenTime}, 400},
 		"bad path":         {su, api.RestorePointApplyRequest{Paths: []string{""}, AsOfSeq: 1}, 400},
+		"a path twice":     {su, api.RestorePointApplyRequest{Paths: []string{"a", "b", "a"}, AsOfSeq: then}, 400},
 		"beyond the log":   {su, api.RestorePointApplyRequest{Paths: []string{"a"}, AsOfSeq: 1 << 40}, 404},
 		"workload, a path": {app, api.RestorePointApplyRequest{Paths: []string{"a"}, AsOfSeq: then}, 401},
 		"workload, all":    {app, api.RestorePointApplyRequest{AsOfSeq: then}, 401},
@@ -125,5 +127,37 @@ func TestRestorePointApply(t *testing.T) {
 				t.Errorf("%s: refused request appended events", name)
 			}
 		}
+	}
+}
+
+// TestRestoreAllCoversPathsWrittenMeanwhile: restoring every path also
+// removes a path written after the earlier state was read, which the
+// targets cannot know.
+func TestRestoreAllCoversPathsWrittenMeanwhile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newTestService(t, 10)
+	su := spiffeid.RequireFromString("spiffe://" + identity.DefaultTrustRoot + identity.PathPilotSuperuser)
+	s.serveAs(t, su, api.OpSecretPut, api.SecretPutRequest{Path: "old", Values: map[string]string{"v": "1"}})
+	then := s.log.Size()
+	targets, err := s.restoreTargets(ctx, then, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.serveAs(t, su, api.OpSecretPut, api.SecretPutRequest{Path: "late", Values: map[string]string{"v": "2"}})
+	r := &transport.Request{ID: "test", Peer: su}
+	out := s.buildRestore(ctx, r, then, time.Now(), nil, targets)
+	var deleted []string
+	for _, ev := range out.events {
+		if ev.Type == "secret.versions.deleted" {
+			pl, err := events.Decode(ev.Type, ev.Schema, ev.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deleted = append(deleted, pl.(*events.SecretVersionsDeleted).Path)
+		}
+	}
+	if !slices.Equal(deleted, []string{"late"}) {
+		t.Fatalf("deleted %v, want [late]", deleted)
 	}
 }
