@@ -192,6 +192,13 @@ func TestRestartRestoresFromRecoveryFiles(t *testing.T) {
 		t.Fatalf("restart with 5 keepers: %v, want an error naming --keepers 3", err)
 	}
 
+	// Files beside the recovery files that only look like them (a copy
+	// an operator kept) are not read.
+	for _, name := range []string{"spike.recovery.old.txt", "spike.recovery.01.txt", "spike.recovery-copy.txt"} {
+		if err := os.WriteFile(filepath.Join(first.RecoveryDir(), name), []byte("not a shard"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	second := start(t, devcluster.Options{DataDir: dir})
 	got, err := get(ctx, second, client(t, second, second.SVIDDir(devcluster.SVIDSuperuser)), "app/db")
 	if err != nil || !maps.Equal(got, value) {

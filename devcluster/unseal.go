@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spikeledger/spike/api"
@@ -16,13 +12,6 @@ import (
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/shamir"
 	"github.com/spikeledger/spike/internal/transport"
-)
-
-// Recovery files are named as `spike operator recover` names them, so
-// that `spike operator restore <data dir>/recover/*` works by hand too.
-const (
-	recoveryPrefix = "spike.recovery."
-	recoverySuffix = ".txt"
 )
 
 // callTimeout bounds one call devcluster makes to Nexus.
@@ -122,82 +111,25 @@ func (c *Cluster) exportRecovery(ctx context.Context) error {
 	if len(resp.Shards) == 0 {
 		return errors.New("devcluster: operator recover: Nexus returned no shards")
 	}
-	if err := writeRecoveryFiles(c.RecoveryDir(), resp.Shards); err != nil {
-		return fmt.Errorf("devcluster: recovery files: %w", err)
-	}
-	return nil
-}
-
-// writeRecoveryFiles writes one file per shard, 0600, each replaced
-// atomically, then removes files of an older set that the new one does
-// not replace.
-func writeRecoveryFiles(dir string, shards map[int]*api.Shard) error {
-	written := map[string]bool{}
-	for id, s := range shards {
+	// The files are named and written as `spike operator recover` writes
+	// them, so that `spike operator restore <data dir>/recover/*` works by
+	// hand too.
+	shares := make([]shamir.Share, 0, len(resp.Shards))
+	defer func() {
+		for i := range shares {
+			shares[i].Zero()
+		}
+	}()
+	for id, s := range resp.Shards {
 		if s == nil || s.IsZero() {
-			return fmt.Errorf("shard %d is empty", id)
+			return fmt.Errorf("devcluster: operator recover: Nexus returned an empty shard %d", id)
 		}
-		text := []byte(shamir.FormatRecovery(shamir.Share{ID: id, Value: *s}))
-		path := filepath.Join(dir, recoveryPrefix+strconv.Itoa(id)+recoverySuffix)
-		err := writeFileAtomic(path, text)
-		clear(text)
-		if err != nil {
-			return err
-		}
-		written[path] = true
+		shares = append(shares, shamir.Share{ID: id, Value: *s})
 	}
-	old, err := recoveryFiles(dir)
-	if err != nil {
-		return err
-	}
-	for _, f := range old {
-		if !written[f] {
-			if err := os.Remove(f); err != nil {
-				return err
-			}
-		}
+	if _, err := shamir.WriteRecoveryDir(c.RecoveryDir(), shares); err != nil {
+		return fmt.Errorf("devcluster: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to a 0600 file beside path and renames it
-// over path.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(0o600)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
-}
-
-// recoveryFiles lists the recovery files in dir, by shard id.
-func recoveryFiles(dir string) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, recoveryPrefix+"*"+recoverySuffix))
-	if err != nil {
-		return nil, err
-	}
-	id := func(f string) int {
-		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), recoveryPrefix), recoverySuffix))
-		return n
-	}
-	slices.SortFunc(files, func(a, b string) int { return id(a) - id(b) })
-	return files, nil
 }
 
 // restore unseals a bootstrapped Nexus as the restore role, one recovery
@@ -208,9 +140,9 @@ func (c *Cluster) restore(ctx context.Context, shares int) error {
 		return fmt.Errorf("devcluster: %s was bootstrapped with %d keepers, not %d: start with --keepers %d",
 			c.s.dataDir, shares, c.s.keepers, shares)
 	}
-	files, err := recoveryFiles(c.RecoveryDir())
+	files, err := shamir.RecoveryFiles(c.RecoveryDir())
 	if err != nil {
-		return fmt.Errorf("devcluster: recovery files: %w", err)
+		return fmt.Errorf("devcluster: %w", err)
 	}
 	if len(files) == 0 {
 		return fmt.Errorf("devcluster: %s holds a bootstrapped Nexus but %s holds no recovery files: it cannot be unsealed; use another data directory",
@@ -238,20 +170,13 @@ func (c *Cluster) restore(ctx context.Context, shares int) error {
 // restoreOne hands Nexus the shard in file.
 func (c *Cluster) restoreOne(ctx context.Context, cl *transport.Client, file string) (api.RestoreResponse, error) {
 	var resp api.RestoreResponse
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return resp, err
-	}
-	s, err := shamir.ParseRecovery(string(b))
-	clear(b)
-	if err != nil {
-		return resp, err
-	}
+	s, err := shamir.ReadRecoveryFile(file)
 	defer s.Zero()
-	shard := api.Shard(s.Value)
-	defer shard.Wipe()
+	if err != nil {
+		return resp, err
+	}
 	err = cl.Do(ctx, transport.Call{BaseURL: c.nexusURL, Path: api.PathOperatorRestore,
-		Request: api.RestoreRequest{ID: s.ID, Shard: &shard}, Response: &resp})
+		Request: api.RestoreRequest{ID: s.ID, Shard: (*api.Shard)(&s.Value)}, Response: &resp})
 	return resp, err
 }
 

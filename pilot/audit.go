@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -19,22 +18,9 @@ import (
 type auditCmd struct {
 	List        auditListCmd        `cmd:"" help:"Search the event log: who did what to which path, when, with which outcome."`
 	Checkpoint  auditCheckpointCmd  `cmd:"" help:"Print (and save) the log's latest signed checkpoint."`
-	Proof       auditProofCmd       `cmd:"" help:"Prove that an event is in the log."`
-	Consistency auditConsistencyCmd `cmd:"" help:"Prove that the log only grew since an earlier checkpoint."`
+	Proof       auditProofCmd       `cmd:"" help:"Prove that the signed log holds an event's hash at its sequence number (--help says what that shows)."`
+	Consistency auditConsistencyCmd `cmd:"" help:"Prove that the log only grew since an earlier checkpoint (--help says what that shows)."`
 	Verify      auditVerifyCmd      `cmd:"" help:"Verify a copy of the log file offline, without Nexus or the root key."`
-}
-
-// pageFlags select a window of a listing. Without --limit every page is
-// fetched.
-type pageFlags struct {
-	After uint64     `name:"after" help:"Only events after this sequence number (the previous page's next)."`
-	Limit int        `name:"limit" help:"Print one page of at most this many events (0: every event)."`
-	Since *time.Time `name:"since" help:"Only events at or after this time (RFC 3339)."`
-	Until *time.Time `name:"until" help:"Only events before this time (RFC 3339)."`
-}
-
-func (p pageFlags) page() sdk.Page {
-	return sdk.Page{After: p.After, Limit: p.Limit, Since: p.Since, Until: p.Until}
 }
 
 // eventsDoc is the JSON document of `spike secret history` and `spike
@@ -47,23 +33,8 @@ type eventsDoc struct {
 
 // fetchEvents runs one page, or every page when p has no limit.
 func fetchEvents(p pageFlags, fetch func(sdk.Page) ([]api.AuditEvent, uint64, error)) (eventsDoc, error) {
-	doc := eventsDoc{Events: []api.AuditEvent{}}
-	page := p.page()
-	for {
-		evs, next, err := fetch(page)
-		if err != nil {
-			return doc, err
-		}
-		doc.Events = append(doc.Events, evs...)
-		if p.Limit > 0 {
-			doc.Next = next
-			return doc, nil
-		}
-		if next == 0 || next <= page.After {
-			return doc, nil
-		}
-		page.After = next
-	}
+	events, next, err := fetchPages(p, fetch)
+	return eventsDoc{Events: events, Next: next}, err
 }
 
 func (d eventsDoc) human(w io.Writer) error {
@@ -148,28 +119,25 @@ func (k keyFlag) load() (string, error) {
 	if !strings.HasPrefix(k.Key, "@") {
 		return strings.TrimSpace(k.Key), nil
 	}
-	b, err := readSmallFile(k.Key[1:])
+	b, err := readSmallFile(k.Key[1:], "the verifier key file")
 	if err != nil {
-		return "", fmt.Errorf("verifier key: %w", err)
+		return "", err
 	}
 	return strings.TrimSpace(string(b)), nil
 }
 
-// readSmallFile reads a key or a checkpoint note, which are small.
-func readSmallFile(name string) ([]byte, error) {
+// maxSmallFile bounds a verifier key or a checkpoint note, which are a
+// few hundred bytes.
+const maxSmallFile = 64 << 10
+
+// readSmallFile reads a key or a checkpoint note; what says which.
+func readSmallFile(name, what string) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	if len(b) > 64<<10 {
-		return nil, fmt.Errorf("%s is too large to be a key or a checkpoint", name)
-	}
-	return b, nil
+	return readAtMost(f, maxSmallFile, what+" "+name)
 }
 
 // checkpointDoc is the JSON document of `spike audit checkpoint`.
@@ -254,6 +222,13 @@ type auditProofCmd struct {
 	keyFlag
 }
 
+// Help is the long help: what a proof shows, and what it does not.
+func (c *auditProofCmd) Help() string {
+	return `With --key, the proof is checked against a checkpoint signed with that key: it shows that the signed log of that size holds, as event SEQ, the leaf hash printed. ` +
+		`It does not show what the event says: the leaf hash comes from Nexus, like the event audit list prints, and nothing here checks that one is the hash of the other. ` +
+		`To check every event against its hash, run audit verify on a copy of the log file. Without --key nothing is checked.`
+}
+
 func (c *auditProofCmd) Run(e *env) error {
 	if c.Seq == 0 {
 		return usagef("sequence numbers start at 1")
@@ -264,6 +239,9 @@ func (c *auditProofCmd) Run(e *env) error {
 	}
 	p, err := client.InclusionProof(e.ctx, c.Seq, c.TreeSize)
 	if err != nil {
+		return err
+	}
+	if err := c.answers(p); err != nil {
 		return err
 	}
 	doc := proofDoc{Seq: p.Seq, TreeSize: p.TreeSize, LeafHash: p.LeafHash, Proof: p.Proof, Checkpoint: p.Checkpoint}
@@ -285,6 +263,21 @@ func (c *auditProofCmd) Run(e *env) error {
 		fmt.Fprintf(t, "inclusion\t%s\n", verifiedText(doc.Verified))
 		return t.Flush()
 	})
+}
+
+// answers checks that the proof is about what was asked: Nexus echoes
+// the sequence number and the size, and a proof of another event, or
+// against another size, would verify just as well.
+func (c *auditProofCmd) answers(p *sdk.InclusionProof) error {
+	switch {
+	case p.Seq != c.Seq:
+		return &integrityError{what: "the inclusion proof Nexus served", err: fmt.Errorf("it is for event %d, not %d", p.Seq, c.Seq)}
+	case c.TreeSize != 0 && p.TreeSize != c.TreeSize:
+		return &integrityError{what: "the inclusion proof Nexus served", err: fmt.Errorf("it is for a log of %d events, not %d", p.TreeSize, c.TreeSize)}
+	case p.TreeSize < p.Seq:
+		return &integrityError{what: "the inclusion proof Nexus served", err: fmt.Errorf("it puts event %d in a log of %d events", p.Seq, p.TreeSize)}
+	}
+	return nil
 }
 
 func (c *auditProofCmd) check(doc proofDoc) error {
@@ -358,17 +351,25 @@ type consistencyDoc struct {
 
 type auditConsistencyCmd struct {
 	OldSize uint64 `arg:"" optional:"" help:"Size of the earlier log (or give --from)."`
-	From    string `name:"from" type:"existingfile" help:"A checkpoint saved earlier (audit checkpoint --save): prove the log grew from it, and check the proof with --key."`
+	From    string `name:"from" type:"existingfile" help:"A checkpoint saved earlier (audit checkpoint --save): prove the log grew from it, and check the proof with --key (which needs --from)."`
 	NewSize uint64 `name:"new-size" help:"Size of the later log (0: the latest checkpoint's)."`
 	keyFlag
 }
 
+// Help is the long help: what a proof shows.
+func (c *auditConsistencyCmd) Help() string {
+	return `With --from and --key, the saved checkpoint's signature and the proof are checked: they show that the log Nexus signs now extends the saved one, with nothing in it rewritten or removed. ` +
+		`The proof says nothing about events after the saved checkpoint: audit verify on a copy of the log file checks each event. Given a size instead of --from, nothing is checked.`
+}
+
 func (c *auditConsistencyCmd) Run(e *env) error {
-	if (c.OldSize == 0) == (c.From == "") {
+	switch {
+	case (c.OldSize == 0) == (c.From == ""):
 		return usagef("give the earlier size or --from FILE (one of them)")
-	}
-	if c.From != "" && c.Key == "" {
+	case c.From != "" && c.Key == "":
 		return usagef("--from needs --key to check the saved checkpoint's signature")
+	case c.From == "" && c.Key != "":
+		return usagef("--key checks the proof against a saved checkpoint: give it with --from FILE (a size alone is not signed)")
 	}
 	var old eventlog.Checkpoint
 	if c.From != "" {
@@ -376,7 +377,7 @@ func (c *auditConsistencyCmd) Run(e *env) error {
 		if err != nil {
 			return err
 		}
-		note, err := readSmallFile(c.From)
+		note, err := readSmallFile(c.From, "the saved checkpoint")
 		if err != nil {
 			return err
 		}
@@ -391,6 +392,9 @@ func (c *auditConsistencyCmd) Run(e *env) error {
 	}
 	p, err := client.ConsistencyProof(e.ctx, c.OldSize, c.NewSize)
 	if err != nil {
+		return err
+	}
+	if err := c.answers(p); err != nil {
 		return err
 	}
 	doc := consistencyDoc{OldSize: p.OldSize, NewSize: p.NewSize, Proof: p.Proof, Checkpoint: p.Checkpoint}
@@ -415,6 +419,21 @@ func (c *auditConsistencyCmd) Run(e *env) error {
 		fmt.Fprintf(t, "consistency\t%s\n", state)
 		return t.Flush()
 	})
+}
+
+// answers checks that the proof is between the sizes asked for (the
+// saved checkpoint's, with --from): a proof between other sizes would
+// verify just as well and prove nothing about the saved checkpoint.
+func (c *auditConsistencyCmd) answers(p *sdk.ConsistencyProof) error {
+	switch {
+	case p.OldSize != c.OldSize:
+		return &integrityError{what: "the consistency proof Nexus served", err: fmt.Errorf("it starts from a log of %d events, not %d", p.OldSize, c.OldSize)}
+	case c.NewSize != 0 && p.NewSize != c.NewSize:
+		return &integrityError{what: "the consistency proof Nexus served", err: fmt.Errorf("it reaches a log of %d events, not %d", p.NewSize, c.NewSize)}
+	case p.NewSize < p.OldSize:
+		return &integrityError{what: "the consistency proof Nexus served", err: fmt.Errorf("it goes from %d events down to %d", p.OldSize, p.NewSize)}
+	}
+	return nil
 }
 
 func (c *auditConsistencyCmd) check(doc consistencyDoc, old eventlog.Checkpoint) error {
@@ -470,9 +489,9 @@ func (c *auditVerifyCmd) Run(e *env) error {
 	}
 	var trusted [][]byte
 	for _, f := range c.Trusted {
-		b, err := readSmallFile(f)
+		b, err := readSmallFile(f, "the trusted checkpoint")
 		if err != nil {
-			return fmt.Errorf("trusted checkpoint: %w", err)
+			return err
 		}
 		trusted = append(trusted, b)
 	}

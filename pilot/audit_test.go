@@ -14,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/devcluster"
 	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/internal/transport"
 )
 
 func TestAuditList(t *testing.T) {
@@ -106,7 +109,85 @@ func TestAuditCheckpointAndProofs(t *testing.T) {
 		{name: "consistency unauthorized", who: nobodyDir(t), args: []string{"audit", "consistency", "1"}, code: 1, want: "the auditor role"},
 		{name: "consistency neither", args: []string{"audit", "consistency"}, code: 2, want: "give the earlier size or --from"},
 		{name: "consistency from without key", args: []string{"audit", "consistency", "--from", saved}, code: 2, want: "--from needs --key"},
+		{name: "consistency key without from", args: []string{"audit", "consistency", "1", "--key", key}, code: 2, want: "give it with --from FILE"},
 	})
+}
+
+// A proof is checked against what was asked: Nexus echoes the event and
+// the sizes, and a proof about others would verify just as well.
+func TestAuditProofsAnswerTheQuestion(t *testing.T) {
+	t.Parallel()
+	// What a proof shows is in its help, and what it does not.
+	if r := runCLI(t, "", "audit", "proof", "--help"); !strings.Contains(strings.Join(strings.Fields(r.stdout), " "), "the leaf hash comes from Nexus") {
+		t.Errorf("audit proof --help does not say where the leaf hash comes from:\n%s", r.stdout)
+	}
+	saved := logFile(t, 4) // a checkpoint of size 4, signed
+	proof := func(seq, size uint64) transport.Handler {
+		return func(context.Context, *transport.Request) transport.Response {
+			return transport.Response{Body: api.AuditProofResponse{Seq: seq, TreeSize: size, LeafHash: make([]byte, 32)}}
+		}
+	}
+	consistency := func(old, size uint64) transport.Handler {
+		return func(context.Context, *transport.Request) transport.Response {
+			return transport.Response{Body: api.AuditConsistencyResponse{OldSize: old, NewSize: size}}
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		handler transport.Route
+		args    []string
+		code    int
+		want    string
+	}{
+		{"proof as asked", route(api.OpAuditProof, proof(2, 5)), []string{"audit", "proof", "2"}, 0, "tree size  5"},
+		{"proof of another event", route(api.OpAuditProof, proof(2, 5)), []string{"audit", "proof", "1"}, 1,
+			"the inclusion proof Nexus served fails verification: it is for event 2, not 1; do not trust it"},
+		{"proof against another size", route(api.OpAuditProof, proof(2, 5)), []string{"audit", "proof", "2", "--tree-size", "4"}, 1,
+			"it is for a log of 5 events, not 4"},
+		{"proof beyond its log", route(api.OpAuditProof, proof(7, 5)), []string{"audit", "proof", "7"}, 1,
+			"it puts event 7 in a log of 5 events"},
+		{"consistency as asked", route(api.OpAuditConsistency, consistency(3, 9)), []string{"audit", "consistency", "3"}, 0, "new size     9"},
+		{"consistency from another size", route(api.OpAuditConsistency, consistency(3, 9)), []string{"audit", "consistency", "2"}, 1,
+			"the consistency proof Nexus served fails verification: it starts from a log of 3 events, not 2"},
+		{"consistency to another size", route(api.OpAuditConsistency, consistency(3, 9)), []string{"audit", "consistency", "3", "--new-size", "8"}, 1,
+			"it reaches a log of 9 events, not 8"},
+		{"consistency backwards", route(api.OpAuditConsistency, consistency(3, 2)), []string{"audit", "consistency", "3"}, 1,
+			"it goes from 3 events down to 2"},
+		{"consistency from another checkpoint than the saved one", route(api.OpAuditConsistency, consistency(5, 9)),
+			[]string{"audit", "consistency", "--from", saved.checkpoint, "--key", saved.key}, 1, "it starts from a log of 5 events, not 4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n := newFakeNexus(t, identity.PathPilotAuditor, tc.handler)
+			r := n.run(t, "", tc.args...)
+			r.check(t, tc.code, tc.want)
+			if tc.code == 0 && !strings.Contains(r.stdout, tc.want) {
+				t.Errorf("stdout %q does not contain %q", r.stdout, tc.want)
+			}
+		})
+	}
+}
+
+// An answer that does not decode is reported as such, not as Nexus
+// being unreachable; settings the SDK cannot use are usage errors.
+func TestBadAnswersAndSettings(t *testing.T) {
+	t.Parallel()
+	garbage := func(context.Context, *transport.Request) transport.Response {
+		return transport.Response{Body: []byte(`{"data": {"k": 5}}`)}
+	}
+	n := newFakeNexus(t, identity.PathPilotSuperuser, route(api.OpSecretGet, garbage))
+	n.run(t, "", "secret", "get", "a/b").check(t, 1, "Nexus sent an answer this client cannot read: decode response: json: cannot unmarshal number")
+	for _, args := range [][]string{
+		{"--nexus-url", "https://admin:s3cret@nexus:8553", "secret", "list"},
+		{"--nexus-url", "https://nexus:8553/?token=s3cret", "secret", "list"},
+		{"--spiffe-source-timeout", "0s", "secret", "list"},
+	} {
+		r := runCLI(t, "", args...)
+		r.check(t, 2, "")
+		if !strings.Contains(r.stderr, "want https://host:port") && !strings.Contains(r.stderr, "must be positive") || strings.Contains(r.stderr, "s3cret") {
+			t.Errorf("%v: %q", args, r.stderr)
+		}
+	}
 }
 
 func TestRestoreList(t *testing.T) {

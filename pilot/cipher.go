@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/internal/securefile"
 )
 
 type cipherCmd struct {
@@ -21,7 +22,7 @@ type cipherCmd struct {
 type cipherIO struct {
 	In   string `arg:"" optional:"" type:"path" help:"Input file (default: standard input)."`
 	File string `name:"file" type:"path" help:"Input file, as SPIKE spells it (same as the argument)."`
-	Out  string `name:"out" short:"o" type:"path" help:"Write the result here (mode 0600) instead of to standard output."`
+	Out  string `name:"out" short:"o" type:"path" help:"Write the result here (mode 0600, replacing the file whole) instead of to standard output (-)."`
 }
 
 // maxCipherInput bounds what a cipher command reads: an envelope of the
@@ -36,43 +37,34 @@ func (c cipherIO) read(stdin io.Reader) ([]byte, error) {
 	if name == "" {
 		name = c.File
 	}
-	r := stdin
+	r, what := stdin, "the input (standard input)"
 	if name != "" && name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
 			return nil, fmt.Errorf("input: %w", err)
 		}
 		defer f.Close()
-		r = f
+		r, what = f, "the input file "+name
 	}
 	if r == nil {
 		return nil, usagef("no input: give a file or pipe it to standard input")
 	}
-	b, err := io.ReadAll(io.LimitReader(r, maxCipherInput+1))
-	if err != nil {
-		return nil, fmt.Errorf("read input: %w", err)
-	}
-	if len(b) > maxCipherInput {
-		return nil, usagef("input is larger than the cipher service takes (%d bytes)", api.MaxCipherPayload)
-	}
-	return b, nil
+	return readAtMost(r, maxCipherInput, what)
 }
 
-// write sends the result to --out or stdout.
+// write sends the result to --out or stdout ("" or "-"). A file is
+// replaced whole, mode 0600, or left as it was: a failed write never
+// leaves a part of a plaintext behind, and a link there is replaced, not
+// followed.
 func (c cipherIO) write(e *env, b []byte) error {
-	if c.Out == "" {
+	if c.Out == "" || c.Out == "-" {
 		_, err := e.out.Write(b)
 		return err
 	}
-	f, err := os.OpenFile(c.Out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	if err := securefile.WriteFile(c.Out, b, 0o600); err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("output: %w", err)
-	}
-	return f.Close()
+	return nil
 }
 
 // envelopeDoc is the JSON document of `spike cipher encrypt`, which

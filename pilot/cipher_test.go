@@ -39,6 +39,43 @@ func TestCipherStream(t *testing.T) {
 		t.Errorf("output file mode: %v, %v (want 0600)", fi.Mode(), err)
 	}
 
+	// An output file that was world-readable is replaced by a private
+	// one; a link there is replaced, not followed; - is standard output.
+	readable, elsewhere, link := filepath.Join(dir, "readable"), filepath.Join(dir, "elsewhere"), filepath.Join(dir, "link")
+	for _, f := range []string{readable, elsewhere} {
+		if err := os.WriteFile(f, []byte("old content, longer than the plaintext"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(f, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(elsewhere, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{readable, link} {
+		super(t, "", "cipher", "decrypt", sealed, "-o", target).check(t, 0, "")
+		fi, err := os.Lstat(target)
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, %v; want a regular file, mode 0600", target, fi.Mode(), err)
+		}
+		if b, err := os.ReadFile(target); err != nil || string(b) != plain {
+			t.Errorf("%s holds %q, %v", target, b, err)
+		}
+	}
+	if b, err := os.ReadFile(elsewhere); err != nil || string(b) != "old content, longer than the plaintext" {
+		t.Errorf("the link's target was written: %q, %v", b, err)
+	}
+	dash := super(t, "", "cipher", "decrypt", sealed, "-o", "-")
+	dash.check(t, 0, "")
+	if dash.stdout != plain {
+		t.Errorf("-o - wrote %q to standard output, want %q", dash.stdout, plain)
+	}
+	if _, err := os.Stat("-"); err == nil {
+		t.Error(`-o - created a file named "-"`)
+	}
+	super(t, "", "cipher", "decrypt", sealed, "-o", dir).check(t, 1, "not a regular file")
+
 	altered := bytes.Clone(env)
 	altered[len(altered)-1] ^= 1
 	super(t, string(altered), "cipher", "decrypt").check(t, 1, "does not decrypt under Nexus's key")

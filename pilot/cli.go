@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -22,14 +22,12 @@ const Name = "spike"
 
 const description = `spike: the operator's command line for spike, the SPIFFE-native secret store. Each flag also reads the environment variables shown: the overview's name first, SPIKE v0.8's second. Exit status: 0 success, 1 the operation failed, 2 the command line was wrong.`
 
-// globals are the flags every command takes.
+// globals are the flags every command takes: how to reach Nexus, as
+// every program built on the SDK spells it, and spike's own.
 type globals struct {
-	NexusURL      string        `name:"nexus-url" env:"SPIKE_NEXUS_URL,SPIKE_NEXUS_API_URL" default:"https://localhost:8553" help:"Nexus base URL."`
-	SPIFFESocket  string        `name:"spiffe-endpoint-socket" env:"SPIFFE_ENDPOINT_SOCKET" help:"SPIRE Workload API address."`
-	SVIDDir       string        `name:"svid-dir" env:"SPIKE_SVID_DIR" type:"path" help:"Read the SVID from spiffe-helper files here instead of the Workload API."`
-	SourceTimeout time.Duration `name:"spiffe-source-timeout" env:"SPIKE_SPIFFE_SOURCE_TIMEOUT" default:"30s" help:"How long to wait for the first SVID."`
-	RetryWait     time.Duration `name:"retry-wait" default:"30s" help:"How long to keep retrying while Nexus is sealed, starting, or refusing connections (0: do not retry)."`
-	Format        string        `name:"format" short:"f" enum:"${formats}" default:"human" help:"Output format: human, json or yaml (SPIKE's h, plain, p, j and y work too)."`
+	sdk.Flags
+	RetryWait time.Duration `name:"retry-wait" default:"30s" help:"How long to keep retrying while Nexus is sealed, starting, or refusing connections (0: do not retry)."`
+	Format    string        `name:"format" short:"f" enum:"${formats}" default:"human" help:"Output format: human, json or yaml (SPIKE's h, plain, p, j and y work too)."`
 }
 
 // cli is the whole grammar.
@@ -118,7 +116,7 @@ func parse(c *cli, args []string, stdout, stderr io.Writer, o runOptions) (kctx 
 	kctx, err = config.Parse(Name, description, c, args, o.lookupEnv,
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitRequest(code)) }),
-		kong.Vars{"formats": formatEnum},
+		kong.Vars{"formats": formatEnum, "max_dev_keepers": strconv.Itoa(maxDevKeepers)},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 	return kctx, -1, err
@@ -153,26 +151,20 @@ func (e *env) nexus() (*sdk.Client, error) {
 	if e.client != nil {
 		return e.client, nil
 	}
-	if u, err := url.Parse(e.g.NexusURL); err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, usagef("--nexus-url %q: want https://host:port", e.g.NexusURL)
-	}
 	if e.g.RetryWait < 0 {
 		return nil, usagef("--retry-wait must be 0 or more")
 	}
-	opts := []sdk.Option{
-		sdk.WithNexusURL(e.g.NexusURL),
-		sdk.WithSourceTimeout(e.g.SourceTimeout),
+	opts, err := e.g.Options()
+	if err != nil {
+		return nil, newClientError(err)
+	}
+	opts = append(opts,
 		sdk.WithRetry(e.g.RetryWait),
 		sdk.WithLogger(slog.New(slog.NewTextHandler(e.errOut, &slog.HandlerOptions{Level: slog.LevelError}))),
-	}
-	if e.g.SVIDDir != "" {
-		opts = append(opts, sdk.WithSVIDDir(e.g.SVIDDir))
-	} else {
-		opts = append(opts, sdk.WithWorkloadAPI(e.g.SPIFFESocket))
-	}
+	)
 	c, err := sdk.New(e.ctx, opts...)
 	if err != nil {
-		return nil, &identityError{err: err}
+		return nil, newClientError(err)
 	}
 	e.client = c
 	return c, nil

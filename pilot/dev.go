@@ -49,20 +49,25 @@ type devCmd struct {
 	DataDir     string `name:"data-dir" type:"path" help:"Directory for the cluster's data (kept across runs: a restart unseals from the recovery files there; empty: a temporary directory removed at exit)."`
 	NexusAddr   string `name:"nexus-addr" default:"127.0.0.1:8553" help:"Nexus API address."`
 	OpsAddr     string `name:"ops-addr" default:"127.0.0.1:9553" help:"Operations address (/healthz, /readyz); - turns it off."`
-	Keepers     int    `name:"keepers" default:"3" help:"How many Keepers to run (1 to 16; the threshold is a majority)."`
+	Keepers     int    `name:"keepers" default:"3" help:"How many Keepers to run (1 to ${max_dev_keepers}; the threshold is a majority)."`
 	TrustDomain string `name:"trust-domain" default:"spike.ist" help:"Trust domain of the development CA."`
 }
+
+// maxDevKeepers is the most Keepers `spike dev` runs: devcluster's
+// MaxKeepers, which this package may not import (the test of --keepers
+// checks that they agree).
+const maxDevKeepers = 16
 
 // errNoDev is the answer of a build that was given no dev cluster.
 var errNoDev = errors.New("this build has no dev cluster: use the spike binary built from cmd/spike")
 
 // Run starts the cluster and blocks until it stops (Ctrl-C).
 func (d *devCmd) Run(e *env) error {
+	if d.Keepers < 0 || d.Keepers > maxDevKeepers {
+		return usagef("--keepers must be 1 to %d (0: the default, 3)", maxDevKeepers)
+	}
 	if e.opts.dev == nil {
 		return errNoDev
-	}
-	if d.Keepers < 0 {
-		return usagef("--keepers must be 0 or more")
 	}
 	return e.opts.dev(e.ctx, DevOptions{
 		DataDir:     d.DataDir,

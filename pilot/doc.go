@@ -29,8 +29,9 @@
 // value from a file, KEY=- from standard input (less one trailing
 // newline), and KEY=@@TEXT is the literal "@TEXT".
 //
-// Destructive commands (secret destroy, policy delete, restore apply) ask
-// for confirmation when standard input is a terminal, and refuse (exit 2)
+// Destructive commands (secret destroy, policy delete, restore apply, and
+// secret metadata put when --max-versions would destroy versions) ask for
+// confirmation when standard input is a terminal, and refuse (exit 2)
 // without --yes when it is not. audit verify draws a progress bar on
 // standard error when that is a terminal, and nothing extra otherwise.
 // Commands that do not talk to Nexus (version, completion, dev, audit
@@ -40,9 +41,10 @@
 //
 // 0 on success; 1 when the operation failed (Nexus refused, the secret or
 // policy does not exist, Nexus could not be reached, a proof does not
-// verify, a confirmation was declined); 2 for a usage error (a malformed
-// command line, arguments the SDK refuses before sending anything, a
-// missing --yes). SPIKE v0.8 exits 0 when Nexus refuses; spike does not.
+// verify, a confirmation was declined, Nexus sent an answer this client
+// cannot read); 2 for a usage error (a malformed command line, arguments
+// the SDK refuses before sending anything, settings it cannot use such as
+// a bad --nexus-url or trust root, a missing --yes). SPIKE v0.8 exits 0 when Nexus refuses; spike does not.
 // Errors are one line on standard error saying what to do next; they
 // never quote a secret value. Data goes to standard output.
 //

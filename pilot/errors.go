@@ -37,6 +37,16 @@ func (i *identityError) Error() string {
 
 func (i *identityError) Unwrap() error { return i.err }
 
+// newClientError is why the command got no client: a configuration the
+// SDK cannot use (a flag or environment variable: a usage error, exit 2),
+// or no identity.
+func newClientError(err error) error {
+	if errors.Is(err, sdk.ErrConfig) {
+		return &usageError{msg: strings.TrimPrefix(err.Error(), "sdk: ")}
+	}
+	return &identityError{err: err}
+}
+
 // exitCodeOf is the exit code for a command's error: 2 for a usage error
 // (including arguments the SDK refused before sending anything), 1 for
 // everything else.
@@ -75,6 +85,9 @@ func (e *env) explainCall(se *sdk.Error) string {
 	switch {
 	case localRefusal(se):
 		return fmt.Sprintf("invalid argument: %v (see '%s --help')", se.Err, e.command)
+	case errors.Is(se, sdk.ErrBadAnswer):
+		return fmt.Sprintf("Nexus sent an answer this client cannot read: %s: is --nexus-url (SPIKE_NEXUS_URL) a Nexus of this version of spike?",
+			badAnswerText(se.Err))
 	case se.Status == 0:
 		return fmt.Sprintf("cannot reach Nexus at %s: %v: check --nexus-url (SPIKE_NEXUS_URL) and that Nexus is running",
 			e.g.NexusURL, strings.TrimPrefix(fmt.Sprint(se.Err), "transport: "))
@@ -97,14 +110,23 @@ func (e *env) explainCall(se *sdk.Error) string {
 	return fmt.Sprintf("Nexus failed (%d %s): see its log", se.Status, se.Code)
 }
 
+// badAnswerText is what was wrong with an answer, without the layers'
+// prefixes.
+func badAnswerText(err error) string {
+	msg := strings.NewReplacer("sdk: ", "", "transport: ", "").Replace(fmt.Sprint(err))
+	return strings.TrimPrefix(msg, sdk.ErrBadAnswer.Error()+": ")
+}
+
 func notFoundText(op api.Op, target string) string {
 	switch op {
 	case api.OpSecretGet, api.OpSecretMetadataGet, api.OpSecretSettingsGet:
 		return fmt.Sprintf("no secret at %s, or that version is deleted or destroyed (spike secret list shows the paths)", target)
-	case api.OpSecretDelete, api.OpSecretDestroy, api.OpSecretHistory:
-		return fmt.Sprintf("no secret at %s, or none of those versions exists (spike secret metadata get %s shows them)", target, target)
+	// secret metadata get answers not found once the current version is
+	// deleted: history shows every version whatever its state.
+	case api.OpSecretDelete, api.OpSecretDestroy:
+		return fmt.Sprintf("no secret at %s, or none of those versions exists (spike secret history %s shows them)", target, target)
 	case api.OpSecretUndelete:
-		return fmt.Sprintf("nothing to undelete at %s: no such path, or those versions are not deleted (spike secret metadata get %s shows them)", target, target)
+		return fmt.Sprintf("nothing to undelete at %s: no such path, or those versions are not deleted (spike secret history %s shows them)", target, target)
 	case api.OpPolicyGet, api.OpPolicyDelete:
 		return fmt.Sprintf("no policy named %q (spike policy list shows them)", target)
 	case api.OpAuditCheckpoint:

@@ -1,6 +1,7 @@
 package pilot
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -130,11 +131,12 @@ func (d *metadataDoc) human(w io.Writer) error {
 
 type secretMetadataPutCmd struct {
 	Path               string         `arg:"" help:"Secret path (it need not exist yet)."`
-	MaxVersions        *int           `name:"max-versions" help:"How many versions to keep (0: Nexus's default); lowering it destroys the oldest at once."`
+	MaxVersions        *int           `name:"max-versions" help:"How many versions to keep (0: Nexus's default); lowering it destroys the oldest at once, after asking."`
 	CASRequired        *bool          `name:"cas-required" negatable:"" help:"Require every write to use --cas (--no-cas-required lifts it)."`
 	DeleteVersionAfter *time.Duration `name:"delete-version-after" help:"Soft-delete each version this long after it is written, such as 720h (0s: never)."`
 	Custom             []string       `name:"custom" sep:"none" placeholder:"KEY=VALUE" help:"Custom metadata (not secret), repeatable; replaces what the path has."`
 	ClearCustom        bool           `name:"clear-custom" help:"Remove all custom metadata."`
+	Yes                bool           `name:"yes" short:"y" help:"Do not ask before --max-versions destroys versions."`
 }
 
 // settingsChange is the JSON document of `spike secret metadata put`: the
@@ -185,8 +187,45 @@ func (c *secretMetadataPutCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	if c.MaxVersions != nil && *c.MaxVersions > 0 && !c.Yes {
+		if err := c.confirmPrune(e, client, *c.MaxVersions); err != nil {
+			return err
+		}
+	}
 	if err := client.PutSecretSettings(e.ctx, c.Path, opts...); err != nil {
 		return err
 	}
 	return e.print(doc, okLine("OK"))
+}
+
+// confirmPrune asks before a retention of keep destroys versions, as
+// secret destroy does: Nexus prunes the oldest versions beyond keep at
+// once. A path whose current version is deleted hides its versions from
+// metadata get, so they cannot be counted: then it asks all the same.
+func (c *secretMetadataPutCmd) confirmPrune(e *env, client *sdk.Client, keep int) error {
+	m, err := client.SecretMetadata(e.ctx, c.Path)
+	switch {
+	case err == nil:
+		n := len(m.Versions) - keep
+		if n <= 0 {
+			return nil
+		}
+		vs := make([]int, n)
+		for i, v := range m.Versions[:n] {
+			vs[i] = v.Version
+		}
+		return e.confirm(fmt.Sprintf("Keeping %d version%s of %s destroys the oldest %d (version%s %s) for good. Continue?",
+			keep, plural(keep), c.Path, n, plural(n), joinInts(vs)), false)
+	case !errors.Is(err, sdk.ErrNotFound):
+		return err
+	}
+	// Not found: no such path (a setting put ahead of the first write
+	// prunes nothing), or its current version is deleted.
+	if _, err := client.SecretSettings(e.ctx, c.Path); errors.Is(err, sdk.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return e.confirm(fmt.Sprintf("The current version of %s is deleted, so its versions cannot be counted: keeping %d destroys any older ones beyond that for good. Continue?",
+		c.Path, keep), false)
 }

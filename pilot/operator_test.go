@@ -3,6 +3,7 @@ package pilot_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -25,6 +26,18 @@ import (
 func TestOperatorRecover(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "recover")
+	// Besides an older set's shard 7, the directory holds files that are
+	// not recovery files, however alike their names: they stay.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := shardFile(t, dir, 7)
+	keep := []string{"spike.recovery-old.txt", "spike.recovery.07.txt", "spike.recovery.1.txt.bak", "notes.txt"}
+	for _, name := range keep {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("the operator's"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rec := svidDir(t, devcluster.SVIDRecover)
 	runCases(t, []cliCase{
 		{name: "recover", who: rec, args: []string{"operator", "recover", "--recovery-dir", dir}, want: "3 recovery shards written to " + dir},
@@ -32,9 +45,17 @@ func TestOperatorRecover(t *testing.T) {
 		{name: "recover unauthorized", args: []string{"operator", "recover", "--recovery-dir", dir}, code: 1, want: "recover needs the spike/pilot/role/recover identity"},
 		{name: "recover extra argument", who: rec, args: []string{"operator", "recover", "x"}, code: 2, want: "unexpected argument"},
 	})
-	files, err := filepath.Glob(filepath.Join(dir, "spike.recovery.*.txt"))
+	files, err := filepath.Glob(filepath.Join(dir, "spike.recovery.[0-9].txt"))
 	if err != nil || len(files) != 3 {
 		t.Fatalf("recovery files %v, %v", files, err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the older set's shard 7 is still there: %v", err)
+	}
+	for _, name := range keep {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(b) != "the operator's" {
+			t.Errorf("%s: %q, %v; want it left alone", name, b, err)
+		}
 	}
 	for _, f := range files {
 		fi, err := os.Stat(f)
@@ -52,47 +73,36 @@ func TestOperatorRecover(t *testing.T) {
 	})
 }
 
-// sealedNexus is a stand-in for a sealed Nexus: it serves only operator
-// restore, for the restore identity, and is restored by its second
-// shard.
-type sealedNexus struct {
+// fakeNexus is a stand-in for Nexus on the real transport, with a dev
+// CA's identities: it serves routes, and its svidDir holds SVID files for
+// a caller at clientPath.
+type fakeNexus struct {
 	url     string
-	svidDir string // the restore role's SVID files
-
-	mu  sync.Mutex
-	ids []int
+	svidDir string
 }
 
-func newSealedNexus(t *testing.T) *sealedNexus {
+func newFakeNexus(t *testing.T, clientPath string, routes ...transport.Route) *fakeNexus {
 	t.Helper()
 	td := spiffeid.RequireTrustDomainFromString("spike.ist")
 	ca, err := identity.NewDevCA(td, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	issue := func(path string) *identity.StaticSource {
-		svid, err := ca.Issue(spiffeid.RequireFromPath(td, path), time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return identity.NewStaticSource(svid, ca.Bundle())
-	}
-	n := &sealedNexus{svidDir: filepath.Join(t.TempDir(), "restore")}
-	client, err := ca.Issue(spiffeid.RequireFromPath(td, identity.PathPilotRestore), time.Hour)
+	f := &fakeNexus{svidDir: filepath.Join(t.TempDir(), "client")}
+	client, err := ca.Issue(spiffeid.RequireFromPath(td, clientPath), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ca.WriteFiles(n.svidDir, client); err != nil {
+	if _, err := ca.WriteFiles(f.svidDir, client); err != nil {
 		t.Fatal(err)
 	}
-	restorer := spiffeid.RequireFromPath(td, identity.PathPilotRestore)
-	src := issue(identity.PathNexus)
+	server, err := ca.Issue(spiffeid.RequireFromPath(td, identity.PathNexus), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := identity.NewStaticSource(server, ca.Bundle())
 	srv, err := transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(),
-		Logger: slog.New(slog.DiscardHandler)}, []transport.Route{{
-		Path:    api.PathOperatorRestore,
-		Allow:   func(id spiffeid.ID) bool { return id == restorer },
-		Handler: n.restore,
-	}})
+		Logger: slog.New(slog.DiscardHandler)}, routes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +114,38 @@ func newSealedNexus(t *testing.T) *sealedNexus {
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(ctx, ln) }()
 	t.Cleanup(func() { cancel(); <-done })
-	n.url = "https://" + ln.Addr().String()
+	f.url = "https://" + ln.Addr().String()
+	return f
+}
+
+// run runs the CLI as the fake's client.
+func (f *fakeNexus) run(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	return runCLI(t, stdin, append([]string{"--nexus-url", f.url, "--svid-dir", f.svidDir, "--retry-wait", "0"}, args...)...)
+}
+
+// route answers op with h.
+func route(op api.Op, h transport.Handler) transport.Route {
+	return transport.Route{Path: op.Path(), Action: string(op.Action()), Handler: h}
+}
+
+// sealedNexus is a stand-in for a sealed Nexus: it serves only operator
+// restore, for the restore identity, and is restored by its second
+// shard.
+type sealedNexus struct {
+	*fakeNexus
+
+	mu  sync.Mutex
+	ids []int
+}
+
+func newSealedNexus(t *testing.T) *sealedNexus {
+	t.Helper()
+	n := &sealedNexus{}
+	restorer := spiffeid.RequireFromPath(spiffeid.RequireTrustDomainFromString("spike.ist"), identity.PathPilotRestore)
+	r := route(api.OpOperatorRestore, n.restore)
+	r.Allow = func(id spiffeid.ID) bool { return id == restorer }
+	n.fakeNexus = newFakeNexus(t, identity.PathPilotRestore, r)
 	return n
 }
 
@@ -141,7 +182,7 @@ func TestOperatorRestore(t *testing.T) {
 	dir := t.TempDir()
 	one, two, three := shardFile(t, dir, 1), shardFile(t, dir, 2), shardFile(t, dir, 3)
 	restore := func(t *testing.T, n *sealedNexus, stdin string, args ...string) result {
-		return runCLI(t, stdin, append([]string{"--nexus-url", n.url, "--svid-dir", n.svidDir, "--retry-wait", "0"}, args...)...)
+		return n.run(t, stdin, args...)
 	}
 
 	n := newSealedNexus(t)
@@ -178,4 +219,23 @@ func TestOperatorRestore(t *testing.T) {
 	r = restore(t, n, "", "-f", "json", "operator", "restore", one, two)
 	r.check(t, 0, "")
 	golden(t, "operator-restore", r.stdout)
+
+	// - is standard input, among files too, once.
+	n = newSealedNexus(t)
+	r = restore(t, n, string(shard), "operator", "restore", three, "-")
+	r.check(t, 0, "")
+	if n.got() != "[3 1]" || !strings.HasSuffix(r.stdout, "SPIKE is now restored and ready to use.\n") {
+		t.Errorf("a file and standard input: Nexus got %v, stdout %q", n.got(), r.stdout)
+	}
+	n = newSealedNexus(t)
+	restore(t, n, string(shard), "operator", "restore", "-", two, "-").check(t, 2, "give - once")
+	restore(t, n, strings.Repeat(" ", 5000)+string(shard), "operator", "restore", "-").check(t, 1, "standard input: recovery shard: more than 4096 bytes")
+	big := filepath.Join(dir, "big.txt")
+	if err := os.WriteFile(big, []byte(string(shard)+strings.Repeat("\n", 5000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restore(t, n, "", "operator", "restore", big).check(t, 1, "big.txt: recovery shard: more than 4096 bytes")
+	if n.got() != "[]" {
+		t.Errorf("Nexus got shards %v from refused input", n.got())
+	}
 }

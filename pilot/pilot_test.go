@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -124,9 +125,23 @@ func TestDev(t *testing.T) {
 		t.Errorf("flags: %+v, want %+v", got, want)
 	}
 	run(func(context.Context, pilot.DevOptions, io.Writer, io.Writer) error {
-		return errors.New("devcluster: keepers 99: want 1 to 16")
-	}, "--keepers", "99").check(t, 1, "spike dev: devcluster: keepers 99: want 1 to 16")
-	run(dev, "--keepers=-1").check(t, 2, "--keepers must be 0 or more")
+		return errors.New("devcluster: nexus address: in use")
+	}).check(t, 1, "spike dev: devcluster: nexus address: in use")
+	// The bounds are devcluster's, checked before it runs.
+	most := strconv.Itoa(devcluster.MaxKeepers)
+	run(dev, "--keepers", most).check(t, 0, "")
+	if got.Keepers != devcluster.MaxKeepers {
+		t.Errorf("--keepers %s: got %d", most, got.Keepers)
+	}
+	got = pilot.DevOptions{}
+	run(dev, "--keepers", strconv.Itoa(devcluster.MaxKeepers+1)).check(t, 2, "--keepers must be 1 to "+most)
+	run(dev, "--keepers=-1").check(t, 2, "--keepers must be 1 to "+most)
+	if got != (pilot.DevOptions{}) {
+		t.Errorf("dev ran with %+v after a refusal", got)
+	}
+	if r := run(dev, "--help"); !strings.Contains(r.stdout, "How many Keepers to run (1 to "+most+";") {
+		t.Errorf("help does not give the bound: %s", r.stdout)
+	}
 	run(dev, "--keepers", "many").check(t, 2, "--keepers")
 	runCLI(t, "", "dev").check(t, 1, "this build has no dev cluster")
 }

@@ -127,15 +127,12 @@ func (c *policyApplyCmd) spec(stdin io.Reader) (policyDoc, error) {
 	var b []byte
 	var err error
 	if c.File == "-" {
-		b, err = io.ReadAll(io.LimitReader(stdin, maxPolicyFile+1))
+		b, err = readAtMost(stdin, maxPolicyFile, "the policy on standard input")
 	} else {
 		b, err = readPolicyFile(c.File)
 	}
 	if err != nil {
 		return policyDoc{}, err
-	}
-	if len(b) > maxPolicyFile {
-		return policyDoc{}, usagef("%s is too large to be a policy", c.File)
 	}
 	s, err := parsePolicySpec(b)
 	if err != nil {
@@ -150,7 +147,7 @@ func readPolicyFile(name string) ([]byte, error) {
 		return nil, fmt.Errorf("policy file: %w", err)
 	}
 	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, maxPolicyFile+1))
+	return readAtMost(f, maxPolicyFile, "the policy file "+name)
 }
 
 // policyRef names a policy as SPIKE does: an argument or --name.

@@ -31,23 +31,13 @@ func (c *restoreListCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	doc := pointsDoc{Points: []api.RestorePoint{}}
-	page := c.page()
-	for {
-		points, next, err := client.RestorePoints(e.ctx, page)
-		if err != nil {
-			return err
-		}
-		doc.Points = append(doc.Points, points...)
-		if c.Limit > 0 {
-			doc.Next = next
-			break
-		}
-		if next == 0 || next <= page.After {
-			break
-		}
-		page.After = next
+	points, next, err := fetchPages(c.pageFlags, func(p sdk.Page) ([]api.RestorePoint, uint64, error) {
+		return client.RestorePoints(e.ctx, p)
+	})
+	if err != nil {
+		return err
 	}
+	doc := pointsDoc{Points: points, Next: next}
 	return e.print(doc, func(w io.Writer) error {
 		if len(doc.Points) == 0 {
 			_, err := fmt.Fprintln(w, "No restore points yet.")

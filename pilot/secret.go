@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spikeledger/spike/sdk"
@@ -99,7 +100,7 @@ func (c *secretGetCmd) Run(e *env) error {
 	if c.Key != "" {
 		v, ok := s.Data[c.Key]
 		if !ok {
-			return &missingKeyError{path: c.Path, key: c.Key}
+			return &missingKeyError{path: c.Path, key: c.Key, keys: sortedKeys(s.Data)}
 		}
 		return e.print(v, func(w io.Writer) error {
 			_, err := fmt.Fprintln(w, v)
@@ -118,11 +119,18 @@ func (c *secretGetCmd) Run(e *env) error {
 }
 
 // missingKeyError: the secret exists but has no such key. Its message
-// names the keys there are, never a value.
-type missingKeyError struct{ path, key string }
+// names the keys there are (keys are not secret), never a value.
+type missingKeyError struct {
+	path, key string
+	keys      []string
+}
 
 func (m *missingKeyError) Error() string {
-	return fmt.Sprintf("%s has no key %q (spike secret get %s lists its keys)", m.path, m.key, m.path)
+	quoted := make([]string, len(m.keys))
+	for i, k := range m.keys {
+		quoted[i] = strconv.Quote(k)
+	}
+	return fmt.Sprintf("%s has no key %q; its keys are %s", m.path, m.key, strings.Join(quoted, ", "))
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -146,18 +154,11 @@ func (c *secretListCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	paths := []string{}
-	after := ""
-	for {
-		page, next, err := client.ListSecrets(e.ctx, sdk.ListOptions{Prefix: c.Prefix, After: after, Limit: listPage})
-		if err != nil {
-			return err
-		}
-		paths = append(paths, page...)
-		if next == "" || next == after {
-			break
-		}
-		after = next
+	paths, _, err := collect("", false, func(after string) ([]string, string, error) {
+		return client.ListSecrets(e.ctx, sdk.ListOptions{Prefix: c.Prefix, After: after, Limit: listPage})
+	})
+	if err != nil {
+		return err
 	}
 	return e.print(paths, func(w io.Writer) error {
 		if len(paths) == 0 {

@@ -1,9 +1,14 @@
 package pilot_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/spikeledger/spike/devcluster"
+	"github.com/spikeledger/spike/pilot"
 )
 
 func TestSecretPutGet(t *testing.T) {
@@ -35,7 +40,7 @@ func TestSecretPutGet(t *testing.T) {
 		{name: "get json", args: []string{"--format", "json", "secret", "get", p + "/a"}, golden: "secret-get"},
 		{name: "get key json", args: []string{"-f", "j", "secret", "get", p + "/a", "pass"}, golden: "secret-get-key"},
 		{name: "get yaml", args: []string{"-f", "yaml", "secret", "get", p + "/a"}, exact: "pass: \"n3w3r\"\nuser: \"admin\"\n"},
-		{name: "get missing key", args: []string{"secret", "get", p + "/a", "nokey"}, code: 1, want: `has no key "nokey"`},
+		{name: "get missing key", args: []string{"secret", "get", p + "/a", "nokey"}, code: 1, want: `has no key "nokey"; its keys are "pass", "user"`},
 		{name: "get not found", args: []string{"secret", "get", p + "/none"}, code: 1, want: "no secret at " + p + "/none"},
 		{name: "get missing version", args: []string{"secret", "get", "-v", "9", p + "/a"}, code: 1, want: "no secret at"},
 		{name: "get unauthorized", who: nobodyDir(t), args: []string{"secret", "get", p + "/a"}, code: 1, want: "Nexus refused spiffe://spike.ist/workload/nobody: no policy grants it read on " + p + "/a"},
@@ -122,7 +127,10 @@ func TestSecretMetadata(t *testing.T) {
 		{name: "write without cas", args: []string{"secret", "put", p + "/a", "k=three"}, exact: "OK\n"},
 		// Settings may be put ahead of a path's first write.
 		{name: "put ahead of path", args: []string{"secret", "metadata", "put", p + "/later", "--max-versions", "2"}, exact: "OK\n"},
-		{name: "put unauthorized", who: nobodyDir(t), args: []string{"secret", "metadata", "put", p + "/a", "--max-versions", "3"}, code: 1, want: "no policy grants it write on"},
+		{name: "put unauthorized", who: nobodyDir(t), args: []string{"secret", "metadata", "put", p + "/a", "--cas-required"}, code: 1, want: "no policy grants it write on"},
+		// --max-versions reads the versions first, to ask before pruning:
+		// a caller that may not read them may not write either.
+		{name: "put max versions unauthorized", who: nobodyDir(t), args: []string{"secret", "metadata", "put", p + "/a", "--max-versions", "3"}, code: 1, want: "Nexus refused spiffe://spike.ist/workload/nobody"},
 		{name: "put nothing", args: []string{"secret", "metadata", "put", p + "/a"}, code: 2, want: "nothing to change"},
 		{name: "put custom and clear", args: []string{"secret", "metadata", "put", p + "/a", "--custom", "a=b", "--clear-custom"}, code: 2, want: "not both"},
 		{name: "put bad custom", args: []string{"secret", "metadata", "put", p + "/a", "--custom", "novalue"}, code: 2, want: "is not KEY=VALUE"},
@@ -148,4 +156,46 @@ func TestSecretHistory(t *testing.T) {
 		{name: "history bad since", args: []string{"secret", "history", "--since", "yesterday", p + "/a"}, code: 2, want: "--since"},
 		{name: "history bad limit", args: []string{"secret", "history", "--limit=-1", p + "/a"}, code: 2, want: "invalid argument"},
 	})
+}
+
+// Lowering --max-versions destroys the oldest versions at once: like
+// secret destroy, it asks first, and says how many.
+func TestSecretMetadataPrune(t *testing.T) {
+	t.Parallel()
+	p := uniq(t, "s/")
+	runCases(t, []cliCase{
+		{name: "put v1", args: []string{"secret", "put", p + "/a", "k=one"}},
+		{name: "put v2", args: []string{"secret", "put", p + "/a", "k=two"}},
+		{name: "put v3", args: []string{"secret", "put", p + "/a", "k=three"}},
+		{name: "prune needs --yes without a terminal", args: []string{"secret", "metadata", "put", p + "/a", "--max-versions", "2"}, code: 2, want: "pass --yes"},
+		{name: "nothing was pruned", args: []string{"secret", "get", "-v", "1", p + "/a", "k"}, exact: "one\n"},
+		{name: "a retention that prunes nothing asks nothing", args: []string{"secret", "metadata", "put", p + "/a", "--max-versions", "3"}, exact: "OK\n"},
+		{name: "prune with --yes", args: []string{"secret", "metadata", "put", p + "/a", "--max-versions", "2", "--yes"}, exact: "OK\n"},
+		{name: "v1 is gone", args: []string{"secret", "get", "-v", "1", p + "/a"}, code: 1, want: "no secret at"},
+		{name: "v2 is kept", args: []string{"secret", "get", "-v", "2", p + "/a", "k"}, exact: "two\n"},
+
+		// With the current version deleted the versions cannot be
+		// counted: it asks all the same.
+		{name: "put b v1", args: []string{"secret", "put", p + "/b", "k=one"}},
+		{name: "put b v2", args: []string{"secret", "put", p + "/b", "k=two"}},
+		{name: "delete b's current version", args: []string{"secret", "delete", p + "/b"}},
+		{name: "prune b needs --yes", args: []string{"secret", "metadata", "put", p + "/b", "--max-versions", "1"}, code: 2, want: "pass --yes"},
+		{name: "b's v1 is kept", args: []string{"secret", "get", "-v", "1", p + "/b", "k"}, exact: "one\n"},
+		// A path with no versions has nothing to prune.
+		{name: "retention ahead of a path", args: []string{"secret", "metadata", "put", p + "/none", "--max-versions", "1"}, exact: "OK\n"},
+	})
+
+	// On a terminal the question says what goes; "n" changes nothing.
+	for _, tc := range []struct{ answer, stdout string }{{"n\n", ""}, {"y\n", "OK\n"}} {
+		var out, errOut bytes.Buffer
+		code := pilot.Run(t.Context(), []string{"--nexus-url", nexusURL(t), "--svid-dir", svidDir(t, devcluster.SVIDSuperuser), "--retry-wait", "0",
+			"secret", "metadata", "put", p + "/a", "--max-versions", "1"}, strings.NewReader(tc.answer), &out, &errOut,
+			pilot.WithTerminal(func(v any) bool { _, ok := v.(*strings.Reader); return ok }))
+		question := "Keeping 1 version of " + p + "/a destroys the oldest 1 (version 2) for good. Continue? [y/N] "
+		if !strings.HasPrefix(errOut.String(), question) || out.String() != tc.stdout || (code == 0) != (tc.stdout != "") {
+			t.Errorf("answer %q: exit %d, stdout %q, stderr %q; want the question %q", tc.answer, code, out.String(), errOut.String(), question)
+		}
+	}
+	super(t, "", "secret", "get", "-v", "2", p+"/a").check(t, 1, "no secret at")
+	super(t, "", "secret", "get", "-v", "3", p+"/a", "k").check(t, 0, "")
 }

@@ -37,7 +37,10 @@ func parsePairs(args []string, stdin io.Reader) (map[string]string, error) {
 				return nil, usagef("only one value can be read from standard input (KEY=-)")
 			}
 			usedStdin = true
-			v, err := readValue(stdin, "standard input")
+			if stdin == nil {
+				return nil, usagef("value of %q: no standard input to read it from", key)
+			}
+			v, err := readValue(stdin, key, "standard input")
 			if err != nil {
 				return nil, err
 			}
@@ -46,13 +49,7 @@ func parsePairs(args []string, stdin io.Reader) (map[string]string, error) {
 		case strings.HasPrefix(value, "@@"):
 			values[key] = value[1:]
 		case strings.HasPrefix(value, "@"):
-			name := value[1:]
-			f, err := os.Open(name)
-			if err != nil {
-				return nil, usagef("value of %q: %v", key, err)
-			}
-			v, err := readValue(f, name)
-			f.Close()
+			v, err := readValueFile(key, value[1:])
 			if err != nil {
 				return nil, err
 			}
@@ -64,16 +61,24 @@ func parsePairs(args []string, stdin io.Reader) (map[string]string, error) {
 	return values, nil
 }
 
-func readValue(r io.Reader, name string) (string, error) {
-	if r == nil {
-		return "", usagef("no %s to read a value from", name)
-	}
-	b, err := io.ReadAll(io.LimitReader(r, maxValueInput+1))
+// readValueFile reads the file KEY=@FILE names. Its errors never name the
+// file: the "file" may be a password that starts with @.
+func readValueFile(key, name string) (string, error) {
+	f, err := os.Open(name)
 	if err != nil {
-		return "", fmt.Errorf("read value from %s: %w", name, err)
+		return "", usagef("value of %q: cannot open the file it names (%v); write %s=@@... for a literal value starting with @",
+			key, pathless(err), key)
 	}
-	if len(b) > maxValueInput {
-		return "", usagef("value in %s is larger than a secret can be (1 MiB)", name)
+	defer f.Close()
+	return readValue(f, key, "the file it names")
+}
+
+// readValue reads the value of key from r, which from says in words.
+func readValue(r io.Reader, key, from string) (string, error) {
+	b, err := readAtMost(r, maxValueInput, fmt.Sprintf("the value of %q (from %s)", key, from))
+	defer clear(b)
+	if err != nil {
+		return "", err
 	}
 	return string(b), nil
 }

@@ -123,7 +123,7 @@ func (c *Client) streamOnce(ctx context.Context, u string, body []byte) ([]byte,
 		return nil, fmt.Errorf("sdk: read answer: %w", err)
 	}
 	if len(data) > maxStreamAnswer {
-		return nil, fmt.Errorf("sdk: answer exceeds %d bytes", maxStreamAnswer)
+		return nil, fmt.Errorf("sdk: %w: more than %d bytes", ErrBadAnswer, maxStreamAnswer)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, &transport.StatusError{Status: resp.StatusCode, Code: streamErrorCode(resp.Header.Get("Content-Type"), data)}

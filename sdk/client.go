@@ -3,6 +3,8 @@ package sdk
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -136,14 +138,45 @@ func (c *Client) call(ctx context.Context, target string, req api.Request, resp 
 	if err := req.Validate(); err != nil {
 		return invalidError(op, target, err)
 	}
+	var into any // nil, not a nil *answerInto: the transport then decodes nothing
+	ans := &answerInto{v: resp}
+	if resp != nil {
+		into = ans
+	}
 	err := c.retry(ctx, op, func(ctx context.Context) error {
 		return c.json.Do(ctx, transport.Call{
 			BaseURL: c.nexus, Path: op.Path(), Action: string(op.Action()),
-			Request: req, Response: resp,
+			Request: req, Response: into,
 		})
 	})
 	if err != nil {
+		if ans.failed || isSyntaxError(err) {
+			err = fmt.Errorf("%w: %w", ErrBadAnswer, err)
+		}
 		return callError(op, target, err)
 	}
 	return nil
+}
+
+// answerInto decodes a 200 answer into v and remembers whether that
+// failed, so that an answer the client cannot read is told apart from a
+// call that got none.
+type answerInto struct {
+	v      any
+	failed bool
+}
+
+func (a *answerInto) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, a.v); err != nil {
+		a.failed = true
+		return err
+	}
+	return nil
+}
+
+// isSyntaxError: the answer was not JSON at all, which encoding/json
+// finds before it hands the body to answerInto.
+func isSyntaxError(err error) bool {
+	var se *json.SyntaxError
+	return errors.As(err, &se)
 }

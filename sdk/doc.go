@@ -32,9 +32,18 @@
 // (never a secret value). It matches one of [ErrNotFound],
 // [ErrUnauthorized], [ErrNotReady], [ErrBadRequest] or [ErrConflict] with
 // errors.Is when Nexus gave that answer, and the [api.ErrorCode] it
-// carries; a connection failure wraps the network error instead. Arguments
-// are checked before anything is sent: bad input fails with
-// [ErrBadRequest] without a round trip.
+// carries; an answer the client cannot read matches [ErrBadAnswer]; a
+// connection failure wraps the network error instead. Arguments are
+// checked before anything is sent: bad input fails with [ErrBadRequest]
+// without a round trip. New fails with an error matching [ErrConfig] when
+// its options or the environment are wrong, and with another when it
+// gets no SVID.
+//
+// # Command lines
+//
+// A program with a command line can embed [Flags] in its kong grammar:
+// the Nexus URL, the SVID's source and its timeout, spelled and read from
+// the environment as spike's own commands do.
 //
 // # Retries
 //

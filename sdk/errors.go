@@ -27,6 +27,17 @@ var (
 	// ErrConflict: a check-and-set write expected another version, or a
 	// shard was given to a Nexus that is not sealed (409).
 	ErrConflict = errors.New("conflict")
+	// ErrBadAnswer: Nexus answered, but with something the client cannot
+	// read: a body that does not decode, a field out of range, an answer
+	// larger than any can be. The [*Error] has Status 0. It points at a
+	// Nexus of another version, or something else answering in its place.
+	ErrBadAnswer = errors.New("malformed answer")
+	// ErrConfig: New was given options, or read environment variables,
+	// that it cannot use (a Nexus URL that is not https://host:port, a
+	// bad trust root or timeout, conflicting options). It is not an
+	// [*Error]: nothing was sent. Telling it apart from a missing SVID
+	// lets a command line report it as a usage error.
+	ErrConfig = errors.New("invalid configuration")
 )
 
 // Error is the error of every failed call. Its message names the
@@ -152,5 +163,17 @@ func codeForStatus(status int) api.ErrorCode {
 
 // errBadAnswer reports a 200 answer with a field the client cannot use.
 func errBadAnswer(field string) error {
-	return fmt.Errorf("nexus answered a malformed %s", field)
+	return fmt.Errorf("%w: bad %s", ErrBadAnswer, field)
 }
+
+// configError is a configuration New cannot use: it matches ErrConfig
+// and reads as its own message.
+type configError struct{ err error }
+
+func configErrorf(format string, a ...any) error {
+	return &configError{err: fmt.Errorf(format, a...)}
+}
+
+func (c *configError) Error() string        { return c.err.Error() }
+func (c *configError) Unwrap() error        { return c.err }
+func (c *configError) Is(target error) bool { return target == ErrConfig }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
 )
 
@@ -67,5 +68,49 @@ func TestErrorUnwrapsCause(t *testing.T) {
 	err = callError(api.OpSecretGet, "a", &transport.StatusError{Status: http.StatusTeapot})
 	if !errors.As(err, &se) || se.Status != http.StatusTeapot {
 		t.Errorf("%v does not wrap the status error", err)
+	}
+}
+
+// An answer the client cannot read is ErrBadAnswer, with no status: not
+// a connection failure, not one of Nexus's refusals.
+func TestBadAnswer(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		resp transport.Response
+		call func(c *Client) error
+	}{
+		{name: "not JSON", resp: transport.Response{Body: []byte("<html>proxy error</html>"), ContentType: "text/html"},
+			call: func(c *Client) error { _, err := c.GetSecret(t.Context(), "a/b", 0); return err }},
+		{name: "wrong type", resp: transport.Response{Body: []byte(`{"data": 5}`)},
+			call: func(c *Client) error { _, err := c.GetSecret(t.Context(), "a/b", 0); return err }},
+		{name: "bad shard", resp: transport.Response{Body: []byte(`{"shards": {"1": [1, 2]}}`)},
+			call: func(c *Client) error { _, err := c.Recover(t.Context()); return err }},
+		{name: "bad field", resp: transport.Response{Body: api.SecretSettingsGetResponse{DeleteVersionAfter: "soon"}},
+			call: func(c *Client) error { _, err := c.SecretSettings(t.Context(), "a/b"); return err }},
+		{name: "stream answer too large", resp: transport.Response{Body: make([]byte, maxStreamAnswer+1), ContentType: api.ContentTypeStream},
+			call: func(c *Client) error { _, err := c.EncryptStream(t.Context(), strings.NewReader("pt")); return err }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			resp := tt.resp
+			f := startFake(t, identity.PathNexus, func(context.Context, *transport.Request) transport.Response { return resp })
+			err := tt.call(f.client(t, 0))
+			var e *Error
+			if !errors.As(err, &e) || e.Status != 0 || !errors.Is(err, ErrBadAnswer) {
+				t.Fatalf("got %v, want ErrBadAnswer", err)
+			}
+			for _, s := range []error{ErrNotFound, ErrUnauthorized, ErrNotReady, ErrBadRequest, ErrConflict, ErrConfig} {
+				if errors.Is(err, s) {
+					t.Errorf("%v matches %v", err, s)
+				}
+			}
+		})
+	}
+	// A good answer decodes as before.
+	f := startFake(t, identity.PathNexus, answer(http.StatusOK, api.SecretGetResponse{Data: map[string]string{"k": "v"}}))
+	s, err := f.client(t, 0).GetSecret(t.Context(), "a/b", 0)
+	if err != nil || s.Data["k"] != "v" {
+		t.Fatalf("good answer: %v, %v", s, err)
 	}
 }

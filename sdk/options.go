@@ -1,11 +1,11 @@
 package sdk
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,16 +107,16 @@ func resolve(opts []Option) (settings, error) {
 		return s, err
 	}
 	if (s.svid == nil) != (s.bundle == nil) {
-		return s, errors.New("sdk: WithSource needs both an SVID source and a bundle source")
+		return s, configErrorf("sdk: WithSource needs both an SVID source and a bundle source")
 	}
 	if s.svid != nil && (s.svidDir != "" || s.useWorkload) || s.svidDir != "" && s.useWorkload {
-		return s, errors.New("sdk: give only one of WithSource, WithSVIDDir and WithWorkloadAPI")
+		return s, configErrorf("sdk: give only one of WithSource, WithSVIDDir and WithWorkloadAPI")
 	}
 	if err := checkNexusURL(s.nexusURL); err != nil {
-		return s, err
+		return s, configErrorf("sdk: %w", err)
 	}
 	if s.retryWait < 0 {
-		return s, errors.New("sdk: WithRetry: negative wait")
+		return s, configErrorf("sdk: WithRetry: negative wait")
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -141,7 +141,7 @@ func (s *settings) fromEnv() error {
 		if v := s.env(EnvSourceTimeout); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
-				return fmt.Errorf("sdk: %s=%q: want a positive duration such as 30s", EnvSourceTimeout, v)
+				return configErrorf("sdk: %s=%q: want a positive duration such as 30s", EnvSourceTimeout, v)
 			}
 			s.sourceTimeout = d
 		}
@@ -158,7 +158,8 @@ func (s *settings) nexusURLFromEnv() (string, error) {
 	a, b := s.env(EnvNexusURL), s.env(EnvNexusAPIURL)
 	switch {
 	case a != "" && b != "" && a != b:
-		return "", fmt.Errorf("sdk: %s=%q and %s=%q name the same setting with different values; set only one", EnvNexusURL, a, EnvNexusAPIURL, b)
+		return "", configErrorf("sdk: %s=%s and %s=%s name the same setting with different values; set only one",
+			EnvNexusURL, quoteURL(a), EnvNexusAPIURL, quoteURL(b))
 	case a != "":
 		return a, nil
 	case b != "":
@@ -178,7 +179,7 @@ func (s *settings) roles() (*identity.Roles, error) {
 	lookup := s.lookupEnv
 	if s.trustRoot != "" {
 		if _, err := identity.ParseTrustRoot(s.trustRoot); err != nil {
-			return nil, fmt.Errorf("sdk: WithTrustDomain: %w", err)
+			return nil, configErrorf("sdk: WithTrustDomain: %w", err)
 		}
 		lookup = func(name string) (string, bool) {
 			if name == identity.EnvTrustRootNexus {
@@ -189,15 +190,36 @@ func (s *settings) roles() (*identity.Roles, error) {
 	}
 	roles, err := identity.NewRoles(lookup)
 	if err != nil {
-		return nil, fmt.Errorf("sdk: trust roots: %w", err)
+		return nil, configErrorf("sdk: trust roots: %w", err)
 	}
 	return roles, nil
 }
 
+// checkNexusURL accepts https://host:port with at most a path: no
+// credentials, query or fragment, which the client would send nowhere
+// sensible.
 func checkNexusURL(u string) error {
 	p, err := url.Parse(u)
 	if err != nil || p.Scheme != "https" || p.Host == "" || p.User != nil || p.RawQuery != "" || p.Fragment != "" {
-		return fmt.Errorf("sdk: Nexus URL %q: want https://host:port", u)
+		return fmt.Errorf("Nexus URL %s: want https://host:port", quoteURL(u))
 	}
 	return nil
+}
+
+// quoteURL is u quoted for an error message, with a password, a query or
+// a fragment in it (any may carry a token) replaced by "xxxxx"; a value
+// that does not parse as a URL, which may hold one anywhere, is not
+// quoted at all.
+func quoteURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(a value that does not parse as a URL)"
+	}
+	if p.RawQuery != "" {
+		p.RawQuery = "xxxxx"
+	}
+	if p.Fragment != "" {
+		p.Fragment, p.RawFragment = "xxxxx", ""
+	}
+	return strconv.Quote(p.Redacted())
 }

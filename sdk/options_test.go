@@ -1,6 +1,8 @@
 package sdk
 
 import (
+	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +117,113 @@ func TestRolesPinNexus(t *testing.T) {
 				t.Errorf("%s is Nexus", tt.other)
 			}
 		})
+	}
+}
+
+// Every configuration New cannot use matches ErrConfig, and a password
+// in a URL never reaches the message.
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	src := identity.NewStaticSource(nil)
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		opts []Option
+	}{
+		{name: "http URL", opts: []Option{WithNexusURL("http://nexus:8553")}},
+		{name: "URL with credentials", opts: []Option{WithNexusURL("https://admin:hunter2@nexus:8553")}},
+		{name: "URL with query", opts: []Option{WithNexusURL("https://nexus:8553/?token=hunter2")}},
+		{name: "URL that does not parse", opts: []Option{WithNexusURL("https://admin:hunter2%zz@nexus:8553")}},
+		{name: "URL names differ", env: map[string]string{EnvNexusURL: "https://a:hunter2@a:1", EnvNexusAPIURL: "https://b:1"}},
+		{name: "bad timeout env", env: map[string]string{EnvSourceTimeout: "soon"}},
+		{name: "negative retry", opts: []Option{WithRetry(-time.Second)}},
+		{name: "half a source", opts: []Option{WithSource(src, nil)}},
+		{name: "two sources", opts: []Option{WithSVIDDir("/d"), WithWorkloadAPI("")}},
+		{name: "bad trust domain", opts: []Option{WithTrustDomain("not a domain")}},
+		{name: "bad trust root env", env: map[string]string{identity.EnvTrustRoot: "Bad_Domain"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := New(t.Context(), append([]Option{withEnv(tt.env)}, tt.opts...)...)
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("got %v, want ErrConfig", err)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error quotes a password: %v", err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+		})
+	}
+	// No SVID is not a configuration error.
+	_, err := New(t.Context(), withEnv(nil), WithSVIDDir(t.TempDir()), WithSourceTimeout(time.Millisecond))
+	if err == nil || errors.Is(err, ErrConfig) {
+		t.Errorf("missing SVID: %v, want an error that is not ErrConfig", err)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		flags   Flags
+		wantErr string
+		check   func(t *testing.T, s settings)
+	}{
+		{name: "SVID dir", flags: Flags{NexusURL: "https://n:1", SVIDDir: "/svid", Socket: "unix:///ignored", SourceTimeout: time.Second},
+			check: func(t *testing.T, s settings) {
+				if s.nexusURL != "https://n:1" || s.svidDir != "/svid" || s.useWorkload || s.sourceTimeout != time.Second {
+					t.Errorf("got %+v", s)
+				}
+			}},
+		{name: "workload API", flags: Flags{NexusURL: "https://n:1", Socket: "unix:///agent.sock", SourceTimeout: time.Second},
+			check: func(t *testing.T, s settings) {
+				if s.svidDir != "" || !s.useWorkload || s.socket != "unix:///agent.sock" {
+					t.Errorf("got %+v", s)
+				}
+			}},
+		{name: "bad URL", flags: Flags{NexusURL: "https://u:hunter2@n:1", SourceTimeout: time.Second}, wantErr: `--nexus-url "https://u:xxxxx@n:1": want https://host:port`},
+		{name: "zero timeout", flags: Flags{NexusURL: "https://n:1"}, wantErr: "--spiffe-source-timeout must be positive, not 0s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts, err := tt.flags.Options()
+			if tt.wantErr != "" {
+				if !errors.Is(err, ErrConfig) || err.Error() != tt.wantErr {
+					t.Fatalf("got %v, want %q matching ErrConfig", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := resolve(append([]Option{withEnv(map[string]string{EnvSVIDDir: "/env"})}, opts...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, s)
+		})
+	}
+}
+
+// The flags read the environment variables New reads.
+func TestFlagsEnv(t *testing.T) {
+	t.Parallel()
+	want := map[string]string{
+		"NexusURL":      EnvNexusURL + "," + EnvNexusAPIURL,
+		"Socket":        EnvSocket,
+		"SVIDDir":       EnvSVIDDir,
+		"SourceTimeout": EnvSourceTimeout,
+	}
+	typ := reflect.TypeFor[Flags]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if got := f.Tag.Get("env"); got != want[f.Name] {
+			t.Errorf("%s reads %q, want %q", f.Name, got, want[f.Name])
+		}
+	}
+	if typ.NumField() != len(want) {
+		t.Errorf("%d flags, want %d", typ.NumField(), len(want))
 	}
 }

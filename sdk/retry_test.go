@@ -146,7 +146,7 @@ func TestConnectionRefused(t *testing.T) {
 	if !errors.As(err, &e) || e.Status != 0 || e.Code != "" || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("got %#v, want a refused connection", err)
 	}
-	for _, s := range []error{ErrNotFound, ErrUnauthorized, ErrNotReady, ErrBadRequest, ErrConflict} {
+	for _, s := range []error{ErrNotFound, ErrUnauthorized, ErrNotReady, ErrBadRequest, ErrConflict, ErrBadAnswer} {
 		if errors.Is(err, s) {
 			t.Errorf("%v matches %v", err, s)
 		}

@@ -73,9 +73,14 @@ show_as demo spike-demo
 show spike secret list
 show spike secret get tenants/demo/db/creds username
 show spike secret metadata get tenants/demo/db/creds
-# The auditor may see history, never values: this read is refused.
-if show_as auditor spike secret get tenants/demo/db/creds; then
-	echo "make demo: the auditor read a secret; it must not" >&2
+# The auditor may see history, never values: this read is refused. It must
+# fail as a refusal (exit 1, saying so), not for any reason at all: a
+# Nexus that is down or a missing binary fails too.
+status=0
+show_as auditor spike secret get tenants/demo/db/creds 2>"$data/refused.err" || status=$?
+cat "$data/refused.err" >&2
+if [ "$status" -ne 1 ] || ! grep -q "refused" "$data/refused.err"; then
+	echo "make demo: the auditor's read did not fail as a refusal (exit $status, want 1 and a refusal)" >&2
 	exit 1
 fi
 show_as auditor spike secret history tenants/demo/db/creds

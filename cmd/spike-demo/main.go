@@ -24,7 +24,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
@@ -38,12 +37,9 @@ const (
 )
 
 type cli struct {
-	NexusURL      string        `name:"nexus-url" env:"SPIKE_NEXUS_URL,SPIKE_NEXUS_API_URL" default:"https://localhost:8553" help:"Nexus base URL."`
-	Socket        string        `name:"spiffe-endpoint-socket" env:"SPIFFE_ENDPOINT_SOCKET" help:"SPIRE Workload API address."`
-	SVIDDir       string        `name:"svid-dir" env:"SPIKE_SVID_DIR" type:"path" help:"Read the SVID from spiffe-helper files here instead of the Workload API."`
-	SourceTimeout time.Duration `name:"spiffe-source-timeout" env:"SPIKE_SPIFFE_SOURCE_TIMEOUT" default:"30s" help:"How long to wait for the first SVID."`
-	Path          string        `name:"path" default:"tenants/demo/db/creds" help:"Secret path to write and read."`
-	Username      string        `name:"username" default:"demo" help:"User name stored beside the random password."`
+	sdk.Flags
+	Path     string `name:"path" default:"tenants/demo/db/creds" help:"Secret path to write and read."`
+	Username string `name:"username" default:"demo" help:"User name stored beside the random password."`
 }
 
 func main() {
@@ -60,12 +56,11 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	if c.SourceTimeout <= 0 {
-		fmt.Fprintf(stderr, "%s: --spiffe-source-timeout must be positive, not %s\n", name, c.SourceTimeout)
-		return 2
-	}
 	if err := demo(ctx, c, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		if errors.Is(err, sdk.ErrConfig) {
+			return 2
+		}
 		return 1
 	}
 	return 0
@@ -73,16 +68,11 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 
 // demo connects, writes, reads back and reports.
 func demo(ctx context.Context, c cli, stdout, stderr io.Writer) error {
-	opts := []sdk.Option{
-		sdk.WithNexusURL(c.NexusURL),
-		sdk.WithSourceTimeout(c.SourceTimeout),
-		sdk.WithLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
+	opts, err := c.Options()
+	if err != nil {
+		return err
 	}
-	if c.SVIDDir != "" {
-		opts = append(opts, sdk.WithSVIDDir(c.SVIDDir))
-	} else {
-		opts = append(opts, sdk.WithWorkloadAPI(c.Socket))
-	}
+	opts = append(opts, sdk.WithLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	client, err := sdk.New(ctx, opts...)
 	if err != nil {
 		return err

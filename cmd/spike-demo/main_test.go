@@ -28,10 +28,11 @@ func TestGrantPattern(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"--no-such-flag"}, {"--spiffe-source-timeout", "0s"}, {"extra-argument"}} {
+	for _, args := range [][]string{{"--no-such-flag"}, {"--spiffe-source-timeout", "0s"}, {"extra-argument"},
+		{"--nexus-url", "http://nexus:8553"}, {"--nexus-url", "https://user:s3cret@nexus:8553"}} {
 		var stdout, stderr bytes.Buffer
-		if code := run(t.Context(), args, os.LookupEnv, &stdout, &stderr); code != 2 {
-			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, stderr.String())
+		if code := run(t.Context(), args, os.LookupEnv, &stdout, &stderr); code != 2 || strings.Contains(stderr.String(), "s3cret") {
+			t.Errorf("%v: exit %d, want 2 (stderr %q, which must not quote a password)", args, code, stderr.String())
 		}
 	}
 }

@@ -9,6 +9,10 @@
 // existing Nexus as the superuser whose SVID files are in -svid-dir, and
 // measures server CPU only if -server-pid names the Nexus process.
 //
+// Interrupted (Ctrl-C), it stops the child as it would at the end: the
+// child closes the cluster and removes its temporary directory, which
+// holds the development CA's key and the unencrypted recovery files.
+//
 //	go run ./test/load -op get -c 16 -d 10s
 //	go run ./test/load -op get -policies 100
 //	go run ./test/load -op put
@@ -25,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -43,6 +48,7 @@ import (
 type options struct {
 	nexus     string
 	svidDir   string
+	loadDir   string // SVID files of the load workload (-policies)
 	serverPID int
 	op        string
 	workers   int
@@ -93,18 +99,25 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return err
 		}
 		defer child.stop()
-		o.nexus, o.svidDir, o.serverPID = child.url, child.svidDir, child.cmd.Process.Pid
+		o.nexus, o.svidDir, o.loadDir, o.serverPID = child.url, child.svidDir, child.loadDir, child.cmd.Process.Pid
 	}
 	if o.svidDir == "" {
 		return errors.New("-nexus needs -svid-dir")
 	}
+	if o.loadDir == "" {
+		o.loadDir = loadDir(o.svidDir)
+	}
 	su, err := newClient(ctx, o.svidDir)
 	if err != nil {
-		return err
+		return fmt.Errorf("superuser: %w", err)
 	}
+	defer su.Close()
 	caller, call, err := prepare(ctx, o, su)
 	if err != nil {
 		return err
+	}
+	if caller != su {
+		defer caller.Close()
 	}
 	fmt.Fprintf(out, "load: %s, %d callers, %s, nexus %s\n", describe(o), o.workers, o.duration, o.nexus)
 	drive(ctx, caller, call, o.workers, min(time.Second, o.duration/5)) // warm-up: connections, caches
@@ -136,9 +149,16 @@ func describe(o options) string {
 
 func perOp(d time.Duration, ops int64) float64 { return float64(d.Microseconds()) / float64(ops) }
 
+// loadDir is where the SVID files of the load workload are beside the
+// superuser's: -svid-dir/../load.
+func loadDir(superuser string) string {
+	return filepath.Join(filepath.Dir(filepath.Clean(superuser)), "load")
+}
+
 // prepare writes what the load reads and returns the client and the call
-// maker each worker uses.
-func prepare(ctx context.Context, o options, su *transport.Client) (*transport.Client, func(worker, i int) transport.Call, error) {
+// maker each worker uses: su, or a client of the load workload's that the
+// caller closes.
+func prepare(ctx context.Context, o options, su *client) (*client, func(worker, i int) transport.Call, error) {
 	value := strings.Repeat("v", o.valueSize)
 	do := func(op api.Op, req any) error {
 		return su.Do(ctx, transport.Call{BaseURL: o.nexus, Path: op.Path(), Action: string(op.Action()), Request: req})
@@ -166,10 +186,8 @@ func prepare(ctx context.Context, o options, su *transport.Client) (*transport.C
 
 // workload creates o.policies policies, the last granting read on load/
 // to spiffe://TD/workload/load, and returns a client with that identity.
-// It needs SVID files for it: -svid-dir/../load, which the child writes.
-func workload(ctx context.Context, o options, do func(api.Op, any) error) (*transport.Client, error) {
-	dir := strings.TrimSuffix(o.svidDir, "/")
-	dir = dir[:strings.LastIndex(dir, "/")+1] + "load"
+// It needs SVID files for it in o.loadDir, which the child writes.
+func workload(ctx context.Context, o options, do func(api.Op, any) error) (*client, error) {
 	td := "spike.ist"
 	if v, ok := os.LookupEnv("SPIKE_TRUST_ROOT"); ok {
 		td = v
@@ -185,20 +203,41 @@ func workload(ctx context.Context, o options, do func(api.Op, any) error) (*tran
 	if err := do(api.OpPolicyPut, last); err != nil {
 		return nil, fmt.Errorf("policy load: %w", err)
 	}
-	return newClient(ctx, dir)
+	cl, err := newClient(ctx, o.loadDir)
+	if err != nil {
+		return nil, fmt.Errorf("load workload: %w", err)
+	}
+	return cl, nil
 }
 
-func newClient(ctx context.Context, svidDir string) (*transport.Client, error) {
+// client is a transport client and the SVID source it presents, which
+// Close closes too.
+type client struct {
+	*transport.Client
+	src identity.Source
+}
+
+func (c *client) Close() {
+	c.Client.Close()
+	c.src.Close()
+}
+
+func newClient(ctx context.Context, svidDir string) (*client, error) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	roles, err := identity.NewRoles(os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("trust roots: %w", err)
+	}
 	src, err := identity.OpenSource(ctx, "", svidDir, 10*time.Second, logger)
 	if err != nil {
 		return nil, err
 	}
-	roles, err := identity.NewRoles(os.LookupEnv)
+	cl, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Server: identity.AuthorizeRoles(roles.IsNexus), Retries: -1, Logger: logger, MaxConnsPerHost: maxCallers})
 	if err != nil {
-		return nil, err
+		src.Close()
+		return nil, fmt.Errorf("client: %w", err)
 	}
-	return transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Server: identity.AuthorizeRoles(roles.IsNexus), Retries: -1, Logger: logger, MaxConnsPerHost: maxCallers})
+	return &client{Client: cl, src: src}, nil
 }
 
 // maxCallers bounds -c, and is each client's connection limit, so that
@@ -213,7 +252,7 @@ type result struct {
 }
 
 // drive runs workers callers for d and collects every latency.
-func drive(ctx context.Context, cl *transport.Client, call func(worker, i int) transport.Call, workers int, d time.Duration) result {
+func drive(ctx context.Context, cl *client, call func(worker, i int) transport.Call, workers int, d time.Duration) result {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var (
@@ -301,38 +340,46 @@ func procCPU(pid int) (time.Duration, error) {
 }
 
 type child struct {
-	cmd          *exec.Cmd
-	stdin        io.WriteCloser
-	url, svidDir string
+	cmd                   *exec.Cmd
+	stdin                 io.WriteCloser
+	url, svidDir, loadDir string
 }
 
-// startChild runs this program with -serve and reads its address line.
+// childStopWait is how long a child that was asked to stop has to close
+// its cluster and remove its directory before it is killed.
+const childStopWait = 30 * time.Second
+
+// startChild runs this program with -serve and reads its READY line.
+// When ctx ends the child is asked to stop by closing its standard input,
+// not killed: a killed child would leave its temporary directory behind.
 func startChild(ctx context.Context, profile string) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("start server: %w", err)
 	}
 	cmd := exec.CommandContext(ctx, exe, "-serve", "-server-cpuprofile", profile)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("start server: %w", err)
 	}
+	cmd.Cancel = stdin.Close
+	cmd.WaitDelay = childStopWait
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("start server: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start server: %w", err)
 	}
 	c := &child{cmd: cmd, stdin: stdin}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
-	f := strings.Fields(line)
-	if err != nil || len(f) != 3 || f[0] != "READY" {
+	f := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
+	if err != nil || len(f) != 4 || f[0] != "READY" {
 		c.stop()
 		return nil, fmt.Errorf("server did not start (%q): %v", line, err)
 	}
-	c.url, c.svidDir = f[1], f[2]
+	c.url, c.svidDir, c.loadDir = f[1], f[2], f[3]
 	return c, nil
 }
 
@@ -343,11 +390,16 @@ func (c *child) stop() {
 
 // serve is the child: a development cluster on a free port, the
 // superuser's SVID directory and one for the load workload, until stdin
-// closes.
+// closes or ctx ends (an interrupt reaches the child too). It prints
+// "READY\t<Nexus URL>\t<superuser SVID dir>\t<load SVID dir>".
 func serve(ctx context.Context, profile string) error {
+	return serveUntil(ctx, profile, os.Stdin, os.Stdout)
+}
+
+func serveUntil(ctx context.Context, profile string, stdin io.Reader, stdout io.Writer) error {
 	dir, err := os.MkdirTemp("", "spike-load-")
 	if err != nil {
-		return err
+		return fmt.Errorf("data directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -356,23 +408,31 @@ func serve(ctx context.Context, profile string) error {
 		return err
 	}
 	defer c.Close()
-	su := c.SVIDDir("superuser")
-	load := su[:strings.LastIndex(strings.TrimSuffix(su, "/"), "/")+1] + "load"
+	su := c.SVIDDir(devcluster.SVIDSuperuser)
+	load := loadDir(su)
 	if err := c.IssueSVIDDir(ctx, "/workload/load", load); err != nil {
-		return err
+		return fmt.Errorf("load workload SVID: %w", err)
 	}
 	if profile != "" {
 		f, err := os.Create(profile)
 		if err != nil {
-			return err
+			return fmt.Errorf("server CPU profile: %w", err)
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
+			return fmt.Errorf("server CPU profile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Printf("READY %s %s\n", c.NexusURL(), su)
-	io.Copy(io.Discard, os.Stdin)
+	fmt.Fprintf(stdout, "READY\t%s\t%s\t%s\n", c.NexusURL(), su, load)
+	closed := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, stdin)
+		close(closed)
+	}()
+	select {
+	case <-ctx.Done():
+	case <-closed:
+	}
 	return nil
 }

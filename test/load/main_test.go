@@ -1,15 +1,29 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spikeledger/spike/devcluster"
 )
+
+// TestMain lets the test binary be the child that startChild runs, as
+// the load binary is its own.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "-serve" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 func TestRunAgainstDevCluster(t *testing.T) {
 	t.Parallel()
@@ -19,8 +33,8 @@ func TestRunAgainstDevCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	su := c.SVIDDir("superuser")
-	if err := c.IssueSVIDDir(ctx, "/workload/load", su[:strings.LastIndex(su, "/")+1]+"load"); err != nil {
+	su := c.SVIDDir(devcluster.SVIDSuperuser)
+	if err := c.IssueSVIDDir(ctx, "/workload/load", loadDir(su)); err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range []options{
@@ -68,5 +82,79 @@ func TestProcCPU(t *testing.T) {
 	}
 	if _, err := procCPU(0); err == nil {
 		t.Fatal("pid 0 accepted")
+	}
+}
+
+// Interrupted, the child is asked to stop rather than killed: it closes
+// its cluster and removes its directory, which holds the development
+// CA's key and the recovery files.
+func TestChildCleansUpWhenInterrupted(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	c, err := startChild(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.loadDir != loadDir(c.svidDir) || !strings.HasPrefix(c.url, "https://127.0.0.1:") {
+		t.Errorf("READY line gave %q, %q, %q", c.url, c.svidDir, c.loadDir)
+	}
+	data := filepath.Dir(filepath.Dir(c.svidDir))
+	for _, dir := range []string{c.svidDir, c.loadDir, filepath.Join(data, "recover")} {
+		if _, err := os.Stat(dir); err != nil {
+			t.Fatalf("the child's %s: %v", dir, err)
+		}
+	}
+	cancel()
+	c.cmd.Wait() // the error is the context's: only what the child left matters
+	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the child left %s behind: %v", data, err)
+	}
+	if !c.cmd.ProcessState.Success() {
+		t.Errorf("the child did not stop cleanly: %v", c.cmd.ProcessState)
+	}
+}
+
+// The child serves until its standard input closes or its context ends,
+// and removes its directory either way.
+func TestServeUntil(t *testing.T) {
+	t.Parallel()
+	for _, viaContext := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(t.Context())
+		stdin, closeStdin := io.Pipe()
+		ready, readyW := io.Pipe()
+		done := make(chan error, 1)
+		go func() { done <- serveUntil(ctx, "", stdin, readyW) }()
+		line, err := bufio.NewReader(ready).ReadString('\n')
+		f := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
+		if err != nil || len(f) != 4 || f[0] != "READY" || f[3] != loadDir(f[2]) {
+			t.Fatalf("READY line %q, %v", line, err)
+		}
+		if viaContext {
+			cancel()
+		} else {
+			closeStdin.Close()
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Dir(filepath.Dir(f[2]))); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("directory left behind: %v", err)
+		}
+		cancel()
+		closeStdin.Close()
+	}
+}
+
+func TestLoadDir(t *testing.T) {
+	t.Parallel()
+	for su, want := range map[string]string{
+		"/tmp/d/svid/superuser":  "/tmp/d/svid/load",
+		"/tmp/d/svid/superuser/": "/tmp/d/svid/load",
+		"svid/superuser":         "svid/load",
+	} {
+		if got := loadDir(su); got != want {
+			t.Errorf("loadDir(%q) = %q, want %q", su, got, want)
+		}
 	}
 }

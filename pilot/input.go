@@ -1,0 +1,38 @@
+package pilot
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+)
+
+// readAtMost reads all of r, which may hold at most limit bytes: more is
+// a usage error. what names the input in errors ("the policy file
+// p.yaml"); the errors never quote what was read, nor, since what already
+// says where it came from, the path an *fs.PathError carries (for a
+// value read from KEY=@FILE, the path may be a value itself).
+func readAtMost(r io.Reader, limit int64, what string) ([]byte, error) {
+	if r == nil {
+		return nil, usagef("%s: there is none to read", what)
+	}
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		clear(b)
+		return nil, fmt.Errorf("read %s: %w", what, pathless(err))
+	}
+	if int64(len(b)) > limit {
+		clear(b)
+		return nil, usagef("%s is larger than %d bytes, the most it can be", what, limit)
+	}
+	return b, nil
+}
+
+// pathless is err without the path an *fs.PathError names.
+func pathless(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
