@@ -49,7 +49,7 @@ func shardForms(shard []byte) map[string][]byte {
 // WAL and journal included) and fails if any shard appears in any form.
 // The recovery directory, where the operator asked for them, is the one
 // place they are meant to be, and is not searched.
-func (s *system) assertNoShardLeaks(files []recoveryFile) {
+func (s *deployment) assertNoShardLeaks(files []recoveryFile) {
 	s.t.Helper()
 	type form struct {
 		what string
@@ -62,7 +62,7 @@ func (s *system) assertNoShardLeaks(files []recoveryFile) {
 		}
 	}
 	scanned, bytesRead := 0, 0
-	for _, dir := range []string{s.logDir, s.dataDir} {
+	for _, dir := range []string{s.LogDir(), s.DataDir()} {
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !d.Type().IsRegular() {
 				return err

@@ -19,6 +19,7 @@ import (
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/test/e2e/system"
 )
 
 // The test binary re-executes itself under role names (hard links with
@@ -61,7 +62,7 @@ func runRole(role string) int {
 
 // keeperClient returns a client pinned to keeper n (spike/keeper/n).
 func keeperClient(src *identity.WorkloadSource, n int) (*transport.Client, error) {
-	pin := spiffeid.RequireFromString(keeperSPIFFEID(n))
+	pin := spiffeid.RequireFromString(system.KeeperID(n))
 	return transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Server: tlsconfig.AuthorizeID(pin),
 		Timeout: 10 * time.Second, Retries: -1, Logger: slog.New(slog.DiscardHandler)})
 }

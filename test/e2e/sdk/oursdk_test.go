@@ -15,10 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +24,7 @@ import (
 
 	"github.com/spikeledger/spike/api"
 	oursdk "github.com/spikeledger/spike/sdk"
-	"github.com/spikeledger/spike/test/e2e/spire"
+	"github.com/spikeledger/spike/test/e2e/system"
 )
 
 // ourRoleEnv tells the re-executed test binary to play a role with our
@@ -45,48 +42,38 @@ func init() {
 const demoPath = "tenants/demo/db/creds"
 
 func TestOurSDKAgainstNexus(t *testing.T) {
-	b := freshSetup(t)
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	tb := setup(t)
 	// spike-demo runs as spiffe://spike.test/workload/demo: its own
 	// binary path, registered now.
-	demoBin := filepath.Join(tmpDir, "demo")
-	build := exec.Command("go", "build", "-o", demoBin, "./cmd/spike-demo")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/spike-demo: %v\n%s", err, out)
-	}
-	err = cluster.Register(t.Context(), spire.Entry{SpiffeID: spiffeID("/workload/demo"), Selectors: []string{"unix:path:" + demoBin}})
+	demoBin, err := tb.Install(t.Context(), system.Workload{Name: "demo", Command: "spike-demo", ID: "/workload/demo"})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	nexusURL, nexusLog := deployNexus(t, b)
+	d := system.Deploy(t, tb, system.DeployOptions{Keepers: nKeepers, Threshold: 2})
 	clientEnv := func(extra ...string) []string {
-		return append(baseEnv(), append([]string{
-			cluster.Env(),
-			"SPIKE_NEXUS_URL=" + nexusURL,
-			"SPIKE_TRUST_ROOT=" + td,
+		return append(system.BaseEnv(), append([]string{
+			tb.Cluster().Env(),
+			"SPIKE_NEXUS_URL=" + d.NexusURL(),
+			"SPIKE_TRUST_ROOT=" + system.TrustDomain,
 		}, extra...)...)
 	}
 
 	// spike-demo without a policy: refused, with the policy to create.
-	code, stdout, stderr := run(t, demoBin, clientEnv())
+	r := system.Run(t, system.Cmd{Bin: demoBin, Env: clientEnv()})
 	wantHint := "spike policy create --name demo --spiffeid-pattern '^spiffe://spike\\.test/workload/demo$' --path-pattern '^tenants/demo/.*$' --permissions write"
-	if code != 1 || !strings.Contains(stderr, "unauthorized") || !strings.Contains(stderr, wantHint) {
-		t.Fatalf("spike-demo without a policy: exit %d\n--- stdout ---\n%s--- stderr ---\n%s", code, stdout, stderr)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "unauthorized") || !strings.Contains(r.Stderr, wantHint) {
+		t.Fatalf("spike-demo without a policy:\n%s", r)
 	}
 
 	// Our client as the superuser (which also creates the demo's
 	// policy), then as a workload without a policy.
-	for _, tc := range []struct{ role, bin string }{{"pilot", b.pilot}, {"app", b.app}} {
+	for _, tc := range []struct{ role, bin string }{{"pilot", tb.Path(pilotBin)}, {"app", tb.Path(appBin)}} {
 		t.Run(tc.role, func(t *testing.T) {
-			code, stdout, stderr := run(t, tc.bin, clientEnv(ourRoleEnv+"="+tc.role))
+			r := system.Run(t, system.Cmd{Bin: tc.bin, Env: clientEnv(ourRoleEnv + "=" + tc.role)})
 			var report []outcome
-			if err := json.Unmarshal([]byte(stdout), &report); err != nil || code != 0 || len(report) == 0 {
-				t.Fatalf("%s child: exit %d, report %v\n--- stdout ---\n%s--- stderr ---\n%s", tc.role, code, err, stdout, stderr)
+			if err := json.Unmarshal([]byte(r.Stdout), &report); err != nil || r.Code != 0 || len(report) == 0 {
+				t.Fatalf("%s child: report %v\n%s", tc.role, err, r)
 			}
 			for _, o := range report {
 				if o.OK {
@@ -96,87 +83,17 @@ func TestOurSDKAgainstNexus(t *testing.T) {
 				}
 			}
 			if t.Failed() {
-				t.Logf("--- child stderr ---\n%s\n--- nexus log ---\n%s", stderr, tail(nexusLog))
+				t.Logf("--- child stderr ---\n%s\n--- nexus log ---\n%s", r.Stderr, system.Tail(d.NexusLog()))
 			}
 		})
 	}
 
 	// spike-demo with its policy: written, read back, password unseen.
-	code, stdout, stderr = run(t, demoBin, clientEnv())
-	for _, want := range []string{"running as " + spiffeID("/workload/demo") + "\n", "wrote " + demoPath + " version 1:", "read  " + demoPath + " version 1: keys password, username\n"} {
-		if code != 0 || !strings.Contains(stdout, want) {
-			t.Fatalf("spike-demo with its policy: exit %d, stdout lacks %q\n--- stdout ---\n%s--- stderr ---\n%s", code, want, stdout, stderr)
+	r = system.Run(t, system.Cmd{Bin: demoBin, Env: clientEnv()})
+	for _, want := range []string{"running as " + system.ID("/workload/demo") + "\n", "wrote " + demoPath + " version 1:", "read  " + demoPath + " version 1: keys password, username\n"} {
+		if r.Code != 0 || !strings.Contains(r.Stdout, want) {
+			t.Fatalf("spike-demo with its policy: stdout lacks %q\n%s", want, r)
 		}
-	}
-}
-
-// freshSetup is setup with a SPIRE of this test's own: one the suite's
-// other test left running is stopped first, and this one is stopped
-// when the test ends, so that neither test leaks the other's.
-func freshSetup(t *testing.T) bins {
-	t.Helper()
-	reset := func() {
-		teardown()
-		cluster, tmpDir = nil, ""
-	}
-	reset()
-	t.Cleanup(reset)
-	return setup(t)
-}
-
-// deployNexus starts the keepers and Nexus, bootstraps them, waits until
-// Nexus is ready, and returns its URL and log file. Everything stops when
-// the test ends. (The same bring-up as TestSDKAgainstNexus.)
-func deployNexus(t *testing.T, b bins) (nexusURL, nexusLog string) {
-	t.Helper()
-	dir := t.TempDir()
-	logDir, dataDir := filepath.Join(dir, "logs"), filepath.Join(dir, "data")
-	for _, d := range []string{logDir, dataDir} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	nexusTLS, nexusOps := freeAddr(t), freeAddr(t)
-	keeperTLS, keeperOps := make([]string, nKeepers), make([]string, nKeepers)
-	var urls []string
-	for i := range nKeepers {
-		keeperTLS[i], keeperOps[i] = freeAddr(t), freeAddr(t)
-		urls = append(urls, "https://"+keeperTLS[i])
-	}
-	env := func(extra ...string) []string {
-		return append(baseEnv(), append([]string{
-			cluster.Env(),
-			"SPIKE_TRUST_ROOT=" + td,
-			"SPIKE_KEEPERS=" + strings.Join(urls, ","),
-			"SPIKE_SHAMIR_SHARES=" + strconv.Itoa(nKeepers),
-			"SPIKE_SHAMIR_THRESHOLD=2",
-			"SPIKE_NEXUS_URL=https://" + nexusTLS,
-		}, extra...)...)
-	}
-	for i := range nKeepers {
-		k := startProc(t, fmt.Sprintf("spike-keeper %d", i+1), b.keepers[i+1],
-			filepath.Join(logDir, fmt.Sprintf("keeper-%d.log", i+1)),
-			env("SPIKE_KEEPER_TLS_PORT="+keeperTLS[i], "SPIKE_KEEPER_OPS_ADDR="+keeperOps[i]))
-		waitFor(t, fmt.Sprintf("keeper %d /healthz", i+1), k, okAt("http://"+keeperOps[i]+"/healthz"))
-	}
-	nexusLog = filepath.Join(logDir, "nexus.log")
-	nexus := startProc(t, "spike-nexus", b.nexus, nexusLog,
-		env("SPIKE_DATA_DIR="+dataDir, "SPIKE_NEXUS_TLS_PORT="+nexusTLS, "SPIKE_NEXUS_OPS_ADDR="+nexusOps,
-			"SPIKE_NEXUS_RECOVERY_MAX_INTERVAL=1s", "SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL=1h"))
-	waitFor(t, "nexus /healthz", nexus, okAt("http://"+nexusOps+"/healthz"))
-	code, stdout, stderr := run(t, b.bootstrap, env("SPIKE_BOOTSTRAP_TIMEOUT=2m"))
-	if code != 0 || !strings.Contains(stdout, "bootstrap complete") {
-		t.Fatalf("spike-bootstrap: exit %d\n--- stdout ---\n%s--- stderr ---\n%s--- nexus ---\n%s", code, stdout, stderr, tail(nexusLog))
-	}
-	waitFor(t, "nexus /readyz after bootstrap", nexus, okAt("http://"+nexusOps+"/readyz"))
-	return "https://" + nexusTLS, nexusLog
-}
-
-// okAt is a waitFor condition: url answers 200.
-func okAt(url string) func() (bool, string) {
-	return func() (bool, string) {
-		code, body := httpGet(url)
-		return code == http.StatusOK, fmt.Sprintf("%d %q", code, body)
 	}
 }
 
@@ -233,7 +150,7 @@ func readsAs(ctx context.Context, c *oursdk.Client, v, want int) error {
 func ourPilot(ctx context.Context, c *oursdk.Client, r *reporter) {
 	r.check("SPIFFEID", func() error {
 		id, err := c.SPIFFEID()
-		if err == nil && id.String() != spiffeID("/spike/pilot/role/superuser") {
+		if err == nil && id.String() != system.ID("/spike/pilot/role/superuser") {
 			err = fmt.Errorf("running as %s", id)
 		}
 		return err
@@ -336,7 +253,7 @@ func ourPilot(ctx context.Context, c *oursdk.Client, r *reporter) {
 		}
 		var reads int
 		for _, e := range events {
-			if e.Type == "secret.read" && e.Actor == spiffeID("/spike/pilot/role/superuser") {
+			if e.Type == "secret.read" && e.Actor == system.ID("/spike/pilot/role/superuser") {
 				reads++
 			}
 		}

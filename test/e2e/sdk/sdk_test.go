@@ -9,18 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,346 +19,61 @@ import (
 	"github.com/spiffe/spike-sdk-go/api/entity/data"
 	sdkErrors "github.com/spiffe/spike-sdk-go/errors"
 
-	"github.com/spikeledger/spike/test/e2e/spire"
+	"github.com/spikeledger/spike/test/e2e/system"
 )
 
 const (
-	td       = "spike.test"
 	nKeepers = 3
-	// readyWait bounds every wait for a process to come up.
-	readyWait = 60 * time.Second
-	// runWait bounds every one-shot command.
-	runWait = 3 * time.Minute
-	poll    = 100 * time.Millisecond
 
 	// roleEnv tells the re-executed test binary which role to play:
 	// "pilot" (spike/pilot/role/superuser) or "app" (workload/app).
 	roleEnv = "SPIKE_E2E_SDK_ROLE"
 )
 
-func spiffeID(path string) string { return "spiffe://" + td + path }
+// The test binary's role names in the testbed.
+const (
+	pilotBin = "pilot" // the test binary as spike/pilot/role/superuser
+	appBin   = "app"   // the test binary as workload/app
+)
 
 func TestMain(m *testing.M) {
 	if role := os.Getenv(roleEnv); role != "" {
 		os.Exit(runRole(role))
 	}
-	code := m.Run()
-	teardown()
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 // ---------------------------------------------------------------------
 // The parent: SPIRE, keepers, Nexus, bootstrap, then the role children.
 // ---------------------------------------------------------------------
 
-type bins struct {
-	keepers   [nKeepers + 1]string
-	nexus     string
-	bootstrap string
-	pilot     string // the test binary as spike/pilot/role/superuser
-	app       string // the test binary as workload/app
-}
-
-var (
-	tmpDir  string
-	cluster *spire.Cluster
-)
-
-func teardown() {
-	if cluster != nil {
-		if err := cluster.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "sdk e2e: stop SPIRE: %v\n", err)
-		}
-	}
-	if tmpDir != "" {
-		os.RemoveAll(tmpDir)
-	}
-}
-
-func setup(t *testing.T) bins {
+// setup builds the binaries and starts a SPIRE of the calling test's own,
+// stopped when the test ends, so that no test leaves one running for the
+// next. Under -short it skips.
+func setup(t *testing.T) *system.Testbed {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test with real binaries under a real SPIRE: skipped with -short")
 	}
 	begin := time.Now()
-	dir, err := os.MkdirTemp("", "spike-sdk-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if dir, err = filepath.EvalSymlinks(dir); err != nil {
-		t.Fatal(err)
-	}
-	tmpDir = dir
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bins
-	for n := 1; n <= nKeepers; n++ {
-		b.keepers[n] = filepath.Join(dir, "keeper-"+strconv.Itoa(n))
-	}
-	b.nexus = filepath.Join(dir, "nexus")
-	b.bootstrap = filepath.Join(dir, "bootstrap")
-	b.pilot = filepath.Join(dir, "pilot")
-	b.app = filepath.Join(dir, "app")
-	entries := []spire.Entry{
-		{SpiffeID: spiffeID("/spike/nexus"), Selectors: []string{"unix:path:" + b.nexus}},
-		{SpiffeID: spiffeID("/spike/bootstrap"), Selectors: []string{"unix:path:" + b.bootstrap}},
-		{SpiffeID: spiffeID("/spike/pilot/role/superuser"), Selectors: []string{"unix:path:" + b.pilot}},
-		{SpiffeID: spiffeID("/workload/app"), Selectors: []string{"unix:path:" + b.app}},
-	}
-	for n := 1; n <= nKeepers; n++ {
-		entries = append(entries, spire.Entry{SpiffeID: spiffeID("/spike/keeper/" + strconv.Itoa(n)),
-			Selectors: []string{"unix:path:" + b.keepers[n]}})
-	}
-	var wg sync.WaitGroup
-	var buildErr, spireErr error
-	wg.Go(func() { buildErr = build(root, dir, b) })
-	wg.Go(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-		defer cancel()
-		cluster, spireErr = spire.Start(ctx, spire.Options{TrustDomain: td, Entries: entries})
+	tb, err := system.NewTestbed(t.Context(), system.Options{
+		Prefix:  "spike-sdk-",
+		Keepers: nKeepers,
+		Workloads: []system.Workload{
+			{Name: pilotBin, ID: "/spike/pilot/role/superuser"},
+			{Name: appBin, ID: "/workload/app"},
+		},
 	})
-	wg.Wait()
-	if err := errors.Join(buildErr, spireErr); err != nil {
+	if err != nil {
 		t.Fatalf("end-to-end setup failed: %v", err)
 	}
-	t.Logf("binaries built and SPIRE started in %v", time.Since(begin).Round(time.Millisecond))
-	return b
-}
-
-// build compiles the commands the deployment runs and makes the identity
-// links (hard links: each path is its own SPIFFE identity).
-func build(root, dir string, b bins) error {
-	src := filepath.Join(dir, "build")
-	names := []string{"spike-keeper", "spike-nexus", "spike-bootstrap"}
-	errs := make([]error, len(names))
-	var wg sync.WaitGroup
-	for i, name := range names {
-		wg.Go(func() {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(src, name), "./cmd/"+name)
-			cmd.Dir = root
-			if out, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("go build ./cmd/%s: %v\n%s", name, err, out)
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	if self, err = filepath.EvalSymlinks(self); err != nil {
-		return err
-	}
-	links := map[string]string{
-		b.nexus:     filepath.Join(src, "spike-nexus"),
-		b.bootstrap: filepath.Join(src, "spike-bootstrap"),
-		b.pilot:     self,
-		b.app:       self,
-	}
-	for n := 1; n <= nKeepers; n++ {
-		links[b.keepers[n]] = filepath.Join(src, "spike-keeper")
-	}
-	for dst, from := range links {
-		if err := linkOrCopy(from, dst); err != nil {
-			return fmt.Errorf("identity binary %s: %w", dst, err)
-		}
-	}
-	return nil
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	gomod := strings.TrimSpace(string(out))
-	if err != nil || gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("cannot find the module root with go env GOMOD: %q, %v", gomod, err)
-	}
-	return filepath.Dir(gomod), nil
-}
-
-func linkOrCopy(src, dst string) (err error) {
-	linkErr := os.Link(src, dst)
-	if linkErr == nil {
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return errors.Join(linkErr, err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755)
-	if err != nil {
-		return errors.Join(linkErr, err)
-	}
-	defer func() {
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	_, err = io.Copy(out, in)
-	return err
-}
-
-// baseEnv is the test's environment without any SPIKE_ or SPIFFE_ setting.
-func baseEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "SPIKE_") || strings.HasPrefix(kv, "SPIFFE_") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
-
-var given = map[int]bool{}
-
-// freeAddr returns a loopback address below the ephemeral range that was
-// free a moment ago and not handed out before.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	lo, hi := 20000, ephemeralLow()
-	for range 200 {
-		port := 0
-		if hi-lo >= 1000 {
-			port = lo + rand.IntN(hi-lo)
-		}
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		addr := ln.Addr().(*net.TCPAddr)
-		ln.Close()
-		if !given[addr.Port] {
-			given[addr.Port] = true
-			return addr.String()
-		}
-	}
-	t.Fatal("no free loopback port")
-	return ""
-}
-
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return 32768
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil {
-		return 32768
-	}
-	return n
-}
-
-type proc struct {
-	name, log string
-	cmd       *exec.Cmd
-	done      chan struct{}
-	err       error
-}
-
-func startProc(t *testing.T, name, bin, logPath string, env []string) *proc {
-	t.Helper()
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{name: name, log: logPath, done: make(chan struct{})}
-	p.cmd = exec.Command(bin)
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
+		if err := tb.Close(); err != nil {
+			t.Errorf("sdk e2e: %v", err)
 		}
 	})
-	return p
-}
-
-func tail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(" + err.Error() + ")"
-	}
-	const n = 6000
-	if len(b) > n {
-		b = append([]byte("…"), b[len(b)-n:]...)
-	}
-	return string(b)
-}
-
-func httpGet(url string) (int, string) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	return resp.StatusCode, string(b)
-}
-
-func waitFor(t *testing.T, what string, p *proc, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.After(readyWait)
-	tick := time.NewTicker(poll)
-	defer tick.Stop()
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("%s: %s exited (%v); last seen: %s\n--- %s ---\n%s", what, p.name, p.err, last, p.log, tail(p.log))
-		case <-deadline:
-			t.Fatalf("%s: not within %v; last seen: %s\n--- %s ---\n%s", what, readyWait, last, p.log, tail(p.log))
-		case <-tick.C:
-		}
-	}
-}
-
-// run runs bin to completion, bounded by runWait, and returns its exit
-// status, stdout and stderr.
-func run(t *testing.T, bin string, env []string) (int, string, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), runWait)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("%s did not finish within %v\n--- stdout ---\n%s--- stderr ---\n%s", filepath.Base(bin), runWait, stdout.String(), stderr.String())
-	}
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("%s: %v", filepath.Base(bin), err)
-	}
-	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+	t.Logf("binaries built and SPIRE started in %v", time.Since(begin).Round(time.Millisecond))
+	return tb
 }
 
 // outcome is one SDK call as the child saw it.
@@ -378,74 +84,25 @@ type outcome struct {
 }
 
 func TestSDKAgainstNexus(t *testing.T) {
-	b := setup(t)
-	dir := t.TempDir()
-	logDir, dataDir := filepath.Join(dir, "logs"), filepath.Join(dir, "data")
-	for _, d := range []string{logDir, dataDir} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	nexusTLS, nexusOps := freeAddr(t), freeAddr(t)
-	keeperTLS, keeperOps := make([]string, nKeepers), make([]string, nKeepers)
-	var urls []string
-	for i := range nKeepers {
-		keeperTLS[i], keeperOps[i] = freeAddr(t), freeAddr(t)
-		urls = append(urls, "https://"+keeperTLS[i])
-	}
-	env := func(extra ...string) []string {
-		return append(baseEnv(), append([]string{
-			cluster.Env(),
-			"SPIKE_TRUST_ROOT=" + td,
-			"SPIKE_KEEPERS=" + strings.Join(urls, ","),
-			"SPIKE_SHAMIR_SHARES=" + strconv.Itoa(nKeepers),
-			"SPIKE_SHAMIR_THRESHOLD=2",
-			"SPIKE_NEXUS_URL=https://" + nexusTLS,
-			"SPIKE_SYSTEM_LOG_LEVEL=debug",
-		}, extra...)...)
-	}
-	for i := range nKeepers {
-		k := startProc(t, fmt.Sprintf("spike-keeper %d", i+1), b.keepers[i+1],
-			filepath.Join(logDir, fmt.Sprintf("keeper-%d.log", i+1)),
-			env("SPIKE_KEEPER_TLS_PORT="+keeperTLS[i], "SPIKE_KEEPER_OPS_ADDR="+keeperOps[i]))
-		waitFor(t, fmt.Sprintf("keeper %d /healthz", i+1), k, func() (bool, string) {
-			code, body := httpGet("http://" + keeperOps[i] + "/healthz")
-			return code == http.StatusOK, fmt.Sprintf("%d %q", code, body)
-		})
-	}
-	nexusLog := filepath.Join(logDir, "nexus.log")
-	nexus := startProc(t, "spike-nexus", b.nexus, nexusLog,
-		env("SPIKE_DATA_DIR="+dataDir, "SPIKE_NEXUS_TLS_PORT="+nexusTLS, "SPIKE_NEXUS_OPS_ADDR="+nexusOps,
-			"SPIKE_NEXUS_RECOVERY_MAX_INTERVAL=1s", "SPIKE_NEXUS_KEEPER_UPDATE_INTERVAL=1h"))
-	waitFor(t, "nexus /healthz", nexus, func() (bool, string) {
-		code, body := httpGet("http://" + nexusOps + "/healthz")
-		return code == http.StatusOK, fmt.Sprintf("%d %q", code, body)
-	})
-	code, stdout, stderr := run(t, b.bootstrap, env("SPIKE_BOOTSTRAP_TIMEOUT=2m"))
-	if code != 0 || !strings.Contains(stdout, "bootstrap complete") {
-		t.Fatalf("spike-bootstrap: exit %d\n--- stdout ---\n%s--- stderr ---\n%s--- nexus ---\n%s", code, stdout, stderr, tail(nexusLog))
-	}
-	waitFor(t, "nexus /readyz after bootstrap", nexus, func() (bool, string) {
-		code, body := httpGet("http://" + nexusOps + "/readyz")
-		return code == http.StatusOK, fmt.Sprintf("%d %q", code, body)
-	})
+	tb := setup(t)
+	d := system.Deploy(t, tb, system.DeployOptions{Keepers: nKeepers, Threshold: 2, Env: []string{"SPIKE_SYSTEM_LOG_LEVEL=debug"}})
 
 	// The SDK's clients: only what the SDK reads, nothing of ours.
 	clientEnv := func(role string) []string {
-		return append(baseEnv(),
-			cluster.Env(),
-			"SPIKE_NEXUS_API_URL=https://"+nexusTLS,
-			"SPIKE_TRUST_ROOT="+td,
-			"SPIKE_TRUST_ROOT_NEXUS="+td,
+		return append(system.BaseEnv(),
+			tb.Cluster().Env(),
+			"SPIKE_NEXUS_API_URL="+d.NexusURL(),
+			"SPIKE_TRUST_ROOT="+system.TrustDomain,
+			"SPIKE_TRUST_ROOT_NEXUS="+system.TrustDomain,
 			roleEnv+"="+role,
 		)
 	}
-	for _, tc := range []struct{ role, bin string }{{"pilot", b.pilot}, {"app", b.app}} {
+	for _, tc := range []struct{ role, bin string }{{"pilot", tb.Path(pilotBin)}, {"app", tb.Path(appBin)}} {
 		t.Run(tc.role, func(t *testing.T) {
-			code, stdout, stderr := run(t, tc.bin, clientEnv(tc.role))
+			r := system.Run(t, system.Cmd{Bin: tc.bin, Env: clientEnv(tc.role)})
 			var report []outcome
-			if err := json.Unmarshal([]byte(stdout), &report); err != nil || code != 0 {
-				t.Fatalf("%s child: exit %d, report %v\n--- stdout ---\n%s--- stderr ---\n%s", tc.role, code, err, stdout, stderr)
+			if err := json.Unmarshal([]byte(r.Stdout), &report); err != nil || r.Code != 0 {
+				t.Fatalf("%s child: report %v\n%s", tc.role, err, r)
 			}
 			failed := false
 			for _, o := range report {
@@ -460,7 +117,7 @@ func TestSDKAgainstNexus(t *testing.T) {
 				t.Fatal("empty report")
 			}
 			if failed {
-				t.Logf("--- child stderr ---\n%s\n--- nexus log ---\n%s", stderr, tail(nexusLog))
+				t.Logf("--- child stderr ---\n%s\n--- nexus log ---\n%s", r.Stderr, system.Tail(d.NexusLog()))
 			}
 		})
 	}
