@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -43,6 +44,7 @@ import (
 	"github.com/spikeledger/spike/devcluster"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus"
 )
 
 type options struct {
@@ -132,6 +134,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	if o.serverPID != 0 && serverErr == nil {
 		fmt.Fprintf(out, "server CPU: %.1f µs/op (%.2f cores)\n", perOp(server1-server0, r.ops), (server1-server0).Seconds()/r.elapsed.Seconds())
+		if peak, err := procPeakRSS(o.serverPID); err == nil {
+			fmt.Fprintf(out, "server peak RSS: %.1f MiB\n", float64(peak)/(1<<20))
+		}
 	}
 	fmt.Fprintf(out, "load CPU:   %.1f µs/op (this process: client TLS, HTTP, JSON)\n", perOp(self1-self0, r.ops))
 	return nil
@@ -339,6 +344,29 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTick, nil
 }
 
+// procPeakRSS returns the peak resident set size of process pid, from
+// VmHWM in /proc/<pid>/status (Linux).
+func procPeakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("server memory: %w (needs Linux /proc)", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) != 2 || f[1] != "kB" {
+				break
+			}
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("server memory: %w", err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("server memory: no VmHWM in /proc status")
+}
+
 type child struct {
 	cmd                   *exec.Cmd
 	stdin                 io.WriteCloser
@@ -393,6 +421,9 @@ func (c *child) stop() {
 // closes or ctx ends (an interrupt reaches the child too). It prints
 // "READY\t<Nexus URL>\t<superuser SVID dir>\t<load SVID dir>".
 func serve(ctx context.Context, profile string) error {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(nexus.GCPercent) // as spike-nexus runs
+	}
 	return serveUntil(ctx, profile, os.Stdin, os.Stdout)
 }
 
