@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -118,6 +119,12 @@ func NewFileSource(ctx context.Context, cfg FileConfig, logger *slog.Logger) (*F
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	// spiffe-helper may not have written the files yet, but it writes them
+	// into a directory that exists: a missing one is a wrong path, said
+	// now rather than after the whole timeout.
+	if dir := filepath.Dir(s.files.Cert); !isDir(dir) {
+		return nil, fmt.Errorf("identity: SVID directory %s does not exist", dir)
+	}
 	if err := s.waitFirst(ctx, timeout); err != nil {
 		return nil, err
 	}
@@ -125,6 +132,11 @@ func NewFileSource(ctx context.Context, cfg FileConfig, logger *slog.Logger) (*F
 	s.stop = stop
 	go s.watch(watchCtx)
 	return s, nil
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 // waitFirst polls until the first SVID is installed.

@@ -307,3 +307,16 @@ func TestFileSourceClose(t *testing.T) {
 		t.Fatalf("GetX509BundleForTrustDomain after Close: %v", err)
 	}
 }
+
+// TestFileSourceMissingDirectory: a directory that does not exist is a
+// wrong path, reported at once rather than after the timeout.
+func TestFileSourceMissingDirectory(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	dir := filepath.Join(t.TempDir(), "no-such-dir")
+	_, err := NewFileSource(ctx, FileConfig{Dir: dir, Timeout: time.Hour}, nil)
+	if err == nil || !strings.Contains(err.Error(), "does not exist") || ctx.Err() != nil {
+		t.Fatalf("NewFileSource(%s) = %v (context: %v); want an immediate 'does not exist'", dir, err, ctx.Err())
+	}
+}
