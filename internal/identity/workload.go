@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
@@ -43,6 +44,9 @@ func NewWorkloadSource(ctx context.Context, socket string, timeout time.Duration
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	if err := waitForSocket(ctx, addr, min(timeout, socketWait)); err != nil {
+		return nil, err
+	}
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	watchErrs := &lastWatchError{}
@@ -54,6 +58,39 @@ func NewWorkloadSource(ctx context.Context, socket string, timeout time.Duration
 		return nil, workloadError(ctx, addr, timeout, watchErrs.get(), err)
 	}
 	return &WorkloadSource{src: src, addr: addr}, nil
+}
+
+// socketWait bounds the wait for a unix socket to appear. An agent that is
+// starting creates its socket within seconds; the rest of the timeout is
+// for what needs the socket (attestation, the first SVID). Without it, a
+// mistyped or unset address cost a user the whole timeout.
+const socketWait = 5 * time.Second
+
+// waitForSocket waits at most d for a unix Workload API socket to exist;
+// other addresses (tcp) are not checked.
+func waitForSocket(ctx context.Context, addr string, d time.Duration) error {
+	path, ok := strings.CutPrefix(addr, "unix://")
+	if !ok {
+		return nil
+	}
+	deadline := time.Now().Add(d)
+	for {
+		if _, err := os.Stat(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return nil // there, or not ours to judge: let the dial say
+		}
+		if time.Now().After(deadline) {
+			return &waitError{
+				msg: fmt.Sprintf("identity: no SVID from the SPIRE agent at %s within %s (no socket there: %v): "+
+					"is the agent running, and is SPIFFE_ENDPOINT_SOCKET right?", addr, d, fs.ErrNotExist),
+				cause: context.DeadlineExceeded,
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("identity: waiting for the SPIRE agent socket %s: %w", path, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // workloadAddr resolves and validates the Workload API address, reading
