@@ -92,3 +92,38 @@ func TestParseLabels(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePairs: KEY=VALUE arguments come from the command line. A
+// literal pair round-trips exactly, and no error ever quotes a value.
+func FuzzParsePairs(f *testing.F) {
+	for _, s := range []string{"k=v", "k=", "=v", "k==v", "k=@@x", "k=-", "novalue", "k=v=w", "\x00=\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, arg string) {
+		key, value, _ := strings.Cut(arg, "=")
+		if strings.HasPrefix(value, "@") && !strings.HasPrefix(value, "@@") {
+			return // names a file: not this target's business
+		}
+		got, err := parsePairs([]string{arg}, strings.NewReader("from stdin\n"))
+		if err != nil {
+			if len(value) >= 8 && strings.Contains(err.Error(), value) {
+				t.Fatalf("error quotes the value: %v", err)
+			}
+			return
+		}
+		switch {
+		case value == "-":
+			if got[key] != "from stdin" {
+				t.Fatalf("%q read %q from stdin", arg, got[key])
+			}
+		case strings.HasPrefix(value, "@@"):
+			if got[key] != value[1:] {
+				t.Fatalf("%q = %q", arg, got[key])
+			}
+		default:
+			if got[key] != value {
+				t.Fatalf("%q = %q, want %q", arg, got[key], value)
+			}
+		}
+	})
+}
