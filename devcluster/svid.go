@@ -13,6 +13,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/internal/jobs"
 )
 
 // Lifetimes of the development identities. The CA outlives any
@@ -216,18 +217,11 @@ func (is *issuer) renew() error {
 
 // renewEvery renews every interval until ctx ends.
 func (is *issuer) renewEvery(ctx context.Context, interval time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := is.renew(); err != nil {
-				logger.Error("devcluster: SVIDs not renewed; they expire within a day", "err", err.Error())
-			}
+	jobs.Every(ctx, interval, func(context.Context) {
+		if err := is.renew(); err != nil {
+			logger.Error("devcluster: SVIDs not renewed; they expire within a day", "err", err.Error())
 		}
-	}
+	})
 }
 
 // close stops renewal and closes the in-process sources.

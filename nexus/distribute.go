@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/events"
+	"github.com/spikeledger/spike/internal/jobs"
 	"github.com/spikeledger/spike/internal/shamir"
 	"github.com/spikeledger/spike/internal/transport"
 )
@@ -111,30 +111,24 @@ func (c *Custody) Rotate(ctx context.Context) error {
 // refresh mode Rotate at the rotation interval, while unsealed, until ctx
 // ends.
 func (c *Custody) DistributeEvery(ctx context.Context) {
-	t := time.NewTicker(c.cfg.KeeperUpdateInterval)
-	defer t.Stop()
-	var rotate <-chan time.Time
+	var rotation sync.WaitGroup
+	defer rotation.Wait() // no rotation may outlive the call: the log closes after it
 	if c.cfg.Rotation == RotationRefresh {
-		r := time.NewTicker(c.cfg.RotationInterval)
-		defer r.Stop()
-		rotate = r.C
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if sealed, _ := c.Sealed(); !sealed {
-				c.Distribute(ctx)
-			}
-		case <-rotate:
-			if sealed, _ := c.Sealed(); !sealed {
-				if err := c.Rotate(ctx); err != nil {
-					c.logger.Warn("shard rotation failed", "err", err)
+		rotation.Go(func() {
+			jobs.Every(ctx, c.cfg.RotationInterval, func(ctx context.Context) {
+				if sealed, _ := c.Sealed(); !sealed {
+					if err := c.Rotate(ctx); err != nil {
+						c.logger.Warn("shard rotation failed", "err", err)
+					}
 				}
-			}
-		}
+			})
+		})
 	}
+	jobs.Every(ctx, c.cfg.KeeperUpdateInterval, func(ctx context.Context) {
+		if sealed, _ := c.Sealed(); !sealed {
+			c.Distribute(ctx)
+		}
+	})
 }
 
 // WatchKeepers probes every Keeper at the health interval until ctx ends,
@@ -143,14 +137,7 @@ func (c *Custody) DistributeEvery(ctx context.Context) {
 // back.
 func (c *Custody) WatchKeepers(ctx context.Context) {
 	down := make([]bool, len(c.cfg.Keepers))
-	t := time.NewTicker(c.cfg.HealthInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	jobs.Every(ctx, c.cfg.HealthInterval, func(ctx context.Context) {
 		for i, url := range c.cfg.Keepers {
 			err := c.keeper(i).Probe(ctx, url)
 			if ctx.Err() != nil {
@@ -168,5 +155,5 @@ func (c *Custody) WatchKeepers(ctx context.Context) {
 				c.logger.Info("keeper reachable again", "keeper", url)
 			}
 		}
-	}
+	})
 }

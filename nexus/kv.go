@@ -11,6 +11,7 @@ import (
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/events"
+	"github.com/spikeledger/spike/internal/jobs"
 	"github.com/spikeledger/spike/internal/transport"
 )
 
@@ -110,18 +111,11 @@ func spiffeIDFrom(s string) (spiffeid.ID, error) { return spiffeid.FromString(s)
 // through the command loop, as Nexus's own act. (Retention by count is
 // enforced by every write, which prunes and shreds at once.)
 func (s *Service) RetainEvery(ctx context.Context, interval time.Duration, self string) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	jobs.Every(ctx, interval, func(ctx context.Context) {
 		if err := s.retain(ctx, self, time.Now()); err != nil {
 			s.logger.Warn("retention run failed", "err", err)
 		}
-	}
+	})
 }
 
 func (s *Service) retain(ctx context.Context, self string, now time.Time) error {
