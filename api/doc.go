@@ -49,6 +49,6 @@
 // conventions, live under paths SPIKE does not serve or in optional
 // fields SPIKE's clients never send, and never change what a v0.8 client
 // sees. Each is marked "Extension" in its documentation and by
-// [Op.Extension]. The one addition to a v0.8 answer is the "version"
-// of [SecretGetResponse], a field v0.8 clients ignore.
+// [Op.Extension]. The additions to v0.8 answers are the "version" of
+// [SecretPutResponse] and [SecretGetResponse], fields v0.8 clients ignore.
 package api

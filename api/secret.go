@@ -18,11 +18,11 @@ type SecretPutRequest struct {
 	CAS *int `json:"cas,omitempty"`
 }
 
-// SecretPutResponse answers OpSecretPut: {} on success.
+// SecretPutResponse answers OpSecretPut: {"version":N} on success.
 type SecretPutResponse struct {
-	// Version (extension) is the version written. Servers set it only
-	// when the request used an extension field (CAS), so SPIKE v0.8
-	// clients get the {} they expect.
+	// Version (extension) is the version written: an added field, which
+	// v0.8 clients ignore (SPIKE's own SDK decodes it without complaint;
+	// sdk_test.go checks).
 	Version int       `json:"version,omitempty"`
 	Err     ErrorCode `json:"err,omitempty"`
 }

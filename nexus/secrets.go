@@ -83,10 +83,7 @@ func (s *Service) buildPut(ctx context.Context, r *transport.Request, req api.Se
 	ev := event(r, w)
 	ev.NewValueKeys = []*eventlog.ValueKey{vk}
 	ev.DestroyValueKeys = shred
-	resp := api.SecretPutResponse{}
-	if req.CAS != nil {
-		resp.Version = next
-	}
+	resp := api.SecretPutResponse{Version: next}
 	prev := st
 	if !exists {
 		prev = nil

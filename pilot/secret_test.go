@@ -19,9 +19,9 @@ func TestSecretPutGet(t *testing.T) {
 		t.Fatal(err)
 	}
 	runCases(t, []cliCase{
-		{name: "put", args: []string{"secret", "put", p + "/a", "user=admin", "pass=s3cret"}, exact: "OK\n"},
+		{name: "put", args: []string{"secret", "put", p + "/a", "user=admin", "pass=s3cret"}, exact: "OK (version 1)\n"},
 		{name: "put json", args: []string{"-f", "json", "secret", "put", p + "/b", "k=v"}, golden: "secret-put"},
-		{name: "put from file and stdin", stdin: "tok\n", args: []string{"secret", "put", p + "/c", "cert=@" + file, "token=-", "at=@@home"}, exact: "OK\n"},
+		{name: "put from file and stdin", stdin: "tok\n", args: []string{"secret", "put", p + "/c", "cert=@" + file, "token=-", "at=@@home"}, exact: "OK (version 1)\n"},
 		{name: "put cas", args: []string{"secret", "put", "--cas", "1", p + "/a", "user=admin", "pass=n3w"}, exact: "OK (version 2)\n"},
 		{name: "put cas json", args: []string{"-f", "json", "secret", "put", "--cas", "2", p + "/a", "user=admin", "pass=n3w3r"}, golden: "secret-put-cas"},
 		{name: "put cas conflict", args: []string{"secret", "put", "--cas", "1", p + "/a", "user=x"}, code: 1, want: "check-and-set refused"},
@@ -124,7 +124,7 @@ func TestSecretMetadata(t *testing.T) {
 		{name: "settings show", args: []string{"-f", "json", "secret", "metadata", "get", p + "/a"}, golden: "secret-metadata-get-settings"},
 		{name: "write without cas refused", args: []string{"secret", "put", p + "/a", "k=three"}, code: 1, want: "requires check-and-set"},
 		{name: "lift cas and clear custom", args: []string{"secret", "metadata", "put", p + "/a", "--no-cas-required", "--clear-custom"}, exact: "OK\n"},
-		{name: "write without cas", args: []string{"secret", "put", p + "/a", "k=three"}, exact: "OK\n"},
+		{name: "write without cas", args: []string{"secret", "put", p + "/a", "k=three"}, exact: "OK (version 3)\n"},
 		// Settings may be put ahead of a path's first write.
 		{name: "put ahead of path", args: []string{"secret", "metadata", "put", p + "/later", "--max-versions", "2"}, exact: "OK\n"},
 		{name: "put unauthorized", who: nobodyDir(t), args: []string{"secret", "metadata", "put", p + "/a", "--cas-required"}, code: 1, want: "no policy grants it write on"},
