@@ -1,62 +1,78 @@
+//go:build linux
+
 // Package demo runs what `make demo` runs, test/demo.sh, against freshly
 // built binaries, so that the README's first command keeps working, and
 // checks that the README documents every setting the binaries take.
 package demo
 
 import (
-	"net"
+	"context"
+	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/spikeledger/spike/test/e2e/system"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
-// binaries builds every program once for the package's tests and returns
-// the repository root and the directory holding them.
-func binaries(t *testing.T) (root, bin string) {
-	t.Helper()
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	buildOnce.Do(func() {
-		if binDir, buildErr = os.MkdirTemp("", "spike-demo-bin-"); buildErr != nil {
-			return
-		}
-		build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/...")
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			buildErr = &buildError{err, out}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return root, binDir
+// programs are the module's commands, built once for the package's tests
+// by the first that needs them and removed by TestMain.
+type programs struct {
+	once sync.Once
+	err  error
+	root string // the module root, which holds test/demo.sh and README.md
+	dir  string // the binaries
 }
 
-type buildError struct {
-	err error
-	out []byte
-}
-
-func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + string(e.out) }
+var built programs
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
 	}
 	os.Exit(code)
+}
+
+// binaries builds every program once for the package's tests and returns
+// the module root and the directory holding them.
+func binaries(t *testing.T) (root, bin string) {
+	t.Helper()
+	built.once.Do(func() { built.err = built.build() })
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.root, built.dir
+}
+
+// build builds every command under cmd/, as `make build` does.
+func (p *programs) build() error {
+	root, err := system.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(filepath.Join(root, "cmd"))
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		return errors.New("no commands under " + filepath.Join(root, "cmd"))
+	}
+	if p.dir, err = os.MkdirTemp("", "spike-demo-bin-"); err != nil {
+		return err
+	}
+	p.root = root
+	_, err = system.Build(context.Background(), p.dir, names...)
+	return err
 }
 
 func TestMakeDemo(t *testing.T) {
@@ -66,22 +82,18 @@ func TestMakeDemo(t *testing.T) {
 	t.Parallel()
 	root, bin := binaries(t)
 	// A free port, so the demo never meets a `spike dev` a developer runs.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	var ports system.Ports
+	addr := ports.FreeAddr(t)
 
-	cmd := exec.Command("bash", "test/demo.sh")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "BIN="+bin, "SPIKE_DEMO_NEXUS_ADDR="+addr, "TMPDIR="+t.TempDir(),
-		"SPIKE_NEXUS_URL=", "SPIKE_SVID_DIR=", "SPIKE_TRUST_ROOT=")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("demo: %v\n%s", err, out)
+	// BaseEnv leaves out the caller's SPIKE_ settings, such as a
+	// SPIKE_NEXUS_URL, SPIKE_SVID_DIR or SPIKE_TRUST_ROOT that would point
+	// the demo elsewhere.
+	r := system.Run(t, system.Cmd{Bin: "bash", Args: []string{"test/demo.sh"}, Dir: root,
+		Env: append(system.BaseEnv(), "BIN="+bin, "SPIKE_DEMO_NEXUS_ADDR="+addr, "TMPDIR="+t.TempDir())})
+	if r.Code != 0 {
+		t.Fatalf("demo: %s", r)
 	}
-	text := string(out)
+	text := r.Stdout + "\n" + r.Stderr
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`wrote tenants/demo/db/creds version 1`),
 		regexp.MustCompile(`(?m)^tenants/demo/db/creds$`), // listed
@@ -91,11 +103,11 @@ func TestMakeDemo(t *testing.T) {
 		regexp.MustCompile(`make demo: done`),
 	} {
 		if !want.MatchString(text) {
-			t.Errorf("demo output lacks %s:\n%s", want, text)
+			t.Errorf("demo output lacks %s:\n%s", want, r)
 		}
 	}
 	if strings.Contains(text, "password of 0") {
-		t.Errorf("demo wrote an empty password:\n%s", text)
+		t.Errorf("demo wrote an empty password:\n%s", r)
 	}
 }
 
@@ -116,13 +128,11 @@ func TestReadmeDocumentsEverySetting(t *testing.T) {
 		{"spike-nexus", "--help"}, {"spike-keeper", "--help"}, {"spike-bootstrap", "--help"},
 		{"spike", "--help"}, {"spike", "dev", "--help"}, {"spike-demo", "--help"},
 	} {
-		cmd := exec.Command(filepath.Join(bin, args[0]), args[1:]...)
-		cmd.Env = append(os.Environ(), "COLUMNS=80")
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("%v: %v", args, err)
+		r := system.Run(t, system.Cmd{Bin: filepath.Join(bin, args[0]), Args: args[1:], Env: append(system.BaseEnv(), "COLUMNS=80")})
+		if r.Code != 0 {
+			t.Fatalf("%v: %s", args, r)
 		}
-		for _, tok := range token.FindAllString(string(out), -1) {
+		for _, tok := range token.FindAllString(r.Stdout, -1) {
 			if tok == "--help" {
 				continue
 			}

@@ -3,27 +3,18 @@
 package keeper
 
 import (
-	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/spikeledger/spike/api"
-	"github.com/spikeledger/spike/test/e2e/spire"
+	"github.com/spikeledger/spike/test/e2e/system"
 )
 
 func TestMain(m *testing.M) {
@@ -33,160 +24,57 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// The testbed's workloads besides the keepers, Nexus and Bootstrap: the
+// test binary as the keeper's three kinds of caller (roles_test.go).
 const (
-	td       = "spike.test"
-	keeperID = "spiffe://" + td + "/spike/keeper/1"
+	asNexus     = "client-as-nexus"     // spike/nexus
+	asBootstrap = "client-as-bootstrap" // spike/bootstrap
+	asApp       = "client-as-app"       // workload/app
 )
 
-func id(path string) string { return "spiffe://" + td + path }
-
-// buildKeeper builds cmd/spike-keeper into dir and returns its path.
-func buildKeeper(t *testing.T, dir string) string {
+// setup builds the binaries and starts a SPIRE of the calling test's own,
+// stopped when the test ends. Under -short it skips.
+func setup(t *testing.T) *system.Testbed {
 	t.Helper()
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
-		t.Fatalf("find the module root: %q, %v", gomod, err)
+	if testing.Short() {
+		t.Skip("end-to-end test under a real SPIRE: skipped with -short")
 	}
-	bin := filepath.Join(dir, "spike-keeper")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/spike-keeper")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/spike-keeper: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// syncBuffer collects a process's output safely across goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// keeperProc is a running spike-keeper.
-type keeperProc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer // stdout and stderr
-	url  string
-	ops  string
-	done chan struct{}
-	err  error // valid after done is closed
-}
-
-// startKeeper runs the binary under SPIRE and waits for /healthz.
-func startKeeper(t *testing.T, c *spire.Cluster, bin string) *keeperProc {
-	t.Helper()
-	tlsAddr, opsAddr := freeAddr(t), freeAddr(t)
-	p := &keeperProc{out: &syncBuffer{}, url: "https://" + tlsAddr, ops: "http://" + opsAddr, done: make(chan struct{})}
-	p.cmd = exec.Command(bin)
-	p.cmd.Env = append(os.Environ(), c.Env(), "SPIKE_TRUST_ROOT="+td,
-		"SPIKE_KEEPER_TLS_PORT="+tlsAddr, "SPIKE_KEEPER_OPS_ADDR="+opsAddr, "SPIKE_SYSTEM_LOG_LEVEL=debug")
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
+	tb, err := system.NewTestbed(t.Context(), system.Options{
+		Prefix:  "spike-keeper-",
+		Keepers: 1,
+		Workloads: []system.Workload{
+			{Name: asNexus, ID: "/spike/nexus"},
+			{Name: asBootstrap, ID: "/spike/bootstrap"},
+			{Name: asApp, ID: "/workload/app"},
+		},
 	})
-	p.waitHealthy(t)
-	return p
-}
-
-// waitHealthy polls /healthz until it answers 200, the keeper exits, or
-// a minute passes.
-func (p *keeperProc) waitHealthy(t *testing.T) {
-	t.Helper()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(time.Minute)
-	for {
-		if status, _ := get(p.ops + "/healthz"); status == http.StatusOK {
-			return
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("spike-keeper exited during startup: %v\n%s", p.err, p.out)
-		case <-deadline:
-			t.Fatalf("spike-keeper not healthy within a minute:\n%s", p.out)
-		case <-tick.C:
-		}
-	}
-}
-
-// stop sends SIGTERM and returns the exit status.
-func (p *keeperProc) stop(t *testing.T) int {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("spike-keeper ignored SIGTERM for 30s:\n%s", p.out)
-	}
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return ee.ExitCode()
-	}
-	if p.err != nil {
-		t.Fatal(p.err)
-	}
-	return 0
-}
-
-func get(url string) (int, string) {
-	resp, err := http.Get(url)
 	if err != nil {
-		return 0, err.Error()
+		t.Fatalf("end-to-end setup failed: %v", err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	t.Cleanup(func() {
+		if err := tb.Close(); err != nil {
+			t.Errorf("keeper e2e: %v", err)
+		}
+	})
+	return tb
 }
 
-// runClient runs a role binary's plan against the keeper.
-func runPlan(t *testing.T, c *spire.Cluster, bin, url string, plan []step) []outcome {
+// runPlan runs the test binary as one of the keeper's callers, bin,
+// against the keeper at url, and returns one outcome per step.
+func runPlan(t *testing.T, tb *system.Testbed, bin, url string, plan []step) []outcome {
 	t.Helper()
 	pj, err := json.Marshal(plan)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), c.Env(), roleEnv+"=1", urlEnv+"="+url, pinEnv+"="+keeperID, planEnv+"="+string(pj))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("client %s: %v\n%s", filepath.Base(bin), err, stderr.String())
+	r := system.Run(t, system.Cmd{Bin: bin, Env: append(system.BaseEnv(), tb.Cluster().Env(),
+		roleEnv+"=1", urlEnv+"="+url, pinEnv+"="+system.KeeperID(1), planEnv+"="+string(pj))})
+	if r.Code != 0 {
+		t.Fatalf("client %s: %s", filepath.Base(bin), r)
 	}
 	var got []outcome
-	if err := json.Unmarshal(out, &got); err != nil || len(got) != len(plan) {
-		t.Fatalf("client %s said %q: %v", filepath.Base(bin), out, err)
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || len(got) != len(plan) {
+		t.Fatalf("client %s said %q: %v", filepath.Base(bin), r.Stdout, err)
 	}
 	return got
 }
@@ -201,61 +89,48 @@ func shardOf(b byte) *api.Shard {
 
 func TestKeeperUnderSPIRE(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("end-to-end test under a real SPIRE: skipped with -short")
-	}
-	dir := t.TempDir()
-	keeperBin := buildKeeper(t, dir)
-	bins := map[string]string{keeperBin: "/spike/keeper/1"}
-	roles := map[string]string{}
-	for name, path := range map[string]string{"nexus": "/spike/nexus", "bootstrap": "/spike/bootstrap", "app": "/workload/app"} {
-		roles[name] = spire.RoleBinary(t, dir, name)
-		bins[roles[name]] = path
-	}
-	var entries []spire.Entry
-	for bin, path := range bins {
-		entries = append(entries, spire.Entry{SpiffeID: id(path), Selectors: []string{"unix:path:" + bin}})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	c, err := spire.Start(ctx, spire.Options{TrustDomain: td, Entries: entries})
-	if err != nil {
-		t.Fatalf("SPIRE: %v", err)
-	}
-	t.Cleanup(func() { c.Stop() })
+	tb := setup(t)
+	d := system.NewDeployment(t, tb, system.DeployOptions{Keepers: 1, Threshold: 1, Env: []string{"SPIKE_SYSTEM_LOG_LEVEL=debug"}})
+	d.StartKeeper(t, 1)
+	url := d.KeeperURL(1)
 
-	k := startKeeper(t, c, keeperBin)
-	if status, body := get(k.ops + "/readyz"); status != http.StatusServiceUnavailable || !strings.Contains(body, "no shard") {
+	if status, body := d.KeeperReadyz(1); status != http.StatusServiceUnavailable || !strings.Contains(body, "no shard") {
 		t.Errorf("readyz before any shard: %d %q", status, body)
 	}
 	first, second := shardOf(1), shardOf(2)
-	got := runPlan(t, c, roles["nexus"], k.url, []step{{Op: "shard"}, {Op: "contribute", Shard: first}, {Op: "shard"}})
+	got := runPlan(t, tb, tb.Path(asNexus), url, []step{{Op: "shard"}, {Op: "contribute", Shard: first}, {Op: "shard"}})
 	if got[0].Status != 400 || got[1].Status != 200 || got[2].Status != 200 || got[2].Shard == nil || *got[2].Shard != *first {
 		t.Fatalf("nexus: %+v; want 400 before any shard, then its shard back", got)
 	}
-	got = runPlan(t, c, roles["bootstrap"], k.url, []step{{Op: "contribute", Shard: second}, {Op: "shard"}})
+	got = runPlan(t, tb, tb.Path(asBootstrap), url, []step{{Op: "contribute", Shard: second}, {Op: "shard"}})
 	if got[0].Status != 200 || got[1].Status != 401 || got[1].Code != string(api.CodeUnauthorized) {
 		t.Fatalf("bootstrap: %+v; want to contribute, then 401 on reading", got)
 	}
-	got = runPlan(t, c, roles["app"], k.url, []step{{Op: "contribute", Shard: first}, {Op: "shard"}})
+	got = runPlan(t, tb, tb.Path(asApp), url, []step{{Op: "contribute", Shard: first}, {Op: "shard"}})
 	for i, o := range got {
 		if o.Status != 0 || o.Err == "" {
 			t.Errorf("workload call %d: %+v; want a handshake failure", i, o)
 		}
 	}
-	got = runPlan(t, c, roles["nexus"], k.url, []step{{Op: "shard"}})
+	got = runPlan(t, tb, tb.Path(asNexus), url, []step{{Op: "shard"}})
 	if got[0].Shard == nil || *got[0].Shard != *second {
 		t.Fatalf("nexus after bootstrap's contribution: %+v; want bootstrap's shard", got)
 	}
-	if status, body := get(k.ops + "/readyz"); status != http.StatusOK {
+	if status, body := d.KeeperReadyz(1); status != http.StatusOK {
 		t.Errorf("readyz with a shard: %d %q", status, body)
 	}
 
-	if code := k.stop(t); code != 0 {
-		t.Fatalf("spike-keeper exited %d after SIGTERM:\n%s", code, k.out)
+	d.StopKeepers(t, 1)
+	k := d.Keeper(1)
+	if err := k.Err(); err != nil {
+		t.Fatalf("spike-keeper after SIGTERM: %v, want exit 0:\n%s", err, system.Tail(k.Log()))
 	}
-	logs := k.out.String()
-	for _, want := range []string{keeperID, "keeper serving", "shard stored", "shard zeroed"} {
+	b, err := os.ReadFile(k.Log())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := string(b)
+	for _, want := range []string{system.KeeperID(1), "keeper serving", "shard stored", "shard zeroed"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the log lacks %q:\n%s", want, logs)
 		}
@@ -295,7 +170,11 @@ func TestBadConfigurationExits2(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary: skipped with -short")
 	}
-	bin := buildKeeper(t, t.TempDir())
+	built, err := system.Build(t.Context(), t.TempDir(), "spike-keeper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := built[0]
 	for _, tc := range []struct {
 		env  string
 		want string
@@ -306,15 +185,13 @@ func TestBadConfigurationExits2(t *testing.T) {
 		{"SPIKE_SYSTEM_LOG_LEVEL=loud", "SPIKE_SYSTEM_LOG_LEVEL"},
 		{"SPIKE_TRUST_ROOT=Not A Domain", "SPIKE_TRUST_ROOT"},
 	} {
-		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), tc.env, "SPIFFE_ENDPOINT_SOCKET=unix:///nonexistent/agent.sock")
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		var ee *exec.ExitError
-		line := stderr.String()
-		if !errors.As(err, &ee) || ee.ExitCode() != 2 || strings.Count(line, "\n") != 1 || !strings.Contains(line, tc.want) || stdout.Len() != 0 {
-			t.Errorf("%s: %v, stderr %q; want exit 2 and one line naming %s", tc.env, err, line, tc.want)
-		}
+		t.Run(tc.env, func(t *testing.T) {
+			t.Parallel()
+			r := system.Run(t, system.Cmd{Bin: bin,
+				Env: append(system.BaseEnv(), tc.env, "SPIFFE_ENDPOINT_SOCKET=unix:///nonexistent/agent.sock")})
+			if r.Code != 2 || strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, tc.want) || r.Stdout != "" {
+				t.Errorf("%s: %s\nwant exit 2 and one line naming %s", tc.env, r, tc.want)
+			}
+		})
 	}
 }

@@ -23,8 +23,10 @@
 // process; SIGTERM at cleanup, SIGKILL after 10 s), Run for one-shot
 // commands bounded by RunWait, WaitFor for polling with a deadline and the
 // log of the process waited on, BaseEnv for a child environment free of
-// the caller's SPIKE_ and SPIFFE_ settings, and Testbed.FreeAddr for
-// loopback addresses below the kernel's ephemeral range.
+// the caller's SPIKE_ and SPIFFE_ settings, Ports (behind
+// Testbed.FreeAddr) for loopback addresses below the kernel's ephemeral
+// range, and ModuleRoot and Build for the module's commands. They need
+// no Testbed, and so no SPIRE.
 //
 // The package is Linux only, like package spire.
 package system

@@ -25,6 +25,7 @@ func TestMain(m *testing.M) {
 // child plays a role:
 //   - "echo CODE": copies stdin to stdout, writes "to stderr" to stderr
 //     and exits with CODE;
+//   - "pwd": prints its working directory;
 //   - "sleep": says "up" and waits to be signalled;
 //   - "stubborn": ignores SIGTERM, says "up", and waits for SIGKILL.
 func child(role string) int {
@@ -40,6 +41,13 @@ func child(role string) int {
 		io.Copy(os.Stdout, os.Stdin)
 		fmt.Fprint(os.Stderr, "to stderr")
 		return code
+	case "pwd":
+		dir, err := os.Getwd()
+		if err != nil {
+			return 100
+		}
+		fmt.Print(dir)
+		return 0
 	case "sleep":
 		fmt.Println("up")
 		select {}

@@ -8,21 +8,33 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
 // lowestPort is the bottom of the range FreeAddr picks from.
 const lowestPort = 20000
 
+// Ports hands out loopback addresses for the servers a test starts,
+// never the same port twice. Its ports are below the kernel's ephemeral
+// range, where no outgoing connection (and not SPIRE, whose port the
+// kernel picks) can take one between FreeAddr and the server's listen,
+// or take a stopped server's port before the server restarts on it. The
+// zero value is ready to use, by several goroutines at once.
+type Ports struct {
+	mu   sync.Mutex
+	used map[int]bool
+}
+
 // FreeAddr returns a loopback address that was free a moment ago and
-// that this testbed has not handed out before. The port is below the
-// kernel's ephemeral range, where no outgoing connection (and not SPIRE,
-// whose port the kernel picks) can take a stopped keeper's port before
-// the keeper restarts on it.
-func (tb *Testbed) FreeAddr(t testing.TB) string {
+// that p has not handed out before.
+func (p *Ports) FreeAddr(t testing.TB) string {
 	t.Helper()
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.used == nil {
+		p.used = map[int]bool{}
+	}
 	lo, hi := lowestPort, ephemeralLow()
 	for range 200 {
 		port := 0 // the kernel's choice, when there is no room below the range
@@ -35,13 +47,23 @@ func (tb *Testbed) FreeAddr(t testing.TB) string {
 		}
 		addr := ln.Addr().(*net.TCPAddr)
 		ln.Close()
-		if !tb.ports[addr.Port] {
-			tb.ports[addr.Port] = true
+		if !p.used[addr.Port] {
+			p.used[addr.Port] = true
 			return addr.String()
 		}
 	}
 	t.Fatal("no free loopback port")
 	return ""
+}
+
+// FreeAddr returns a loopback address that was free a moment ago and
+// that this testbed has not handed out before. The port is below the
+// kernel's ephemeral range, where no outgoing connection (and not SPIRE,
+// whose port the kernel picks) can take a stopped keeper's port before
+// the keeper restarts on it.
+func (tb *Testbed) FreeAddr(t testing.TB) string {
+	t.Helper()
+	return tb.ports.FreeAddr(t)
 }
 
 // ephemeralLow is the first port of the kernel's ephemeral range.

@@ -28,6 +28,8 @@ type Cmd struct {
 	Env []string
 	// Stdin is the command's standard input; nil is empty.
 	Stdin []byte
+	// Dir is the command's working directory; "" is the test's.
+	Dir string
 	// Save, if set, keeps the output in files as well: Save+".stdout" and
 	// Save+".stderr", written as the command runs.
 	Save string
@@ -55,7 +57,7 @@ func Run(t testing.TB, c Cmd) Result {
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, c.Bin, c.Args...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = c.Env, &stdout, &stderr
+	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = c.Env, c.Dir, &stdout, &stderr
 	if c.Stdin != nil {
 		cmd.Stdin = bytes.NewReader(c.Stdin)
 	}

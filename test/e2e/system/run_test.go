@@ -48,3 +48,31 @@ func TestRun(t *testing.T) {
 		})
 	}
 }
+
+func TestRunDir(t *testing.T) {
+	t.Parallel()
+	bin, env := self(t, "pwd")
+	here, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	there, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, dir, want string
+	}{
+		{"the test's", "", here},
+		{"another", there, there},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := Run(t, Cmd{Bin: bin, Env: env, Dir: tc.dir})
+			if r.Code != 0 || r.Stdout != tc.want {
+				t.Errorf("Dir %q: ran in %q, want %q\n%s", tc.dir, r.Stdout, tc.want, r)
+			}
+		})
+	}
+}

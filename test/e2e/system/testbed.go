@@ -66,10 +66,11 @@ type Testbed struct {
 	keepers int
 	cluster *spire.Cluster
 
+	ports Ports // the loopback addresses handed out by FreeAddr
+
 	mu    sync.Mutex
 	paths map[string]string // workload name → its binary
 	built map[string]string // command name → its build in dir/build
-	ports map[int]bool      // loopback ports handed out by FreeAddr
 }
 
 // NewTestbed builds the commands, links the identity binaries into a new
@@ -84,7 +85,7 @@ func NewTestbed(ctx context.Context, opts Options) (*Testbed, error) {
 		return nil, fmt.Errorf("testbed dir: %w", err)
 	}
 	tb := &Testbed{dir: dir, keepers: opts.Keepers,
-		paths: map[string]string{}, built: map[string]string{}, ports: map[int]bool{}}
+		paths: map[string]string{}, built: map[string]string{}}
 	// The agent sees the resolved path of an executable; so must the
 	// entries.
 	if tb.dir, err = filepath.EvalSymlinks(dir); err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -70,27 +71,68 @@ func TestLinkIsOneFile(t *testing.T) {
 
 func TestFreeAddr(t *testing.T) {
 	t.Parallel()
-	tb := &Testbed{ports: map[int]bool{}}
-	low := ephemeralLow()
+	tests := []struct {
+		name     string
+		freeAddr func(testing.TB) string
+	}{
+		{"zero Ports", new(Ports).FreeAddr},
+		{"Testbed", new(Testbed).FreeAddr},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			low := ephemeralLow()
+			seen := map[string]bool{}
+			for range 50 {
+				addr := tc.freeAddr(t)
+				host, port, err := net.SplitHostPort(addr)
+				if err != nil || host != "127.0.0.1" {
+					t.Fatalf("%q: not a loopback address (%v)", addr, err)
+				}
+				if n, _ := strconv.Atoi(port); low-lowestPort >= 1000 && (n < lowestPort || n >= low) {
+					t.Errorf("port %d outside [%d, %d)", n, lowestPort, low)
+				}
+				if seen[addr] {
+					t.Fatalf("%s handed out twice", addr)
+				}
+				seen[addr] = true
+				ln, err := net.Listen("tcp", addr)
+				if err != nil {
+					t.Fatalf("%s is not free: %v", addr, err)
+				}
+				ln.Close()
+			}
+		})
+	}
+}
+
+// TestPortsAcrossGoroutines: goroutines sharing one Ports never get the
+// same port.
+func TestPortsAcrossGoroutines(t *testing.T) {
+	t.Parallel()
+	const workers, each = 8, 25
+	var p Ports
+	got := make([][]string, workers)
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			for range each {
+				got[i] = append(got[i], p.FreeAddr(t))
+			}
+		})
+	}
+	wg.Wait()
 	seen := map[string]bool{}
-	for range 50 {
-		addr := tb.FreeAddr(t)
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil || host != "127.0.0.1" {
-			t.Fatalf("%q: not a loopback address (%v)", addr, err)
+	for _, addrs := range got {
+		for _, addr := range addrs {
+			if seen[addr] {
+				t.Errorf("%s handed out twice", addr)
+			}
+			seen[addr] = true
 		}
-		if n, _ := strconv.Atoi(port); low-lowestPort >= 1000 && (n < lowestPort || n >= low) {
-			t.Errorf("port %d outside [%d, %d)", n, lowestPort, low)
-		}
-		if seen[addr] {
-			t.Fatalf("%s handed out twice", addr)
-		}
-		seen[addr] = true
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatalf("%s is not free: %v", addr, err)
-		}
-		ln.Close()
+	}
+	if len(seen) != workers*each {
+		t.Errorf("%d distinct addresses, want %d", len(seen), workers*each)
 	}
 }
 

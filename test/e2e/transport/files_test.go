@@ -17,13 +17,14 @@ import (
 
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/test/e2e/system"
 )
 
 // TestFileSVIDsSwitchWithoutRestart: a server reading spiffe-helper's
 // files serves a new certificate as soon as the files are replaced.
 func TestFileSVIDsSwitchWithoutRestart(t *testing.T) {
 	t.Parallel()
-	trust := spiffeid.RequireTrustDomainFromString(td)
+	trust := spiffeid.RequireTrustDomainFromString(system.TrustDomain)
 	ca, err := identity.NewDevCA(trust, time.Hour)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@
 package transport
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/test/e2e/system"
 )
 
 // The test binary re-executes itself under role names (hard links with
@@ -83,16 +85,16 @@ func serial(src *identity.WorkloadSource) string {
 	return svid.Certificates[0].SerialNumber.String()
 }
 
-// runServer serves /v1/echo (any admitted caller) and /v1/echo?action=pilot
-// (pilot superuser only), prints its address, and serves until stdin
-// closes.
+// serverRole serves /v1/echo (any admitted caller) and
+// /v1/echo?action=pilot (pilot superuser only), prints its address, and
+// serves until SIGTERM.
 func serverRole(ctx context.Context) error {
 	src, err := source(ctx)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	authz := tlsconfig.AuthorizeMemberOf(spiffeid.RequireTrustDomainFromString(os.Getenv("SPIKE_E2E_TD")))
+	authz := tlsconfig.AuthorizeMemberOf(spiffeid.RequireTrustDomainFromString(system.TrustDomain))
 	if admit := os.Getenv(admitEnv); admit != "" {
 		var ids []spiffeid.ID
 		for _, s := range strings.Split(admit, ",") {
@@ -114,9 +116,9 @@ func serverRole(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
+	defer stop()
 	fmt.Printf("LISTEN https://%s\n", ln.Addr())
-	ctx, cancel := context.WithCancel(ctx)
-	go func() { bufio.NewReader(os.Stdin).ReadString('\n'); cancel() }()
 	return srv.Serve(ctx, ln)
 }
 

@@ -3,18 +3,17 @@
 package transport
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"io"
+	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spikeledger/spike/test/e2e/spire"
+	"github.com/spikeledger/spike/test/e2e/system"
 )
 
 func TestMain(m *testing.M) {
@@ -24,12 +23,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-const td = "spike.test"
-
-func id(path string) string { return "spiffe://" + td + path }
-
-// cluster starts SPIRE with one entry per role binary. It fails (never
-// skips) when SPIRE cannot be had, except under -short.
+// cluster starts SPIRE with one entry per role binary, each SVID living
+// ttl (0: the server's default). The roles are all the test binary: the
+// suite needs none of the module's commands, so it starts SPIRE itself
+// rather than on a system.Testbed. It fails (never skips) when SPIRE
+// cannot be had, except under -short.
 func cluster(t *testing.T, ttl time.Duration, roles map[string]string) (*spire.Cluster, map[string]string) {
 	t.Helper()
 	if testing.Short() {
@@ -40,11 +38,11 @@ func cluster(t *testing.T, ttl time.Duration, roles map[string]string) (*spire.C
 	var entries []spire.Entry
 	for name, path := range roles {
 		bins[name] = spire.RoleBinary(t, dir, name)
-		entries = append(entries, spire.Entry{SpiffeID: id(path), Selectors: []string{"unix:path:" + bins[name]}, X509SVIDTTL: ttl})
+		entries = append(entries, spire.Entry{SpiffeID: system.ID(path), Selectors: []string{"unix:path:" + bins[name]}, X509SVIDTTL: ttl})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	c, err := spire.Start(ctx, spire.Options{TrustDomain: td, Entries: entries})
+	c, err := spire.Start(ctx, spire.Options{TrustDomain: system.TrustDomain, Entries: entries})
 	if err != nil {
 		t.Fatalf("SPIRE: %v", err)
 	}
@@ -52,42 +50,47 @@ func cluster(t *testing.T, ttl time.Duration, roles map[string]string) (*spire.C
 	return c, bins
 }
 
-// startServer runs a role binary as the server and returns its URL.
+// startServer runs a role binary as the server and returns its URL once
+// it listens. When the test ends the server gets SIGTERM, and must then
+// exit cleanly.
 func startServer(t *testing.T, c *spire.Cluster, bin string, env ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), append(env, c.Env(), roleEnv+"=server", "SPIKE_E2E_TD="+td)...)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("server did not start: %v", err)
-	}
-	go io.Copy(io.Discard, stdout)
-	url, ok := strings.CutPrefix(strings.TrimSpace(line), "LISTEN ")
-	if !ok {
-		t.Fatalf("server said %q", line)
-	}
+	env = append(append(system.BaseEnv(), c.Env(), roleEnv+"=server"), env...)
+	p := system.StartProc(t, t, "server "+filepath.Base(bin), bin, filepath.Join(t.TempDir(), "server.log"), env)
+	t.Cleanup(func() {
+		p.Stop(t)
+		if err := p.Err(); err != nil {
+			t.Errorf("%s after SIGTERM: %v\n%s", p.Name(), err, system.Tail(p.Log()))
+		}
+	})
+	var url string
+	system.WaitFor(t, p.Name()+" listening", p, func() (bool, string) {
+		b, err := os.ReadFile(p.Log())
+		if err != nil {
+			return false, err.Error()
+		}
+		lines := strings.Split(string(b), "\n")
+		for _, line := range lines[:len(lines)-1] { // whole lines only
+			if u, ok := strings.CutPrefix(line, "LISTEN "); ok {
+				url = u
+				return true, line
+			}
+		}
+		return false, fmt.Sprintf("%q", b)
+	})
 	return url
 }
 
 // runClient runs a role binary as a client and decodes its report.
 func runClient(t *testing.T, c *spire.Cluster, bin, url, pin, plan string, out any) {
 	t.Helper()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), c.Env(), roleEnv+"=client", urlEnv+"="+url, pinEnv+"="+pin, planEnv+"="+plan)
-	cmd.Stderr = os.Stderr
-	b, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("client %s: %v", filepath.Base(bin), err)
+	r := system.Run(t, system.Cmd{Bin: bin,
+		Env: append(system.BaseEnv(), c.Env(), roleEnv+"=client", urlEnv+"="+url, pinEnv+"="+pin, planEnv+"="+plan)})
+	if r.Code != 0 {
+		t.Fatalf("client %s: %s", filepath.Base(bin), r)
 	}
-	if err := json.Unmarshal(b, out); err != nil {
-		t.Fatalf("client %s said %q: %v", filepath.Base(bin), b, err)
+	if err := json.Unmarshal([]byte(r.Stdout), out); err != nil {
+		t.Fatalf("client %s said %q: %v", filepath.Base(bin), r.Stdout, err)
 	}
 }
 
@@ -102,25 +105,25 @@ func TestMTLSUnderSPIRE(t *testing.T) {
 	})
 	nexus := startServer(t, c, bins["nexus"])
 	fake := startServer(t, c, bins["fake"])
-	strict := startServer(t, c, bins["nexus"], admitEnv+"="+id("/spike/pilot/role/superuser"))
+	strict := startServer(t, c, bins["nexus"], admitEnv+"="+system.ID("/spike/pilot/role/superuser"))
 	plan := `[{"path":"/v1/echo"},{"path":"/v1/echo","action":"pilot"},{"path":"/v1/nope"}]`
 
 	var got []outcome
-	runClient(t, c, bins["pilot"], nexus, id("/spike/nexus"), plan, &got)
+	runClient(t, c, bins["pilot"], nexus, system.ID("/spike/nexus"), plan, &got)
 	if got[0].Status != 200 || got[1].Status != 200 || got[2].Status != 400 {
 		t.Errorf("pilot against nexus: %+v", got)
 	}
-	runClient(t, c, bins["app"], nexus, id("/spike/nexus"), plan, &got)
+	runClient(t, c, bins["app"], nexus, system.ID("/spike/nexus"), plan, &got)
 	if got[0].Status != 200 || got[1].Status != 401 || got[1].Code != "access_unauthorized" {
 		t.Errorf("app against nexus: %+v, want 200 then 401", got)
 	}
 	// The listener that admits only pilot refuses the app at the handshake.
-	runClient(t, c, bins["app"], strict, id("/spike/nexus"), plan, &got)
+	runClient(t, c, bins["app"], strict, system.ID("/spike/nexus"), plan, &got)
 	if got[0].Status != 0 || got[0].Err == "" {
 		t.Errorf("app against a pilot-only listener: %+v, want a handshake failure", got)
 	}
 	// A client pinned to nexus refuses a server with another identity.
-	runClient(t, c, bins["pilot"], fake, id("/spike/nexus"), plan, &got)
+	runClient(t, c, bins["pilot"], fake, system.ID("/spike/nexus"), plan, &got)
 	if got[0].Status != 0 || got[0].Err == "" {
 		t.Errorf("pilot against a non-nexus server: %+v, want a handshake failure", got)
 	}
@@ -135,7 +138,7 @@ func TestRotationUnderSPIRE(t *testing.T) {
 	c, bins := cluster(t, 20*time.Second, map[string]string{"nexus": "/spike/nexus", "pilot": "/spike/pilot/role/superuser"})
 	url := startServer(t, c, bins["nexus"])
 	var rep loopReport
-	runClient(t, c, bins["pilot"], url, id("/spike/nexus"), "loop:90", &rep)
+	runClient(t, c, bins["pilot"], url, system.ID("/spike/nexus"), "loop:90", &rep)
 	t.Logf("%d calls; client SVIDs %d, server SVIDs %d", rep.Calls, len(rep.ClientSerials), len(rep.ServerSerials))
 	if len(rep.Failures) != 0 {
 		t.Errorf("%d failed calls across rotations: %q", len(rep.Failures), rep.Failures)
