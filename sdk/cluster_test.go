@@ -116,10 +116,10 @@ func TestSecretsLifecycle(t *testing.T) {
 	const path = "apps/billing/db"
 	v := func(n string) map[string]string { return map[string]string{"user": "billing", "pass": "pw-" + n} }
 
-	// Writes: plain writes report no version (SPIKE's {}), CAS writes do.
-	for _, n := range []string{"1", "2"} {
-		if got := try(c.PutSecret(ctx, path, v(n))).must(t); got != 0 {
-			t.Errorf("plain put reported version %d", got)
+	// Every write reports the version it wrote.
+	for i, n := range []string{"1", "2"} {
+		if got := try(c.PutSecret(ctx, path, v(n))).must(t); got != i+1 {
+			t.Errorf("plain put reported version %d, want %d", got, i+1)
 		}
 	}
 	if got := try(c.PutSecret(ctx, path, v("3"), sdk.CAS(2))).must(t); got != 3 {

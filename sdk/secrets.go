@@ -28,10 +28,9 @@ func CAS(version int) PutOption {
 	return func(r *api.SecretPutRequest) { r.CAS = &version }
 }
 
-// PutSecret writes values as a new version of the secret at path. It
-// returns the version written when Nexus reports it, which it does for a
-// check-and-set write ([CAS]); otherwise 0, since SPIKE v0.8's answer
-// carries no version. Value keys are letters, digits, '-', '_' and space.
+// PutSecret writes values as a new version of the secret at path and
+// returns the version written (0 from a SPIKE v0.8 server, whose answer
+// carries none). Value keys are letters, digits, '-', '_' and space.
 func (c *Client) PutSecret(ctx context.Context, path string, values map[string]string, opts ...PutOption) (int, error) {
 	req := api.SecretPutRequest{Path: path, Values: values}
 	for _, o := range opts {
@@ -44,18 +43,11 @@ func (c *Client) PutSecret(ctx context.Context, path string, values map[string]s
 	return resp.Version, nil
 }
 
-// secretGetResponse is api.SecretGetResponse with the version, which a
-// server may add (as an extension) and SPIKE v0.8's does not send.
-type secretGetResponse struct {
-	Data    map[string]string `json:"data"`
-	Version int               `json:"version,omitempty"`
-}
-
 // GetSecret reads one version of the secret at path; version 0 is the
 // current one. A missing path, or a version deleted or destroyed, is
 // ErrNotFound. Every read is recorded in the path's history.
 func (c *Client) GetSecret(ctx context.Context, path string, version int) (*Secret, error) {
-	var resp secretGetResponse
+	var resp api.SecretGetResponse
 	if err := c.call(ctx, path, api.SecretGetRequest{Path: path, Version: version}, &resp); err != nil {
 		return nil, err
 	}
