@@ -187,7 +187,7 @@ func (s *Service) restorePointList(ctx context.Context, r *transport.Request) tr
 		if size <= req.After {
 			return nil
 		}
-		rec, err := s.log.Get(ctx, size)
+		rec, err := s.log.GetSealed(ctx, size) // only its time: no need to decrypt
 		if err != nil {
 			return err
 		}

@@ -31,13 +31,9 @@ func (s *Service) secretDestroy(ctx context.Context, r *transport.Request) trans
 		}
 		var vs []int
 		var shred []eventlog.ValueKeyID
-		for _, v := range wanted(req.Versions, meta.CurrentVersion) {
-			info, ok := versionInfo(meta, v)
-			if !ok || info.Destroyed {
-				continue
-			}
-			vs = append(vs, v)
-			if id, ok := s.liveValueKey(ctx, req.Path, versionState{version: info.Version, destroyed: info.Destroyed}); ok {
+		for _, info := range undestroyed(meta, req.Versions) {
+			vs = append(vs, info.Version)
+			if id, ok := s.liveValueKey(ctx, req.Path, versionState{version: info.Version}); ok {
 				shred = append(shred, id)
 			}
 		}

@@ -76,7 +76,7 @@ func (s *Service) restorePointApply(ctx context.Context, r *transport.Request) t
 	if seq == 0 {
 		return notFound(op) // an instant before the log's first event
 	}
-	rec, err := s.log.Get(ctx, seq)
+	rec, err := s.log.GetSealed(ctx, seq) // only its time
 	if err != nil {
 		return internalError(op)
 	}

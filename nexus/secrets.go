@@ -165,10 +165,8 @@ func (s *Service) secretDelete(ctx context.Context, r *transport.Request) transp
 			return answerNow(notFoundOr(op, err))
 		}
 		var vs []int
-		for _, v := range wanted(req.Versions, meta.CurrentVersion) {
-			if info, ok := versionInfo(meta, v); ok && !info.Destroyed {
-				vs = append(vs, v)
-			}
+		for _, info := range undestroyed(meta, req.Versions) {
+			vs = append(vs, info.Version)
 		}
 		if len(vs) == 0 {
 			return answerNow(transport.Response{Body: api.SecretDeleteResponse{}})
@@ -287,6 +285,19 @@ func wanted(vs []int, current int) []int {
 		}
 	}
 	sort.Ints(out)
+	return out
+}
+
+// undestroyed resolves SPIKE's version list (see wanted) to the versions
+// the path holds whose data is not destroyed, ascending: what delete and
+// destroy act on.
+func undestroyed(m projections.SecretMetadata, requested []int) []projections.VersionInfo {
+	var out []projections.VersionInfo
+	for _, v := range wanted(requested, m.CurrentVersion) {
+		if info, ok := versionInfo(m, v); ok && !info.Destroyed {
+			out = append(out, info)
+		}
+	}
 	return out
 }
 
