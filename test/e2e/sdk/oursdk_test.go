@@ -112,20 +112,10 @@ func runOurRole(role string) int {
 		return 1
 	}
 	defer c.Close()
-	r := &reporter{}
-	switch role {
-	case "pilot":
-		ourPilot(ctx, c, r)
-	case "app":
-		ourApp(ctx, c, r)
-	default:
-		fmt.Fprintf(os.Stderr, "unknown role %q\n", role)
-		return 1
-	}
-	if err := json.NewEncoder(os.Stdout).Encode(r.out); err != nil {
-		return 1
-	}
-	return 0
+	return playRole(role, map[string]func(*reporter){
+		"pilot": func(r *reporter) { ourPilot(ctx, c, r) },
+		"app":   func(r *reporter) { ourApp(ctx, c, r) },
+	})
 }
 
 const ourPath = "e2e/oursdk/db"

@@ -157,16 +157,22 @@ func runRole(role string) int {
 		return 1
 	}
 	defer client.Close()
-	r := &reporter{}
-	switch role {
-	case "pilot":
-		pilot(ctx, client, r)
-	case "app":
-		app(ctx, client, r)
-	default:
+	return playRole(role, map[string]func(*reporter){
+		"pilot": func(r *reporter) { pilot(ctx, client, r) },
+		"app":   func(r *reporter) { app(ctx, client, r) },
+	})
+}
+
+// playRole runs the child's part for role and prints what it saw as JSON
+// for the parent test; it returns the child's exit status.
+func playRole(role string, parts map[string]func(*reporter)) int {
+	part, ok := parts[role]
+	if !ok {
 		fmt.Fprintf(os.Stderr, "unknown role %q\n", role)
 		return 1
 	}
+	r := &reporter{}
+	part(r)
 	if err := json.NewEncoder(os.Stdout).Encode(r.out); err != nil {
 		return 1
 	}
