@@ -194,3 +194,26 @@ func openNoteless(t *testing.T, c *cluster, n *nexusProc, size uint64) tlog.Hash
 	}
 	return tlog.Hash(pr.LeafHash)
 }
+
+// TestCustodyEventsVisibleAtOnce: events custody records (a recovery's
+// shard export, shard distribution) are in audit answers as soon as the
+// call that made them returns, with no later write to carry them in.
+func TestCustodyEventsVisibleAtOnce(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	n := c.startNexus(2)
+	c.bootstrap(n, 2)
+	waitReady(t, n, true)
+	for i := range 3 {
+		if err := c.call(t, n, "/spike/pilot/role/recover", api.OpOperatorRecover, struct{}{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		var l api.AuditListResponse
+		if err := c.call(t, n, auditor, api.OpAuditList, api.AuditListRequest{Types: []string{"rootkey.shards.exported"}}, &l); err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Events) != i+1 {
+			t.Fatalf("after recover #%d, audit list shows %d exports: %+v", i+1, len(l.Events), l.Events)
+		}
+	}
+}

@@ -307,6 +307,11 @@ func (c *Custody) append(ctx context.Context, p events.Payload, public ...[]byte
 	if len(public) > 0 {
 		ev.Public = public[0]
 	}
+	if svc := c.service.Load(); svc != nil {
+		// Through the command loop once it runs, so the projection (and
+		// so audit queries) sees the event the moment it is durable.
+		return svc.record(ctx, ev)
+	}
 	_, err = c.log.Append(ctx, ev)
 	return err
 }

@@ -3,6 +3,7 @@ package nexus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -34,8 +35,11 @@ type Service struct {
 	logger   *slog.Logger
 	authz    atomic.Pointer[Authorizer]
 	cmds     chan *command
-	state    writeState // the loop's own: see writeState
-	routes   map[api.Op]transport.Handler
+	// stopped is closed when Run returns: a command queued after that
+	// is never answered, so every wait on the loop also waits on it.
+	stopped chan struct{}
+	state   writeState // the loop's own: see writeState
+	routes  map[api.Op]transport.Handler
 }
 
 // outcome is what building a command produced: events to append, and the
@@ -79,7 +83,7 @@ func NewService(ctx context.Context, log *eventlog.Log, proj *projections.Projec
 	if maxVersions <= 0 {
 		maxVersions = projections.DefaultMaxVersions
 	}
-	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024)}
+	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024), stopped: make(chan struct{})}
 	if err := s.recompile(ctx); err != nil {
 		return nil, err
 	}
@@ -100,8 +104,11 @@ func (s *Service) recompile(ctx context.Context) error {
 	return nil
 }
 
-// Run is the command loop; it returns when ctx ends.
+// Run is the command loop; it returns when ctx ends. Commands still
+// queued then are answered 503 (nothing of them was done), and every
+// later submission fails at once.
 func (s *Service) Run(ctx context.Context) {
+	defer s.stop()
 	for {
 		var first *command
 		select {
@@ -214,15 +221,71 @@ func (s *Service) read(ctx context.Context, key string, build func(ctx context.C
 	return s.submit(&command{ctx: ctx, key: key, build: build, reply: make(chan transport.Response, 1)})
 }
 
+// stop marks the loop stopped, then answers what is still queued.
+// Closing stopped first means a submitter that queues after the drain
+// sees the loop gone instead of waiting for an answer.
+func (s *Service) stop() {
+	close(s.stopped)
+	for {
+		select {
+		case c := <-s.cmds:
+			c.reply <- errStopped
+		default:
+			return
+		}
+	}
+}
+
+// errStopped answers a command the loop will never build: 503, so a
+// client retries elsewhere or later, as it does while Nexus starts.
+var errStopped = fail(http.StatusServiceUnavailable, api.CodeNotReady)
+
+// submit queues c and waits for its answer, its context's end or the
+// loop's, whichever is first. A caller that gives up before the answer
+// gets 503 although the command may still run: its events may become
+// durable, but no one is told they did, which is the only safe side.
 func (s *Service) submit(c *command) transport.Response {
 	ctx := c.ctx
 	select {
 	case s.cmds <- c:
 	case <-ctx.Done():
-		return fail(http.StatusServiceUnavailable, api.CodeNotReady)
+		return errStopped
+	case <-s.stopped:
+		return errStopped
 	}
-	return <-c.reply
+	select {
+	case r := <-c.reply:
+		return r
+	case <-ctx.Done():
+	case <-s.stopped:
+	}
+	// The answer may have been sent as the wait ended: prefer it.
+	select {
+	case r := <-c.reply:
+		return r
+	default:
+		return errStopped
+	}
 }
+
+// record appends events built elsewhere (custody's: bootstrap, recovery,
+// shard distribution and rotation, keeper health) through the loop, so
+// they are applied to the projection at once, like every other event,
+// and visible to audit queries the moment they are durable.
+func (s *Service) record(ctx context.Context, evs ...eventlog.Event) error {
+	resp := s.submit(&command{ctx: ctx, key: recordKey, reply: make(chan transport.Response, 1),
+		build: func(context.Context) outcome { return outcome{events: evs} }})
+	if resp.Status >= http.StatusBadRequest {
+		return fmt.Errorf("record %s: %w", evs[0].Type, errNotRecorded)
+	}
+	return nil
+}
+
+// recordKey is the conflict key of custody's records; they change no
+// secret or policy, so they share a segment with anything.
+const recordKey = "\x00record"
+
+var errNotRecorded = errors.New("the command loop did not commit it (stopping, or the log failed)")
 
 // answerNow is an outcome with no events.
 func answerNow(r transport.Response) outcome {
