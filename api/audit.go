@@ -25,11 +25,22 @@ type AuditEvent struct {
 // AuditListRequest searches the event log (OpAuditList, extension),
 // oldest first. Empty filters match everything.
 type AuditListRequest struct {
-	Actor string   `json:"actor,omitempty"` // exact SPIFFE ID
-	Path  string   `json:"path,omitempty"`  // exact path
-	Types []string `json:"types,omitempty"` // event types, any of
+	Actor string `json:"actor,omitempty"` // exact SPIFFE ID
+	Path  string `json:"path,omitempty"`  // exact path
+	// PathPrefix keeps events whose path starts with it (with Path,
+	// both must hold).
+	PathPrefix string   `json:"pathPrefix,omitempty"`
+	Types      []string `json:"types,omitempty"` // event types, any of; an unknown type is refused
+	// Outcomes keeps events with any of these outcomes (see
+	// [AuditOutcomes]).
+	Outcomes []string `json:"outcomes,omitempty"`
 	Page
 }
+
+// AuditOutcomes are the outcomes an event can record: done, refused by
+// the state of the store (not found, check-and-set conflict), refused by
+// authorisation, or failed inside Nexus.
+func AuditOutcomes() []string { return []string{"ok", "not_found", "conflict", "denied", "error"} }
 
 // AuditListResponse answers OpAuditList.
 type AuditListResponse struct {

@@ -200,6 +200,14 @@ func ErrorResponseFor(op Op, code ErrorCode) any {
 		return RestorePointListResponse{Err: code}
 	case OpBootstrapStatus:
 		return BootstrapStatusResponse{Err: code}
+	case OpSecretPatch:
+		return SecretPatchResponse{Err: code}
+	case OpSecretRollback:
+		return SecretRollbackResponse{Err: code}
+	case OpSecretMetadataDelete:
+		return SecretMetadataDeleteResponse{Err: code}
+	case OpSystemStatus:
+		return SystemStatusResponse{Err: code}
 	}
 	return NewErrorResponse(code)
 }

@@ -200,7 +200,9 @@ func FuzzDecodeResponses(f *testing.F) {
 		decodeAny[RecoverResponse], decodeAny[RestoreResponse], decodeAny[ShardGetResponse],
 		decodeAny[SecretSettingsGetResponse], decodeAny[SecretHistoryResponse], decodeAny[AuditCheckpointResponse],
 		decodeAny[AuditProofResponse], decodeAny[AuditConsistencyResponse], decodeAny[RestorePointApplyResponse],
-		decodeAny[RestorePointListResponse], decodeAny[ErrorResponse],
+		decodeAny[RestorePointListResponse], decodeAny[ErrorResponse], decodeAny[Problem],
+		decodeAny[SecretPatchResponse], decodeAny[SecretRollbackResponse], decodeAny[SecretMetadataDeleteResponse],
+		decodeAny[SystemStatusResponse],
 	}
 	f.Add(uint8(3), []byte(`{"versions":{"1":{"createdTime":"2026-07-25T10:11:12Z","version":1,"deletedTime":null}},"metadata":{"currentVersion":1}}`))
 	f.Add(uint8(9), []byte(`{"shards":{"1":`+fuzzShardJSON+`}}`))
@@ -243,7 +245,8 @@ func TestEveryOpHasARequestType(t *testing.T) {
 		ShardContributeRequest{}, ShardGetRequest{}, SecretDestroyRequest{}, SecretSettingsPutRequest{},
 		SecretSettingsGetRequest{}, SecretHistoryRequest{}, AuditListRequest{}, AuditCheckpointRequest{},
 		AuditProofRequest{}, AuditConsistencyRequest{}, RestorePointApplyRequest{}, RestorePointListRequest{},
-		BootstrapStatusRequest{},
+		BootstrapStatusRequest{}, SecretPatchRequest{}, SecretRollbackRequest{}, SecretMetadataDeleteRequest{},
+		SystemStatusRequest{},
 	}
 	seen := map[Op]bool{}
 	for _, r := range reqs {

@@ -48,6 +48,9 @@ const (
 	PathAuditConsistency = "/v1/audit/consistency"
 	PathRestorePoints    = "/v1/operator/restore-points"
 	PathBootstrapStatus  = "/v1/bootstrap/status"
+	PathSecretsPatch     = "/v1/store/secrets/patch"
+	PathSecretsRollback  = "/v1/store/secrets/rollback"
+	PathSystemStatus     = "/v1/system/status"
 )
 
 // Service is the server a route belongs to.
@@ -95,17 +98,21 @@ const (
 	OpShardContribute   // POST /v1/store/contribute (Keeper)
 	OpShardGet          // POST /v1/store/shard (Keeper)
 
-	OpSecretDestroy     // Extension: POST /v1/store/secrets/destroy
-	OpSecretSettingsPut // Extension: POST /v1/store/secrets/settings
-	OpSecretSettingsGet // Extension: POST /v1/store/secrets/settings?action=get
-	OpSecretHistory     // Extension: POST /v1/store/secrets/history?action=list
-	OpAuditList         // Extension: POST /v1/audit/events?action=list
-	OpAuditCheckpoint   // Extension: POST /v1/audit/checkpoint?action=get
-	OpAuditProof        // Extension: POST /v1/audit/proof?action=get
-	OpAuditConsistency  // Extension: POST /v1/audit/consistency?action=get
-	OpRestorePointApply // Extension: POST /v1/operator/restore-points
-	OpRestorePointList  // Extension: POST /v1/operator/restore-points?action=list
-	OpBootstrapStatus   // Extension: POST /v1/bootstrap/status
+	OpSecretDestroy        // Extension: POST /v1/store/secrets/destroy
+	OpSecretSettingsPut    // Extension: POST /v1/store/secrets/settings
+	OpSecretSettingsGet    // Extension: POST /v1/store/secrets/settings?action=get
+	OpSecretHistory        // Extension: POST /v1/store/secrets/history?action=list
+	OpAuditList            // Extension: POST /v1/audit/events?action=list
+	OpAuditCheckpoint      // Extension: POST /v1/audit/checkpoint?action=get
+	OpAuditProof           // Extension: POST /v1/audit/proof?action=get
+	OpAuditConsistency     // Extension: POST /v1/audit/consistency?action=get
+	OpRestorePointApply    // Extension: POST /v1/operator/restore-points
+	OpRestorePointList     // Extension: POST /v1/operator/restore-points?action=list
+	OpBootstrapStatus      // Extension: POST /v1/bootstrap/status
+	OpSecretPatch          // Extension: POST /v1/store/secrets/patch
+	OpSecretRollback       // Extension: POST /v1/store/secrets/rollback
+	OpSecretMetadataDelete // Extension: POST /v1/store/secrets/metadata?action=delete
+	OpSystemStatus         // Extension: POST /v1/system/status?action=get
 
 	opEnd // one past the last operation
 )
@@ -204,6 +211,14 @@ func (op Op) describe() route {
 		return route{"restore-point.list", PathRestorePoints, ActionList, nexus, true, std}
 	case OpBootstrapStatus:
 		return route{"bootstrap.status", PathBootstrapStatus, ActionDefault, nexus, true, std}
+	case OpSecretPatch:
+		return route{"secret.patch", PathSecretsPatch, ActionDefault, nexus, true, SecretBodyLimit}
+	case OpSecretRollback:
+		return route{"secret.rollback", PathSecretsRollback, ActionDefault, nexus, true, std}
+	case OpSecretMetadataDelete:
+		return route{"secret.metadata.delete", PathSecretsMetadata, ActionDelete, nexus, true, std}
+	case OpSystemStatus:
+		return route{"system.status", PathSystemStatus, ActionGet, nexus, true, std}
 	}
 	return route{name: "unknown"}
 }

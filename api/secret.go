@@ -41,8 +41,10 @@ type SecretGetResponse struct {
 	Data map[string]string `json:"data"`
 	// Version (extension) is the version served: the one asked for, or
 	// the current one. An added field, which v0.8 clients ignore.
-	Version int       `json:"version,omitempty"`
-	Err     ErrorCode `json:"err,omitempty"`
+	Version int `json:"version,omitempty"`
+	// CreatedTime (extension) is when the version served was written.
+	CreatedTime *time.Time `json:"createdTime,omitempty"`
+	Err         ErrorCode  `json:"err,omitempty"`
 }
 
 // SecretDeleteRequest soft-deletes versions of a secret (OpSecretDelete).
@@ -54,9 +56,17 @@ type SecretDeleteRequest struct {
 }
 
 // SecretDeleteResponse answers OpSecretDelete: {} on success, 404 if the
-// path does not exist.
+// path does not exist. The fields are extensions, which v0.8 clients
+// ignore.
 type SecretDeleteResponse struct {
-	Err ErrorCode `json:"err,omitempty"`
+	// Versions are the versions this request deleted, ascending (none
+	// when every one named was already deleted or destroyed).
+	Versions []int `json:"versions,omitempty"`
+	// CurrentVersion is the path's current version afterwards: deleting
+	// the current version makes the highest readable one current, and 0
+	// means none is left. Nil only in a v0.8-shaped answer.
+	CurrentVersion *int      `json:"currentVersion,omitempty"`
+	Err            ErrorCode `json:"err,omitempty"`
 }
 
 // SecretUndeleteRequest restores soft-deleted versions (OpSecretUndelete).
@@ -69,9 +79,14 @@ type SecretUndeleteRequest struct {
 }
 
 // SecretUndeleteResponse answers OpSecretUndelete: {} on success, 404 if
-// the path does not exist or nothing was undeleted.
+// the path does not exist or nothing was undeleted. The fields are
+// extensions, as for [SecretDeleteResponse].
 type SecretUndeleteResponse struct {
-	Err ErrorCode `json:"err,omitempty"`
+	// Versions are the versions this request undeleted, ascending.
+	Versions []int `json:"versions,omitempty"`
+	// CurrentVersion is the path's current version afterwards.
+	CurrentVersion *int      `json:"currentVersion,omitempty"`
+	Err            ErrorCode `json:"err,omitempty"`
 }
 
 // SecretListRequest lists secret paths (OpSecretList). SPIKE v0.8 sends
@@ -103,6 +118,10 @@ type SecretListResponse struct {
 type SecretMetadataGetRequest struct {
 	Path    string `json:"path"`
 	Version int    `json:"version,omitempty"`
+	// IncludeDeleted (extension) answers for a path whose selected
+	// version is deleted or destroyed, or whose every version is, instead
+	// of 404 (SPIKE's rule): an operator sees what there is to undelete.
+	IncludeDeleted bool `json:"includeDeleted,omitempty"`
 }
 
 // SecretMetadataGetResponse answers OpSecretMetadataGet: every version,
@@ -120,6 +139,8 @@ type SecretVersionInfo struct {
 	CreatedTime time.Time  `json:"createdTime"`
 	Version     int        `json:"version"`
 	DeletedTime *time.Time `json:"deletedTime"`
+	// Destroyed (extension) marks a version whose data is destroyed.
+	Destroyed bool `json:"destroyed,omitempty"`
 }
 
 // SecretMetadata describes a secret path. CurrentVersion is 0 when every
@@ -143,10 +164,7 @@ func (r SecretPutRequest) Validate() error {
 	if err := ValidateValues(r.Values); err != nil {
 		return err
 	}
-	if r.CAS != nil {
-		return validateVersion("cas", *r.CAS)
-	}
-	return nil
+	return validateCAS(r.CAS)
 }
 
 // Op returns OpSecretGet.

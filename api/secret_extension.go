@@ -15,7 +15,11 @@ type SecretDestroyRequest struct {
 // SecretDestroyResponse answers OpSecretDestroy: {} on success, 404 if the
 // path does not exist.
 type SecretDestroyResponse struct {
-	Err ErrorCode `json:"err,omitempty"`
+	// Versions are the versions this request destroyed, ascending.
+	Versions []int `json:"versions,omitempty"`
+	// CurrentVersion is the path's current version afterwards.
+	CurrentVersion *int      `json:"currentVersion,omitempty"`
+	Err            ErrorCode `json:"err,omitempty"`
 }
 
 // SecretSettingsPutRequest changes a secret path's settings

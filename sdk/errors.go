@@ -55,6 +55,12 @@ type Error struct {
 	// Code is the error code of the answer (for a local refusal,
 	// api.CodeBadRequest); "" when there was no answer.
 	Code api.ErrorCode
+	// Reason, Message and CurrentVersion say more about a refusal when
+	// Nexus gave them (an [api.Problem]): why a write conflicted, what
+	// a field breaks, the version a check-and-set should expect.
+	Reason         api.Reason
+	Message        string
+	CurrentVersion *int
 	// Err is the underlying error: the validation failure, the network
 	// error, or the transport's status error.
 	Err error
@@ -68,6 +74,9 @@ func (e *Error) Error() string {
 	switch {
 	case e.Status != 0:
 		msg += ": " + e.kind() + " (" + statusText(e.Status, e.Code) + ")"
+		if e.Message != "" {
+			msg += ": " + e.Message
+		}
 	case e.Code == api.CodeBadRequest && e.Err != nil:
 		msg += ": " + ErrBadRequest.Error() + ": " + e.Err.Error()
 	case e.Err != nil:
@@ -138,6 +147,7 @@ func callError(op api.Op, path string, err error) *Error {
 	var se *transport.StatusError
 	if errors.As(err, &se) {
 		e.Status, e.Code = se.Status, se.Code
+		e.Reason, e.Message, e.CurrentVersion = se.Reason, se.Message, se.CurrentVersion
 		if e.Code == "" {
 			e.Code = codeForStatus(se.Status)
 		}

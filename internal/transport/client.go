@@ -131,9 +131,17 @@ func (c *Client) Close() { c.hc.CloseIdleConnections() }
 type StatusError struct {
 	Status int
 	Code   api.ErrorCode // the "err" field, if the body had one
+	// Reason, Message and CurrentVersion are an [api.Problem]'s, when
+	// the body was one.
+	Reason         api.Reason
+	Message        string
+	CurrentVersion *int
 }
 
 func (e *StatusError) Error() string {
+	if e.Message != "" {
+		return fmt.Sprintf("server answered %d %s (%s): %s", e.Status, http.StatusText(e.Status), e.Code, e.Message)
+	}
 	if e.Code != "" {
 		return fmt.Sprintf("server answered %d %s (%s)", e.Status, http.StatusText(e.Status), e.Code)
 	}
@@ -215,9 +223,9 @@ func (c *Client) once(ctx context.Context, u string, body []byte, out any) error
 	}
 	if resp.StatusCode != http.StatusOK {
 		se := &StatusError{Status: resp.StatusCode}
-		var eb ErrorBody
-		if json.Unmarshal(data, &eb) == nil {
-			se.Code = eb.Err
+		var p api.Problem
+		if json.Unmarshal(data, &p) == nil {
+			se.Code, se.Reason, se.Message, se.CurrentVersion = p.Err, p.Reason, p.Message, p.CurrentVersion
 		}
 		return se
 	}

@@ -1,0 +1,59 @@
+package api
+
+// Reason (extension) names why a request was refused, more finely than
+// its [ErrorCode]: a 409 may be a check-and-set mismatch, a 400 a value
+// too large or a path that requires check-and-set. Clients that know a
+// reason can tell the user what to do; v0.8 clients never read error
+// bodies, so the field costs them nothing.
+type Reason string
+
+// The reasons Nexus gives.
+const (
+	// ReasonInvalid: a field breaks a validation rule; Message names the
+	// field and the rule (400).
+	ReasonInvalid Reason = "invalid"
+	// ReasonTooLarge: the secret's data is larger than the server's
+	// limit; Message gives the limit (400).
+	ReasonTooLarge Reason = "too_large"
+	// ReasonCASRequired: the path's settings require check-and-set and
+	// the write carried none; CurrentVersion is the version to expect
+	// (400, as SPIKE's clients understand it).
+	ReasonCASRequired Reason = "cas_required"
+	// ReasonCASMismatch: the write expected another version;
+	// CurrentVersion is the path's current one (409).
+	ReasonCASMismatch Reason = "cas_mismatch"
+	// ReasonNoSuchPath: no secret at the path, or no policy by the name
+	// (404).
+	ReasonNoSuchPath Reason = "no_such_path"
+	// ReasonNoSuchVersion: the path exists but not the version asked for
+	// (404).
+	ReasonNoSuchVersion Reason = "no_such_version"
+	// ReasonDeleted: the version asked for is soft-deleted (404);
+	// undelete brings it back.
+	ReasonDeleted Reason = "deleted"
+	// ReasonNotDeleted: an undelete named versions none of which is
+	// deleted (404, as SPIKE answers an undelete that undid nothing).
+	ReasonNotDeleted Reason = "not_deleted"
+	// ReasonDestroyed: the version's data is destroyed for good (404 on
+	// a read or undelete; 409 on a restore that would need it).
+	ReasonDestroyed Reason = "destroyed"
+	// ReasonFuture: a point in time or sequence number after the log's
+	// end (400).
+	ReasonFuture Reason = "future"
+)
+
+// Problem (extension) is the body of a refusal that has more to say than
+// its code. It is sent in place of the operation's usual error body
+// ([ErrorResponseFor]) only when Nexus has a reason to give; "err" is
+// the same code either way, so a client that reads only "err" (or, like
+// v0.8's, only the status) sees no difference.
+type Problem struct {
+	Err    ErrorCode `json:"err"`
+	Reason Reason    `json:"reason,omitempty"`
+	// Message says what was wrong in words a person acts on. It may name
+	// a field, a rule, a limit, a policy or a path; never a secret value.
+	Message string `json:"message,omitempty"`
+	// CurrentVersion is the path's current version where the reason
+	// concerns it (check-and-set); 0 is "no readable version".
+	CurrentVersion *int `json:"currentVersion,omitempty"`
+}
