@@ -1,6 +1,10 @@
 package api
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // AuditEvent is one entry of the event log as the history and audit
 // extensions show it: who did what to which path, when, with which
@@ -110,7 +114,9 @@ const MaxAuditTypes = 64
 // Op returns OpAuditList.
 func (AuditListRequest) Op() Op { return OpAuditList }
 
-// Validate checks each filter present and the page.
+// Validate checks each filter present and the page. It checks the shape
+// of type names only: which types exist is the event catalogue's to say,
+// and Nexus refuses a name it does not know.
 func (r AuditListRequest) Validate() error {
 	if r.Actor != "" {
 		if err := validateSPIFFEID("actor", r.Actor); err != nil {
@@ -120,6 +126,19 @@ func (r AuditListRequest) Validate() error {
 	if r.Path != "" {
 		if err := ValidateSecretPath(r.Path); err != nil {
 			return err
+		}
+	}
+	if r.PathPrefix != "" {
+		if err := validateSecretPath("pathPrefix", r.PathPrefix); err != nil {
+			return err
+		}
+	}
+	if len(r.Outcomes) > len(AuditOutcomes()) {
+		return invalid("outcomes", "too many")
+	}
+	for _, o := range r.Outcomes {
+		if !slices.Contains(AuditOutcomes(), o) {
+			return invalid("outcomes", "each must be one of "+strings.Join(AuditOutcomes(), ", "))
 		}
 	}
 	if len(r.Types) > MaxAuditTypes {

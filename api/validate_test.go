@@ -180,6 +180,8 @@ func TestValidationNeverEchoes(t *testing.T) {
 		ValidateCustomMetadata(map[string]string{m: m + "\n"}),
 		SecretSettingsPutRequest{Path: "a", DeleteVersionAfter: ptr(m)}.Validate(),
 		AuditListRequest{Types: []string{m}}.Validate(),
+		AuditListRequest{Outcomes: []string{m}}.Validate(),
+		AuditListRequest{PathPrefix: m + ":"}.Validate(),
 		PolicyGetRequest{ID: "a", Name: m}.Validate(),
 	}
 	for i, err := range errs {
@@ -253,6 +255,10 @@ func TestRequestValidate(t *testing.T) {
 		{"audit/actor", AuditListRequest{Actor: "x"}, "actor"},
 		{"audit/path", AuditListRequest{Path: "a b"}, "path"},
 		{"audit/types", AuditListRequest{Types: make([]string, MaxAuditTypes+1)}, "types"},
+		{"audit/filters", AuditListRequest{PathPrefix: "app/", Outcomes: []string{"denied", "conflict"}}, ""},
+		{"audit/prefix", AuditListRequest{PathPrefix: "a b"}, "pathPrefix"},
+		{"audit/outcome", AuditListRequest{Outcomes: []string{"refused"}}, "outcomes"},
+		{"audit/outcomes", AuditListRequest{Outcomes: make([]string, len(AuditOutcomes())+1)}, "outcomes"},
 		{"checkpoint", AuditCheckpointRequest{}, ""},
 		{"proof", AuditProofRequest{Seq: 3, TreeSize: 3}, ""},
 		{"proof/seq 0", AuditProofRequest{}, "seq"},

@@ -124,10 +124,11 @@ func TestMigrationsNumbered(t *testing.T) {
 // already at its version and would keep the old layout under the new
 // number. Change the schema with a new migration, and pin it here.
 var pinnedMigrations = map[string]string{
-	"0001_core.sql":           "8d27eb281b725f1173ae0a80ec2d011f5439ce739e6f06676be2c79bb22f0a93",
-	"0002_access_history.sql": "31ff7854f3da82ea18886dd984a03e997f740979995a818a67800b08a4f600cd",
-	"0003_kv_metadata.sql":    "d60af46e8b0987b927621791f08596d54a60d91732c4082539d99f5b56a4e031",
-	"0004_value_key.sql":      "17e321ae2c8172d41e67c0ba64f3763889de3b62c59333c666fc1997744e6f3d",
+	"0001_core.sql":            "8d27eb281b725f1173ae0a80ec2d011f5439ce739e6f06676be2c79bb22f0a93",
+	"0002_access_history.sql":  "31ff7854f3da82ea18886dd984a03e997f740979995a818a67800b08a4f600cd",
+	"0003_kv_metadata.sql":     "d60af46e8b0987b927621791f08596d54a60d91732c4082539d99f5b56a4e031",
+	"0004_value_key.sql":       "17e321ae2c8172d41e67c0ba64f3763889de3b62c59333c666fc1997744e6f3d",
+	"0005_history_filters.sql": "2551c2e426cce8b14375b28910eb546866c5ca5494c521a7f02f876185e7e44a",
 }
 
 func TestMigrationsNeverEdited(t *testing.T) {

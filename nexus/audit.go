@@ -3,6 +3,9 @@ package nexus
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/spikeledger/spike/api"
@@ -37,10 +40,39 @@ func (s *Service) auditList(ctx context.Context, r *transport.Request) transport
 	if !ok {
 		return refusal
 	}
-	q := projections.HistoryQuery{Target: req.Path, Actor: req.Actor, Types: req.Types}
+	if msg := unknownTypes(req.Types); msg != "" {
+		return refuseInvalid(msg)
+	}
+	q := projections.HistoryQuery{Target: req.Path, TargetPrefix: req.PathPrefix, Actor: req.Actor, Types: req.Types, Outcomes: req.Outcomes}
 	return s.history(ctx, op, q, req.Page, func(evs []api.AuditEvent, next uint64) any {
 		return api.AuditListResponse{Events: evs, Next: next}
 	})
+}
+
+// unknownTypes says which of types the event catalogue does not know, and
+// which it does; "" if it knows them all. A misspelt type would
+// otherwise match nothing, and an empty answer would read as "no such
+// events".
+func unknownTypes(types []string) string {
+	var bad []string
+	for _, t := range types {
+		if _, ok := events.CurrentSchema(t); !ok {
+			bad = append(bad, strconv.Quote(t))
+		}
+	}
+	if len(bad) == 0 {
+		return ""
+	}
+	noun := "type"
+	if len(bad) > 1 {
+		noun = "types"
+	}
+	return fmt.Sprintf("unknown event %s %s; the event types are %s", noun, strings.Join(bad, ", "), strings.Join(events.Types(), ", "))
+}
+
+// refuseInvalid is a 400 that says what was wrong (an [api.Problem]).
+func refuseInvalid(msg string) transport.Response {
+	return transport.Response{Status: http.StatusBadRequest, Body: api.Problem{Err: api.CodeBadRequest, Reason: api.ReasonInvalid, Message: msg}}
 }
 
 // history runs q over one page and shapes the answer with wrap.

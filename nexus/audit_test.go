@@ -1,7 +1,9 @@
 package nexus
 
 import (
+	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/internal/transport"
 )
 
 const auditor = "/spike/pilot/role/auditor"
@@ -87,9 +90,29 @@ func TestAuditRoutes(t *testing.T) {
 		if len(l.Events) != 1 || l.Events[0].Type != "access.denied" {
 			t.Fatalf("by actor = %+v", l.Events)
 		}
-		must(c.call(t, n, auditor, api.OpAuditList, api.AuditListRequest{Types: []string{"no.such"}}, &l))
-		if len(l.Events) != 0 {
-			t.Fatalf("unknown type matched %+v", l.Events)
+		must(c.call(t, n, auditor, api.OpAuditList, api.AuditListRequest{PathPrefix: "app/"}, &l))
+		if len(l.Events) != 5 {
+			t.Fatalf("under app/ = %+v", l.Events)
+		}
+		must(c.call(t, n, auditor, api.OpAuditList, api.AuditListRequest{PathPrefix: "app/o", Types: []string{"secret.version.written"}}, &l))
+		if len(l.Events) != 1 || l.Events[0].Path != "app/other" {
+			t.Fatalf("writes under app/o = %+v", l.Events)
+		}
+		must(c.call(t, n, auditor, api.OpAuditList, api.AuditListRequest{Outcomes: []string{"denied"}}, &l))
+		if len(l.Events) != 1 || l.Events[0].Type != "access.denied" {
+			t.Fatalf("denied = %+v", l.Events)
+		}
+		must(c.call(t, n, auditor, api.OpAuditList, api.AuditListRequest{Outcomes: []string{"ok", "denied"}, PathPrefix: "app/d", Types: []string{"secret.read", "access.denied"}}, &l))
+		if len(l.Events) != 2 {
+			t.Fatalf("reads and denials under app/d = %+v", l.Events)
+		}
+		// An unknown type is refused, naming it and the known ones: a
+		// typo must not read as "no such events".
+		err := c.call(t, n, auditor, api.OpAuditList, api.AuditListRequest{Types: []string{"secret.read", "secret.reed"}}, &l)
+		var se *transport.StatusError
+		if !errors.As(err, &se) || se.Status != http.StatusBadRequest || se.Code != api.CodeBadRequest || se.Reason != api.ReasonInvalid ||
+			!strings.Contains(se.Message, `unknown event type "secret.reed"`) || !strings.Contains(se.Message, "access.denied, ") || strings.Contains(se.Message, `"secret.read"`) {
+			t.Fatalf("unknown type: %v", err)
 		}
 	})
 	t.Run("proofs", func(t *testing.T) {
@@ -146,6 +169,8 @@ func TestAuditRoutes(t *testing.T) {
 			{"proof beyond log", auditor, api.OpAuditProof, api.AuditProofRequest{Seq: 1 << 40, TreeSize: 1 << 41}, 404},
 			{"consistency beyond log", auditor, api.OpAuditConsistency, api.AuditConsistencyRequest{OldSize: 1, NewSize: 1 << 40}, 404},
 			{"limit too large", auditor, api.OpAuditList, api.AuditListRequest{Page: api.Page{Limit: api.MaxPageSize + 1}}, 400},
+			{"bad outcome", auditor, api.OpAuditList, api.AuditListRequest{Outcomes: []string{"refused"}}, 400},
+			{"bad prefix", auditor, api.OpAuditList, api.AuditListRequest{PathPrefix: "a b"}, 400},
 		}
 		for _, tc := range cases {
 			if err := c.call(t, n, tc.who, tc.op, tc.req, nil); status4xx(err) != tc.status {

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/sdk"
 )
 
@@ -89,24 +91,53 @@ func (c *secretHistoryCmd) Run(e *env) error {
 }
 
 type auditListCmd struct {
-	Actor string   `name:"actor" help:"Only events by this SPIFFE ID (exact)."`
-	Path  string   `name:"path" help:"Only events about this secret path (exact)."`
-	Types []string `name:"type" sep:"," help:"Only events of these types, such as secret.read (repeatable or comma-separated)."`
+	Actor      string   `name:"actor" help:"Only events by this SPIFFE ID (exact)."`
+	Path       string   `name:"path" help:"Only events about this secret path (exact)."`
+	PathPrefix string   `name:"path-prefix" placeholder:"PREFIX" help:"Only events about paths that start with PREFIX (app/ keeps app/db and app/x/y)."`
+	Types      []string `name:"type" sep:"," placeholder:"TYPE" help:"Only events of these types, such as secret.read (repeatable or comma-separated; --help lists them)."`
+	Outcomes   []string `name:"outcome" sep:"," placeholder:"OUTCOME" help:"Only events with these outcomes: ok, not_found, conflict, denied or error (repeatable or comma-separated)."`
 	pageFlags
 }
 
+// Help is the long help: the event types there are.
+func (c *auditListCmd) Help() string {
+	return "Filters given together must all hold; a filter given several values keeps events matching any of them. " +
+		"The event types: " + strings.Join(events.Types(), ", ") + "."
+}
+
 func (c *auditListCmd) Run(e *env) error {
+	if err := c.check(); err != nil {
+		return err
+	}
 	client, err := e.nexus()
 	if err != nil {
 		return err
 	}
 	doc, err := fetchEvents(c.pageFlags, func(p sdk.Page) ([]api.AuditEvent, uint64, error) {
-		return client.AuditEvents(e.ctx, sdk.AuditQuery{Actor: c.Actor, Path: c.Path, Types: c.Types, Page: p})
+		return client.AuditEvents(e.ctx, sdk.AuditQuery{Actor: c.Actor, Path: c.Path, PathPrefix: c.PathPrefix,
+			Types: c.Types, Outcomes: c.Outcomes, Page: p})
 	})
 	if err != nil {
 		return err
 	}
 	return e.print(doc, doc.human)
+}
+
+// check refuses types and outcomes that no event has before anything is
+// sent: a misspelt filter would match nothing, and "No events found."
+// would read as an answer.
+func (c *auditListCmd) check() error {
+	for _, t := range c.Types {
+		if _, ok := events.CurrentSchema(t); !ok {
+			return usagef("--type %q: no such event type; the types are %s", t, strings.Join(events.Types(), ", "))
+		}
+	}
+	for _, o := range c.Outcomes {
+		if !slices.Contains(api.AuditOutcomes(), o) {
+			return usagef("--outcome %q: no such outcome; the outcomes are %s", o, strings.Join(api.AuditOutcomes(), ", "))
+		}
+	}
+	return nil
 }
 
 // keyFlag is the verifier key an auditor pinned: the key itself, or

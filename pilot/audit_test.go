@@ -17,6 +17,7 @@ import (
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/devcluster"
 	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
 )
@@ -33,10 +34,50 @@ func TestAuditList(t *testing.T) {
 		{name: "list by type", who: auditor, args: []string{"-f", "json", "audit", "list", "--path", p + "/a", "--type", "secret.read"}, golden: "audit-list-type"},
 		{name: "list by actor", args: []string{"audit", "list", "--path", p + "/a", "--actor", "spiffe://spike.ist/workload/none"}, exact: "No events found.\n"},
 		{name: "list unauthorized", who: nobodyDir(t), args: []string{"audit", "list"}, code: 1, want: "read on spike/system/audit (the auditor role)"},
-		{name: "list bad type", args: []string{"audit", "list", "--type", "not a type"}, code: 2, want: "invalid argument"},
+		{name: "list bad type", args: []string{"audit", "list", "--type", "not a type"}, code: 2, want: `--type "not a type": no such event type`},
 		{name: "list bad actor", args: []string{"audit", "list", "--actor", "bob"}, code: 2, want: "invalid argument"},
 		{name: "list bad after", args: []string{"audit", "list", "--after", "x"}, code: 2, want: "--after"},
 	})
+}
+
+func TestAuditListFilters(t *testing.T) {
+	t.Parallel()
+	p := uniq(t, "s/")
+	auditor := svidDir(t, devcluster.SVIDAuditor)
+	runCases(t, []cliCase{
+		{name: "put a", args: []string{"secret", "put", p + "/a", "k=v"}},
+		{name: "put b", args: []string{"secret", "put", p + "/b/c", "k=v"}},
+		{name: "refused read", who: nobodyDir(t), args: []string{"secret", "get", p + "/b/c"}, code: 1, want: "Nexus refused"},
+		{name: "by prefix", who: auditor, args: []string{"-f", "json", "audit", "list", "--path-prefix", p + "/", "--type", "secret.version.written"}, golden: "audit-list-prefix"},
+		{name: "by prefix and outcome", who: auditor, args: []string{"-f", "json", "audit", "list", "--path-prefix", p + "/b", "--outcome", "denied,error"}, golden: "audit-list-outcome"},
+		{name: "by outcome, none", args: []string{"audit", "list", "--path-prefix", p + "/a", "--outcome", "denied"}, exact: "No events found.\n"},
+		{name: "since an hour ago", args: []string{"audit", "list", "--path", p + "/a", "--since", "1h"}, want: "secret.version.written"},
+		{name: "since a date", args: []string{"audit", "list", "--path", p + "/a", "--since", "2000-01-01", "--until", "2999-12-31T00:00:00Z"}, want: "secret.version.written"},
+		{name: "until an hour ago", args: []string{"audit", "list", "--path", p + "/a", "--until", "1h"}, exact: "No events found.\n"},
+		{name: "history since a week ago", args: []string{"secret", "history", p + "/b/c", "--since", "7d"}, want: "access.denied"},
+		{name: "history until a date", args: []string{"secret", "history", p + "/b/c", "--until", "2000-01-01"}, exact: "No events found.\n"},
+		{name: "history bad time", args: []string{"secret", "history", p + "/a", "--since", "yesterday"}, code: 2,
+			want: `--since: "yesterday" is not a time: give an RFC 3339 time (2026-12-01T15:04:05Z), a date (2026-12-01, meaning midnight UTC) or a time ago (30m, 1h, 7d)`},
+		{name: "until before since", args: []string{"audit", "list", "--since", "1h", "--until", "2h"}, code: 2, want: "invalid argument"},
+		{name: "unknown type", args: []string{"audit", "list", "--type", "secret.read,secret.reed"}, code: 2,
+			want: `--type "secret.reed": no such event type; the types are access.denied, cipher.used,`},
+		{name: "unknown outcome", args: []string{"audit", "list", "--outcome", "refused"}, code: 2,
+			want: `--outcome "refused": no such outcome; the outcomes are ok, not_found, conflict, denied, error`},
+		{name: "bad prefix", args: []string{"audit", "list", "--path-prefix", "a b"}, code: 2, want: "invalid argument"},
+	})
+}
+
+// The help of audit list names every event type and outcome there is,
+// so that a reader never has to guess a filter.
+func TestAuditListHelpNamesTheFilters(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, "", "audit", "list", "--help")
+	help := strings.Join(strings.Fields(r.stdout), " ")
+	for _, want := range append(events.Types(), api.AuditOutcomes()...) {
+		if !strings.Contains(help, want) {
+			t.Errorf("audit list --help does not name %q", want)
+		}
+	}
 }
 
 // checkpoint waits for Nexus to sign a checkpoint covering the events so

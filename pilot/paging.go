@@ -2,7 +2,6 @@ package pilot
 
 import (
 	"cmp"
-	"time"
 
 	"github.com/spikeledger/spike/sdk"
 )
@@ -10,14 +9,14 @@ import (
 // pageFlags select a window of a listing. Without --limit every page is
 // fetched.
 type pageFlags struct {
-	After uint64     `name:"after" help:"Only events after this sequence number (the previous page's next)."`
-	Limit int        `name:"limit" help:"Print one page of at most this many events (0: every event)."`
-	Since *time.Time `name:"since" help:"Only events at or after this time (RFC 3339)."`
-	Until *time.Time `name:"until" help:"Only events before this time (RFC 3339)."`
+	After uint64  `name:"after" help:"Only events after this sequence number (the previous page's next)."`
+	Limit int     `name:"limit" help:"Print one page of at most this many events (0: every event)."`
+	Since timeArg `name:"since" placeholder:"TIME" help:"Only events at or after this time: an RFC 3339 time (2026-12-01T15:04:05Z), a date (2026-12-01, meaning midnight UTC) or a time ago (30m, 1h, 7d)."`
+	Until timeArg `name:"until" placeholder:"TIME" help:"Only events before this time, in the same forms as --since."`
 }
 
 func (p pageFlags) page() sdk.Page {
-	return sdk.Page{After: p.After, Limit: p.Limit, Since: p.Since, Until: p.Until}
+	return sdk.Page{After: p.After, Limit: p.Limit, Since: p.Since.ptr(), Until: p.Until.ptr()}
 }
 
 // fetchPages runs p's page, or with no --limit every page from p's

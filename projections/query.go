@@ -363,15 +363,19 @@ type Access struct {
 	Detail    string
 }
 
-// HistoryQuery filters access history. Empty fields match everything.
+// HistoryQuery filters access history. Empty fields match everything;
+// the filters given must all hold.
 type HistoryQuery struct {
-	Target  string   // secret path, policy name or keeper
-	Actor   string   // SPIFFE ID
-	Type    string   // event type
-	Types   []string // event types, any of (with Type, either matches)
-	Outcome string
-	From    time.Time // inclusive
-	To      time.Time // exclusive
+	Target string // secret path, policy name or keeper
+	// TargetPrefix keeps targets that start with it.
+	TargetPrefix string
+	Actor        string   // SPIFFE ID
+	Type         string   // event type
+	Types        []string // event types, any of (with Type, either matches)
+	Outcome      string
+	Outcomes     []string  // outcomes, any of (with Outcome, either matches)
+	From         time.Time // inclusive
+	To           time.Time // exclusive
 	// After is the cursor: only events with a greater seq. Pass the
 	// previous page's next value.
 	After uint64
@@ -385,10 +389,11 @@ const historySelect = `SELECT h.seq, h.time, a.name, h.request_id, ty.name, tg.n
 	JOIN names a ON a.id = h.actor JOIN names ty ON ty.id = h.type
 	JOIN names tg ON tg.id = h.target JOIN names o ON o.id = h.outcome`
 
-// nameIDs returns the ids of the names recorded, leaving out names never
-// recorded (they match nothing).
+// nameIDs returns the ids of the names recorded, once each, leaving out
+// names never recorded (they match nothing).
 func (p *Projection) nameIDs(ctx context.Context, names []string) ([]any, error) {
 	var ids []any
+	seen := map[int64]bool{}
 	for _, n := range names {
 		var id int64
 		err := p.queryRow(ctx, "SELECT id FROM names WHERE name = ?", n).Scan(&id)
@@ -398,7 +403,10 @@ func (p *Projection) nameIDs(ctx context.Context, names []string) ([]any, error)
 		if err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
 	}
 	return ids, nil
 }
@@ -416,77 +424,16 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 	if limit > MaxHistoryPage {
 		return nil, 0, fmt.Errorf("history: limit %d exceeds %d", limit, MaxHistoryPage)
 	}
-	var where []string
-	args := []any{}
-	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
-	add("h.seq > ?", q.After)
-	typ := q.Type
-	if len(q.Types) > 0 {
-		typ = "" // folded into the IN list below
-	}
-	for _, f := range []struct{ col, v string }{{"target", q.Target}, {"actor", q.Actor}, {"type", typ}, {"outcome", q.Outcome}} {
-		if f.v == "" {
-			continue
-		}
-		var id int64
-		err := p.queryRow(ctx, "SELECT id FROM names WHERE name = ?", f.v).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, 0, nil // a name never recorded matches nothing
-		}
-		if err != nil {
-			return nil, 0, fmt.Errorf("history: %w", err)
-		}
-		add("h."+f.col+" = ?", id)
-	}
-	if len(q.Types) > 0 {
-		types := q.Types
-		if q.Type != "" {
-			types = append([]string{q.Type}, types...)
-		}
-		ids, err := p.nameIDs(ctx, types)
-		if err != nil {
-			return nil, 0, fmt.Errorf("history: %w", err)
-		}
-		if len(ids) == 0 {
-			return nil, 0, nil
-		}
-		where = append(where, "h.type IN ("+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+")")
-		args = append(args, ids...)
-	}
-	// Event times never decrease along the log, so a time range is a seq
-	// range: find its ends by binary search over the log rather than
-	// keeping an index on time.
-	if !q.From.IsZero() {
-		lo, err := p.log.SeqAt(ctx, q.From.Add(-time.Nanosecond))
-		if err != nil {
-			return nil, 0, fmt.Errorf("history: %w", err)
-		}
-		add("h.seq > ?", lo)
-	}
-	if !q.To.IsZero() {
-		hi, err := p.log.SeqAt(ctx, q.To.Add(-time.Nanosecond))
-		if err != nil {
-			return nil, 0, fmt.Errorf("history: %w", err)
-		}
-		add("h.seq <= ?", hi)
-	}
-	args = append(args, limit+1)
-	rows, err := p.db.QueryContext(ctx, historySelect+` WHERE `+strings.Join(where, " AND ")+` ORDER BY h.seq LIMIT ?`, args...)
+	plan, ok, err := p.planHistory(ctx, q)
 	if err != nil {
 		return nil, 0, fmt.Errorf("history: %w", err)
 	}
-	defer rows.Close()
-	var out []Access
-	for rows.Next() {
-		var a Access
-		var t int64
-		if err := rows.Scan(&a.Seq, &t, &a.Actor, &a.RequestID, &a.Type, &a.Target, &a.Version, &a.Outcome, &a.Detail); err != nil {
-			return nil, 0, fmt.Errorf("history: %w", err)
-		}
-		a.Time = fromNanos(t)
-		out = append(out, a)
+	if !ok {
+		return nil, 0, nil // a filter that matches nothing
 	}
-	if err := rows.Err(); err != nil {
+	query, args := plan.sql(limit + 1)
+	out, err := p.historyRows(ctx, query, args)
+	if err != nil {
 		return nil, 0, fmt.Errorf("history: %w", err)
 	}
 	var next uint64
@@ -495,4 +442,222 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 		next = out[limit-1].Seq
 	}
 	return out, next, nil
+}
+
+func (p *Projection) historyRows(ctx context.Context, query string, args []any) ([]Access, error) {
+	rows, err := p.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Access
+	for rows.Next() {
+		var a Access
+		var t int64
+		if err := rows.Scan(&a.Seq, &t, &a.Actor, &a.RequestID, &a.Type, &a.Target, &a.Version, &a.Outcome, &a.Detail); err != nil {
+			return nil, err
+		}
+		a.Time = fromNanos(t)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// historyPlan is a history search made ready to run: a seq range and
+// the filters, every name resolved to its id.
+//
+// History can be long (every read is an event), so a search must never
+// read it all to fill a page. Each filter column has an index whose
+// rows sort by seq within a key, so the first filter drives: for one id
+// the page is a seek to the cursor in that index and a forward read;
+// for several ids, one such read per id, each stopping after a page, and
+// the smallest seqs of their union. The other filters are checked on the
+// rows the driver reads, marked with a unary + so that SQLite does not
+// pick their index instead. Without any filter the driver is the table
+// itself, in seq order.
+type historyPlan struct {
+	lo      uint64 // seq > lo
+	hi      uint64 // seq <= hi, when hasHi
+	hasHi   bool
+	filters []historyFilter // the first with ids drives
+}
+
+// historyFilter is one column of access_history matching any of ids,
+// or, when sub is set, any id that subquery returns (too many to bind).
+type historyFilter struct {
+	col     string
+	ids     []any
+	sub     string
+	subArgs []any
+}
+
+// maxDriverIDs bounds the ids a driving filter reads one by one; a
+// target prefix matching more names is checked as a subquery instead.
+const maxDriverIDs = 64
+
+// planHistory resolves q's names; ok is false when a filter names
+// something never recorded, so nothing can match.
+func (p *Projection) planHistory(ctx context.Context, q HistoryQuery) (plan historyPlan, ok bool, err error) {
+	plan.lo = q.After
+	if !q.From.IsZero() {
+		// Event times never decrease along the log, so a time range is
+		// a seq range: find its ends by binary search over the log
+		// rather than keeping an index on time.
+		lo, err := p.log.SeqAt(ctx, q.From.Add(-time.Nanosecond))
+		if err != nil {
+			return plan, false, err
+		}
+		plan.lo = max(plan.lo, lo)
+	}
+	if !q.To.IsZero() {
+		hi, err := p.log.SeqAt(ctx, q.To.Add(-time.Nanosecond))
+		if err != nil {
+			return plan, false, err
+		}
+		if hi <= plan.lo {
+			return plan, false, nil
+		}
+		plan.hi, plan.hasHi = hi, true
+	}
+	prefix := q.TargetPrefix
+	if q.Target != "" && prefix != "" {
+		if !strings.HasPrefix(q.Target, prefix) {
+			return plan, false, nil
+		}
+		prefix = "" // the exact target says more
+	}
+	// In driving order: one path's history is short, one caller's
+	// longer; an event type or outcome can cover most of the log.
+	for _, f := range []struct {
+		col    string
+		names  []string
+		prefix string
+	}{
+		{col: "target", names: nonEmpty(q.Target)},
+		{col: "target", prefix: prefix},
+		{col: "actor", names: nonEmpty(q.Actor)},
+		{col: "type", names: append(nonEmpty(q.Type), q.Types...)},
+		{col: "outcome", names: append(nonEmpty(q.Outcome), q.Outcomes...)},
+	} {
+		var hf historyFilter
+		switch {
+		case len(f.names) > 0:
+			ids, err := p.nameIDs(ctx, f.names)
+			if err != nil {
+				return plan, false, err
+			}
+			hf = historyFilter{col: f.col, ids: ids}
+		case f.prefix != "":
+			if hf, err = p.prefixFilter(ctx, f.prefix); err != nil {
+				return plan, false, err
+			}
+		default:
+			continue
+		}
+		if hf.sub == "" && len(hf.ids) == 0 {
+			return plan, false, nil
+		}
+		plan.filters = append(plan.filters, hf)
+	}
+	// The driver must be a filter of ids: move the first to the front.
+	for i, f := range plan.filters {
+		if f.sub == "" {
+			copy(plan.filters[1:i+1], plan.filters[:i])
+			plan.filters[0] = f
+			break
+		}
+	}
+	return plan, true, nil
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// prefixFilter matches the targets that start with prefix: the names in
+// [prefix, the next string after every string with that prefix), a
+// range of the names index.
+func (p *Projection) prefixFilter(ctx context.Context, prefix string) (historyFilter, error) {
+	where, args := "name >= ?", []any{prefix}
+	if end, ok := prefixEnd(prefix); ok {
+		where, args = where+" AND name < ?", append(args, end)
+	}
+	rows, err := p.db.QueryContext(ctx, "SELECT id FROM names WHERE "+where+" LIMIT ?", append(args, maxDriverIDs+1)...)
+	if err != nil {
+		return historyFilter{}, err
+	}
+	defer rows.Close()
+	f := historyFilter{col: "target"}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return historyFilter{}, err
+		}
+		f.ids = append(f.ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return historyFilter{}, err
+	}
+	if len(f.ids) > maxDriverIDs {
+		f.ids, f.sub, f.subArgs = nil, "SELECT id FROM names WHERE "+where, args
+	}
+	return f, nil
+}
+
+// prefixEnd returns the least string greater than every string that
+// starts with prefix, in SQLite's byte order; ok is false if there is
+// none (prefix is all 0xff bytes).
+func prefixEnd(prefix string) (string, bool) {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}
+
+// sql returns the statement reading up to n rows of the plan.
+func (pl historyPlan) sql(n int) (string, []any) {
+	if len(pl.filters) == 0 || pl.filters[0].sub != "" || len(pl.filters[0].ids) == 1 {
+		where, args := pl.where(-1)
+		return historySelect + " WHERE " + where + " ORDER BY h.seq LIMIT ?", append(args, n)
+	}
+	arms := make([]string, len(pl.filters[0].ids))
+	var args []any
+	for i := range arms {
+		where, a := pl.where(i)
+		arms[i] = "SELECT seq FROM (SELECT h.seq FROM access_history h WHERE " + where + " ORDER BY h.seq LIMIT ?)"
+		args = append(append(args, a...), n)
+	}
+	return historySelect + " WHERE h.seq IN (" + strings.Join(arms, " UNION ALL ") + ") ORDER BY h.seq LIMIT ?", append(args, n)
+}
+
+// where returns the conditions of one read: of the driver's id arm, or
+// with arm -1, of the driver's only id (or of no driver).
+func (pl historyPlan) where(arm int) (string, []any) {
+	conds, args := []string{"h.seq > ?"}, []any{pl.lo}
+	if pl.hasHi {
+		conds, args = append(conds, "h.seq <= ?"), append(args, pl.hi)
+	}
+	for i, f := range pl.filters {
+		col := "+h." + f.col // checked, never driving
+		switch {
+		case i == 0 && f.sub == "" && arm >= 0:
+			conds, args = append(conds, "h."+f.col+" = ?"), append(args, f.ids[arm])
+		case i == 0 && f.sub == "" && len(f.ids) == 1:
+			conds, args = append(conds, "h."+f.col+" = ?"), append(args, f.ids[0])
+		case f.sub != "":
+			conds, args = append(conds, col+" IN ("+f.sub+")"), append(args, f.subArgs...)
+		case len(f.ids) == 1:
+			conds, args = append(conds, col+" = ?"), append(args, f.ids[0])
+		default:
+			conds, args = append(conds, col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.ids)), ",")+")"), append(args, f.ids...)
+		}
+	}
+	return strings.Join(conds, " AND "), args
 }

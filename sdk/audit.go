@@ -18,8 +18,15 @@ type AuditQuery struct {
 	Actor string
 	// Path keeps only events about this secret path (exact).
 	Path string
+	// PathPrefix keeps only events about paths that start with it.
+	PathPrefix string
 	// Types keeps only events of these types, such as "secret.read".
+	// Nexus refuses a type its event catalogue does not know
+	// ([ErrBadRequest], with a Message listing the types).
 	Types []string
+	// Outcomes keeps only events with these outcomes (see
+	// [api.AuditOutcomes]).
+	Outcomes []string
 	Page
 }
 
@@ -27,7 +34,7 @@ type AuditQuery struct {
 // the After of the next page.
 func (c *Client) AuditEvents(ctx context.Context, q AuditQuery) (events []api.AuditEvent, next uint64, err error) {
 	var resp api.AuditListResponse
-	req := api.AuditListRequest{Actor: q.Actor, Path: q.Path, Types: q.Types, Page: q.Page}
+	req := api.AuditListRequest{Actor: q.Actor, Path: q.Path, PathPrefix: q.PathPrefix, Types: q.Types, Outcomes: q.Outcomes, Page: q.Page}
 	if err := c.call(ctx, q.Path, req, &resp); err != nil {
 		return nil, 0, err
 	}

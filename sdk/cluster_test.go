@@ -457,6 +457,15 @@ func TestHistoryAndAudit(t *testing.T) {
 	if len(mine) < 2 {
 		t.Errorf("events by %s: %+v", id, mine)
 	}
+	under, _ := try2(auditor.AuditEvents(ctx, sdk.AuditQuery{PathPrefix: path[:len(path)-1], Outcomes: []string{"ok"}, Types: []string{"secret.read"}})).must(t)
+	if len(under) != 1 || under[0].Seq != reads[0].Seq {
+		t.Errorf("reads under %s: %+v", path[:len(path)-1], under)
+	}
+	_, _, err = auditor.AuditEvents(ctx, sdk.AuditQuery{Types: []string{"secret.reed"}})
+	wantErr(t, "audit search for an unknown type", err, sdk.ErrBadRequest)
+	if se := (*sdk.Error)(nil); !errors.As(err, &se) || se.Reason != api.ReasonInvalid || !strings.Contains(se.Message, "secret.read") {
+		t.Errorf("unknown type refused with %v", err)
+	}
 	_, _, err = as(t, cl, devcluster.SVIDDemo).AuditEvents(ctx, sdk.AuditQuery{})
 	wantErr(t, "audit search by a workload", err, sdk.ErrUnauthorized)
 

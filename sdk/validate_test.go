@@ -99,6 +99,14 @@ func TestBadArgumentsNeverSent(t *testing.T) {
 			_, _, err := c.AuditEvents(ctx, AuditQuery{Types: []string{"Secret Read"}})
 			return err
 		}},
+		{"audit: bad outcome", func(ctx context.Context) error {
+			_, _, err := c.AuditEvents(ctx, AuditQuery{Outcomes: []string{"refused"}})
+			return err
+		}},
+		{"audit: bad path prefix", func(ctx context.Context) error {
+			_, _, err := c.AuditEvents(ctx, AuditQuery{PathPrefix: "a b"})
+			return err
+		}},
 		{"proof: seq 0", func(ctx context.Context) error { _, err := c.InclusionProof(ctx, 0, 0); return err }},
 		{"proof: tree smaller than seq", func(ctx context.Context) error { _, err := c.InclusionProof(ctx, 5, 4); return err }},
 		{"consistency: old 0", func(ctx context.Context) error { _, err := c.ConsistencyProof(ctx, 0, 3); return err }},
