@@ -154,6 +154,19 @@ func TestMarshalGolden(t *testing.T) {
 		{"RestorePointApplyResponse", RestorePointApplyResponse{Seq: 50, AsOfSeq: 42, AsOfTime: t1}, `{"seq":50,"asOfSeq":42,"asOfTime":"2026-07-25T10:11:12.123456789Z"}`},
 		{"RestorePointListRequest", RestorePointListRequest{}, `{}`},
 		{"RestorePointListResponse", RestorePointListResponse{Points: []RestorePoint{{Seq: 1000, Time: t1}}}, `{"points":[{"seq":1000,"time":"2026-07-25T10:11:12.123456789Z"}]}`},
+		{"AuditListRequest/filters", AuditListRequest{PathPrefix: "app/", Outcomes: []string{"denied"}, Page: Page{Since: &t2}},
+			`{"pathPrefix":"app/","outcomes":["denied"],"since":"2026-07-26T08:00:00Z"}`},
+		{"SystemStatusRequest", SystemStatusRequest{}, `{}`},
+		{"SystemStatusResponse/sealed", SystemStatusResponse{State: SystemSealed, Reason: "not bootstrapped", Node: "spiffe://spike.ist/spike/nexus",
+			Keepers: []KeeperStatus{{URL: "https://k1:8554"}}, Shares: 1, Threshold: 1},
+			`{"state":"sealed","reason":"not bootstrapped","node":"spiffe://spike.ist/spike/nexus","bootstrapped":false,"keepers":[{"url":"https://k1:8554","reachable":false}],` +
+				`"keepersReachable":0,"shares":1,"threshold":1,"logEvents":0,"logBytes":0}`},
+		{"SystemStatusResponse/ready", SystemStatusResponse{State: SystemReady, Node: "n", Leader: "n", Bootstrapped: true, UnsealedAt: &t1,
+			Keepers: []KeeperStatus{{URL: "https://k1:8554", Reachable: true, LastSeen: &t2, LastChecked: &t2}}, KeepersReachable: 1, Shares: 1, Threshold: 1,
+			LogEvents: 9, LogBytes: 4096, Checkpoint: &CheckpointStatus{Size: 8, Time: t2}},
+			`{"state":"ready","node":"n","leader":"n","bootstrapped":true,"unsealedAt":"2026-07-25T10:11:12.123456789Z",` +
+				`"keepers":[{"url":"https://k1:8554","reachable":true,"lastSeen":"2026-07-26T08:00:00Z","lastChecked":"2026-07-26T08:00:00Z"}],` +
+				`"keepersReachable":1,"shares":1,"threshold":1,"logEvents":9,"logBytes":4096,"checkpoint":{"size":8,"time":"2026-07-26T08:00:00Z"}}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,9 +62,15 @@ type SecretMetadataDeleteResponse struct {
 // the superuser or the auditor role.
 type SystemStatusRequest struct{}
 
+// The states of a [SystemStatusResponse].
+const (
+	SystemReady  = "ready"  // unsealed: serving
+	SystemSealed = "sealed" // no root key yet (or still opening the log): 503 on all but custody routes
+)
+
 // SystemStatusResponse answers OpSystemStatus.
 type SystemStatusResponse struct {
-	// State is "ready" or "sealed"; Reason says why when sealed.
+	// State is SystemReady or SystemSealed; Reason says why when sealed.
 	State  string `json:"state"`
 	Reason string `json:"reason,omitempty"`
 	// Node is this Nexus's SPIFFE ID; Leader the node that commits
@@ -88,17 +94,26 @@ type SystemStatusResponse struct {
 	Err        ErrorCode         `json:"err,omitempty"`
 }
 
-// KeeperStatus is one keeper as Nexus last saw it.
+// KeeperStatus is one keeper as Nexus last saw it: at its last health
+// probe or shard exchange, whichever came later.
 type KeeperStatus struct {
-	URL       string `json:"url"`
-	Reachable bool   `json:"reachable"`
-	// LastSeen is the last successful probe or shard exchange (nil:
-	// never since Nexus started).
+	URL string `json:"url"`
+	// Reachable reports that the last contact got through (a keeper that
+	// answered with an error is reachable; Error says what it answered).
+	Reachable bool `json:"reachable"`
+	// LastSeen is the last contact that got through (nil: none since
+	// Nexus started).
 	LastSeen *time.Time `json:"lastSeen,omitempty"`
-	Error    string     `json:"error,omitempty"`
+	// LastChecked is the last contact tried (nil: none yet, so Reachable
+	// says nothing).
+	LastChecked *time.Time `json:"lastChecked,omitempty"`
+	// Error is what went wrong at the last contact, if anything.
+	Error string `json:"error,omitempty"`
 }
 
-// CheckpointStatus is a signed checkpoint's size and time.
+// CheckpointStatus is a signed checkpoint's size and time: the time the
+// log recorded the last event it covers (a checkpoint is signed within a
+// second or so of it).
 type CheckpointStatus struct {
 	Size uint64    `json:"size"`
 	Time time.Time `json:"time"`

@@ -219,6 +219,18 @@ func (l *Log) Size() uint64 {
 	return l.size
 }
 
+// Bytes returns how many bytes of its file the log uses: bbolt's
+// high-water mark, which moves with every commit. The file itself is
+// grown ahead of it, in steps of up to 16 MiB, so it can be larger.
+func (l *Log) Bytes(ctx context.Context) (int64, error) {
+	var n int64
+	err := l.view(ctx, func(tx *bolt.Tx) error {
+		n = tx.Size()
+		return nil
+	})
+	return n, err
+}
+
 // Sealed reports whether the log is locked.
 func (l *Log) Sealed() bool { return l.ring.Load() == nil }
 

@@ -68,6 +68,25 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+func TestBytesGrows(t *testing.T) {
+	t.Parallel()
+	l := openTest(t, Options{})
+	before, err := l.Bytes(context.Background())
+	if err != nil || before <= 0 {
+		t.Fatalf("Bytes of a new log = %d, %v", before, err)
+	}
+	big := string(make([]byte, 64<<10))
+	for range 64 { // 4 MiB of payloads
+		if _, err := l.Append(context.Background(), ev("secret.written", big)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := l.Bytes(context.Background())
+	if err != nil || after < before+4<<20 {
+		t.Fatalf("Bytes after 4 MiB of events = %d (was %d), %v", after, before, err)
+	}
+}
+
 func TestAppendRejectsBadInput(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

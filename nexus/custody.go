@@ -111,6 +111,11 @@ type Custody struct {
 	// shard by answering at the other keepers' addresses.
 	pinned []*transport.Client
 	bg     sync.WaitGroup // background work, waited for before closing
+
+	// unsealedAt is when the key came back (under mu); health is what
+	// each keeper last answered. Both are for the status route.
+	unsealedAt time.Time
+	health     keeperHealth
 }
 
 // keeper returns the client for keeper i (0-based).
@@ -135,7 +140,8 @@ func NewCustody(cfg CustodyConfig, log *eventlog.Log, keepers *transport.Client,
 	}
 	return &Custody{cfg: cfg, log: log, keepers: keepers, logger: logger, onUnseal: onUnseal,
 		reason: "starting: no shards gathered yet", restore: map[int]shamir.Share{},
-		params: shamir.Params{Shares: cfg.Shares, Threshold: cfg.Threshold}, life: context.Background()}, nil
+		params: shamir.Params{Shares: cfg.Shares, Threshold: cfg.Threshold}, life: context.Background(),
+		health: keeperHealth{last: make([]keeperContact, len(cfg.Keepers))}}, nil
 }
 
 // errAlreadyUnsealed: another path brought the key back first.
@@ -283,7 +289,7 @@ func (c *Custody) unseal(ctx context.Context, key []byte, record events.Payload)
 		}
 	}
 	c.mu.Lock()
-	c.key, c.reason = lk, ""
+	c.key, c.reason, c.unsealedAt = lk, "", time.Now()
 	for id, s := range c.restore {
 		s.Zero()
 		delete(c.restore, id)

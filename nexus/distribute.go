@@ -49,6 +49,7 @@ func (c *Custody) sendEpoch(ctx context.Context, e uint64) int {
 			err := c.keeper(i).Do(ctx, transport.Call{BaseURL: url, Path: api.PathKeeperContribute,
 				Request: api.ShardContributeRequest{Shard: &shard, Epoch: e}, Safe: true})
 			shard.Wipe()
+			c.sawKeeper(ctx, i, err)
 			results[i] = events.KeeperOutcome{Keeper: url, OK: err == nil}
 			if err != nil {
 				results[i].Error = err.Error()
@@ -134,7 +135,7 @@ func (c *Custody) DistributeEvery(ctx context.Context) {
 // WatchKeepers probes every Keeper at the health interval until ctx ends,
 // recording a keeper.unreachable event when one stops answering (once per
 // outage, so a long outage does not flood the log) and logging when it is
-// back.
+// back. Each probe's result is kept for the status route.
 func (c *Custody) WatchKeepers(ctx context.Context) {
 	down := make([]bool, len(c.cfg.Keepers))
 	jobs.Every(ctx, c.cfg.HealthInterval, func(ctx context.Context) {
@@ -143,6 +144,7 @@ func (c *Custody) WatchKeepers(ctx context.Context) {
 			if ctx.Err() != nil {
 				return // shutting down: a cancelled probe is not an outage
 			}
+			c.sawKeeper(ctx, i, err)
 			switch {
 			case err != nil && !down[i]:
 				down[i] = true

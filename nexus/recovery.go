@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,7 @@ func (c *Custody) fetchShards(ctx context.Context) []fetched {
 			out[i] = fetched{keeper: url, share: shamir.Share{ID: i + 1}}
 			var resp api.ShardGetResponse
 			err := c.keeper(i).Do(ctx, transport.Call{BaseURL: url, Path: api.PathKeeperShard, Request: api.ShardGetRequest{}, Response: &resp, Safe: true})
+			c.sawKeeper(ctx, i, shardGetError(err))
 			switch {
 			case err != nil:
 				out[i].err = err
@@ -46,6 +48,16 @@ func (c *Custody) fetchShards(ctx context.Context) []fetched {
 	}
 	wg.Wait()
 	return out
+}
+
+// shardGetError says what a keeper's refusal to give its shard means:
+// SPIKE's keepers (and ours) answer 400 while they hold none.
+func shardGetError(err error) error {
+	var se *transport.StatusError
+	if errors.As(err, &se) && se.Status == http.StatusBadRequest {
+		return fmt.Errorf("holds no shard yet: %w", err)
+	}
+	return err
 }
 
 func zeroFetched(fs []fetched) {

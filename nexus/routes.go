@@ -32,8 +32,10 @@ func custodyRoutes(c *Custody, roles *identity.Roles) []transport.Route {
 		route(api.OpBootstrapVerify, roles.IsBootstrap, c.handleVerify),
 		route(api.OpOperatorRecover, roles.IsPilotRecover, c.handleRecover),
 		route(api.OpOperatorRestore, roles.IsPilotRestore, c.handleRestore),
+		route(api.OpSystemStatus, either(roles.IsPilotSuperuser, roles.IsPilotAuditor), c.handleSystemStatus),
 	}
-	served := map[api.Op]bool{api.OpBootstrapStatus: true, api.OpBootstrapVerify: true, api.OpOperatorRecover: true, api.OpOperatorRestore: true}
+	served := map[api.Op]bool{api.OpBootstrapStatus: true, api.OpBootstrapVerify: true, api.OpOperatorRecover: true, api.OpOperatorRestore: true,
+		api.OpSystemStatus: true}
 	for _, op := range api.Ops() {
 		if op.Service() == api.ServiceNexus && !served[op] {
 			routes = append(routes, route(op, nil, c.gate(op)))

@@ -40,6 +40,7 @@ type cli struct {
 	Audit      auditCmd      `cmd:"" help:"Search the event log and verify that it is intact."`
 	Restore    restoreCmd    `cmd:"" help:"Bring secrets back to an earlier point of the log."`
 	Operator   operatorCmd   `cmd:"" help:"Break-glass recovery of the root key."`
+	Status     statusCmd     `cmd:"" help:"Show whether Nexus is ready or sealed, its keepers, its log (superuser or auditor)."`
 	Dev        devCmd        `cmd:"" help:"Run a whole development system (CA, Keepers, Nexus) in this process."`
 	Version    versionCmd    `cmd:"" help:"Print spike's version."`
 	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`

@@ -19,8 +19,8 @@
 //	operator recover [--recovery-dir D] operator restore [FILE...]
 //
 // spike's own: secret destroy, secret metadata put, secret history, audit
-// list|checkpoint|proof|consistency|verify, restore list|apply, dev,
-// version and completion bash|zsh|fish. One SPIKE spelling changed: the
+// list|checkpoint|proof|consistency|verify, restore list|apply, status,
+// dev, version and completion bash|zsh|fish. One SPIKE spelling changed: the
 // cipher's input file is an argument or --file, not -f, since -f is
 // --format everywhere.
 //
@@ -87,6 +87,10 @@
 //	restore apply           {"seq" (the event recording the restore), "asOfSeq", "asOfTime", "paths": […]}
 //	operator recover        {"directory", "files": […]}          where the recovery files are
 //	operator restore        {"collected", "remaining", "restored"}
+//	status                  {"state" ("ready" or "sealed"), "reason" (only when sealed), "node", "leader",
+//	                         "bootstrapped", "unsealedAt" (null while sealed), "keepers": [{"url", "reachable",
+//	                         "lastSeen", "lastChecked", "error"}, …], "keepersReachable", "shares", "threshold",
+//	                         "logEvents", "logBytes", "checkpoint": {"size", "time"} (null before the first)}
 //	version                 {"version", "go"}
 //
 // verified is true only when a signature or proof was checked against a

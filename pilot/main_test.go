@@ -145,6 +145,7 @@ var varying = map[string]bool{
 	"rootHash": true, "leafHash": true, "proof": true, "checkpoint": true, "verifierKey": true, "origin": true,
 	"latestSize": true, "latestRootHash": true, "nonce": true, "ciphertext": true, "directory": true, "files": true,
 	"checkpoints": true, "asOfSeq": true, "asOfTime": true,
+	"unsealedAt": true, "lastSeen": true, "lastChecked": true, "logEvents": true, "logBytes": true, "url": true,
 }
 
 // unstable are keys whose very presence depends on the log's state when

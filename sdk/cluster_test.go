@@ -597,3 +597,20 @@ func TestContextEnds(t *testing.T) {
 	_, err := c.GetSecret(ctx, "a", 0)
 	wantErr(t, "cancelled", err, context.Canceled)
 }
+
+func TestSystemStatus(t *testing.T) {
+	t.Parallel()
+	cl := startCluster(t)
+	ctx := t.Context()
+	for _, who := range []string{devcluster.SVIDAuditor, devcluster.SVIDSuperuser} {
+		s := try(as(t, cl, who).SystemStatus(ctx)).must(t)
+		if s.Sealed() || s.State != api.SystemReady || !s.Bootstrapped || s.UnsealedAt == nil || !strings.HasSuffix(s.Node, "/spike/nexus") ||
+			s.Leader != s.Node || len(s.Keepers) == 0 || s.Shares != len(s.Keepers) || s.Threshold == 0 || s.LogEvents == 0 || s.LogBytes == 0 {
+			t.Errorf("status as %s = %+v", who, s)
+		}
+	}
+	for _, who := range []string{devcluster.SVIDDemo, devcluster.SVIDOperator, devcluster.SVIDAdmin} {
+		_, err := as(t, cl, who).SystemStatus(ctx)
+		wantErr(t, "status as "+who, err, sdk.ErrUnauthorized)
+	}
+}

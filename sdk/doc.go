@@ -23,7 +23,7 @@
 // policies, the cipher service, operator recover and restore) and spike's
 // extensions (check-and-set writes, destroy, per-path settings, secret
 // history, the audit log and its proofs, restore points, bootstrap
-// status). Every method takes a [context.Context] and is safe for
+// and system status). Every method takes a [context.Context] and is safe for
 // concurrent use.
 //
 // # Errors

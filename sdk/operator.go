@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"time"
 
 	"github.com/spikeledger/spike/api"
 )
@@ -26,6 +27,55 @@ func (c *Client) BootstrapStatus(ctx context.Context) (*BootstrapStatus, error) 
 		return nil, err
 	}
 	return &BootstrapStatus{Bootstrapped: resp.Bootstrapped, Sealed: resp.Sealed, Shares: resp.Shares, Threshold: resp.Threshold}, nil
+}
+
+// SystemStatus is how Nexus is: sealed or ready, its keepers as it last
+// saw them, its log.
+type SystemStatus struct {
+	// State is api.SystemReady or api.SystemSealed; Reason says why
+	// Nexus is sealed.
+	State, Reason string
+	// Node is the SPIFFE ID of the Nexus that answered; Leader that of
+	// the one that commits writes (Node itself on a single node).
+	Node, Leader string
+	// Bootstrapped: the log records a completed bootstrap.
+	Bootstrapped bool
+	// UnsealedAt is when the root key came back (nil while sealed).
+	UnsealedAt *time.Time
+	// Keepers are the configured keepers as last contacted, in shard
+	// order; KeepersReachable counts those whose last contact got
+	// through.
+	Keepers          []api.KeeperStatus
+	KeepersReachable int
+	// Shares and Threshold are the root key's Shamir sharing.
+	Shares, Threshold int
+	// LogEvents is the event log's length, LogBytes the bytes of its
+	// file it uses.
+	LogEvents uint64
+	LogBytes  int64
+	// Checkpoint is the newest signed checkpoint (nil before the first).
+	Checkpoint *api.CheckpointStatus
+}
+
+// Sealed reports whether Nexus is without its root key.
+func (s *SystemStatus) Sealed() bool { return s.State != api.SystemReady }
+
+// SystemStatus asks Nexus how it is. Nexus answers even while sealed
+// (when every other call is 503), to the superuser and auditor pilot
+// roles only. A sealed Nexus is an answer, not an error: check
+// [SystemStatus.Sealed].
+func (c *Client) SystemStatus(ctx context.Context) (*SystemStatus, error) {
+	var resp api.SystemStatusResponse
+	if err := c.call(ctx, "", api.SystemStatusRequest{}, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Keepers == nil {
+		resp.Keepers = []api.KeeperStatus{}
+	}
+	return &SystemStatus{State: resp.State, Reason: resp.Reason, Node: resp.Node, Leader: resp.Leader,
+		Bootstrapped: resp.Bootstrapped, UnsealedAt: resp.UnsealedAt, Keepers: resp.Keepers,
+		KeepersReachable: resp.KeepersReachable, Shares: resp.Shares, Threshold: resp.Threshold,
+		LogEvents: resp.LogEvents, LogBytes: resp.LogBytes, Checkpoint: resp.Checkpoint}, nil
 }
 
 // Recover takes every Shamir shard of the root key from Nexus, keyed by
