@@ -145,7 +145,8 @@ func FuzzDecodeSecretHistory(f *testing.F) {
 }
 
 func FuzzDecodeAuditList(f *testing.F) {
-	fuzzRequest[AuditListRequest](f, `{"actor":"spiffe://spike.ist/workload/x","path":"a","types":["secret.read"],"limit":5}`)
+	fuzzRequest[AuditListRequest](f, `{"actor":"spiffe://spike.ist/workload/x","path":"a","types":["secret.read"],"limit":5}`,
+		`{"pathPrefix":"app/","outcomes":["denied","conflict"],"since":"2026-07-25T10:11:12Z"}`)
 }
 
 func FuzzDecodeAuditCheckpoint(f *testing.F) { fuzzRequest[AuditCheckpointRequest](f) }
