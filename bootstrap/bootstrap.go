@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -122,9 +121,9 @@ func checkSelf(src identity.Source, roles *identity.Roles) error {
 }
 
 // runner holds one run's clients: one pinned to Nexus, and one per
-// Keeper pinned to that Keeper's identity (spike/keeper/<position>, or a
-// bare spike/keeper), so one stolen keeper identity answering at every
-// keeper's address cannot collect every shard.
+// Keeper pinned to that Keeper's position (identity.Roles.IsKeeperAt), so
+// one stolen numbered keeper identity answering at every keeper's
+// address cannot collect every shard.
 type runner struct {
 	cfg     Config
 	nexus   *transport.Client
@@ -142,13 +141,9 @@ func newRunner(cfg Config, src identity.Source, roles *identity.Roles, logger *s
 	}
 	r := &runner{cfg: cfg, nexus: nexus, log: logger}
 	for i := range cfg.Keepers {
-		pos := strconv.Itoa(i + 1)
 		kc, err := transport.NewClient(transport.ClientOptions{
 			SVID: src, Bundle: src, Timeout: cfg.KeeperTimeout, Retries: -1, Logger: logger,
-			Server: identity.AuthorizeRoles(func(id spiffeid.ID) bool {
-				k, ok := roles.KeeperID(id)
-				return ok && (k == "" || k == pos)
-			}),
+			Server: identity.AuthorizeRoles(func(id spiffeid.ID) bool { return roles.IsKeeperAt(id, i+1) }),
 		})
 		if err != nil {
 			r.close()

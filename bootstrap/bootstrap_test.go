@@ -101,6 +101,11 @@ type fakeKeeper struct {
 }
 
 func (w *world) keeper(n int) *fakeKeeper {
+	return w.keeperAs(identity.PathKeeper + "/" + strconv.Itoa(n))
+}
+
+// keeperAs is a fake keeper serving as the SPIFFE ID at path.
+func (w *world) keeperAs(path string) *fakeKeeper {
 	k := &fakeKeeper{}
 	contribute := func(_ context.Context, r *transport.Request) transport.Response {
 		k.calls.Add(1)
@@ -114,7 +119,7 @@ func (w *world) keeper(n int) *fakeKeeper {
 		return transport.Response{Body: api.ShardContributeResponse{}}
 	}
 	admit := []func(spiffeid.ID) bool{w.roles.IsNexus, w.roles.IsBootstrap}
-	k.url = w.serve(identity.PathKeeper+"/"+strconv.Itoa(n), listen(w.t), admit, []transport.Route{
+	k.url = w.serve(path, listen(w.t), admit, []transport.Route{
 		{Path: api.PathKeeperContribute, Handler: contribute},
 	})
 	return k
@@ -431,6 +436,51 @@ func encodings(b []byte) map[string]string {
 		"JSON decimal": strings.Join(dec, ","),
 		"Go decimal":   strings.Join(dec, " "),
 		"raw":          string(b),
+	}
+}
+
+// TestBootstrapKeeperIdentities: keepers registered the ways SPIKE
+// registers them get their shards; a numbered keeper answering at
+// another position is refused before it gets one.
+func TestBootstrapKeeperIdentities(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		paths   []string // keeper i's SPIFFE ID path
+		refused int      // the position refused, or 0
+	}{
+		{"numbered", []string{"/spike/keeper/1", "/spike/keeper/2", "/spike/keeper/3"}, 0},
+		{"instance suffixes", []string{"/spike/keeper/1/instance-0", "/spike/keeper/2/instance-0", "/spike/keeper/3/a/b"}, 0},
+		{"one bare identity", []string{"/spike/keeper", "/spike/keeper", "/spike/keeper"}, 0},
+		{"pod names", []string{"/spike/keeper/spike-keeper-0", "/spike/keeper/spike-keeper-1", "/spike/keeper/spike-keeper-2"}, 0},
+		{"numbers swapped", []string{"/spike/keeper/1", "/spike/keeper/3/instance-0", "/spike/keeper/2"}, 2},
+		{"not a keeper", []string{"/spike/keeper/1", "/spike/keeper/2", "/spike/keeper-3"}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			var keepers []*fakeKeeper
+			for _, p := range tc.paths {
+				keepers = append(keepers, w.keeperAs(p))
+			}
+			nexus := w.nexus(keepers, 2, nexusOpts{})
+			cfg := testConfig(keepers, nexus)
+			res, err := w.run(cfg)
+			if tc.refused == 0 {
+				if err != nil || res.Outcome != OutcomeBootstrapped {
+					t.Fatalf("%+v, %v", res, err)
+				}
+				checkShards(t, keepers, nexus, 2)
+				return
+			}
+			var ke *KeeperError
+			if !errors.As(err, &ke) || ke.Shard != tc.refused || !errors.Is(err, identity.ErrUnauthorized) {
+				t.Fatalf("err = %v, want keeper %d refused at the handshake", err, tc.refused)
+			}
+			if s := keepers[tc.refused-1].get(); s != nil {
+				t.Errorf("the refused keeper got a shard")
+			}
+		})
 	}
 }
 

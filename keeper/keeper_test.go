@@ -447,7 +447,7 @@ func TestNewRefusesANonKeeperIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []spiffeid.ID{nexusID, workloadID, spiffeid.RequireFromPath(td, "/spike/keeper/1/x"),
+	for _, id := range []spiffeid.ID{nexusID, workloadID, spiffeid.RequireFromPath(td, "/spike/keeper-1"),
 		spiffeid.RequireFromPath(spiffeid.RequireTrustDomainFromString("elsewhere.test"), "/spike/keeper")} {
 		svid, err := ca.Issue(id, time.Hour)
 		if err != nil {
@@ -459,6 +459,34 @@ func TestNewRefusesANonKeeperIdentity(t *testing.T) {
 		_, err = keeper.New(identity.NewStaticSource(svid, ca.Bundle()), roles(t), slog.New(slog.DiscardHandler))
 		if err == nil || !strings.Contains(err.Error(), "not a keeper") {
 			t.Errorf("New as %s: %v, want a refusal", id, err)
+		}
+	}
+}
+
+// TestNewAcceptsSPIKEKeeperIdentities: every form SPIKE v0.8 accepts for
+// a keeper, instance suffix included.
+func TestNewAcceptsSPIKEKeeperIdentities(t *testing.T) {
+	t.Parallel()
+	ca, err := identity.NewDevCA(td, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/spike/keeper", "/spike/keeper/1", "/spike/keeper/2/instance-0", "/spike/keeper/spike-keeper-0"} {
+		id := spiffeid.RequireFromPath(td, path)
+		svid, err := ca.Issue(id, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := keeper.New(identity.NewStaticSource(svid, ca.Bundle()), roles(t), slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Errorf("New as %s: %v", id, err)
+			continue
+		}
+		if k.ID() != id {
+			t.Errorf("ID = %s, want %s", k.ID(), id)
+		}
+		if err := k.Close(); err != nil {
+			t.Error(err)
 		}
 	}
 }
