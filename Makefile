@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    := ./...
 BIN     := bin
 
-.PHONY: all build demo test unit race bench lint fuzz clean
+.PHONY: all build demo test spire unit race bench lint fuzz clean
 
 all: build
 
@@ -21,9 +21,15 @@ demo: build
 
 ## test: everything — lint, the full test suite (crash and memory tests
 ## included), and the race detector over the fast subset.
-test: lint
+test: lint spire
 	$(GO) test -count=1 -timeout 45m $(PKGS)
 	$(GO) test -count=1 -race -short -timeout 20m $(PKGS)
+
+## spire: build the SPIRE server and agent the end-to-end tests run, once
+## per machine, before any test binary needs them (Linux only). Cold it
+## prints one line and takes about 7 minutes on 2 cores; cached, nothing.
+spire:
+	@if [ "$$(uname -s)" = Linux ]; then $(GO) run ./test/e2e/spire/prebuild; fi
 
 ## unit: the fast subset (skips crash, memory and end-to-end suites)
 unit:

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -38,10 +37,11 @@ type Result struct {
 	// Keepers is how many Keepers got a shard.
 	Keepers int
 	// Shares and Threshold are the sharing made, or for
-	// OutcomeAlreadyBootstrapped the one Nexus reported.
+	// OutcomeAlreadyBootstrapped the one Nexus reported (0 when it cannot
+	// say: SPIKE v0.8).
 	Shares, Threshold int
-	// Forced is set when a system Nexus reported bootstrapped got a new
-	// root key.
+	// Forced is set when --force made the run go ahead: Nexus reported
+	// the system bootstrapped, or could not say.
 	Forced bool
 	// BackendStore is the store that made the run unnecessary, for
 	// OutcomeSkipped.
@@ -50,12 +50,15 @@ type Result struct {
 
 // String is the one line the command prints.
 func (r Result) String() string {
-	switch r.Outcome {
-	case OutcomeBootstrapped:
+	switch {
+	case r.Outcome == OutcomeBootstrapped:
 		return fmt.Sprintf("bootstrap complete: %d keepers, threshold %d, Nexus verified", r.Keepers, r.Threshold)
-	case OutcomeAlreadyBootstrapped:
+	case r.Outcome == OutcomeAlreadyBootstrapped && r.Shares == 0:
+		// A Nexus without the status query (SPIKE v0.8) does not say.
+		return "already bootstrapped (Nexus holds a root key): nothing to do"
+	case r.Outcome == OutcomeAlreadyBootstrapped:
 		return fmt.Sprintf("already bootstrapped (%d shares, threshold %d): nothing to do", r.Shares, r.Threshold)
-	case OutcomeSkipped:
+	case r.Outcome == OutcomeSkipped:
 		return fmt.Sprintf("backend store %q keeps no root key with keepers: nothing to do", r.BackendStore)
 	}
 	return "nothing done"
@@ -122,9 +125,9 @@ func checkSelf(src identity.Source, roles *identity.Roles) error {
 }
 
 // runner holds one run's clients: one pinned to Nexus, and one per
-// Keeper pinned to that Keeper's identity (spike/keeper/<position>, or a
-// bare spike/keeper), so one stolen keeper identity answering at every
-// keeper's address cannot collect every shard.
+// Keeper pinned to that Keeper's position (identity.Roles.IsKeeperAt), so
+// one stolen numbered keeper identity answering at every keeper's
+// address cannot collect every shard.
 type runner struct {
 	cfg     Config
 	nexus   *transport.Client
@@ -142,13 +145,9 @@ func newRunner(cfg Config, src identity.Source, roles *identity.Roles, logger *s
 	}
 	r := &runner{cfg: cfg, nexus: nexus, log: logger}
 	for i := range cfg.Keepers {
-		pos := strconv.Itoa(i + 1)
 		kc, err := transport.NewClient(transport.ClientOptions{
 			SVID: src, Bundle: src, Timeout: cfg.KeeperTimeout, Retries: -1, Logger: logger,
-			Server: identity.AuthorizeRoles(func(id spiffeid.ID) bool {
-				k, ok := roles.KeeperID(id)
-				return ok && (k == "" || k == pos)
-			}),
+			Server: identity.AuthorizeRoles(func(id spiffeid.ID) bool { return roles.IsKeeperAt(id, i+1) }),
 		})
 		if err != nil {
 			r.close()
@@ -172,8 +171,13 @@ func (r *runner) run(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if st.known && st.Bootstrapped && !r.cfg.Force {
-		r.log.Info("Nexus reports the system bootstrapped; changing nothing", "nexus", r.cfg.NexusURL)
+	if st.Bootstrapped && !r.cfg.Force {
+		if st.inferred {
+			r.log.Info("Nexus does not serve the bootstrap status query (SPIKE v0.8), but its readiness gate let the query through: "+
+				"it holds a root key already; changing nothing", "nexus", r.cfg.NexusURL)
+		} else {
+			r.log.Info("Nexus reports the system bootstrapped; changing nothing", "nexus", r.cfg.NexusURL)
+		}
 		return Result{Outcome: OutcomeAlreadyBootstrapped, Shares: st.Shares, Threshold: st.Threshold}, nil
 	}
 	if err := r.checkSharing(st); err != nil {
@@ -186,7 +190,7 @@ func (r *runner) run(ctx context.Context) (Result, error) {
 	return Result{
 		Outcome: OutcomeBootstrapped, Keepers: len(r.cfg.Keepers),
 		Shares: r.cfg.Shares, Threshold: r.cfg.Threshold,
-		Forced: r.cfg.Force && (st.Bootstrapped || !st.known),
+		Forced: r.cfg.Force && (st.Bootstrapped || !st.known && !st.inferred),
 	}, nil
 }
 
@@ -209,9 +213,15 @@ func (r *runner) announce(st nexusStatus) {
 	const destroys = "a NEW root key replaces the current one and every keeper's shard is overwritten: " +
 		"every existing secret becomes unreadable unless the old key is restored from recovery shards (spike operator recover)"
 	switch {
-	case r.cfg.Force && st.known && st.Bootstrapped:
+	case r.cfg.Force && st.Bootstrapped:
 		r.log.Warn("--force: bootstrapping a system Nexus reports as bootstrapped", "destroys", destroys,
 			"nexus", r.cfg.NexusURL, "old_shares", st.Shares, "old_threshold", st.Threshold)
+	case st.inferred && st.Sealed:
+		r.log.Warn("Nexus does not serve the bootstrap status query and waits for a root key, as SPIKE v0.8's Nexus does: "+
+			"bootstrapping as SPIKE's bootstrap does, without asking whether the system was bootstrapped before",
+			"nexus", r.cfg.NexusURL,
+			"if_bootstrapped_before", "if this Nexus was bootstrapped and its keepers lost their shards, the new root key makes its data unreadable: "+
+				"stop now and give it the old key's recovery shards instead (spike operator restore)")
 	case r.cfg.Force && !st.known:
 		r.log.Warn("--force: Nexus cannot say whether the system is bootstrapped; bootstrapping anyway", "if_bootstrapped", destroys,
 			"nexus", r.cfg.NexusURL)

@@ -101,6 +101,11 @@ type fakeKeeper struct {
 }
 
 func (w *world) keeper(n int) *fakeKeeper {
+	return w.keeperAs(identity.PathKeeper + "/" + strconv.Itoa(n))
+}
+
+// keeperAs is a fake keeper serving as the SPIFFE ID at path.
+func (w *world) keeperAs(path string) *fakeKeeper {
 	k := &fakeKeeper{}
 	contribute := func(_ context.Context, r *transport.Request) transport.Response {
 		k.calls.Add(1)
@@ -114,7 +119,7 @@ func (w *world) keeper(n int) *fakeKeeper {
 		return transport.Response{Body: api.ShardContributeResponse{}}
 	}
 	admit := []func(spiffeid.ID) bool{w.roles.IsNexus, w.roles.IsBootstrap}
-	k.url = w.serve(identity.PathKeeper+"/"+strconv.Itoa(n), listen(w.t), admit, []transport.Route{
+	k.url = w.serve(path, listen(w.t), admit, []transport.Route{
 		{Path: api.PathKeeperContribute, Handler: contribute},
 	})
 	return k
@@ -126,7 +131,8 @@ func (k *fakeKeeper) get() *api.Shard {
 	return k.shard
 }
 
-// fakeNexus answers status and verify like spike's Nexus: it rebuilds the
+// fakeNexus answers status and verify like spike's Nexus (spikeNexus in
+// spike_test.go is SPIKE v0.8's): it rebuilds the
 // key from the fake keepers' shards (shamir.Combine) and answers verify
 // with the SHA-256 of the decrypted text, as SPIKE's Nexus does.
 type fakeNexus struct {
@@ -148,7 +154,6 @@ type fakeNexus struct {
 type nexusOpts struct {
 	bootstrapped bool
 	lie          bool
-	noStatus     bool // like SPIKE v0.8: no status route
 	late         bool // refuse connections until open is closed
 	path         string
 }
@@ -159,10 +164,10 @@ func (w *world) nexus(keepers []*fakeKeeper, threshold int, o nexusOpts) *fakeNe
 	if !o.late {
 		close(n.open)
 	}
-	routes := []transport.Route{{Path: api.PathBootstrapVerify, Allow: w.roles.IsBootstrap, Handler: n.verify}}
-	if !o.noStatus {
-		allow := func(p spiffeid.ID) bool { return w.roles.IsBootstrap(p) || w.roles.IsPilotSuperuser(p) }
-		routes = append(routes, transport.Route{Path: api.PathBootstrapStatus, Allow: allow, Handler: n.status})
+	allow := func(p spiffeid.ID) bool { return w.roles.IsBootstrap(p) || w.roles.IsPilotSuperuser(p) }
+	routes := []transport.Route{
+		{Path: api.PathBootstrapVerify, Allow: w.roles.IsBootstrap, Handler: n.verify},
+		{Path: api.PathBootstrapStatus, Allow: allow, Handler: n.status},
 	}
 	if o.path == "" {
 		o.path = identity.PathNexus
@@ -282,13 +287,17 @@ func deadKeeper(t *testing.T) (string, *atomic.Int64) {
 	return "https://" + ln.Addr().String(), &n
 }
 
-// testConfig is a configuration with small, fast retry settings.
+// testConfig is a configuration with small, fast retry settings; with a
+// nil nexus, NexusURL is left for the caller.
 func testConfig(keepers []*fakeKeeper, nexus *fakeNexus) Config {
 	c := Config{
-		NexusURL: nexus.url, NexusWait: 20 * time.Second,
+		NexusWait:        20 * time.Second,
 		KeeperMaxRetries: 3, KeeperTimeout: 10 * time.Second,
 		KeeperRetryInitial: time.Millisecond, KeeperRetryMax: 5 * time.Millisecond,
 		VerifyTimeout: 20 * time.Second, PollInitial: 5 * time.Millisecond, PollMax: 50 * time.Millisecond,
+	}
+	if nexus != nil {
+		c.NexusURL = nexus.url
 	}
 	for _, k := range keepers {
 		c.Keepers = append(c.Keepers, k.url)
@@ -434,6 +443,51 @@ func encodings(b []byte) map[string]string {
 	}
 }
 
+// TestBootstrapKeeperIdentities: keepers registered the ways SPIKE
+// registers them get their shards; a numbered keeper answering at
+// another position is refused before it gets one.
+func TestBootstrapKeeperIdentities(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		paths   []string // keeper i's SPIFFE ID path
+		refused int      // the position refused, or 0
+	}{
+		{"numbered", []string{"/spike/keeper/1", "/spike/keeper/2", "/spike/keeper/3"}, 0},
+		{"instance suffixes", []string{"/spike/keeper/1/instance-0", "/spike/keeper/2/instance-0", "/spike/keeper/3/a/b"}, 0},
+		{"one bare identity", []string{"/spike/keeper", "/spike/keeper", "/spike/keeper"}, 0},
+		{"pod names", []string{"/spike/keeper/spike-keeper-0", "/spike/keeper/spike-keeper-1", "/spike/keeper/spike-keeper-2"}, 0},
+		{"numbers swapped", []string{"/spike/keeper/1", "/spike/keeper/3/instance-0", "/spike/keeper/2"}, 2},
+		{"not a keeper", []string{"/spike/keeper/1", "/spike/keeper/2", "/spike/keeper-3"}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			var keepers []*fakeKeeper
+			for _, p := range tc.paths {
+				keepers = append(keepers, w.keeperAs(p))
+			}
+			nexus := w.nexus(keepers, 2, nexusOpts{})
+			cfg := testConfig(keepers, nexus)
+			res, err := w.run(cfg)
+			if tc.refused == 0 {
+				if err != nil || res.Outcome != OutcomeBootstrapped {
+					t.Fatalf("%+v, %v", res, err)
+				}
+				checkShards(t, keepers, nexus, 2)
+				return
+			}
+			var ke *KeeperError
+			if !errors.As(err, &ke) || ke.Shard != tc.refused || !errors.Is(err, identity.ErrUnauthorized) {
+				t.Fatalf("err = %v, want keeper %d refused at the handshake", err, tc.refused)
+			}
+			if s := keepers[tc.refused-1].get(); s != nil {
+				t.Errorf("the refused keeper got a shard")
+			}
+		})
+	}
+}
+
 func TestBootstrapAlreadyBootstrapped(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -573,7 +627,6 @@ func TestBootstrapRefusals(t *testing.T) {
 		self      string
 		want      string
 	}{
-		{"v0.8 Nexus without status", nexusOpts{noStatus: true}, 2, identity.PathBootstrap, "--force"},
 		{"sharing mismatch", nexusOpts{}, 3, identity.PathBootstrap, "expects 3 shares with threshold 3"},
 		{"not Nexus", nexusOpts{path: identity.PathKeeper + "/9"}, 2, identity.PathBootstrap, "not SPIKE Nexus"},
 		{"not Bootstrap", nexusOpts{}, 2, identity.PathPilotSuperuser, "is not SPIKE Bootstrap's"},
@@ -596,22 +649,6 @@ func TestBootstrapRefusals(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestBootstrapForceWithoutStatus: --force goes ahead when Nexus cannot
-// answer the status query (SPIKE v0.8).
-func TestBootstrapForceWithoutStatus(t *testing.T) {
-	t.Parallel()
-	w := newWorld(t)
-	keepers := w.keepers(3)
-	nexus := w.nexus(keepers, 2, nexusOpts{noStatus: true})
-	cfg := testConfig(keepers, nexus)
-	cfg.Force = true
-	res, err := w.run(cfg)
-	if err != nil || res.Outcome != OutcomeBootstrapped {
-		t.Fatalf("%+v, %v", res, err)
-	}
-	checkShards(t, keepers, nexus, 2)
 }
 
 func TestRunSkipsMemoryStore(t *testing.T) {

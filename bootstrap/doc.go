@@ -7,7 +7,14 @@
 //  1. Wait for Nexus, at most [Config.NexusWait], asking it whether the
 //     system is bootstrapped (POST /v1/bootstrap/status, a spike
 //     extension Nexus answers even while sealed). Bootstrap may start
-//     before Nexus exists, as in the overview's Kubernetes order.
+//     before Nexus exists, as in the overview's Kubernetes order. SPIKE
+//     v0.8's Nexus does not know the query, and its answer says enough:
+//     503 state_not_ready (its readiness gate: it waits for a root key)
+//     makes Bootstrap go on as SPIKE's Bootstrap does, with a warning
+//     that it cannot tell a first bootstrap from a Nexus whose keepers
+//     lost their shards; 400 api_bad_request (its fallback for an
+//     unknown route, reached only once it holds a root key) counts as
+//     bootstrapped.
 //  2. If Nexus says it is bootstrapped, stop and change nothing, unless
 //     [Config.Force] asks for a new root key (a disaster drill): every
 //     secret then becomes unreadable unless the old key is restored from
@@ -25,7 +32,7 @@
 //
 // Bootstrap is idempotent everywhere, not only on Kubernetes: the record
 // that the system is bootstrapped lives in Nexus's log, and Bootstrap asks
-// before acting. It is SPIKE v0.8's Bootstrap otherwise: same environment
+// before acting (against SPIKE v0.8's Nexus, as far as its answers tell). It is SPIKE v0.8's Bootstrap otherwise: same environment
 // variables (the overview's names and SPIKE's, see [Parse]), same retry
 // settings, same verify exchange, and its -init flag is accepted (though
 // not required).

@@ -20,11 +20,16 @@ import (
 	"github.com/spikeledger/spike/internal/transport"
 )
 
-// nexusStatus is Nexus's answer to the status query; known is false when
-// Nexus could not say (it does not serve the query) and --force went on.
+// nexusStatus is what Bootstrap learnt about Nexus: its answer to the
+// status query (known) or, from a Nexus without that extension (SPIKE
+// v0.8), what its readiness gate told (inferred): Sealed, when it
+// answered 503 state_not_ready (it waits for a root key), or
+// Bootstrapped, when it let the query through to its 400 api_bad_request
+// fallback (it holds a root key). Neither is set when Nexus could not say
+// and --force went on.
 type nexusStatus struct {
 	api.BootstrapStatusResponse
-	known bool
+	known, inferred bool
 }
 
 // ErrVerifyMismatch is the error of a verification Nexus answered with
@@ -33,6 +38,18 @@ var ErrVerifyMismatch = errors.New("nexus holds a different root key")
 
 // errNoStatus marks a Nexus that answers, but not the status query.
 var errNoStatus = errors.New("it does not answer the bootstrap status query")
+
+// What SPIKE v0.8's Nexus, which does not know the status query, answers
+// it: its readiness gate runs before its routing (wire reference §3.1).
+var (
+	// errGateSealed: 503 {"err":"state_not_ready"}, until it holds a root
+	// key. spike's Nexus never answers the status query so: it answers it
+	// while sealed.
+	errGateSealed = errors.New("it answers the status query 503 state_not_ready, as SPIKE v0.8's Nexus answers any unknown route until it holds a root key")
+	// errGateOpen: 400 {"err":"api_bad_request"}, its fallback for an
+	// unknown route, once the gate lets requests through.
+	errGateOpen = errors.New("it answers the status query 400 api_bad_request, as SPIKE v0.8's Nexus answers an unknown route once it holds a root key")
+)
 
 // waitForNexus asks Nexus whether the system is bootstrapped, waiting
 // for it to answer at most cfg.NexusWait.
@@ -52,6 +69,10 @@ func (r *runner) waitForNexus(ctx context.Context) (nexusStatus, error) {
 		r.log.Info("Nexus answered", "nexus", r.cfg.NexusURL, "bootstrapped", st.Bootstrapped, "sealed", st.Sealed,
 			"shares", st.Shares, "threshold", st.Threshold)
 		return nexusStatus{BootstrapStatusResponse: st, known: true}, nil
+	case errors.Is(err, errGateSealed):
+		return nexusStatus{BootstrapStatusResponse: api.BootstrapStatusResponse{Sealed: true}, inferred: true}, nil
+	case errors.Is(err, errGateOpen):
+		return nexusStatus{BootstrapStatusResponse: api.BootstrapStatusResponse{Bootstrapped: true}, inferred: true}, nil
 	case errors.Is(err, errNoStatus) && r.cfg.Force:
 		return nexusStatus{}, nil
 	case wctx.Err() != nil && ctx.Err() == nil:
@@ -64,7 +85,8 @@ func (r *runner) waitForNexus(ctx context.Context) (nexusStatus, error) {
 }
 
 // classifyStatus decides what a status call's error means: Nexus not up
-// yet (retry), or an answer that waiting will not change (permanent).
+// yet (retry), or an answer that waiting will not change (permanent),
+// SPIKE v0.8's two answers among them.
 func (r *runner) classifyStatus(err error) error {
 	var se *transport.StatusError
 	switch {
@@ -76,14 +98,24 @@ func (r *runner) classifyStatus(err error) error {
 		return err // not up yet: no connection, no TLS, a timeout
 	case se.Status == http.StatusUnauthorized:
 		return permanent(fmt.Errorf("nexus refused this identity: %w", err))
+	case spikeAnswer(se, http.StatusServiceUnavailable, api.CodeNotReady):
+		return permanent(fmt.Errorf("%w (%w)", errGateSealed, err))
+	case spikeAnswer(se, http.StatusBadRequest, api.CodeBadRequest):
+		return permanent(fmt.Errorf("%w (%w)", errGateOpen, err))
 	case r.cfg.Force:
 		r.log.Warn("Nexus does not answer the bootstrap status query", "nexus", r.cfg.NexusURL, "err", err)
 		return permanent(fmt.Errorf("%w: %w", errNoStatus, err))
 	case se.Status == http.StatusBadRequest || se.Status == http.StatusNotFound:
-		return permanent(fmt.Errorf("%w (%w): it may be SPIKE v0.8, which cannot say whether the system is bootstrapped; "+
+		return permanent(fmt.Errorf("%w (%w): it cannot say whether the system is bootstrapped; "+
 			"run with --force (SPIKE_BOOTSTRAP_FORCE=true) to bootstrap anyway", errNoStatus, err))
 	}
-	return err // 503 or another server error: not ready yet
+	return err // another 503 or server error: not ready yet
+}
+
+// spikeAnswer reports whether se is SPIKE v0.8's body for an error:
+// status and code as given, nothing more (no extension Problem fields).
+func spikeAnswer(se *transport.StatusError, status int, code api.ErrorCode) bool {
+	return se.Status == status && se.Code == code && se.Reason == "" && se.Message == "" && se.CurrentVersion == nil
 }
 
 // poll is the schedule of status and verify attempts.

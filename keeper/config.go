@@ -13,11 +13,21 @@ const (
 	// interface, as in the overview (SPIKE v0.8 used :8443).
 	DefaultTLSAddr = ":8554"
 	// DefaultOpsAddr is where the plain-HTTP operations listener
-	// (/healthz, /readyz) listens: loopback only.
+	// (/healthz, /readyz) listens with the default TLS address: loopback,
+	// at the TLS port plus OpsPortOffset.
 	DefaultOpsAddr = "127.0.0.1:9554"
+	// OpsPortOffset is added to the TLS port to make the default
+	// operations port. Keepers started side by side on one host with only
+	// SPIKE_KEEPER_TLS_PORT different, as SPIKE's start scripts start
+	// them (:8443, :8543, :8643), so get distinct operations ports (9443,
+	// 9543, 9643) instead of all colliding on one.
+	OpsPortOffset = 1000
 	// OpsOff as Config.OpsAddr turns the operations listener off.
 	OpsOff = "off"
 )
+
+// opsHost is the interface of the default operations listener.
+const opsHost = "127.0.0.1"
 
 // Config says where a keeper listens.
 type Config struct {
@@ -26,7 +36,9 @@ type Config struct {
 	// DefaultTLSAddr.
 	TLSAddr string
 	// OpsAddr is the operations listener's address, in the same forms.
-	// Empty means DefaultOpsAddr; OpsOff means none.
+	// Empty means loopback at the TLS port plus OpsPortOffset (127.0.0.1:9554
+	// for the default TLS port; an ephemeral port for TLS port 0); OpsOff
+	// means none.
 	OpsAddr string
 }
 
@@ -38,12 +50,39 @@ func (c Config) Validate() (Config, error) {
 		return c, fmt.Errorf("keeper: TLS address: %w", err)
 	}
 	opsAddr := OpsOff
-	if c.OpsAddr != OpsOff {
-		if opsAddr, err = listenAddr(c.OpsAddr, DefaultOpsAddr); err != nil {
-			return c, fmt.Errorf("keeper: operations address: %w", err)
-		}
+	switch {
+	case c.OpsAddr == OpsOff:
+	case strings.TrimSpace(c.OpsAddr) == "":
+		opsAddr, err = defaultOpsAddr(tlsAddr)
+	default:
+		opsAddr, err = listenAddr(c.OpsAddr, "")
+	}
+	if err != nil {
+		return c, fmt.Errorf("keeper: operations address: %w", err)
 	}
 	return Config{TLSAddr: tlsAddr, OpsAddr: opsAddr}, nil
+}
+
+// defaultOpsAddr returns the default operations address for the API
+// address tlsAddr (host:port form): loopback, at its port plus
+// OpsPortOffset. A TLS port too high for that has no default.
+func defaultOpsAddr(tlsAddr string) (string, error) {
+	_, p, err := net.SplitHostPort(tlsAddr)
+	if err != nil {
+		return "", err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case port == 0:
+		return net.JoinHostPort(opsHost, "0"), nil
+	case port+OpsPortOffset > 65535:
+		return "", fmt.Errorf("TLS port %d has no default operations port (%d + %d is past 65535): set one (SPIKE_KEEPER_OPS_ADDR) or turn it off",
+			port, port, OpsPortOffset)
+	}
+	return net.JoinHostPort(opsHost, strconv.Itoa(port+OpsPortOffset)), nil
 }
 
 // listenAddr turns "8554", ":8554" or "host:8554" into host:port form.

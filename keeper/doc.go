@@ -17,7 +17,10 @@
 // is never logged, written to disk, or put in an error. A keeper that
 // restarts holds nothing until Nexus sends its shard again.
 //
-// A plain-HTTP operations listener (default 127.0.0.1:9554) answers
-// GET /healthz (200 while serving) and GET /readyz (200 once a shard is
-// held, else 503 with a one-line reason).
+// A plain-HTTP operations listener answers GET /healthz (200 while
+// serving) and GET /readyz (200 once a shard is held, else 503 with a
+// one-line reason). Unless set, it listens on loopback at the TLS port
+// plus 1000 (127.0.0.1:9554 for the default 8554), so that keepers
+// started side by side with only their TLS ports different, as SPIKE's
+// scripts start them, do not collide.
 package keeper

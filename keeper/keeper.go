@@ -30,8 +30,8 @@ type Keeper struct {
 
 // Run serves a keeper on the addresses in cfg until ctx ends, then stops
 // gracefully and zeroes the shard. src supplies the keeper's SVID, which
-// must be a keeper's (spike/keeper or spike/keeper/<id> under a keeper
-// trust root in roles). It returns nil after a clean stop.
+// must be a keeper's (spike/keeper or an ID below it, such as
+// spike/keeper/<id>, under a keeper trust root in roles). It returns nil after a clean stop.
 func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.Roles, logger *slog.Logger) error {
 	cfg, err := cfg.Validate()
 	if err != nil {
@@ -106,7 +106,7 @@ func ownID(src identity.Source, roles *identity.Roles) (spiffeid.ID, error) {
 		return spiffeid.ID{}, fmt.Errorf("keeper: own SVID: %w", err)
 	}
 	if !roles.IsKeeper(svid.ID) {
-		return spiffeid.ID{}, fmt.Errorf("keeper: own SPIFFE ID %s is not a keeper's: want <trust root>/spike/keeper or <trust root>/spike/keeper/<id> (keeper trust roots: %v)",
+		return spiffeid.ID{}, fmt.Errorf("keeper: own SPIFFE ID %s is not a keeper's: want <trust root>/spike/keeper, optionally followed by /<id> and more segments (keeper trust roots: %v)",
 			svid.ID, roles.Roots(identity.RoleKeeper))
 	}
 	return svid.ID, nil

@@ -447,7 +447,7 @@ func TestNewRefusesANonKeeperIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []spiffeid.ID{nexusID, workloadID, spiffeid.RequireFromPath(td, "/spike/keeper/1/x"),
+	for _, id := range []spiffeid.ID{nexusID, workloadID, spiffeid.RequireFromPath(td, "/spike/keeper-1"),
 		spiffeid.RequireFromPath(spiffeid.RequireTrustDomainFromString("elsewhere.test"), "/spike/keeper")} {
 		svid, err := ca.Issue(id, time.Hour)
 		if err != nil {
@@ -463,6 +463,34 @@ func TestNewRefusesANonKeeperIdentity(t *testing.T) {
 	}
 }
 
+// TestNewAcceptsSPIKEKeeperIdentities: every form SPIKE v0.8 accepts for
+// a keeper, instance suffix included.
+func TestNewAcceptsSPIKEKeeperIdentities(t *testing.T) {
+	t.Parallel()
+	ca, err := identity.NewDevCA(td, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/spike/keeper", "/spike/keeper/1", "/spike/keeper/2/instance-0", "/spike/keeper/spike-keeper-0"} {
+		id := spiffeid.RequireFromPath(td, path)
+		svid, err := ca.Issue(id, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := keeper.New(identity.NewStaticSource(svid, ca.Bundle()), roles(t), slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Errorf("New as %s: %v", id, err)
+			continue
+		}
+		if k.ID() != id {
+			t.Errorf("ID = %s, want %s", k.ID(), id)
+		}
+		if err := k.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -471,6 +499,15 @@ func TestConfigValidate(t *testing.T) {
 		bad              bool
 	}{
 		{"", "", keeper.DefaultTLSAddr, keeper.DefaultOpsAddr, false},
+		{":8554", " ", ":8554", "127.0.0.1:9554", false},
+		{":8543", "", ":8543", "127.0.0.1:9543", false},
+		{"127.0.0.1:8643", "", "127.0.0.1:8643", "127.0.0.1:9643", false},
+		{"8443", "", ":8443", "127.0.0.1:9443", false},
+		{"[::1]:0", "", "[::1]:0", "127.0.0.1:0", false},
+		{"64535", "", ":64535", "127.0.0.1:65535", false},
+		{"64536", "", "", "", true},
+		{"64536", "9000", ":64536", ":9000", false},
+		{"64536", "off", ":64536", keeper.OpsOff, false},
 		{"8554", "9554", ":8554", ":9554", false},
 		{":8554", "off", ":8554", keeper.OpsOff, false},
 		{"127.0.0.1:8443", "[::1]:9554", "127.0.0.1:8443", "[::1]:9554", false},

@@ -106,9 +106,10 @@ type Custody struct {
 	index   sharingIndex
 	service atomic.Pointer[Service] // set once unsealed
 	// pinned, when set, holds one client per keeper that accepts only
-	// that keeper's identity (spike/keeper/<position>, or a bare
-	// spike/keeper), so one stolen keeper identity cannot collect every
-	// shard by answering at the other keepers' addresses.
+	// an identity that may answer at that keeper's position
+	// (identity.Roles.IsKeeperAt), so one stolen numbered keeper identity
+	// cannot collect every shard by answering at the other keepers'
+	// addresses.
 	pinned []*transport.Client
 	bg     sync.WaitGroup // background work, waited for before closing
 

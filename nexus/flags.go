@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,7 +24,7 @@ const description = `SPIKE Nexus: the secret service. It starts sealed and recov
 type cli struct {
 	DataDir    string   `name:"data-dir" env:"SPIKE_DATA_DIR,SPIKE_NEXUS_DATA_DIR" placeholder:"DIR" help:"Where events.db and projections.db live (default ~/.spike/data)."`
 	TLSPort    string   `name:"tls-port" env:"SPIKE_NEXUS_TLS_PORT" default:":8553" help:"API listen address: a port, :port or host:port."`
-	OpsAddr    string   `name:"ops-addr" env:"SPIKE_NEXUS_OPS_ADDR" default:"127.0.0.1:9553" help:"Plain-HTTP address for /healthz and /readyz; \"off\" disables it."`
+	OpsAddr    string   `name:"ops-addr" env:"SPIKE_NEXUS_OPS_ADDR" placeholder:"ADDR" help:"Plain-HTTP address for /healthz and /readyz; \"off\" disables it (default: 127.0.0.1 at the TLS port + 1000, 9553 for 8553)."`
 	Keepers    []string `name:"keepers" env:"SPIKE_KEEPERS,SPIKE_NEXUS_KEEPER_PEERS" sep:"," placeholder:"URL" help:"Keeper URLs (https://host:port) in shard order."`
 	Shares     int      `name:"shares" env:"SPIKE_SHAMIR_SHARES,SPIKE_NEXUS_SHAMIR_SHARES" help:"Shards (default: the number of keepers)."`
 	Threshold  int      `name:"threshold" env:"SPIKE_SHAMIR_THRESHOLD,SPIKE_NEXUS_SHAMIR_THRESHOLD" help:"Shards needed to rebuild the key (default: a majority of the keepers)."`
@@ -92,10 +93,15 @@ func (c *cli) options() (Options, error) {
 		return o, fmt.Errorf("TLS port (SPIKE_NEXUS_TLS_PORT): %w", err)
 	}
 	opsAddr := ""
-	if c.OpsAddr != "off" {
-		if opsAddr, err = listenAddr(c.OpsAddr); err != nil {
-			return o, fmt.Errorf("operations address (SPIKE_NEXUS_OPS_ADDR): %w", err)
-		}
+	switch {
+	case c.OpsAddr == "off":
+	case strings.TrimSpace(c.OpsAddr) == "":
+		opsAddr, err = defaultOpsAddr(tlsAddr)
+	default:
+		opsAddr, err = listenAddr(c.OpsAddr)
+	}
+	if err != nil {
+		return o, fmt.Errorf("operations address (SPIKE_NEXUS_OPS_ADDR): %w", err)
 	}
 	dir := c.DataDir
 	if dir == "" {
@@ -146,6 +152,32 @@ func keeperURLs(in []string) ([]string, error) {
 }
 
 // listenAddr turns "8553", ":8553" or "host:8553" into host:port form.
+// opsPortOffset is added to the TLS port to make the default operations
+// port, as for keepers: 8553 gives 9553, and a second Nexus on the host
+// with another TLS port does not collide with the first.
+const opsPortOffset = 1000
+
+// defaultOpsAddr returns the default operations address for the API
+// address tlsAddr (host:port form): loopback, at its port plus
+// opsPortOffset; port 0 (any) gives port 0.
+func defaultOpsAddr(tlsAddr string) (string, error) {
+	_, p, err := net.SplitHostPort(tlsAddr)
+	if err != nil {
+		return "", err
+	}
+	port, err := net.LookupPort("tcp", p)
+	if err != nil {
+		return "", fmt.Errorf("no default for TLS port %q: %w", p, err)
+	}
+	switch {
+	case port == 0:
+		return "127.0.0.1:0", nil
+	case port+opsPortOffset > 65535:
+		return "", fmt.Errorf("TLS port %d has no default (%d + %d is past 65535): set one or turn it off", port, port, opsPortOffset)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port+opsPortOffset)), nil
+}
+
 func listenAddr(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if !strings.Contains(s, ":") {

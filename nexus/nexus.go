@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -117,12 +116,8 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 	}
 	defer custody.Close()
 	for i := range cfg.Custody.Keepers {
-		pos := strconv.Itoa(i + 1)
 		kc, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Timeout: 10 * time.Second, Retries: -1, Logger: logger,
-			Server: identity.AuthorizeRoles(func(id spiffeid.ID) bool {
-				k, ok := roles.KeeperID(id)
-				return ok && (k == "" || k == pos)
-			})})
+			Server: identity.AuthorizeRoles(func(id spiffeid.ID) bool { return roles.IsKeeperAt(id, i+1) })})
 		if err != nil {
 			return err
 		}

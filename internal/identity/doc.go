@@ -11,8 +11,10 @@
 //
 // [Roles] knows SPIKE's SPIFFE IDs (spike/nexus, spike/keeper/<id>,
 // spike/pilot/role/superuser, …) and the trust roots each may come from,
-// read from SPIKE_TRUST_ROOT and its per-role variants. Matching is exact:
-// spike/nexus-evil is not Nexus and spike/keeper/1/x is not a Keeper.
+// read from SPIKE_TRUST_ROOT and its per-role variants. Matching is
+// SPIKE v0.8's: a role's ID, exactly or followed by "/" and more segments
+// (spike/nexus/instance-0 is Nexus, spike/keeper/1/x is Keeper "1"), but
+// spike/nexus-evil is not Nexus.
 //
 // Private keys never appear in logs or errors.
 package identity

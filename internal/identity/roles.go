@@ -3,6 +3,8 @@ package identity
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
@@ -78,7 +80,12 @@ func rolePath(role Role) (string, bool) {
 }
 
 // Roles decides which role a SPIFFE ID holds, given the trust roots each
-// role is accepted from. Its zero value accepts nothing; build one with
+// role is accepted from. As in SPIKE v0.8, a role's ID is accepted
+// exactly or followed by "/" and more segments, such as an instance
+// suffix (spike/pilot/role/superuser/instance-0); the "/" boundary keeps
+// spike/pilot/role/superuser-evil out. Trust roots that nest (one root's
+// path below another's role path) would let one ID hold two roles, in
+// SPIKE too; Of then answers the first in AllRoles order. Its zero value accepts nothing; build one with
 // NewRoles or DefaultRoles. It is immutable and safe for concurrent use.
 type Roles struct {
 	general, nexus, keeper, bootstrap, pilot, lite []TrustRoot
@@ -186,8 +193,8 @@ func (r *Roles) Is(role Role, id spiffeid.ID) bool {
 // IsNexus reports whether id is SPIKE Nexus.
 func (r *Roles) IsNexus(id spiffeid.ID) bool { return r.Is(RoleNexus, id) }
 
-// IsKeeper reports whether id is a SPIKE Keeper: spike/keeper or
-// spike/keeper/<id>.
+// IsKeeper reports whether id is a SPIKE Keeper: spike/keeper or an ID
+// below it (spike/keeper/<id>, spike/keeper/<id>/instance-0).
 func (r *Roles) IsKeeper(id spiffeid.ID) bool { return r.Is(RoleKeeper, id) }
 
 // IsBootstrap reports whether id is SPIKE Bootstrap.
@@ -216,11 +223,12 @@ func (r *Roles) IsPilotAuditor(id spiffeid.ID) bool { return r.Is(RolePilotAudit
 // (spike/workload/role/lite), allowed the cipher API without a policy.
 func (r *Roles) IsLiteWorkload(id spiffeid.ID) bool { return r.Is(RoleLiteWorkload, id) }
 
-// KeeperID returns the <id> of a keeper spike/keeper/<id>. A bare
-// spike/keeper is a keeper too, with an empty id.
+// KeeperID returns the <id> of a keeper spike/keeper/<id>, also when
+// SPIKE's instance suffix follows it (spike/keeper/2/instance-0 is keeper
+// "2"). A bare spike/keeper is a keeper too, with an empty id.
 func (r *Roles) KeeperID(id spiffeid.ID) (string, bool) {
 	for _, root := range r.keeper {
-		if root.holds(id, PathKeeper) {
+		if id.TrustDomain() == root.TrustDomain && id.Path() == root.Path+PathKeeper {
 			return "", true
 		}
 		if k, ok := root.child(id, PathKeeper); ok {
@@ -230,8 +238,41 @@ func (r *Roles) KeeperID(id spiffeid.ID) (string, bool) {
 	return "", false
 }
 
-// WorkloadName returns the <name> of a workload workload/<name> under one
-// of the general trust roots.
+// IsKeeperAt reports whether id may answer as the keeper at position
+// (from 1) of the keeper list. SPIKE v0.8 accepts any keeper at any
+// position: a keeper's index is only its place in the list. spike pins a
+// keeper whose <id> is a number (spike/keeper/2, or spike/keeper/2/x) to
+// that position, so that one stolen keeper SVID cannot collect every
+// shard by answering at the other keepers' addresses. A keeper whose
+// <id> is not a number names no position and is accepted at any, as in
+// SPIKE: a bare spike/keeper (SPIKE's bare-metal scripts register all
+// keepers so) or spike/keeper/spike-keeper-0 (SPIKE's Helm charts name
+// keepers after their pods).
+func (r *Roles) IsKeeperAt(id spiffeid.ID, position int) bool {
+	k, ok := r.KeeperID(id)
+	if !ok {
+		return false
+	}
+	n, numbered := keeperPosition(k)
+	return !numbered || n == position
+}
+
+// keeperPosition reads a keeper <id> made of decimal digits as the
+// position it names; one too large for an int names no real position
+// (-1).
+func keeperPosition(k string) (int, bool) {
+	if k == "" || strings.Trim(k, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(k)
+	if err != nil {
+		return -1, true
+	}
+	return n, true
+}
+
+// WorkloadName returns the <name> of a workload workload/<name> (or
+// workload/<name>/<more>) under one of the general trust roots.
 func (r *Roles) WorkloadName(id spiffeid.ID) (string, bool) {
 	for _, root := range r.general {
 		if name, ok := root.child(id, PathWorkloads); ok {

@@ -45,7 +45,8 @@ func TestRolesPredicates(t *testing.T) {
 		{DefaultRoles(), "spiffe://spike.ist/spike/nexus", RoleNexus, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/nexus-evil", RoleNone, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/nexusx", RoleNone, ""},
-		{DefaultRoles(), "spiffe://spike.ist/spike/nexus/replica", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/nexus/replica", RoleNexus, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/nexus/instance-0/zone-a", RoleNexus, ""},
 		{DefaultRoles(), "spiffe://spike.ist/x/spike/nexus", RoleNone, ""},
 		{DefaultRoles(), "spiffe://spike.ist/Spike/Nexus", RoleNone, ""},
 		{DefaultRoles(), "spiffe://other.org/spike/nexus", RoleNone, ""},
@@ -54,35 +55,54 @@ func TestRolesPredicates(t *testing.T) {
 		{DefaultRoles(), "spiffe://spike.ist/spike/keeper", RoleKeeper, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/keeper/1", RoleKeeper, "1"},
 		{DefaultRoles(), "spiffe://spike.ist/spike/keeper/keeper-b.zone_2", RoleKeeper, "keeper-b.zone_2"},
-		{DefaultRoles(), "spiffe://spike.ist/spike/keeper/1/x", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/keeper/1/x", RoleKeeper, "1"},
+		{DefaultRoles(), "spiffe://spike.ist/spike/keeper/2/instance-0", RoleKeeper, "2"},
+		{DefaultRoles(), "spiffe://spike.ist/spike/keeper/spike-keeper-0", RoleKeeper, "spike-keeper-0"},
 		{DefaultRoles(), "spiffe://spike.ist/spike/keepers/1", RoleNone, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/keeper-1", RoleNone, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/bootstrap", RoleBootstrap, ""},
-		{DefaultRoles(), "spiffe://spike.ist/spike/bootstrap/x", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/bootstrap/x", RoleBootstrap, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/bootstrapx", RoleNone, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/superuser", RolePilotSuperuser, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/recover", RolePilotRecover, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/restore", RolePilotRestore, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/admin", RolePilotAdmin, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/operator", RolePilotOperator, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/auditor", RolePilotAuditor, ""},
-		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/superuser/x", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/superuser/x", RolePilotSuperuser, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/superuser/instance-0", RolePilotSuperuser, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/recover/instance-0", RolePilotRecover, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/restore/instance-0", RolePilotRestore, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/admin/instance-0", RolePilotAdmin, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/operator/instance-0", RolePilotOperator, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/auditor/a/b", RolePilotAuditor, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/superusers", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/superuser-evil", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/superuser-evil/instance-0", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role/auditorx", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/x/spike/pilot/role/superuser", RoleNone, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/pilot/role", RoleNone, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/pilot", RoleNone, ""},
 		{DefaultRoles(), "spiffe://spike.ist/spike/workload/role/lite", RoleLiteWorkload, ""},
-		{DefaultRoles(), "spiffe://spike.ist/spike/workload/role/lite/x", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/workload/role/lite/x", RoleLiteWorkload, ""},
+		{DefaultRoles(), "spiffe://spike.ist/spike/workload/role/lite-x", RoleNone, ""},
 		{DefaultRoles(), "spiffe://spike.ist/workload/demo", RoleWorkload, "demo"},
 		{DefaultRoles(), "spiffe://spike.ist/workload", RoleNone, ""},
-		{DefaultRoles(), "spiffe://spike.ist/workload/a/b", RoleNone, ""},
+		{DefaultRoles(), "spiffe://spike.ist/workload/a/b", RoleWorkload, "a"},
+		{DefaultRoles(), "spiffe://spike.ist/workloads/a", RoleNone, ""},
 		{DefaultRoles(), "spiffe://other.org/workload/demo", RoleNone, ""},
 		{DefaultRoles(), "spiffe://spike.ist", RoleNone, ""},
 		{tenants, "spiffe://example.org/tenant/pepsi/spike/nexus", RoleNexus, ""},
+		{tenants, "spiffe://example.org/tenant/pepsi/spike/nexus/instance-0", RoleNexus, ""},
+		{tenants, "spiffe://example.org/tenant/pepsi-x/spike/nexus/instance-0", RoleNone, ""},
 		{tenants, "spiffe://example.org/spike/nexus", RoleNone, ""},
 		{tenants, "spiffe://example.org/tenant/coke/spike/nexus", RoleNone, ""},
 		{tenants, "spiffe://example.org/tenant/pepsi-x/spike/nexus", RoleNone, ""},
 		{tenants, "spiffe://spike.ist/spike/nexus", RoleNone, ""},
 		{tenants, "spiffe://a.org/spike/pilot/role/superuser", RolePilotSuperuser, ""},
 		{tenants, "spiffe://b.org/spike/pilot/role/auditor", RolePilotAuditor, ""},
+		{tenants, "spiffe://b.org/spike/pilot/role/superuser/instance-0", RolePilotSuperuser, ""},
+		{tenants, "spiffe://c.org/spike/pilot/role/superuser/instance-0", RoleNone, ""},
 		{tenants, "spiffe://spike.ist/spike/pilot/role/superuser", RoleNone, ""},
 		{tenants, "spiffe://spike.ist/spike/keeper/7", RoleKeeper, "7"},
 		{tenants, "spiffe://lite.org/spike/workload/role/lite", RoleLiteWorkload, ""},
@@ -104,6 +124,48 @@ func TestRolesPredicates(t *testing.T) {
 			}
 			if n, ok := tc.roles.WorkloadName(id); ok != (tc.want == RoleWorkload) || (ok && n != tc.name) {
 				t.Errorf("WorkloadName = %q, %v", n, ok)
+			}
+		})
+	}
+}
+
+// TestIsKeeperAt: a numbered keeper answers only at its position, with
+// or without an instance suffix; a keeper without a number (bare, or
+// named after its pod as SPIKE's Helm charts do) at any, as in SPIKE.
+func TestIsKeeperAt(t *testing.T) {
+	t.Parallel()
+	r := DefaultRoles()
+	for _, tc := range []struct {
+		id   string
+		want []int // the positions from 1 to 3 it may answer at
+	}{
+		{"spiffe://spike.ist/spike/keeper/1", []int{1}},
+		{"spiffe://spike.ist/spike/keeper/2", []int{2}},
+		{"spiffe://spike.ist/spike/keeper/2/instance-0", []int{2}},
+		{"spiffe://spike.ist/spike/keeper/3/a/b", []int{3}},
+		{"spiffe://spike.ist/spike/keeper/02", []int{2}},
+		{"spiffe://spike.ist/spike/keeper/0", nil},
+		{"spiffe://spike.ist/spike/keeper/4", nil},
+		{"spiffe://spike.ist/spike/keeper/99999999999999999999999", nil},
+		{"spiffe://spike.ist/spike/keeper", []int{1, 2, 3}},
+		{"spiffe://spike.ist/spike/keeper/spike-keeper-0", []int{1, 2, 3}},
+		{"spiffe://spike.ist/spike/keeper/instance-0", []int{1, 2, 3}},
+		{"spiffe://spike.ist/spike/keeper/2x", []int{1, 2, 3}},
+		{"spiffe://spike.ist/spike/keeper-2", nil},
+		{"spiffe://spike.ist/spike/nexus", nil},
+		{"spiffe://other.org/spike/keeper/1", nil},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			t.Parallel()
+			id := spiffeid.RequireFromString(tc.id)
+			var got []int
+			for pos := 1; pos <= 3; pos++ {
+				if r.IsKeeperAt(id, pos) {
+					got = append(got, pos)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("positions %v, want %v", got, tc.want)
 			}
 		})
 	}
@@ -187,6 +249,8 @@ func FuzzRoles(f *testing.F) {
 		"spiffe://spike.ist/spike/pilot/role/admin", "spiffe://example.org/tenant/pepsi/spike/nexus",
 		"spiffe://spike.ist/spike/nexus-evil", "spiffe://spike.ist", "spiffe://SPIKE.IST/spike/nexus",
 		"spiffe://spike.ist/spike//nexus", "spiffe://spike.ist/spike/nexus/", "http://spike.ist/spike/nexus",
+		"spiffe://spike.ist/spike/pilot/role/superuser/instance-0", "spiffe://spike.ist/spike/keeper/2/instance-0",
+		"spiffe://spike.ist/spike/pilot/role/superuser-evil",
 	} {
 		f.Add(s)
 	}
@@ -198,6 +262,8 @@ func FuzzRoles(f *testing.F) {
 		f.Fatal(err)
 	}
 	roles = append(roles, tenants)
+	setSPIKEEnv(f, nil) // SPIKE's predicates then agree with DefaultRoles
+	spike := sdkPredicates(roles[0])
 	f.Fuzz(func(t *testing.T, s string) {
 		id, err := spiffeid.FromString(s)
 		if err != nil {
@@ -205,6 +271,11 @@ func FuzzRoles(f *testing.F) {
 		}
 		for _, r := range roles {
 			checkRoleConsistency(t, r, id)
+		}
+		for name, p := range spike {
+			if p.spike(id.String()) != p.ours(id) {
+				t.Fatalf("%s(%s): SPIKE says %v", name, id, !p.ours(id))
+			}
 		}
 	})
 }

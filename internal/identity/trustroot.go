@@ -91,22 +91,30 @@ func (r TrustRoot) ID(rolePath string) (spiffeid.ID, error) {
 	return id, nil
 }
 
-// holds reports whether id is exactly rolePath under the root.
+// holds reports whether id is rolePath under the root, exactly or
+// followed by "/" and more segments (spike/nexus/instance-0), as SPIKE
+// v0.8's predicates accept: the "/" boundary keeps spike/nexus-evil out.
 func (r TrustRoot) holds(id spiffeid.ID, rolePath string) bool {
-	return id.TrustDomain() == r.TrustDomain && id.Path() == r.Path+rolePath
+	if id.TrustDomain() != r.TrustDomain {
+		return false
+	}
+	rest, ok := strings.CutPrefix(id.Path(), r.Path+rolePath)
+	return ok && (rest == "" || rest[0] == '/')
 }
 
-// child returns the single path segment below parent under the root, if
-// id is exactly one segment below it.
+// child returns the first path segment below parent under the root, if
+// id is below it: "2" for spike/keeper/2 and for spike/keeper/2/instance-0.
+// A valid SPIFFE ID has no empty segment, so the result is never empty.
 func (r TrustRoot) child(id spiffeid.ID, parent string) (string, bool) {
 	if id.TrustDomain() != r.TrustDomain {
 		return "", false
 	}
 	rest, ok := strings.CutPrefix(id.Path(), r.Path+parent+"/")
-	if !ok || rest == "" || strings.Contains(rest, "/") {
+	if !ok || rest == "" {
 		return "", false
 	}
-	return rest, true
+	first, _, _ := strings.Cut(rest, "/")
+	return first, true
 }
 
 // trustRootsFromEnv reads one variable through lookup; an unset or blank

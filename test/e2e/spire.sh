@@ -46,12 +46,15 @@ build_locked() {
 	mkdir -p "$CACHE/build"
 	local server=github.com/spiffe/spire/cmd/spire-server agent=github.com/spiffe/spire/cmd/spire-agent rc=0
 	(
-		cd "$CACHE/build" &&
+		# The marker tells a later builder that this log was written under
+		# the lock (build.go's markerPrefix).
+		echo "# SPIRE build by pid $$, holding build.lock (SPIRE $VERSION)" &&
+			cd "$CACHE/build" &&
 			{ [ -f go.mod ] || { echo '$ go mod init x' && go mod init x; }; } &&
 			echo "\$ go get -tool $server@$VERSION" && GOWORK=off go get -tool "$server@$VERSION" &&
 			echo "\$ go get -tool $agent@$VERSION" && GOWORK=off go get -tool "$agent@$VERSION" &&
-			echo "\$ go install -ldflags=-s -w $server $agent" &&
-			GOWORK=off GOBIN="$CACHE/bin" CGO_ENABLED=1 go install -ldflags="-s -w" "$server" "$agent"
+			echo "\$ go install -v -ldflags=-s -w $server $agent" &&
+			GOWORK=off GOBIN="$CACHE/bin" CGO_ENABLED=1 go install -v -ldflags="-s -w" "$server" "$agent"
 	) >"$CACHE/build.log" 2>&1 || rc=$?
 	echo "rc=$rc" >>"$CACHE/build.log"
 	return $rc
@@ -61,6 +64,24 @@ build_locked() {
 ready() {
 	[ -x "$CACHE/bin/spire-server" ] && [ -x "$CACHE/bin/spire-agent" ] || return 1
 	[ ! -f "$CACHE/build.log" ] || [ "$(tail -n 1 "$CACHE/build.log")" = rc=0 ]
+}
+
+# take_lock takes the cache's build lock on fd 9. While another process
+# holds it (it is alive: the kernel drops a dead process's lock), wait as
+# long as its build.log keeps growing (go install -v names each package);
+# give up after STALL seconds without growth, as build.go does.
+STALL=600
+take_lock() {
+	local seen="" now since=$SECONDS
+	exec 9>>"$CACHE/build.lock"
+	until flock -w 1 9; do
+		now=$(stat -c '%s %Y' "$CACHE/build.log" 2>/dev/null || echo none)
+		if [ "$now" != "$seen" ]; then
+			seen=$now since=$SECONDS
+		fi
+		[ $((SECONDS - since)) -lt $STALL ] ||
+			die "another SPIRE build holds $CACHE/build.lock and has not written to $CACHE/build.log for $STALL s: it seems stuck ($(head -n 1 "$CACHE/build.log" 2>/dev/null)); stop it and run again"
+	done
 }
 
 # binaries sets SERVER and AGENT, building them under the cache's flock.
@@ -74,8 +95,7 @@ binaries() {
 	ready && return
 	command -v go >/dev/null || die "cannot build SPIRE $VERSION: go is not in PATH (set SPIKE_SPIRE_BIN)"
 	mkdir -p "$CACHE"
-	exec 9>"$CACHE/build.lock"
-	flock -w 900 9 || die "timed out waiting for another SPIRE build"
+	take_lock
 	if ! ready; then
 		echo "building SPIRE $VERSION into $CACHE (cold: ~6-7 min; log: $CACHE/build.log)" >&2
 		build_locked || die "build failed; tail of $CACHE/build.log:

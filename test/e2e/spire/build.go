@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -23,14 +22,6 @@ const (
 	spireModule = "github.com/spiffe/spire"
 	serverName  = "spire-server"
 	agentName   = "spire-agent"
-
-	// buildWait bounds how long Binaries waits for a build by another
-	// process (holding the lock, or one that predates the lock).
-	buildWait = 15 * time.Minute
-	// lockPoll and logPoll are the polling periods while waiting for another
-	// process's build.
-	lockPoll = 250 * time.Millisecond
-	logPoll  = 2 * time.Second
 )
 
 // Binaries returns the paths of the spire-server and spire-agent binaries.
@@ -39,8 +30,9 @@ const (
 // built. Otherwise they live in bin/ under the cache directory and are
 // built there on first use, with "go get -tool" in a scratch module and
 // "go install". A file lock in the cache directory makes concurrent callers
-// (parallel test packages) wait for a single build. An error is returned,
-// not a skip, when the binaries are missing and cannot be built.
+// (parallel test packages) wait for a single build, as long as it makes
+// progress (see builder). An error is returned, not a skip, when the
+// binaries are missing and cannot be built.
 func Binaries(ctx context.Context) (serverBin, agentBin string, err error) {
 	if dir := os.Getenv("SPIKE_SPIRE_BIN"); dir != "" {
 		return prebuilt(dir)
@@ -50,6 +42,28 @@ func Binaries(ctx context.Context) (serverBin, agentBin string, err error) {
 		return "", "", err
 	}
 	return ensureBuilt(ctx, cache)
+}
+
+// Build makes sure the binaries are built, as Binaries does, writing one
+// line to w first when that means building them (or waiting for another
+// process that does): the first build on a machine takes minutes. "make
+// spire" runs it before the tests, so that no test binary waits for it.
+func Build(ctx context.Context, w io.Writer) error {
+	if dir := os.Getenv("SPIKE_SPIRE_BIN"); dir != "" {
+		_, _, err := prebuilt(dir)
+		return err
+	}
+	cache, err := cacheDir()
+	if err != nil {
+		return err
+	}
+	if ready(cache) {
+		return nil
+	}
+	_, _ = fmt.Fprintf(w, "spire: building SPIRE %s for the end-to-end tests into %s: once per machine, about 7 minutes on 2 cores (log: %s)\n",
+		Version, cache, filepath.Join(cache, "build.log"))
+	_, _, err = ensureBuilt(ctx, cache)
+	return err
 }
 
 // cacheDir returns the persistent build directory.
@@ -85,30 +99,12 @@ func prebuilt(dir string) (serverBin, agentBin string, err error) {
 }
 
 // ensureBuilt returns the cached binaries, building them under the lock if
-// they are not ready.
+// they are not ready, or waiting for the process that builds them.
 func ensureBuilt(ctx context.Context, cache string) (serverBin, agentBin string, err error) {
-	serverBin, agentBin = binPaths(filepath.Join(cache, "bin"))
-	if ready(cache) {
-		return serverBin, agentBin, nil
-	}
-	if err := os.MkdirAll(cache, 0o755); err != nil {
-		return "", "", fmt.Errorf("spire cache dir: %w", err)
-	}
-	unlock, err := lock(ctx, filepath.Join(cache, "build.lock"))
-	if err != nil {
-		return "", "", err
-	}
-	defer unlock()
-	if err := waitForeignBuild(ctx, cache); err != nil {
-		return "", "", err
-	}
-	if ready(cache) {
-		return serverBin, agentBin, nil
-	}
-	if err := build(ctx, cache); err != nil {
-		return "", "", err
-	}
-	return serverBin, agentBin, nil
+	tick := time.NewTicker(lookEvery)
+	defer tick.Stop()
+	b := builder{cache: cache, ticks: tick.C, every: lookEvery, stallLooks: int(stallLimit / lookEvery), build: build}
+	return b.ensure(ctx)
 }
 
 // ready reports whether both binaries exist and no build is unfinished or
@@ -129,64 +125,6 @@ func ready(cache string) bool {
 func isExecutable(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
-}
-
-// lock takes an exclusive flock on path, polling until ctx is done or
-// buildWait has passed. The returned function releases it.
-func lock(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("spire build lock: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, buildWait)
-	defer cancel()
-	tick := time.NewTicker(lockPoll)
-	defer tick.Stop()
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { _ = f.Close() }, nil // closing releases the lock
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			_ = f.Close()
-			return nil, fmt.Errorf("spire build lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			_ = f.Close()
-			return nil, fmt.Errorf("waiting for another SPIRE build (lock %s): %w", path, ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
-
-// waitForeignBuild waits, for a bounded time, for a build that does not use
-// the lock (one started by hand with the same layout) to finish: its
-// build.log has no "rc=" line yet and was written to recently.
-func waitForeignBuild(ctx context.Context, cache string) error {
-	logPath := filepath.Join(cache, "build.log")
-	fi, err := os.Stat(logPath)
-	if err != nil {
-		return nil
-	}
-	wctx, cancel := context.WithDeadline(ctx, fi.ModTime().Add(buildWait))
-	defer cancel()
-	tick := time.NewTicker(logPoll)
-	defer tick.Stop()
-	for {
-		last, err := lastLine(logPath)
-		if err != nil || strings.HasPrefix(last, "rc=") {
-			return nil
-		}
-		select {
-		case <-wctx.Done():
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("waiting for the SPIRE build logging to %s: %w", logPath, err)
-			}
-			return nil // an abandoned build: build again
-		case <-tick.C:
-		}
-	}
 }
 
 // lastLine returns the last non-empty line of a file.
@@ -238,6 +176,7 @@ func build(ctx context.Context, cache string) (err error) {
 	if err != nil {
 		return fmt.Errorf("spire build log: %w", err)
 	}
+	writeMarker(logf)
 	defer func() {
 		_, _ = fmt.Fprintf(logf, "rc=%d\n", exitCode(err))
 		if cerr := logf.Close(); err == nil && cerr != nil {
@@ -266,7 +205,9 @@ func buildSteps(scratch string) [][]string {
 	return append(steps,
 		[]string{"get", "-tool", server + "@" + Version},
 		[]string{"get", "-tool", agent + "@" + Version},
-		[]string{"install", "-ldflags=-s -w", server, agent},
+		// -v names each package as it is built, so that build.log keeps
+		// growing: processes waiting for this build take that as progress.
+		[]string{"install", "-v", "-ldflags=-s -w", server, agent},
 	)
 }
 

@@ -3,7 +3,9 @@
 // Package spire runs a real SPIRE server and agent for end-to-end tests.
 //
 // The SPIRE binaries (v1.13.3) are built once from the Go module proxy into
-// a persistent cache directory and reused by every later run. Start then
+// a persistent cache directory and reused by every later run ("make
+// spire", command prebuild, builds them before the tests; a test that
+// finds another process building them waits while its build.log grows). Start then
 // launches a private server and agent in a fresh temporary directory, on a
 // random loopback port, with the join_token node attestor, the memory key
 // manager and the unix workload attestor. Workloads are told apart by the

@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(roleEnv); role != "" {
 		os.Exit(runRole(role))
 	}
+	if cache := os.Getenv(fakeBuilderEnv); cache != "" {
+		os.Exit(runFakeBuilder(cache))
+	}
 	os.Exit(m.Run())
 }
 
@@ -368,14 +371,8 @@ func TestReady(t *testing.T) {
 
 func writeFakeBinaries(t *testing.T, cache string) {
 	t.Helper()
-	server, agent := binPaths(filepath.Join(cache, "bin"))
-	if err := os.MkdirAll(filepath.Dir(server), 0o755); err != nil {
+	if err := fakeBinaries(cache); err != nil {
 		t.Fatal(err)
-	}
-	for _, p := range []string{server, agent} {
-		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 
@@ -384,27 +381,4 @@ func TestBinariesPrebuiltMissing(t *testing.T) {
 	if _, _, err := Binaries(t.Context()); err == nil {
 		t.Fatal("Binaries succeeded with an empty SPIKE_SPIRE_BIN directory")
 	}
-}
-
-// TestLockExcludes checks that the build lock has one holder at a time:
-// each lock call opens its own descriptor, as separate processes would.
-func TestLockExcludes(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "build.lock")
-	unlock, err := lock(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done, cancel := context.WithCancel(t.Context())
-	cancel() // lock makes one attempt before looking at the context
-	if unlock2, err := lock(done, path); err == nil {
-		unlock2()
-		t.Fatal("lock acquired while held")
-	}
-	unlock()
-	unlock2, err := lock(done, path)
-	if err != nil {
-		t.Fatalf("lock after release: %v", err)
-	}
-	unlock2()
 }

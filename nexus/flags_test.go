@@ -1,0 +1,36 @@
+package nexus
+
+import "testing"
+
+// TestOpsAddrDefault: unless set, the operations listener is on loopback
+// at the TLS port + 1000, so that Nexus processes on one host with only
+// their TLS ports different do not collide.
+func TestOpsAddrDefault(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		tls, ops string
+		want     string // "" with bad: an error
+		bad      bool
+	}{
+		{":8553", "", "127.0.0.1:9553", false},
+		{":8443", "", "127.0.0.1:9443", false},
+		{"127.0.0.1:8600", "  ", "127.0.0.1:9600", false},
+		{"8553", "", "127.0.0.1:9553", false},
+		{"127.0.0.1:0", "", "127.0.0.1:0", false},
+		{":64535", "", "127.0.0.1:65535", false},
+		{":64536", "", "", true},
+		{":64536", "127.0.0.1:9000", "127.0.0.1:9000", false},
+		{":8553", "9000", ":9000", false},
+		{":8553", "off", "", false},
+	} {
+		c := cli{TLSPort: tc.tls, OpsAddr: tc.ops, Keepers: []string{"https://k1:8554"}, Store: "sqlite",
+			DataDir: t.TempDir(), LogLevel: "info", MaxSecretSize: 1, MaxSecretVersions: 1}
+		o, err := c.options()
+		switch {
+		case tc.bad && err == nil:
+			t.Errorf("tls %q ops %q: %q, want an error", tc.tls, tc.ops, o.Config.OpsAddr)
+		case !tc.bad && (err != nil || o.Config.OpsAddr != tc.want):
+			t.Errorf("tls %q ops %q: %q, %v; want %q", tc.tls, tc.ops, o.Config.OpsAddr, err, tc.want)
+		}
+	}
+}
