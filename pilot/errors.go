@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"syscall"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/sdk"
@@ -84,22 +85,34 @@ func (e *env) explainCall(se *sdk.Error) string {
 	op, target := se.Op, se.Path
 	switch {
 	case localRefusal(se):
-		return fmt.Sprintf("invalid argument: %v (see '%s --help')", se.Err, e.command)
+		return fmt.Sprintf("%s (see '%s --help')", invalidText(se.Err), e.command)
 	case errors.Is(se, sdk.ErrBadAnswer):
 		return fmt.Sprintf("Nexus sent an answer this client cannot read: %s: is --nexus-url (SPIKE_NEXUS_URL) a Nexus of this version of spike?",
 			badAnswerText(se.Err))
+	case se.Status == 0 && errors.Is(se, syscall.ECONNREFUSED):
+		return fmt.Sprintf("nothing is listening at %s: is Nexus running? (start one with spike dev, or point --nexus-url or SPIKE_NEXUS_URL at it)", e.g.NexusURL)
 	case se.Status == 0:
 		return fmt.Sprintf("cannot reach Nexus at %s: %v: check --nexus-url (SPIKE_NEXUS_URL) and that Nexus is running",
 			e.g.NexusURL, strings.TrimPrefix(fmt.Sprint(se.Err), "transport: "))
+	case se.Reason != "":
+		if text := reasonText(se); text != "" {
+			return text
+		}
+	}
+	switch {
 	case errors.Is(se, sdk.ErrNotFound):
 		return notFoundText(op, target)
 	case errors.Is(se, sdk.ErrUnauthorized):
 		return e.unauthorizedText(op, target)
 	case errors.Is(se, sdk.ErrNotReady):
 		if op == api.OpOperatorRecover {
-			return "Nexus is sealed: it has no root key to give (restore it first with spike operator restore)"
+			return fmt.Sprintf("Nexus %s: it has no root key to give (restore it first with spike operator restore)", notReady(se))
 		}
-		return "Nexus is sealed or still starting: wait for it, or unseal it with spike operator restore"
+		waited := ""
+		if e.g.RetryWait > 0 {
+			waited = fmt.Sprintf(" after --retry-wait %s", e.g.RetryWait)
+		}
+		return fmt.Sprintf("Nexus at %s %s%s: wait for it, or unseal it with spike operator restore", e.g.NexusURL, notReady(se), waited)
 	case errors.Is(se, sdk.ErrConflict):
 		return conflictText(op, target)
 	case errors.Is(se, api.CodeDecryptionFailed), op == api.OpCipherDecrypt && se.Status == http.StatusInternalServerError:
@@ -108,6 +121,63 @@ func (e *env) explainCall(se *sdk.Error) string {
 		return badRequestText(op, se)
 	}
 	return fmt.Sprintf("Nexus failed (%d %s): see its log", se.Status, se.Code)
+}
+
+// invalidText is an argument the SDK refused, without the api package's
+// prefix: "invalid argument: path: must not start with '/' (did you mean
+// "a/b"?)".
+func invalidText(err error) string {
+	var fe *api.FieldError
+	if errors.As(err, &fe) {
+		return fmt.Sprintf("invalid argument: %s: %s", fe.Field, fe.Reason)
+	}
+	return "invalid argument: " + strings.TrimPrefix(fmt.Sprint(err), "api: ")
+}
+
+// reasonText explains a refusal Nexus gave a reason for (an api.Problem),
+// with its message and the current version where the reason has them;
+// "" leaves it to the explanation by operation and status.
+func reasonText(se *sdk.Error) string {
+	target, msg := se.Path, oneLine(se.Message)
+	current := func(format string) string {
+		if se.CurrentVersion == nil {
+			return ""
+		}
+		return fmt.Sprintf(format, *se.CurrentVersion)
+	}
+	switch se.Reason {
+	case api.ReasonCASMismatch:
+		if msg == "" {
+			msg = current("the current version is %d") + ", not the one --cas named"
+		}
+		return fmt.Sprintf("check-and-set refused at %s: %s; read it (spike secret get %s) and retry if your change still applies", target, msg, target)
+	case api.ReasonCASRequired:
+		next := "pass --cas with its current version"
+		if se.CurrentVersion != nil {
+			next = fmt.Sprintf("pass --cas %d (its current version) after reading it", *se.CurrentVersion)
+		}
+		return fmt.Sprintf("%s requires check-and-set: %s", target, next)
+	case api.ReasonTooLarge:
+		if msg == "" {
+			msg = "the values are larger than Nexus accepts"
+		}
+		return fmt.Sprintf("Nexus refused the write to %s: %s", target, msg)
+	}
+	if msg == "" {
+		return ""
+	}
+	switch se.Reason {
+	case api.ReasonInvalid:
+		return fmt.Sprintf("Nexus refused the request: %s", msg)
+	case api.ReasonDestroyed:
+		return fmt.Sprintf("%s: %s; destroyed data cannot come back", target, msg)
+	case api.ReasonDeleted:
+		return fmt.Sprintf("%s: %s; spike secret undelete %s brings deleted versions back", target, msg, target)
+	}
+	if target != "" && !strings.Contains(msg, target) {
+		return target + ": " + msg
+	}
+	return msg
 }
 
 // badAnswerText is what was wrong with an answer, without the layers'

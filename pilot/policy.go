@@ -232,8 +232,12 @@ func (c *policyListCmd) Run(e *env) error {
 			_, err := fmt.Fprintln(w, "No policies found.")
 			return err
 		}
-		_, err := fmt.Fprintln(w, strings.Join(names, "\n"))
-		return err
+		for _, n := range names {
+			if _, err := fmt.Fprintln(w, oneLine(n)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
