@@ -20,7 +20,8 @@ import (
 // Name is the command's name.
 const Name = "spike"
 
-const description = `spike: the operator's command line for spike, the SPIFFE-native secret store. Each flag also reads the environment variables shown: the overview's name first, SPIKE v0.8's second. Exit status: 0 success, 1 the operation failed, 2 the command line was wrong.`
+const description = `spike: the operator's command line for spike, the SPIFFE-native secret store. Each flag also reads the environment variables shown: the overview's name first, SPIKE v0.8's second. ` +
+	`Exit status: 0 success; 2 the command line was wrong, and nothing was done: a bad command, flag or argument, a file it names that is missing or unreadable or not what the command reads (a value, policy, key, checkpoint or recovery file, an envelope, an output's directory), or --yes missing without a terminal to ask on; 1 anything else: Nexus refused or could not be reached, a proof or log did not verify, or a confirmation was answered no ("cancelled: nothing was changed").`
 
 // globals are the flags every command takes: how to reach Nexus, as
 // every program built on the SDK spells it, and spike's own.

@@ -39,14 +39,31 @@
 //
 // # Exit status
 //
-// 0 on success; 1 when the operation failed (Nexus refused, the secret or
-// policy does not exist, Nexus could not be reached, a proof does not
-// verify, a confirmation was declined, Nexus sent an answer this client
-// cannot read); 2 for a usage error (a malformed command line, arguments
-// the SDK refuses before sending anything, settings it cannot use such as
-// a bad --nexus-url or trust root, a missing --yes). SPIKE v0.8 exits 0 when Nexus refuses; spike does not.
-// Errors are one line on standard error saying what to do next; they
-// never quote a secret value. Data goes to standard output.
+// One rule for every command (`spike --help` states it too): 2 when the
+// command line is wrong, and then nothing was done; 1 for everything
+// else that fails; 0 on success.
+//
+// 2, usage: a malformed command line; arguments the SDK refuses before
+// sending anything (a path such as "/a/b", a permission such as "reed");
+// settings it cannot use (a bad --nexus-url or trust root); a file the
+// command line names that is missing, a directory, unreadable, or not
+// what the command reads (a KEY=@FILE value, a policy file, a verifier
+// key, a saved checkpoint, a recovery file, a cipher envelope), or an
+// output file whose directory does not exist; a destructive command
+// without --yes and without a terminal to ask on. Every such message
+// names the file.
+//
+// 1, failure: Nexus refused, the secret or policy does not exist, Nexus
+// could not be reached, a proof or log does not verify, Nexus sent an
+// answer this client cannot read, the command could not get its own
+// SVID, or a confirmation was answered with anything but y or yes: then
+// the command prints "cancelled: nothing was changed" and exits 1.
+//
+// SPIKE v0.8 exits 0 when Nexus refuses; spike does not. Errors are one
+// line on standard error saying what to do next; they never quote a
+// secret value. Data goes to standard output; on a terminal, what a
+// command waits for (an SVID, a sealed Nexus) is said on standard error
+// as it waits.
 //
 // # JSON output
 //

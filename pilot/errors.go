@@ -3,6 +3,7 @@ package pilot
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"strings"
 	"syscall"
@@ -11,15 +12,18 @@ import (
 	"github.com/spikeledger/spike/sdk"
 )
 
-// Exit codes. SPIKE v0.8 exits 0 when Nexus refuses; spike does not.
+// Exit codes: one rule for every command, stated in `spike --help`
+// (description) and the package documentation. SPIKE v0.8 exits 0 when
+// Nexus refuses; spike does not.
 const (
 	exitOK     = 0
-	exitFailed = 1 // the operation failed: refused, not found, unreachable
-	exitUsage  = 2 // the command line was wrong; nothing was sent
+	exitFailed = 1 // the operation was tried and failed: refused, not found, unreachable, unverified, cancelled
+	exitUsage  = 2 // the command line was wrong, a file it names included; nothing was done
 )
 
 // usageError is a mistake in the command line found after parsing: a bad
-// KEY=VALUE pair, a missing --yes. It exits 2, like a parse error.
+// KEY=VALUE pair, a missing --yes, a file it names that cannot be read.
+// It exits 2, like a parse error.
 type usageError struct{ msg string }
 
 func (u *usageError) Error() string { return u.msg }
@@ -53,16 +57,33 @@ func newClientError(err error) error {
 // everything else.
 func exitCodeOf(err error) int {
 	var u *usageError
+	var ie *identityError
 	var se *sdk.Error
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &u):
 		return exitUsage
+	case errors.As(err, &ie):
+		return exitFailed // the SVID is the environment's, not the command line's
+	case namedFileError(err):
+		return exitUsage
 	case errors.As(err, &se) && localRefusal(se):
 		return exitUsage
 	}
 	return exitFailed
+}
+
+// namedFileError reports an error opening, reading or writing a file a
+// command was given (an input, a key, a checkpoint, an output and its
+// directory): missing, a directory, or not ours to read or write. Every
+// such error carries the file's path (an *fs.PathError), so the message
+// names it. Other file errors (a full disk) are failures of the
+// operation.
+func namedFileError(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) ||
+		errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTDIR))
 }
 
 // localRefusal: the SDK checked the arguments and sent nothing.

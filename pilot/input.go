@@ -2,13 +2,13 @@ package pilot
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 )
 
-// readAtMost reads all of r, which may hold at most limit bytes: more is
-// a usage error. what names the input in errors ("the policy file
+// readAtMost reads all of r, which may hold at most limit bytes: more,
+// or a failure to read (a directory given for a file), is a usage error.
+// what names the input in errors ("the policy file
 // p.yaml"); the errors never quote what was read, nor, since what already
 // says where it came from, the path an *fs.PathError carries (for a
 // value read from KEY=@FILE, the path may be a value itself).
@@ -19,7 +19,7 @@ func readAtMost(r io.Reader, limit int64, what string) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		clear(b)
-		return nil, fmt.Errorf("read %s: %w", what, pathless(err))
+		return nil, usagef("cannot read %s: %v", what, pathless(err))
 	}
 	if int64(len(b)) > limit {
 		clear(b)

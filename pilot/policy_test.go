@@ -47,7 +47,7 @@ func TestPolicy(t *testing.T) {
 		{name: "apply file and flags", args: []string{"policy", "apply", "--file", yamlFile, "--name", "x"}, code: 2, want: "not both"},
 		{name: "apply nothing", args: []string{"policy", "apply", "--name", "x"}, code: 2, want: "give --file"},
 		{name: "apply bad yaml", args: []string{"policy", "apply", "--file", badFile}, code: 2, want: "bad double-quoted value"},
-		{name: "apply missing file", args: []string{"policy", "apply", "--file", badFile + ".none"}, code: 1, want: "no such file"},
+		{name: "apply missing file", args: []string{"policy", "apply", "--file", badFile + ".none"}, code: 2, want: badFile + ".none: no such file"},
 		{name: "apply unauthorized", who: nobodyDir(t), args: []string{"policy", "apply", "--file", yamlFile}, code: 1, want: "write on spike/system/acl"},
 
 		{name: "get", args: []string{"policy", "get", n + "-a"}, want: "permissions       super\n"},
