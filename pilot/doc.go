@@ -29,6 +29,23 @@
 // value from a file, KEY=- from standard input (less one trailing
 // newline), and KEY=@@TEXT is the literal "@TEXT".
 //
+// Human output never lets text from Nexus drive the terminal: control
+// characters (newlines, tabs, ESC…) in paths, names, events and
+// messages are shown escaped (\n, \x1b). secret get shows a value that
+// holds one, or starts with a double quote, as a double-quoted string
+// with Go's escapes, one key per line; secret get PATH KEY does so on a
+// terminal and writes the value as stored when piped (> file).
+//
+// Secret paths are names of segments joined by '/': a path that starts
+// or ends with '/' or holds "//" is refused (see package api), with the
+// path meant suggested.
+//
+// policy apply --file reads what policy get -f yaml|json prints: the
+// read-only fields Nexus sets (createdAt, updatedAt, id) are ignored.
+//
+// restore apply --time takes an RFC 3339 time, a date (midnight UTC) or a
+// duration ago (2h, 3d), never a time in the future.
+//
 // Destructive commands (secret destroy, policy delete, restore apply, and
 // secret metadata put when --max-versions would destroy versions) ask for
 // confirmation when standard input is a terminal, and refuse (exit 2)
@@ -76,7 +93,8 @@
 //	secret put              {"path", "version"}                 version only when Nexus reports it (--cas writes)
 //	secret get PATH         {"KEY": "VALUE", …}                 the values, as SPIKE prints them
 //	secret get PATH KEY     "VALUE"
-//	secret list             ["PATH", …]                          sorted
+//	secret list             ["PATH", …]                          sorted; with --limit one page, whose last
+//	                                                             path is the --after of the next
 //	secret delete|undelete|destroy
 //	                        {"path", "versions": [N, …]}         versions as given ([]: the default)
 //	secret metadata get     {"path", "currentVersion", "oldestVersion", "createdTime", "updatedTime",
@@ -102,9 +120,11 @@
 //	audit verify            {"origin", "size", "checkpoints", "latestSize", "latestRootHash", "verified"}
 //	restore list            {"points": [{"seq", "time", "rootHash"}, …], "next"}
 //	restore apply           {"seq" (the event recording the restore), "asOfSeq", "asOfTime", "paths": […]}
+//	                        a restore that changed no path is an error (exit 1), with no document
 //	operator recover        {"directory", "files": […]}          where the recovery files are
 //	operator restore        {"collected", "remaining", "restored"}
-//	version                 {"version", "go"}
+//	version                 {"version", "commit", "commitTime", "modified", "go"}
+//	                        commit, commitTime and modified only when the build recorded them
 //
 // verified is true only when a signature or proof was checked against a
 // verifier key given with --key. These names are stable: fields may be

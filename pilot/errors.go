@@ -180,7 +180,7 @@ func reasonText(se *sdk.Error) string {
 		return fmt.Sprintf("%s requires check-and-set: %s", target, next)
 	case api.ReasonTooLarge:
 		if msg == "" {
-			msg = "the values are larger than Nexus accepts"
+			msg = "the keys and values are larger than Nexus accepts in a version (1 MiB unless its --max-secret-size says otherwise)"
 		}
 		return fmt.Sprintf("Nexus refused the write to %s: %s", target, msg)
 	}
@@ -289,7 +289,7 @@ func badRequestText(op api.Op, se *sdk.Error) string {
 	case api.OpOperatorRestore:
 		return "Nexus refused the shard: see its log (a shard that matches no recorded commitment, or shards that rebuild a key that does not open the log, are refused)"
 	case api.OpSecretPut:
-		return fmt.Sprintf("Nexus refused the write to %s: the path requires check-and-set (pass --cas with its current version), or the values are larger than Nexus accepts", se.Path)
+		return fmt.Sprintf("Nexus refused the write to %s: the path requires check-and-set (pass --cas with its current version), or the keys and values are larger than Nexus accepts in a version (1 MiB unless its --max-secret-size says otherwise)", se.Path)
 	case api.OpPolicyPut:
 		return "Nexus refused the policy: check the patterns (RE2; a policy reaching spike/system/* needs a SPIFFE ID pattern anchored with ^ and $) and the permissions"
 	}

@@ -2,6 +2,7 @@ package pilot
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 )
@@ -23,9 +24,20 @@ func readAtMost(r io.Reader, limit int64, what string) ([]byte, error) {
 	}
 	if int64(len(b)) > limit {
 		clear(b)
-		return nil, usagef("%s is larger than %d bytes, the most it can be", what, limit)
+		return nil, usagef("%s is larger than %s, the most it can be", what, sizeText(limit))
 	}
 	return b, nil
+}
+
+// sizeText is a size as people read it: "4 MiB (4194304 bytes)".
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB (%d bytes)", n>>20, n)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB (%d bytes)", n>>10, n)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // pathless is err without the path an *fs.PathError names.

@@ -19,8 +19,14 @@ func TestSecretPutGet(t *testing.T) {
 	if err := os.WriteFile(file, []byte("-----BEGIN X-----\nabc\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	big := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), 1<<20+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	runCases(t, []cliCase{
 		{name: "put", args: []string{"secret", "put", p + "/a", "user=admin", "pass=s3cret"}, exact: "OK (version 1)\n"},
+		// Nexus's limit, said as the README says it: 1 MiB.
+		{name: "put too large", args: []string{"secret", "put", p + "/big", "k=@" + big}, code: 1, want: "1 MiB"},
 		{name: "put json", args: []string{"-f", "json", "secret", "put", p + "/b", "k=v"}, golden: "secret-put"},
 		{name: "put from file and stdin", stdin: "tok\n", args: []string{"secret", "put", p + "/c", "cert=@" + file, "token=-", "at=@@home"}, exact: "OK (version 1)\n"},
 		{name: "put cas", args: []string{"secret", "put", "--cas", "1", p + "/a", "user=admin", "pass=n3w"}, exact: "OK (version 2)\n"},

@@ -5,12 +5,15 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/spikeledger/spike/api"
 )
 
 // maxValueInput bounds one value read from a file or standard input: the
-// most Nexus stores in a version, 1 MiB, and a little more so that Nexus,
-// not the CLI, says what the limit is.
-const maxValueInput = 1<<20 + 1
+// most Nexus reads in a write request (api.SecretBodyLimit, 4 MiB).
+// Within that, Nexus says whether the version fits its limit
+// (--max-secret-size: 1 MiB by default), since only it knows the limit.
+const maxValueInput = api.SecretBodyLimit
 
 // parsePairs turns SPIKE's KEY=VALUE arguments into a secret's values.
 // Besides a literal VALUE it accepts KEY=@FILE (the file's bytes,

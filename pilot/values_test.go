@@ -37,7 +37,7 @@ func TestParsePairs(t *testing.T) {
 		{name: "duplicate", args: []string{"a=1", "a=2"}, err: `key "a" is given twice`},
 		{name: "stdin twice", args: []string{"a=-", "b=-"}, err: "only one value"},
 		{name: "missing file", args: []string{"a=@" + file + "x"}, err: "no such file"},
-		{name: "too large", args: []string{"a=@" + big}, err: `the value of "a" (from the file ` + big + `) is larger than 1048577 bytes`},
+		{name: "too large", args: []string{"a=@" + big}, err: `the value of "a" (from the file ` + big + `) is larger than 4 MiB (4194304 bytes), the most it can be`},
 	} {
 		got, err := parsePairs(tc.args, strings.NewReader(tc.stdin))
 		var u *usageError
