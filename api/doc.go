@@ -52,8 +52,9 @@
 // policy for ^a/b$ does not reach "/a/b", and a typo makes a second
 // secret. Refusing them keeps one spelling per secret, and the rule is
 // the same on every route, in the server, the SDK and the CLI, since all
-// three call this package. This is the one place where spike refuses a
-// request SPIKE v0.8 accepts.
+// three call this package. Here spike deliberately refuses requests
+// SPIKE v0.8 accepts; a SPIKE database holding such paths is refused by
+// the import (package spikedb), naming them.
 //
 // # Extensions
 //
