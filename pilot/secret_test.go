@@ -39,6 +39,13 @@ func TestSecretPutGet(t *testing.T) {
 		{name: "put stdin twice", args: []string{"secret", "put", p + "/a", "a=-", "b=-"}, code: 2, want: "only one value"},
 		{name: "put bad key", args: []string{"secret", "put", p + "/a", "db.host=x"}, code: 2, want: "invalid argument"},
 		{name: "put bad path", args: []string{"secret", "put", "a path", "k=v"}, code: 2, want: "invalid argument"},
+		// Said when the command line is parsed: before the SVID is
+		// waited for (nobody's would do) or Nexus is called.
+		{name: "put leading slash", who: t.TempDir(), args: []string{"secret", "put", "/" + p + "/a", "k=v"}, code: 2,
+			want: `invalid argument: path: must not start with '/' (did you mean "` + p + `/a"?) (see 'spike secret put --help')`},
+		{name: "get doubled slash", who: t.TempDir(), args: []string{"secret", "get", p + "//a"}, code: 2, want: `must not hold "//" (did you mean "` + p + `/a"?)`},
+		{name: "delete trailing slash", who: t.TempDir(), args: []string{"secret", "delete", p + "/a/"}, code: 2, want: `must not end with '/'`},
+		{name: "restore a slashed path", who: t.TempDir(), args: []string{"restore", "apply", "-y", "--seq", "1", p + "/a", "/b"}, code: 2, want: `did you mean "b"?`},
 
 		{name: "get", args: []string{"secret", "get", p + "/a"}, exact: "pass=n3w3r\nuser=admin\n"},
 		{name: "get key", args: []string{"secret", "get", p + "/a", "user"}, exact: "admin\n"},
