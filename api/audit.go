@@ -129,7 +129,7 @@ func (r AuditListRequest) Validate() error {
 		}
 	}
 	if r.PathPrefix != "" {
-		if err := validateSecretPath("pathPrefix", r.PathPrefix); err != nil {
+		if err := validatePathPrefix("pathPrefix", r.PathPrefix); err != nil {
 			return err
 		}
 	}

@@ -41,6 +41,21 @@
 // understands. Error messages name the field and the rule, never the
 // value.
 //
+// # Secret paths
+//
+// A secret path is a name made of segments joined by '/': 1–500 bytes of
+// letters, digits and ._-/()?+*|[]{}\ ([ValidateSecretPath]). spike
+// refuses, rather than normalises, a path that starts or ends with '/'
+// or holds "//": "/a/b", "a/b/" and "a//b" are answered 400 with a
+// message suggesting "a/b" ([CleanSecretPath]). SPIKE v0.8 stores such
+// paths as written, as secrets distinct from "a/b", which is a trap: a
+// policy for ^a/b$ does not reach "/a/b", and a typo makes a second
+// secret. Refusing them keeps one spelling per secret, and the rule is
+// the same on every route, in the server, the SDK and the CLI, since all
+// three call this package. Here spike deliberately refuses requests
+// SPIKE v0.8 accepts; a SPIKE database holding such paths is refused by
+// the import (package spikedb), naming them.
+//
 // # Extensions
 //
 // spike adds check-and-set writes, destroy, per-path settings (SPIKE has

@@ -327,12 +327,14 @@ func TestSDKErrorBodies(t *testing.T) {
 }
 
 // TestSDKValidationAgrees compares our validators with the SDK's on a
-// corpus: they agree, except that ours also compile patterns as RE2 and
-// bound SPIFFE-ID pattern lengths, and know the "admin" permission.
+// corpus: they agree, except that ours also compile patterns as RE2,
+// bound SPIFFE-ID pattern lengths, refuse paths with empty segments
+// ("/a/b", see the package documentation) and know the "admin"
+// permission.
 func TestSDKValidationAgrees(t *testing.T) {
 	t.Parallel()
 	corpus := []string{
-		"", "a", "a/b", "/a/b", "tenants/demo/db/creds", "a b", "a.b", "a:b", "a@b", "^a", "a$", `^a$`, "a\nb", "é", "a,b",
+		"", "a", "a/b", "/a/b", "a/b/", "a//b", "/", "tenants/demo/db/creds", "a b", "a.b", "a:b", "a@b", "^a", "a$", `^a$`, "a\nb", "é", "a,b",
 		`aZ09._-/()?+*|[]{}\`, "-", "_", " ", "user name", strings.Repeat("x", 250), strings.Repeat("x", 251),
 		strings.Repeat("x", 500), strings.Repeat("x", 501), `^tenants/demo/db/.*$`, `.*`, `(a`, `[z-a]`, `a{2}`, `a{1001}`,
 		"spiffe://spike.ist", "spiffe://spike.ist/", "spiffe://spike.ist/spike/nexus", "spiffe://a_b/c", "spiffe://a/b_c",
@@ -350,7 +352,7 @@ func TestSDKValidationAgrees(t *testing.T) {
 		t.Errorf("%s(%q): ours %v, SDK %v", name, in, ours, sdk)
 	}
 	for _, s := range corpus {
-		agree("path", s, ValidateSecretPath(s), validation.ValidatePath(s), false)
+		agree("path", s, ValidateSecretPath(s), validation.ValidatePath(s), CleanSecretPath(s) != s)
 		agree("name", s, ValidatePolicyName(s), validation.ValidateName(s), false)
 		agree("spiffeid", s, ValidateSPIFFEID(s), validation.ValidateSPIFFEID(s), false)
 		agree("pathPattern", s, ValidatePathPattern(s), validation.ValidatePathPattern(s), !compiles(s))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -62,8 +63,9 @@ func checkLength(field string, s string, maxLen int) error {
 }
 
 // ValidateSecretPath checks a secret path: 1–500 bytes of letters, digits
-// and ._-/()?+*|[]{}\. Paths are identities as written: "a/b" and "/a/b"
-// are different secrets.
+// and ._-/()?+*|[]{}\, made of non-empty segments: a path that starts or
+// ends with '/' or holds "//" is refused, not normalised (see the package
+// documentation, "Secret paths"). The error suggests the path meant.
 func ValidateSecretPath(path string) error { return validateSecretPath("path", path) }
 
 func validateSecretPath(field, path string) error {
@@ -73,7 +75,53 @@ func validateSecretPath(field, path string) error {
 	if !secretPathRE.MatchString(path) {
 		return invalid(field, `only letters, digits and ._-/()?+*|[]{}\ are allowed`)
 	}
-	return nil
+	return checkSegments(field, path)
+}
+
+// validatePathPrefix checks the start of a secret path, as a filter
+// gives it: the rules of a path, except that it may end with '/' ("a/"
+// keeps a/b but not ab).
+func validatePathPrefix(field, prefix string) error {
+	if err := checkLength(field, prefix, MaxPathLength); err != nil {
+		return err
+	}
+	if !secretPathRE.MatchString(prefix) {
+		return invalid(field, `only letters, digits and ._-/()?+*|[]{}\ are allowed`)
+	}
+	if trimmed, ok := strings.CutSuffix(prefix, "/"); ok && trimmed != "" {
+		prefix = trimmed
+	}
+	return checkSegments(field, prefix)
+}
+
+// checkSegments refuses an empty segment: a leading, trailing or doubled
+// '/'. Its message quotes the cleaned path, which is safe to show: a path
+// is a name, never a secret, and it has passed the character rule.
+func checkSegments(field, path string) error {
+	if !strings.HasPrefix(path, "/") && !strings.HasSuffix(path, "/") && !strings.Contains(path, "//") {
+		return nil
+	}
+	var where string
+	switch {
+	case strings.HasPrefix(path, "/"):
+		where = "must not start with '/'"
+	case strings.HasSuffix(path, "/"):
+		where = "must not end with '/'"
+	default:
+		where = `must not hold "//"`
+	}
+	clean := CleanSecretPath(path)
+	if clean == "" {
+		return invalid(field, where+": a path needs at least one name between slashes")
+	}
+	return invalid(field, fmt.Sprintf("%s (did you mean %q?)", where, clean))
+}
+
+// CleanSecretPath returns path without leading, trailing or doubled
+// slashes: the path [ValidateSecretPath] suggests for one it refuses.
+func CleanSecretPath(path string) string {
+	segs := strings.FieldsFunc(path, func(r rune) bool { return r == '/' })
+	return strings.Join(segs, "/")
 }
 
 // ValidateValueKey checks the key of one value of a secret: 1–250 bytes of

@@ -22,7 +22,12 @@ func TestValidators(t *testing.T) {
 		// Secret paths (§7.1).
 		{"path/simple", func() error { return ValidateSecretPath("tenants/demo/db/creds") }, true, ""},
 		{"path/all allowed chars", func() error { return ValidateSecretPath(`aZ09._-/()?+*|[]{}\`) }, true, ""},
-		{"path/leading slash", func() error { return ValidateSecretPath("/a/b") }, true, ""},
+		{"path/leading slash", func() error { return ValidateSecretPath("/a/b") }, false, "path"},
+		{"path/trailing slash", func() error { return ValidateSecretPath("a/b/") }, false, "path"},
+		{"path/doubled slash", func() error { return ValidateSecretPath("a//b") }, false, "path"},
+		{"path/slash alone", func() error { return ValidateSecretPath("/") }, false, "path"},
+		{"path/slashes alone", func() error { return ValidateSecretPath("//") }, false, "path"},
+		{"path/inner slashes", func() error { return ValidateSecretPath("a/b/c") }, true, ""},
 		{"path/500", func() error { return ValidateSecretPath(long(500)) }, true, ""},
 		{"path/501", func() error { return ValidateSecretPath(long(501)) }, false, "path"},
 		{"path/empty", func() error { return ValidateSecretPath("") }, false, "path"},
@@ -304,5 +309,22 @@ func TestSettingsDeleteAfter(t *testing.T) {
 	}
 	if (PolicyGetRequest{ID: "a"}).PolicyName() != "a" || (PolicyDeleteRequest{ID: "a", Name: "b"}).PolicyName() != "b" {
 		t.Error("PolicyName")
+	}
+}
+
+func TestSecretPathSlashesSuggestCleanPath(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ path, want string }{
+		{"/a/b", `must not start with '/' (did you mean "a/b"?)`},
+		{"a/b/", `must not end with '/' (did you mean "a/b"?)`},
+		{"a//b", `must not hold "//" (did you mean "a/b"?)`},
+		{"//a///b//", `must not start with '/' (did you mean "a/b"?)`},
+		{"/", "at least one name between slashes"},
+	} {
+		err := ValidateSecretPath(tc.path)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "path" || !strings.Contains(fe.Reason, tc.want) {
+			t.Errorf("ValidateSecretPath(%q) = %v, want a path error containing %q", tc.path, err, tc.want)
+		}
 	}
 }

@@ -66,8 +66,24 @@ func (c *Cluster) banner() string {
 	b.WriteString("In another shell:\n")
 	fmt.Fprintf(&b, "  %-*s   # for spike (as superuser)\n", width, export)
 	fmt.Fprintf(&b, "  %-*s   # for spike-demo (workload/demo; it needs a policy)\n", width, demo)
+	c.svidDirs(&b)
 	b.WriteString("Press Ctrl-C to stop.\n")
 	return b.String()
+}
+
+// svidDirs lists every SVID directory Start wrote, with its identity:
+// any of them can be SPIKE_SVID_DIR (or --svid-dir), to act as that role.
+func (c *Cluster) svidDirs(b *strings.Builder) {
+	b.WriteString("SVID directories, one per identity (SPIKE_SVID_DIR or --svid-dir picks one):\n")
+	names := svidNames()
+	width := 0
+	for _, n := range names {
+		width = max(width, len(n))
+	}
+	for _, n := range names {
+		path, _ := svidPath(n)
+		fmt.Fprintf(b, "  %-*s  %s  spiffe://%s%s\n", width, n, shellQuote(c.SVIDDir(n)), c.TrustDomain().Name(), path)
+	}
 }
 
 // shellQuote returns s as one POSIX shell word: as is when it holds

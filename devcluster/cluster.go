@@ -102,10 +102,14 @@ func (c *Cluster) start(ctx context.Context) error {
 			return err
 		}
 	}
+	seeded, err := c.seedKeepers(ctx)
+	if err != nil {
+		return err
+	}
 	if err := c.startNexus(ctx); err != nil {
 		return err
 	}
-	if err := c.unseal(ctx); err != nil {
+	if err := c.unseal(ctx, seeded); err != nil {
 		return err
 	}
 	// Only now, with Nexus holding the data directory's lock, are the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -199,11 +200,46 @@ func TestRestartRestoresFromRecoveryFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	second := start(t, devcluster.Options{DataDir: dir})
+	// The restart unseals as a production Nexus does, from its Keepers
+	// (given back their shards from the recovery files): Nexus never
+	// finds them empty, so it warns of nothing.
+	logs := &warnings{}
+	second := start(t, devcluster.Options{DataDir: dir, Logger: slog.New(logs)})
 	got, err := get(ctx, second, client(t, second, second.SVIDDir(devcluster.SVIDSuperuser)), "app/db")
 	if err != nil || !maps.Equal(got, value) {
 		t.Fatalf("get after restart: %v (%d keys)", err, len(got))
 	}
+	if w := logs.String(); strings.Contains(w, "nexus sealed") || strings.Contains(w, "400") {
+		t.Errorf("the restart warned:\n%s", w)
+	}
+}
+
+// warnings is a slog handler that keeps the warnings and errors logged,
+// as text.
+type warnings struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *warnings) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler           { return w }
+func (w *warnings) WithGroup(string) slog.Handler                { return w }
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fmt.Fprintf(&w.b, "%s %s", r.Level, r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&w.b, " %s=%v", a.Key, a.Value)
+		return true
+	})
+	w.b.WriteByte('\n')
+	return nil
+}
+
+func (w *warnings) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
 
 func TestRestartWithoutRecoveryFiles(t *testing.T) {

@@ -73,6 +73,8 @@ func TestShellQuote(t *testing.T) {
 	}
 }
 
+// The banner gives the two lines a second shell pastes, and every SVID
+// directory Start wrote, so that each role can be used.
 func TestBanner(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -90,12 +92,21 @@ func TestBanner(t *testing.T) {
 				"/tmp/spike-dev-1/recover",
 				"removed on exit",
 				"Press Ctrl-C to stop.",
+				"SVID directories, one per identity (SPIKE_SVID_DIR or --svid-dir picks one):\n",
+				"\n  superuser  /tmp/spike-dev-1/svid/superuser  spiffe://spike.ist/spike/pilot/role/superuser\n",
+				"\n  auditor    /tmp/spike-dev-1/svid/auditor  spiffe://spike.ist/spike/pilot/role/auditor\n",
+				"\n  demo       /tmp/spike-dev-1/svid/demo  spiffe://spike.ist/workload/demo\n",
+				"\n  admin      /tmp/spike-dev-1/svid/admin  spiffe://spike.ist/spike/pilot/role/admin\n",
+				"\n  operator   /tmp/spike-dev-1/svid/operator  spiffe://spike.ist/spike/pilot/role/operator\n",
+				"\n  recover    /tmp/spike-dev-1/svid/recover  spiffe://spike.ist/spike/pilot/role/recover\n",
+				"\n  restore    /tmp/spike-dev-1/svid/restore  spiffe://spike.ist/spike/pilot/role/restore\n",
 			},
 			[]string{"SPIKE_TRUST_ROOT"}},
 		{"kept, other trust domain, a space in the path", "example.org", "/home/me/spike dev", false,
 			[]string{
 				"SPIKE_TRUST_ROOT=example.org SPIKE_SVID_DIR='/home/me/spike dev/svid/superuser'",
 				"SPIKE_SVID_DIR='/home/me/spike dev/svid/demo' spike-demo",
+				"\n  recover    '/home/me/spike dev/svid/recover'  spiffe://example.org/spike/pilot/role/recover\n",
 			},
 			[]string{"removed on exit"}},
 	} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -19,9 +20,10 @@ const callTimeout = 30 * time.Second
 
 // unseal brings Nexus to ready: the real Bootstrap on a fresh data
 // directory, followed by an export of the recovery files; on one that
-// is already bootstrapped (the Keepers, new in this process, hold
-// nothing), an operator restore from those files.
-func (c *Cluster) unseal(ctx context.Context) error {
+// is already bootstrapped, Nexus unseals from the Keepers seedKeepers
+// gave their shards (seeded), or else by an operator restore from the
+// recovery files.
+func (c *Cluster) unseal(ctx context.Context, seeded bool) error {
 	src, err := c.iss.static(identity.PathBootstrap)
 	if err != nil {
 		return err
@@ -35,7 +37,7 @@ func (c *Cluster) unseal(ctx context.Context) error {
 	case bootstrap.OutcomeBootstrapped:
 		err = c.exportRecovery(ctx)
 	case bootstrap.OutcomeAlreadyBootstrapped:
-		err = c.restore(ctx, res.Shares)
+		err = c.restore(ctx, res.Shares, seeded, src)
 	default:
 		err = fmt.Errorf("devcluster: bootstrap: %s", res)
 	}
@@ -132,10 +134,12 @@ func (c *Cluster) exportRecovery(ctx context.Context) error {
 	return nil
 }
 
-// restore unseals a bootstrapped Nexus as the restore role, one recovery
-// file per call, until Nexus says it is restored. shares is the sharing
-// Nexus recorded at bootstrap, which this run's Keepers must match.
-func (c *Cluster) restore(ctx context.Context, shares int) error {
+// restore unseals a bootstrapped Nexus: it waits for Nexus to unseal
+// from the Keepers it seeded, or else gives Nexus the recovery files as
+// the restore role, one per call, until Nexus says it is restored.
+// shares is the sharing Nexus recorded at bootstrap, which this run's
+// Keepers must match.
+func (c *Cluster) restore(ctx context.Context, shares int, seeded bool, src identity.Source) error {
 	if shares != 0 && shares != c.s.keepers {
 		return fmt.Errorf("devcluster: %s was bootstrapped with %d keepers, not %d: start with --keepers %d",
 			c.s.dataDir, shares, c.s.keepers, shares)
@@ -148,6 +152,16 @@ func (c *Cluster) restore(ctx context.Context, shares int) error {
 		return fmt.Errorf("devcluster: %s holds a bootstrapped Nexus but %s holds no recovery files: it cannot be unsealed; use another data directory",
 			c.s.dataDir, c.RecoveryDir())
 	}
+	if seeded {
+		unsealed, err := c.waitUnsealed(ctx, src)
+		if err != nil {
+			return err
+		}
+		if unsealed {
+			c.s.logger.Info("devcluster: Nexus unsealed from its Keepers", "dir", c.RecoveryDir())
+			return nil
+		}
+	}
 	cl, done, err := c.client(identity.PathPilotRestore)
 	if err != nil {
 		return err
@@ -155,7 +169,11 @@ func (c *Cluster) restore(ctx context.Context, shares int) error {
 	defer done()
 	var last api.RestoreResponse
 	for _, f := range files {
-		if last, err = c.restoreOne(ctx, cl, f); err != nil {
+		last, err = c.restoreOne(ctx, cl, f)
+		if isAlreadyUnsealed(err) {
+			return nil // unsealed from the Keepers meanwhile
+		}
+		if err != nil {
 			return fmt.Errorf("devcluster: restore from %s: %w", filepath.Base(f), err)
 		}
 		if last.Restored {
@@ -178,6 +196,43 @@ func (c *Cluster) restoreOne(ctx context.Context, cl *transport.Client, file str
 	err = cl.Do(ctx, transport.Call{BaseURL: c.nexusURL, Path: api.PathOperatorRestore,
 		Request: api.RestoreRequest{ID: s.ID, Shard: (*api.Shard)(&s.Value)}, Response: &resp})
 	return resp, err
+}
+
+// seededWait bounds the wait for Nexus to unseal from seeded Keepers: it
+// asks them at once, on loopback, and needs well under a second.
+const seededWait = 10 * time.Second
+
+// waitUnsealed polls Nexus's status until it is unsealed, for at most
+// seededWait, and reports whether it is.
+func (c *Cluster) waitUnsealed(ctx context.Context, src identity.Source) (bool, error) {
+	cl, err := c.clientWith(src)
+	if err != nil {
+		return false, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, seededWait)
+	defer cancel()
+	delay := 20 * time.Millisecond
+	for {
+		var st api.BootstrapStatusResponse
+		err := cl.Do(ctx, transport.Call{BaseURL: c.nexusURL, Path: api.PathBootstrapStatus,
+			Request: api.BootstrapStatusRequest{}, Response: &st, Safe: true})
+		if err == nil && !st.Sealed {
+			return true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, nil
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 500*time.Millisecond)
+	}
+}
+
+// isAlreadyUnsealed: Nexus refused a shard because it holds its key.
+func isAlreadyUnsealed(err error) bool {
+	var se *transport.StatusError
+	return errors.As(err, &se) && se.Status == http.StatusConflict
 }
 
 // checkReady asks Nexus, as Bootstrap, whether it is bootstrapped and

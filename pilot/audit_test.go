@@ -352,7 +352,7 @@ func TestAuditVerify(t *testing.T) {
 		{name: "another log's checkpoint", args: []string{"audit", "verify", good.path, "--key", good.key, "--trusted", other.checkpoint}, code: 1, want: "check that --key and --trusted belong to this log"},
 		{name: "another log's key", args: []string{"audit", "verify", good.path, "--key", other.key}, code: 1, want: "verifier key is for"},
 		{name: "tampered", args: []string{"audit", "verify", tampered.path, "--key", tampered.key}, code: 1, want: "fails verification"},
-		{name: "missing file", args: []string{"audit", "verify", good.path + ".none", "--key", good.key}, code: 1, want: "no such file"},
+		{name: "missing file", args: []string{"audit", "verify", good.path + ".none", "--key", good.key}, code: 2, want: "no such file"},
 		{name: "no key", args: []string{"audit", "verify", good.path}, code: 2, want: "--key"},
 		{name: "no file", args: []string{"audit", "verify", "--key", good.key}, code: 2, want: "expected"},
 	} {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/internal/securefile"
@@ -52,6 +53,25 @@ func (c cipherIO) read(stdin io.Reader) ([]byte, error) {
 	return readAtMost(r, maxCipherInput, what)
 }
 
+// checkOut refuses, before anything is sent, an --out whose directory is
+// not there: the command line's mistake, which Nexus should not have
+// worked for.
+func (c cipherIO) checkOut() error {
+	if c.Out == "" || c.Out == "-" {
+		return nil
+	}
+	dir := filepath.Dir(c.Out)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return usagef("--out %s: no directory %s to write it in", c.Out, dir)
+	}
+	// A regular file is replaced whole, a link replaced, not followed;
+	// anything else (a directory, a device) is not ours to replace.
+	if fi, err := os.Lstat(c.Out); err == nil && !fi.Mode().IsRegular() && fi.Mode()&os.ModeSymlink == 0 {
+		return usagef("--out %s is not a regular file: name a file to write", c.Out)
+	}
+	return nil
+}
+
 // write sends the result to --out or stdout ("" or "-"). A file is
 // replaced whole, mode 0600, or left as it was: a failed write never
 // leaves a part of a plaintext behind, and a link there is replaced, not
@@ -90,6 +110,9 @@ type cipherEncryptCmd struct {
 // Run prints the envelope as raw bytes (version ‖ nonce ‖ ciphertext,
 // SPIKE's stream format) or, with --format json|yaml, as a document.
 func (c *cipherEncryptCmd) Run(e *env) error {
+	if err := c.checkOut(); err != nil {
+		return err
+	}
 	var plaintext []byte
 	if c.Plaintext != "" {
 		if c.In != "" || c.File != "" {
@@ -140,6 +163,9 @@ type cipherDecryptCmd struct {
 // the JSON document cipher encrypt prints, or as flags, and prints the
 // plaintext raw or, with --format json|yaml, as a document.
 func (c *cipherDecryptCmd) Run(e *env) error {
+	if err := c.checkOut(); err != nil {
+		return err
+	}
 	env, raw, err := c.envelope(e.in)
 	if err != nil {
 		return err
@@ -189,18 +215,55 @@ func (c *cipherDecryptCmd) envelope(stdin io.Reader) (env api.CipherEnvelope, ra
 		if env.Ciphertext, err = base64.StdEncoding.DecodeString(c.Ciphertext); err != nil {
 			return env, nil, usagef("--ciphertext is not standard base64")
 		}
-		return env, nil, nil
+		return env, nil, checkEnvelope(env, "the envelope given by --version, --nonce and --ciphertext")
 	}
 	b, err := c.read(stdin)
 	if err != nil {
 		return env, nil, err
 	}
+	what := "the input"
+	if name := cmpOr(c.In, c.File); name != "" && name != "-" {
+		what = name
+	}
 	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
 		var d envelopeDoc
 		if err := json.Unmarshal(t, &d); err != nil {
-			return env, nil, usagef("input looks like JSON but is not an envelope document: %v", err)
+			return env, nil, usagef("%s looks like JSON but is not an envelope document: %v", what, err)
 		}
-		return api.CipherEnvelope{Version: d.Version, Nonce: d.Nonce, Ciphertext: d.Ciphertext}, nil, nil
+		env = api.CipherEnvelope{Version: d.Version, Nonce: d.Nonce, Ciphertext: d.Ciphertext}
+		return env, nil, checkEnvelope(env, what)
 	}
-	return env, b, nil
+	if len(b) == 0 {
+		return env, nil, usagef("%s is empty: cipher decrypt reads what cipher encrypt wrote", what)
+	}
+	if len(b) < 1+api.NonceSize {
+		return env, nil, checkEnvelope(api.CipherEnvelope{Version: b[0]}, what)
+	}
+	env = api.CipherEnvelope{Version: b[0], Nonce: b[1 : 1+api.NonceSize], Ciphertext: b[1+api.NonceSize:]}
+	return env, b, checkEnvelope(env, what)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// checkEnvelope refuses, before anything is sent, what cannot be a
+// ciphertext of spike's or SPIKE's cipher service: another version byte,
+// a nonce that is not 12 bytes, a ciphertext shorter than its 16-byte
+// tag. Garbage is said to be garbage here rather than answered by Nexus
+// with an unsupported version. what names the input.
+func checkEnvelope(env api.CipherEnvelope, what string) error {
+	const shape = "cipher decrypt reads what cipher encrypt wrote: version 1, a 12-byte nonce, the ciphertext and its 16-byte tag"
+	switch {
+	case env.Version != api.CipherVersion:
+		return usagef("%s is not a spike or SPIKE ciphertext: its version is %d, not %d (%s)", what, env.Version, api.CipherVersion, shape)
+	case len(env.Nonce) != api.NonceSize:
+		return usagef("%s is not a spike or SPIKE ciphertext: its nonce is %d bytes, not %d (%s)", what, len(env.Nonce), api.NonceSize, shape)
+	case len(env.Ciphertext) < api.TagSize:
+		return usagef("%s is not a spike or SPIKE ciphertext: too short, %d bytes of ciphertext where the tag alone is %d (%s)", what, len(env.Ciphertext), api.TagSize, shape)
+	}
+	return nil
 }

@@ -74,7 +74,7 @@ func TestCipherStream(t *testing.T) {
 	if _, err := os.Stat("-"); err == nil {
 		t.Error(`-o - created a file named "-"`)
 	}
-	super(t, "", "cipher", "decrypt", sealed, "-o", dir).check(t, 1, "not a regular file")
+	super(t, "", "cipher", "decrypt", sealed, "-o", dir).check(t, 2, "--out "+dir+" is not a regular file")
 
 	altered := bytes.Clone(env)
 	altered[len(altered)-1] ^= 1
@@ -112,7 +112,7 @@ func TestCipherJSON(t *testing.T) {
 		"--nonce", base64.StdEncoding.EncodeToString(doc.Nonce), "--ciphertext", base64.StdEncoding.EncodeToString(doc.Ciphertext))
 	bad.check(t, 1, "does not decrypt under Nexus's key")
 	short := super(t, "", "-f", "yaml", "cipher", "decrypt", "--version", "1", "--nonce", "AAAA", "--ciphertext", "AAAA")
-	short.check(t, 2, "invalid argument")
+	short.check(t, 2, "its nonce is 3 bytes, not 12")
 }
 
 func TestCipherRefusals(t *testing.T) {
@@ -123,9 +123,18 @@ func TestCipherRefusals(t *testing.T) {
 		{name: "encrypt bad base64", args: []string{"cipher", "encrypt", "--plaintext", "not base64!"}, code: 2, want: "--plaintext is not standard base64"},
 		{name: "encrypt plaintext and file", args: []string{"cipher", "encrypt", "--plaintext", "AA==", "--file", "x"}, code: 2, want: "not both"},
 		{name: "encrypt two inputs", args: []string{"cipher", "encrypt", "a", "--file", "b"}, code: 2, want: "give the input file once"},
-		{name: "encrypt missing file", args: []string{"cipher", "encrypt", "/nonexistent/in"}, code: 1, want: "no such file"},
+		{name: "encrypt missing file", args: []string{"cipher", "encrypt", "/nonexistent/in"}, code: 2, want: "open /nonexistent/in: no such file"},
 		{name: "decrypt some flags", args: []string{"cipher", "decrypt", "--nonce", "AAAA"}, code: 2, want: "give all of --version, --nonce and --ciphertext"},
-		{name: "decrypt short envelope", stdin: "\x01abc", args: []string{"cipher", "decrypt"}, code: 2, want: "invalid argument"},
+		// Garbage is said to be garbage, here: nothing is sent.
+		{name: "decrypt short envelope", stdin: "\x01abc", args: []string{"cipher", "decrypt"}, code: 2, want: "the input is not a spike or SPIKE ciphertext: its nonce is 0 bytes, not 12"},
+		{name: "decrypt text", stdin: "hello, this is not a ciphertext at all", args: []string{"cipher", "decrypt"}, code: 2,
+			want: "the input is not a spike or SPIKE ciphertext: its version is 104, not 1 (cipher decrypt reads what cipher encrypt wrote"},
+		{name: "decrypt no tag", stdin: "\x01" + string(make([]byte, 12+15)), args: []string{"cipher", "decrypt"}, code: 2, want: "too short, 15 bytes of ciphertext where the tag alone is 16"},
+		{name: "decrypt empty", args: []string{"cipher", "decrypt"}, code: 2, want: "the input is empty"},
+		{name: "decrypt version 2 flags", args: []string{"cipher", "decrypt", "--version", "2", "--nonce", "AAAAAAAAAAAAAAAA", "--ciphertext", "AAAAAAAAAAAAAAAAAAAAAA=="}, code: 2,
+			want: "the envelope given by --version, --nonce and --ciphertext is not a spike or SPIKE ciphertext: its version is 2, not 1"},
 		{name: "decrypt bad document", stdin: `{"nonce": 3}`, args: []string{"cipher", "decrypt"}, code: 2, want: "not an envelope document"},
+		{name: "decrypt document version 0", stdin: `{"version": 0, "nonce": "AAAAAAAAAAAAAAAA", "ciphertext": "AAAAAAAAAAAAAAAAAAAAAA=="}`, args: []string{"cipher", "decrypt"}, code: 2, want: "its version is 0, not 1"},
+		{name: "decrypt out in no directory", stdin: "x", args: []string{"cipher", "decrypt", "-o", "/nonexistent/dir/out"}, code: 2, want: "--out /nonexistent/dir/out: no directory /nonexistent/dir"},
 	})
 }

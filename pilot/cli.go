@@ -20,13 +20,14 @@ import (
 // Name is the command's name.
 const Name = "spike"
 
-const description = `spike: the operator's command line for spike, the SPIFFE-native secret store. Each flag also reads the environment variables shown: the overview's name first, SPIKE v0.8's second. Exit status: 0 success, 1 the operation failed, 2 the command line was wrong.`
+const description = `spike: the operator's command line for spike, the SPIFFE-native secret store. Each flag also reads the environment variables shown: the overview's name first, SPIKE v0.8's second. ` +
+	`Exit status: 0 success; 2 the command line was wrong, and nothing was done: a bad command, flag or argument, a file it names that is missing or unreadable or not what the command reads (a value, policy, key, checkpoint or recovery file, an envelope, an output's directory), or --yes missing without a terminal to ask on; 1 anything else: Nexus refused or could not be reached, a proof or log did not verify, or a confirmation was answered no ("cancelled: nothing was changed").`
 
 // globals are the flags every command takes: how to reach Nexus, as
 // every program built on the SDK spells it, and spike's own.
 type globals struct {
 	sdk.Flags
-	RetryWait time.Duration `name:"retry-wait" default:"30s" help:"How long to keep retrying while Nexus is sealed, starting, or refusing connections (0: do not retry)."`
+	RetryWait time.Duration `name:"retry-wait" default:"${retry_wait}" help:"How long to keep retrying while Nexus is sealed or starting (0: do not retry). A refused connection (nothing listening) is retried for 1s at most."`
 	Format    string        `name:"format" short:"f" enum:"${formats}" default:"human" help:"Output format: human, json or yaml (SPIKE's h, plain, p, j and y work too)."`
 }
 
@@ -62,6 +63,7 @@ type env struct {
 	command string // "spike secret get", for messages
 	model   *kong.Application
 	opts    runOptions
+	notices *notifier // what the command waits for, on a terminal
 
 	client *sdk.Client // made on first use: see nexus
 }
@@ -93,6 +95,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		ctx: ctx, g: &c.globals, format: parseFormat(c.Format),
 		in: stdin, out: stdout, errOut: stderr,
 		command: kctx.Selected().FullPath(), model: kctx.Model, opts: o,
+		notices: &notifier{w: stderr, enabled: o.terminal(stderr)},
 	}
 	defer e.close()
 	if err := kctx.Run(e); err != nil {
@@ -117,7 +120,8 @@ func parse(c *cli, args []string, stdout, stderr io.Writer, o runOptions) (kctx 
 	kctx, err = config.Parse(Name, description, c, args, o.lookupEnv,
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitRequest(code)) }),
-		kong.Vars{"formats": formatEnum, "max_dev_keepers": strconv.Itoa(maxDevKeepers)},
+		kong.Vars{"formats": formatEnum, "max_dev_keepers": strconv.Itoa(maxDevKeepers),
+			"retry_wait": defaultRetryWait, "spiffe_source_timeout": defaultSourceTimeout},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 	return kctx, -1, err
@@ -159,11 +163,11 @@ func (e *env) nexus() (*sdk.Client, error) {
 	if err != nil {
 		return nil, newClientError(err)
 	}
-	opts = append(opts,
-		sdk.WithRetry(e.g.RetryWait),
-		sdk.WithLogger(slog.New(slog.NewTextHandler(e.errOut, &slog.HandlerOptions{Level: slog.LevelError}))),
-	)
+	opts = append(opts, e.waitOptions()...)
+	opts = append(opts, sdk.WithLogger(slog.New(slog.NewTextHandler(e.notices, &slog.HandlerOptions{Level: slog.LevelError}))))
+	done := e.waitForSVID()
 	c, err := sdk.New(e.ctx, opts...)
+	done()
 	if err != nil {
 		return nil, newClientError(err)
 	}

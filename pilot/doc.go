@@ -29,6 +29,23 @@
 // value from a file, KEY=- from standard input (less one trailing
 // newline), and KEY=@@TEXT is the literal "@TEXT".
 //
+// Human output never lets text from Nexus drive the terminal: control
+// characters (newlines, tabs, ESC…) in paths, names, events and
+// messages are shown escaped (\n, \x1b). secret get shows a value that
+// holds one, or starts with a double quote, as a double-quoted string
+// with Go's escapes, one key per line; secret get PATH KEY does so on a
+// terminal and writes the value as stored when piped (> file).
+//
+// Secret paths are names of segments joined by '/': a path that starts
+// or ends with '/' or holds "//" is refused (see package api), with the
+// path meant suggested.
+//
+// policy apply --file reads what policy get -f yaml|json prints: the
+// read-only fields Nexus sets (createdAt, updatedAt, id) are ignored.
+//
+// restore apply --time takes an RFC 3339 time, a date (midnight UTC) or a
+// duration ago (2h, 3d), never a time in the future.
+//
 // Destructive commands (secret destroy, policy delete, restore apply, and
 // secret metadata put when --max-versions would destroy versions) ask for
 // confirmation when standard input is a terminal, and refuse (exit 2)
@@ -39,14 +56,31 @@
 //
 // # Exit status
 //
-// 0 on success; 1 when the operation failed (Nexus refused, the secret or
-// policy does not exist, Nexus could not be reached, a proof does not
-// verify, a confirmation was declined, Nexus sent an answer this client
-// cannot read); 2 for a usage error (a malformed command line, arguments
-// the SDK refuses before sending anything, settings it cannot use such as
-// a bad --nexus-url or trust root, a missing --yes). SPIKE v0.8 exits 0 when Nexus refuses; spike does not.
-// Errors are one line on standard error saying what to do next; they
-// never quote a secret value. Data goes to standard output.
+// One rule for every command (`spike --help` states it too): 2 when the
+// command line is wrong, and then nothing was done; 1 for everything
+// else that fails; 0 on success.
+//
+// 2, usage: a malformed command line; arguments the SDK refuses before
+// sending anything (a path such as "/a/b", a permission such as "reed");
+// settings it cannot use (a bad --nexus-url or trust root); a file the
+// command line names that is missing, a directory, unreadable, or not
+// what the command reads (a KEY=@FILE value, a policy file, a verifier
+// key, a saved checkpoint, a recovery file, a cipher envelope), or an
+// output file whose directory does not exist; a destructive command
+// without --yes and without a terminal to ask on. Every such message
+// names the file.
+//
+// 1, failure: Nexus refused, the secret or policy does not exist, Nexus
+// could not be reached, a proof or log does not verify, Nexus sent an
+// answer this client cannot read, the command could not get its own
+// SVID, or a confirmation was answered with anything but y or yes: then
+// the command prints "cancelled: nothing was changed" and exits 1.
+//
+// SPIKE v0.8 exits 0 when Nexus refuses; spike does not. Errors are one
+// line on standard error saying what to do next; they never quote a
+// secret value. Data goes to standard output; on a terminal, what a
+// command waits for (an SVID, a sealed Nexus) is said on standard error
+// as it waits.
 //
 // # JSON output
 //
@@ -59,7 +93,8 @@
 //	secret put              {"path", "version"}                 version only when Nexus reports it (--cas writes)
 //	secret get PATH         {"KEY": "VALUE", …}                 the values, as SPIKE prints them
 //	secret get PATH KEY     "VALUE"
-//	secret list             ["PATH", …]                          sorted
+//	secret list             ["PATH", …]                          sorted; with --limit one page, whose last
+//	                                                             path is the --after of the next
 //	secret delete|undelete|destroy
 //	                        {"path", "versions": [N, …]}         versions as given ([]: the default)
 //	secret metadata get     {"path", "currentVersion", "oldestVersion", "createdTime", "updatedTime",
@@ -85,13 +120,15 @@
 //	audit verify            {"origin", "size", "checkpoints", "latestSize", "latestRootHash", "verified"}
 //	restore list            {"points": [{"seq", "time", "rootHash"}, …], "next"}
 //	restore apply           {"seq" (the event recording the restore), "asOfSeq", "asOfTime", "paths": […]}
+//	                        a restore that changed no path is an error (exit 1), with no document
 //	operator recover        {"directory", "files": […]}          where the recovery files are
 //	operator restore        {"collected", "remaining", "restored"}
 //	status                  {"state" ("ready" or "sealed"), "reason" (only when sealed), "node", "leader",
 //	                         "bootstrapped", "unsealedAt" (null while sealed), "keepers": [{"url", "reachable",
 //	                         "lastSeen", "lastChecked", "error"}, …], "keepersReachable", "shares", "threshold",
 //	                         "logEvents", "logBytes", "checkpoint": {"size", "time"} (null before the first)}
-//	version                 {"version", "go"}
+//	version                 {"version", "commit", "commitTime", "modified", "go"}
+//	                        commit, commitTime and modified only when the build recorded them
 //
 // verified is true only when a signature or proof was checked against a
 // verifier key given with --key. These names are stable: fields may be

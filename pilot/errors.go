@@ -3,22 +3,27 @@ package pilot
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"strings"
+	"syscall"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/sdk"
 )
 
-// Exit codes. SPIKE v0.8 exits 0 when Nexus refuses; spike does not.
+// Exit codes: one rule for every command, stated in `spike --help`
+// (description) and the package documentation. SPIKE v0.8 exits 0 when
+// Nexus refuses; spike does not.
 const (
 	exitOK     = 0
-	exitFailed = 1 // the operation failed: refused, not found, unreachable
-	exitUsage  = 2 // the command line was wrong; nothing was sent
+	exitFailed = 1 // the operation was tried and failed: refused, not found, unreachable, unverified, cancelled
+	exitUsage  = 2 // the command line was wrong, a file it names included; nothing was done
 )
 
 // usageError is a mistake in the command line found after parsing: a bad
-// KEY=VALUE pair, a missing --yes. It exits 2, like a parse error.
+// KEY=VALUE pair, a missing --yes, a file it names that cannot be read.
+// It exits 2, like a parse error.
 type usageError struct{ msg string }
 
 func (u *usageError) Error() string { return u.msg }
@@ -52,16 +57,33 @@ func newClientError(err error) error {
 // everything else.
 func exitCodeOf(err error) int {
 	var u *usageError
+	var ie *identityError
 	var se *sdk.Error
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &u):
 		return exitUsage
+	case errors.As(err, &ie):
+		return exitFailed // the SVID is the environment's, not the command line's
+	case namedFileError(err):
+		return exitUsage
 	case errors.As(err, &se) && localRefusal(se):
 		return exitUsage
 	}
 	return exitFailed
+}
+
+// namedFileError reports an error opening, reading or writing a file a
+// command was given (an input, a key, a checkpoint, an output and its
+// directory): missing, a directory, or not ours to read or write. Every
+// such error carries the file's path (an *fs.PathError), so the message
+// names it. Other file errors (a full disk) are failures of the
+// operation.
+func namedFileError(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) ||
+		errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTDIR))
 }
 
 // localRefusal: the SDK checked the arguments and sent nothing.
@@ -84,22 +106,34 @@ func (e *env) explainCall(se *sdk.Error) string {
 	op, target := se.Op, se.Path
 	switch {
 	case localRefusal(se):
-		return fmt.Sprintf("invalid argument: %v (see '%s --help')", se.Err, e.command)
+		return fmt.Sprintf("%s (see '%s --help')", invalidText(se.Err), e.command)
 	case errors.Is(se, sdk.ErrBadAnswer):
 		return fmt.Sprintf("Nexus sent an answer this client cannot read: %s: is --nexus-url (SPIKE_NEXUS_URL) a Nexus of this version of spike?",
 			badAnswerText(se.Err))
+	case se.Status == 0 && errors.Is(se, syscall.ECONNREFUSED):
+		return fmt.Sprintf("nothing is listening at %s: is Nexus running? (start one with spike dev, or point --nexus-url or SPIKE_NEXUS_URL at it)", e.g.NexusURL)
 	case se.Status == 0:
 		return fmt.Sprintf("cannot reach Nexus at %s: %v: check --nexus-url (SPIKE_NEXUS_URL) and that Nexus is running",
 			e.g.NexusURL, strings.TrimPrefix(fmt.Sprint(se.Err), "transport: "))
+	case se.Reason != "":
+		if text := reasonText(se); text != "" {
+			return text
+		}
+	}
+	switch {
 	case errors.Is(se, sdk.ErrNotFound):
 		return notFoundText(op, target)
 	case errors.Is(se, sdk.ErrUnauthorized):
 		return e.unauthorizedText(op, target)
 	case errors.Is(se, sdk.ErrNotReady):
 		if op == api.OpOperatorRecover {
-			return "Nexus is sealed: it has no root key to give (restore it first with spike operator restore)"
+			return fmt.Sprintf("Nexus %s: it has no root key to give (restore it first with spike operator restore)", notReady(se))
 		}
-		return "Nexus is sealed or still starting: wait for it, or unseal it with spike operator restore"
+		waited := ""
+		if e.g.RetryWait > 0 {
+			waited = fmt.Sprintf(" after --retry-wait %s", e.g.RetryWait)
+		}
+		return fmt.Sprintf("Nexus at %s %s%s: wait for it, or unseal it with spike operator restore", e.g.NexusURL, notReady(se), waited)
 	case errors.Is(se, sdk.ErrConflict):
 		return conflictText(op, target)
 	case errors.Is(se, api.CodeDecryptionFailed), op == api.OpCipherDecrypt && se.Status == http.StatusInternalServerError:
@@ -108,6 +142,63 @@ func (e *env) explainCall(se *sdk.Error) string {
 		return badRequestText(op, se)
 	}
 	return fmt.Sprintf("Nexus failed (%d %s): see its log", se.Status, se.Code)
+}
+
+// invalidText is an argument the SDK refused, without the api package's
+// prefix: "invalid argument: path: must not start with '/' (did you mean
+// "a/b"?)".
+func invalidText(err error) string {
+	var fe *api.FieldError
+	if errors.As(err, &fe) {
+		return fmt.Sprintf("invalid argument: %s: %s", fe.Field, fe.Reason)
+	}
+	return "invalid argument: " + strings.TrimPrefix(fmt.Sprint(err), "api: ")
+}
+
+// reasonText explains a refusal Nexus gave a reason for (an api.Problem),
+// with its message and the current version where the reason has them;
+// "" leaves it to the explanation by operation and status.
+func reasonText(se *sdk.Error) string {
+	target, msg := se.Path, oneLine(se.Message)
+	current := func(format string) string {
+		if se.CurrentVersion == nil {
+			return ""
+		}
+		return fmt.Sprintf(format, *se.CurrentVersion)
+	}
+	switch se.Reason {
+	case api.ReasonCASMismatch:
+		if msg == "" {
+			msg = current("the current version is %d") + ", not the one --cas named"
+		}
+		return fmt.Sprintf("check-and-set refused at %s: %s; read it (spike secret get %s) and retry if your change still applies", target, msg, target)
+	case api.ReasonCASRequired:
+		next := "pass --cas with its current version"
+		if se.CurrentVersion != nil {
+			next = fmt.Sprintf("pass --cas %d (its current version) after reading it", *se.CurrentVersion)
+		}
+		return fmt.Sprintf("%s requires check-and-set: %s", target, next)
+	case api.ReasonTooLarge:
+		if msg == "" {
+			msg = "the keys and values are larger than Nexus accepts in a version (1 MiB unless its --max-secret-size says otherwise)"
+		}
+		return fmt.Sprintf("Nexus refused the write to %s: %s", target, msg)
+	}
+	if msg == "" {
+		return ""
+	}
+	switch se.Reason {
+	case api.ReasonInvalid:
+		return fmt.Sprintf("Nexus refused the request: %s", msg)
+	case api.ReasonDestroyed:
+		return fmt.Sprintf("%s: %s; destroyed data cannot come back", target, msg)
+	case api.ReasonDeleted:
+		return fmt.Sprintf("%s: %s; spike secret undelete %s brings deleted versions back", target, msg, target)
+	}
+	if target != "" && !strings.Contains(msg, target) {
+		return target + ": " + msg
+	}
+	return msg
 }
 
 // badAnswerText is what was wrong with an answer, without the layers'
@@ -198,7 +289,7 @@ func badRequestText(op api.Op, se *sdk.Error) string {
 	case api.OpOperatorRestore:
 		return "Nexus refused the shard: see its log (a shard that matches no recorded commitment, or shards that rebuild a key that does not open the log, are refused)"
 	case api.OpSecretPut:
-		return fmt.Sprintf("Nexus refused the write to %s: the path requires check-and-set (pass --cas with its current version), or the values are larger than Nexus accepts", se.Path)
+		return fmt.Sprintf("Nexus refused the write to %s: the path requires check-and-set (pass --cas with its current version), or the keys and values are larger than Nexus accepts in a version (1 MiB unless its --max-secret-size says otherwise)", se.Path)
 	case api.OpPolicyPut:
 		return "Nexus refused the policy: check the patterns (RE2; a policy reaching spike/system/* needs a SPIFFE ID pattern anchored with ^ and $) and the permissions"
 	}

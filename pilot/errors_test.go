@@ -14,10 +14,14 @@ import (
 
 func TestExplain(t *testing.T) {
 	t.Parallel()
-	e := &env{command: "spike secret get", g: &globals{Flags: sdk.Flags{NexusURL: "https://nexus:8553"}}}
+	e := &env{command: "spike secret get", g: &globals{Flags: sdk.Flags{NexusURL: "https://nexus:8553"}, RetryWait: 10 * time.Second}}
 	call := func(op api.Op, path string, status int, code api.ErrorCode, err error) error {
 		return fmt.Errorf("wrapped: %w", &sdk.Error{Op: op, Path: path, Status: status, Code: code, Err: err})
 	}
+	problem := func(op api.Op, path string, status int, code api.ErrorCode, reason api.Reason, msg string, current *int) error {
+		return &sdk.Error{Op: op, Path: path, Status: status, Code: code, Reason: reason, Message: msg, CurrentVersion: current}
+	}
+	four := 4
 	for _, tc := range []struct {
 		err  error
 		exit int
@@ -37,8 +41,9 @@ func TestExplain(t *testing.T) {
 		{call(api.OpAuditList, "", 401, api.CodeUnauthorized, nil), 1, "read on spike/system/audit (the auditor role)"},
 		{call(api.OpOperatorRecover, "", 401, api.CodeUnauthorized, nil), 1, "recover needs the spike/pilot/role/recover identity"},
 		{call(api.OpOperatorRestore, "", 401, api.CodeUnauthorized, nil), 1, "restore needs the spike/pilot/role/restore identity"},
-		{call(api.OpSecretGet, "a/b", 503, api.CodeNotReady, nil), 1, "Nexus is sealed or still starting"},
-		{call(api.OpOperatorRecover, "", 503, api.CodeNotReady, nil), 1, "it has no root key to give"},
+		{call(api.OpSecretGet, "a/b", 503, api.CodeNotReady, nil), 1, "Nexus at https://nexus:8553 is sealed or still starting after --retry-wait 10s: wait for it"},
+		{problem(api.OpSecretGet, "a/b", 503, api.CodeNotReady, "", "sealed: 1 of 2 shards", nil), 1, "Nexus at https://nexus:8553 is not ready (sealed: 1 of 2 shards) after --retry-wait 10s"},
+		{call(api.OpOperatorRecover, "", 503, api.CodeNotReady, nil), 1, "Nexus is sealed or still starting: it has no root key to give"},
 		{call(api.OpOperatorRestore, "", 409, api.CodeConflict, nil), 1, "already unsealed"},
 		{call(api.OpSecretPut, "a/b", 409, api.CodeConflict, nil), 1, "check-and-set refused"},
 		{call(api.OpSecretPut, "a/b", 400, api.CodeBadRequest, nil), 1, "requires check-and-set"},
@@ -47,7 +52,30 @@ func TestExplain(t *testing.T) {
 		{call(api.OpCipherDecrypt, "", 500, api.CodeInternal, nil), 1, "does not decrypt"},
 		{call(api.OpSecretGet, "a/b", 500, api.CodeInternal, nil), 1, "Nexus failed (500 api_internal_error): see its log"},
 		{call(api.OpSecretGet, "a b", 0, api.CodeBadRequest, errors.New(`path: must match ^[a-zA-Z0-9._\-/]+$`)), 2, "invalid argument: path: must match"},
-		{call(api.OpSecretGet, "a/b", 0, "", fmt.Errorf("transport: dial: %w", syscall.ECONNREFUSED)), 1, "cannot reach Nexus at https://nexus:8553: dial: connection refused: check --nexus-url"},
+		{call(api.OpSecretGet, "/a", 0, api.CodeBadRequest, api.ValidateSecretPath("/a")), 2, `invalid argument: path: must not start with '/' (did you mean "a"?) (see 'spike secret get --help')`},
+		{call(api.OpSecretGet, "a/b", 0, "", fmt.Errorf("transport: dial: %w", syscall.ECONNREFUSED)), 1, "nothing is listening at https://nexus:8553: is Nexus running? (start one with spike dev, or point --nexus-url or SPIKE_NEXUS_URL at it)"},
+		{call(api.OpSecretGet, "a/b", 0, "", fmt.Errorf("transport: dial: %w", syscall.EHOSTUNREACH)), 1, "cannot reach Nexus at https://nexus:8553: dial: no route to host: check --nexus-url"},
+
+		// Nexus's reasons (api.Problem), with their messages and versions.
+		{problem(api.OpSecretPut, "a/b", 409, api.CodeConflict, api.ReasonCASMismatch, "check-and-set: the current version is 4, not 3", &four), 1,
+			"check-and-set refused at a/b: check-and-set: the current version is 4, not 3; read it (spike secret get a/b) and retry"},
+		{problem(api.OpSecretPut, "a/b", 409, api.CodeConflict, api.ReasonCASMismatch, "", &four), 1,
+			"check-and-set refused at a/b: the current version is 4, not the one --cas named"},
+		{problem(api.OpSecretPut, "a/b", 400, api.CodeBadRequest, api.ReasonCASRequired, "", &four), 1,
+			"a/b requires check-and-set: pass --cas 4 (its current version) after reading it"},
+		{problem(api.OpSecretPut, "a/b", 400, api.CodeBadRequest, api.ReasonTooLarge, "the values are 2000000 bytes, more than the limit of 1 MiB (1048576 bytes)", nil), 1,
+			"Nexus refused the write to a/b: the values are 2000000 bytes, more than the limit of 1 MiB (1048576 bytes)"},
+		{problem(api.OpPolicyPut, "p", 400, api.CodeBadRequest, api.ReasonInvalid, "pathPattern: missing closing ): `(a`", nil), 1,
+			"Nexus refused the request: pathPattern: missing closing ): `(a`"},
+		{problem(api.OpSecretUndelete, "a/b", 404, api.CodeNotFound, api.ReasonDestroyed, "version 2 is destroyed", nil), 1,
+			"a/b: version 2 is destroyed; destroyed data cannot come back"},
+		{problem(api.OpSecretGet, "a/b", 404, api.CodeNotFound, api.ReasonDeleted, "version 3 is deleted", nil), 1,
+			"a/b: version 3 is deleted; spike secret undelete a/b brings deleted versions back"},
+		{problem(api.OpSecretGet, "a/b", 404, api.CodeNotFound, api.ReasonNoSuchVersion, "a/b has no version 9", nil), 1, "a/b has no version 9"},
+		// A reason without a message falls back on the operation's text;
+		// a message never reaches the terminal raw.
+		{problem(api.OpSecretGet, "a/b", 404, api.CodeNotFound, api.ReasonNoSuchPath, "", nil), 1, "no secret at a/b"},
+		{problem(api.OpSecretGet, "a/b", 404, api.CodeNotFound, api.ReasonNoSuchVersion, "x\x1b[2Jy\nz", nil), 1, `a/b: x\x1b[2Jy\nz`},
 		{&identityError{err: errors.New("sdk: SVID files in /x: no such file")}, 1, "no identity to call Nexus with (SVID files in /x: no such file): point --svid-dir"},
 		// An answer that does not decode is not a connection failure.
 		{call(api.OpSecretGet, "a/b", 0, "", fmt.Errorf("%w: transport: decode response: json: cannot unmarshal number into Go struct field .data of type string", sdk.ErrBadAnswer)), 1,
@@ -97,5 +125,30 @@ func TestFlatten(t *testing.T) {
 	t.Parallel()
 	if got := flatten("first\n  second\r\nthird"); got != "first; second; third" {
 		t.Errorf("%q", got)
+	}
+}
+
+// The notice of a wait on a sealed Nexus: once, with Nexus's reason,
+// and none for a refused connection (retried for a moment only).
+func TestNoticeWait(t *testing.T) {
+	t.Parallel()
+	var buf strings.Builder
+	e := &env{g: &globals{Flags: sdk.Flags{NexusURL: "https://nexus:8553"}}, notices: &notifier{w: &buf, enabled: true}}
+	refused := &sdk.Error{Op: api.OpSecretGet, Err: syscall.ECONNREFUSED}
+	sealed := &sdk.Error{Op: api.OpSecretGet, Status: 503, Code: api.CodeNotReady, Message: "sealed: 1 of 2 shards"}
+	if e.noticeWait(sdk.Wait{Op: api.OpSecretGet, Err: refused, For: time.Second}) || buf.Len() != 0 {
+		t.Errorf("a refused connection was noticed: %q", buf.String())
+	}
+	if !e.noticeWait(sdk.Wait{Op: api.OpSecretGet, Err: sealed, For: 9960 * time.Millisecond}) {
+		t.Error("a sealed Nexus was not noticed")
+	}
+	if want := "Nexus at https://nexus:8553 is not ready (sealed: 1 of 2 shards); retrying for up to 10s (--retry-wait) …\n"; buf.String() != want {
+		t.Errorf("notice %q, want %q", buf.String(), want)
+	}
+	buf.Reset()
+	e.notices.enabled = false
+	e.noticeWait(sdk.Wait{Op: api.OpSecretGet, Err: sealed, For: time.Second})
+	if buf.Len() != 0 {
+		t.Errorf("notice without a terminal: %q", buf.String())
 	}
 }

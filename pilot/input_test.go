@@ -30,7 +30,7 @@ func TestReadAtMost(t *testing.T) {
 		{name: "under", r: strings.NewReader("abc"), want: "abc"},
 		{name: "at the limit", r: strings.NewReader("abcd"), want: "abcd"},
 		{name: "over", r: strings.NewReader("abcde"), err: "the input is larger than 4 bytes, the most it can be", usage: true},
-		{name: "read error without the path", r: f, err: "read the input: is a directory"},
+		{name: "read error without the path", r: f, err: "cannot read the input: is a directory", usage: true},
 	} {
 		b, err := readAtMost(tc.r, 4, "the input")
 		var u *usageError

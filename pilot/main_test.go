@@ -287,3 +287,15 @@ func runCases(t *testing.T, cases []cliCase) {
 		})
 	}
 }
+
+// onTerminal runs the CLI with exactly args, with stdin playing a
+// terminal that answers a question with stdin.
+func onTerminal(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := pilot.Run(ctx, args, strings.NewReader(stdin), &out, &errOut,
+		pilot.WithTerminal(func(v any) bool { _, ok := v.(*strings.Reader); return ok }))
+	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}

@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"slices"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/internal/shamir"
-	"github.com/spikeledger/spike/sdk"
 )
 
 type recoverCmd struct {
@@ -77,8 +75,10 @@ type operatorRestoreCmd struct {
 	Files []string `arg:"" optional:"" type:"existingfile" help:"Recovery files, - for standard input (one shard); without any, one shard is read from standard input."`
 }
 
-// Run sends each shard to Nexus and reports how many remain: after each
-// shard in human form, once at the end as a document.
+// Run reads every shard first (a file that is missing or not a recovery
+// file is a usage error, and nothing is sent), then sends each to Nexus
+// and reports how many remain: after each shard in human form, once at
+// the end as a document.
 func (r *operatorRestoreCmd) Run(e *env) error {
 	files := r.Files
 	if len(files) == 0 {
@@ -87,15 +87,28 @@ func (r *operatorRestoreCmd) Run(e *env) error {
 	if stdin := slices.Index(files, "-"); stdin >= 0 && slices.Contains(files[stdin+1:], "-") {
 		return usagef("standard input holds one shard: give - once")
 	}
+	shards := make([]namedShard, 0, len(files))
+	defer func() {
+		for i := range shards {
+			shards[i].share.Zero()
+		}
+	}()
+	for _, f := range files {
+		s, err := readShard(e, f)
+		if err != nil {
+			return err
+		}
+		shards = append(shards, s)
+	}
 	client, err := e.nexus()
 	if err != nil {
 		return err
 	}
 	var last restoreDoc
-	for _, f := range files {
-		p, err := restoreOne(e, client, f)
+	for _, s := range shards {
+		p, err := client.RestoreShard(e.ctx, s.share.ID, (*api.Shard)(&s.share.Value))
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		last = restoreDoc{Collected: p.Collected, Remaining: p.Remaining, Restored: p.Restored}
 		if e.format == formatHuman {
@@ -104,7 +117,7 @@ func (r *operatorRestoreCmd) Run(e *env) error {
 			}
 		}
 		if last.Restored {
-			break // restored: the remaining files are not needed
+			break // restored: the remaining shards are not needed
 		}
 	}
 	if e.format == formatHuman {
@@ -130,28 +143,30 @@ func (d restoreDoc) human(w io.Writer) error {
 	return err
 }
 
-// restoreOne sends the shard in the recovery file name ("-": standard
-// input) and returns where the restore stands.
-func restoreOne(e *env, client *sdk.Client, name string) (*sdk.RestoreProgress, error) {
+// namedShard is a shard and where it came from, for messages.
+type namedShard struct {
+	name  string
+	share shamir.Share
+}
+
+// readShard reads the shard in the recovery file name ("-": standard
+// input). A file that cannot be read, or holds no shard, is a usage
+// error naming it.
+func readShard(e *env, name string) (namedShard, error) {
 	var s shamir.Share
 	var err error
 	if name == "-" {
 		if e.in == nil {
-			return nil, usagef("no standard input to read a shard from")
+			return namedShard{}, usagef("no standard input to read a shard from")
 		}
 		name = "standard input"
 		s, err = shamir.ReadRecovery(e.in)
 	} else {
 		s, err = shamir.ReadRecoveryFile(name)
-		name = filepath.Base(name)
 	}
-	defer s.Zero()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		s.Zero()
+		return namedShard{}, usagef("%s: %v", name, err)
 	}
-	p, err := client.RestoreShard(e.ctx, s.ID, (*api.Shard)(&s.Value))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return p, nil
+	return namedShard{name: name, share: s}, nil
 }

@@ -68,7 +68,7 @@ func TestOperatorRecover(t *testing.T) {
 	runCases(t, []cliCase{
 		{name: "restore unsealed", who: res, args: []string{"operator", "restore", files[0]}, code: 1, want: "Nexus is already unsealed: nothing to restore"},
 		{name: "restore unauthorized", args: []string{"operator", "restore", files[0]}, code: 1, want: "restore needs the spike/pilot/role/restore identity"},
-		{name: "restore malformed shard", who: res, stdin: "spike:1:nothex", args: []string{"operator", "restore"}, code: 1, want: "recovery shard 1"},
+		{name: "restore malformed shard", who: res, stdin: "spike:1:nothex", args: []string{"operator", "restore"}, code: 2, want: "standard input: recovery shard 1"},
 		{name: "restore missing file", who: res, args: []string{"operator", "restore", files[0] + ".none"}, code: 2, want: "no such file"},
 	})
 }
@@ -229,12 +229,15 @@ func TestOperatorRestore(t *testing.T) {
 	}
 	n = newSealedNexus(t)
 	restore(t, n, string(shard), "operator", "restore", "-", two, "-").check(t, 2, "give - once")
-	restore(t, n, strings.Repeat(" ", 5000)+string(shard), "operator", "restore", "-").check(t, 1, "standard input: recovery shard: more than 4096 bytes")
+	restore(t, n, strings.Repeat(" ", 5000)+string(shard), "operator", "restore", "-").check(t, 2, "standard input: recovery shard: more than 4096 bytes")
 	big := filepath.Join(dir, "big.txt")
 	if err := os.WriteFile(big, []byte(string(shard)+strings.Repeat("\n", 5000)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	restore(t, n, "", "operator", "restore", big).check(t, 1, "big.txt: recovery shard: more than 4096 bytes")
+	restore(t, n, "", "operator", "restore", big).check(t, 2, big+": recovery shard: more than 4096 bytes")
+	// Every file is read before any shard is sent: a bad one among good
+	// ones sends nothing.
+	restore(t, n, "", "operator", "restore", one, big).check(t, 2, big+": recovery shard")
 	if n.got() != "[]" {
 		t.Errorf("Nexus got shards %v from refused input", n.got())
 	}

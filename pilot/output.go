@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // format is how a command prints what it returns.
@@ -100,9 +103,63 @@ func humanTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
-// oneLine makes s safe to print as one line of a table or message.
+// oneLine makes s safe to print as one line of a table or message:
+// newlines, tabs and every other control character (ESC included, so
+// nothing in s can drive the terminal), and bytes that are not UTF-8,
+// are shown escaped (\n, \t, \x1b, \u2028), never raw. Printable text,
+// backslashes included, is left as it is.
 func oneLine(s string) string {
-	return strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s)
+	if !needsEscape(s) {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x80 && !unicode.IsPrint(r):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case !unicode.IsPrint(r) && r > 0xffff:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		case !unicode.IsPrint(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// needsEscape reports whether s holds anything oneLine escapes.
+func needsEscape(s string) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// showValue is how human output shows a secret value: as it is, unless it
+// holds a control character (a newline, a tab, ESC…) or bytes that are
+// not UTF-8, or starts with a double quote; then as a double-quoted
+// string with Go's (and JSON's) escapes. So a raw value never starts
+// with '"' and a quoted one always does: the two cannot be confused, and
+// no value reaches the terminal raw if it could act on it.
+func showValue(s string) string {
+	if !needsEscape(s) && !strings.HasPrefix(s, `"`) {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // okLine is what a command that changes something prints in human form.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,9 +69,13 @@ func TestVersion(t *testing.T) {
 func TestConnectionFailures(t *testing.T) {
 	t.Parallel()
 	superDir := svidDir(t, devcluster.SVIDSuperuser)
-	r := runCLI(t, "", "--nexus-url", "https://127.0.0.1:1", "--svid-dir", superDir, "--retry-wait", "0", "secret", "list")
-	r.check(t, 1, "cannot reach Nexus at https://127.0.0.1:1")
-	r.check(t, 1, "check --nexus-url (SPIKE_NEXUS_URL) and that Nexus is running")
+	// Nothing listens: said at once, however long --retry-wait is (the
+	// test would take ten minutes otherwise).
+	closed := closedURL(t)
+	r := runCLI(t, "", "--nexus-url", closed, "--svid-dir", superDir, "--retry-wait", "10m", "secret", "list")
+	r.check(t, 1, "nothing is listening at "+closed+": is Nexus running? (start one with spike dev, or point --nexus-url or SPIKE_NEXUS_URL at it)")
+	r = runCLI(t, "", "--nexus-url", closed, "--svid-dir", superDir, "--retry-wait", "0", "secret", "list")
+	r.check(t, 1, "nothing is listening at "+closed)
 
 	r = runCLI(t, "", "--nexus-url", nexusURL(t), "--svid-dir", filepath.Join(t.TempDir(), "none"), "--spiffe-source-timeout", "50ms", "secret", "list")
 	r.check(t, 1, "no identity to call Nexus with")
@@ -78,6 +83,45 @@ func TestConnectionFailures(t *testing.T) {
 
 	r = runCLI(t, "", "--svid-dir", filepath.Join(t.TempDir(), "none"), "version")
 	r.check(t, 0, "")
+}
+
+// closedURL is a Nexus URL at which nothing listens.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "https://" + addr
+}
+
+// On a terminal, a command says what it waits for: an SVID that is not
+// there yet, at once. Without one (every other test) it says nothing
+// but the error.
+func TestWaitNotices(t *testing.T) {
+	t.Parallel()
+	empty := t.TempDir()
+	var out, errOut bytes.Buffer
+	code := pilot.Run(t.Context(), []string{"--nexus-url", nexusURL(t), "--svid-dir", empty, "--spiffe-source-timeout", "50ms", "secret", "list"},
+		nil, &out, &errOut, pilot.WithTerminal(func(v any) bool { return v == io.Writer(&errOut) }))
+	lines := strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n")
+	if code != 1 || len(lines) != 2 || lines[0] != "waiting up to 50ms for an SVID in "+empty+" (--svid-dir, SPIKE_SVID_DIR): is spiffe-helper writing there?" ||
+		!strings.Contains(lines[1], "no identity to call Nexus with") {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut.String())
+	}
+}
+
+// The defaults of the waits are spike's own, shorter than the SDK's.
+func TestWaitDefaults(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, "", "--help")
+	for _, want := range []string{"--spiffe-source-timeout=5s", "--retry-wait=10s", "A refused connection (nothing listening) is retried for 1s at most."} {
+		if !strings.Contains(strings.Join(strings.Fields(r.stdout), " "), want) {
+			t.Errorf("--help does not say %q:\n%s", want, r.stdout)
+		}
+	}
 }
 
 func TestFormats(t *testing.T) {

@@ -46,13 +46,22 @@ func (d policyDoc) human(w io.Writer) error {
 	return t.Flush()
 }
 
-func (d policyDoc) policy() sdk.Policy {
+// policy is the policy to send. Its permissions are checked here, so
+// that a typo is named with the valid ones (from, "--permissions" or
+// "the policy file F", says where it was): a usage error, nothing sent.
+func (d policyDoc) policy(from string) (sdk.Policy, error) {
 	perms := make([]api.Permission, len(d.Permissions))
 	for i, p := range d.Permissions {
 		perms[i] = api.Permission(strings.TrimSpace(p))
+		if !perms[i].Valid() {
+			return sdk.Policy{}, usagef("%s: %q is not a permission: want %s", from, p, validPermissions)
+		}
 	}
-	return sdk.Policy{Name: d.Name, SPIFFEIDPattern: d.SPIFFEIDPattern, PathPattern: d.PathPattern, Permissions: perms}
+	return sdk.Policy{Name: d.Name, SPIFFEIDPattern: d.SPIFFEIDPattern, PathPattern: d.PathPattern, Permissions: perms}, nil
 }
+
+// validPermissions lists every permission, as errors show them.
+const validPermissions = "read, write, list, execute, admin or super"
 
 func docOf(p *sdk.Policy) policyDoc {
 	perms := make([]string, len(p.Permissions))
@@ -71,6 +80,11 @@ type policyCreateCmd struct {
 }
 
 func (c *policyCreateCmd) Run(e *env) error {
+	doc := policyDoc{Name: c.Name, SPIFFEIDPattern: c.SPIFFEIDPattern, PathPattern: c.PathPattern, Permissions: c.Permissions}
+	p, err := doc.policy("--permissions")
+	if err != nil {
+		return err
+	}
 	client, err := e.nexus()
 	if err != nil {
 		return err
@@ -82,15 +96,14 @@ func (c *policyCreateCmd) Run(e *env) error {
 	case !errors.Is(err, sdk.ErrNotFound):
 		return err
 	}
-	doc := policyDoc{Name: c.Name, SPIFFEIDPattern: c.SPIFFEIDPattern, PathPattern: c.PathPattern, Permissions: c.Permissions}
-	if err := client.PutPolicy(e.ctx, doc.policy()); err != nil {
+	if err := client.PutPolicy(e.ctx, p); err != nil {
 		return err
 	}
 	return e.print(doc, okLine(fmt.Sprintf("Policy %q created.", c.Name)))
 }
 
 type policyApplyCmd struct {
-	File            string   `name:"file" type:"path" help:"A policy in YAML (SPIKE's format: name, spiffeidPattern, pathPattern, permissions) or JSON; - reads standard input."`
+	File            string   `name:"file" type:"path" help:"A policy in YAML (SPIKE's format: name, spiffeidPattern, pathPattern, permissions) or JSON; - reads standard input. What policy get -f yaml|json prints applies as it is: its read-only fields (createdAt, updatedAt, id) are ignored."`
 	Name            string   `name:"name" help:"Policy name (without --file)."`
 	SPIFFEIDPattern string   `name:"spiffeid-pattern" help:"RE2 pattern of the SPIFFE IDs it grants (without --file)."`
 	PathPattern     string   `name:"path-pattern" help:"RE2 pattern of the secret paths (without --file)."`
@@ -102,11 +115,19 @@ func (c *policyApplyCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	from := "--permissions"
+	if c.File != "" {
+		from = "the policy file " + c.File
+	}
+	p, err := doc.policy(from)
+	if err != nil {
+		return err
+	}
 	client, err := e.nexus()
 	if err != nil {
 		return err
 	}
-	if err := client.PutPolicy(e.ctx, doc.policy()); err != nil {
+	if err := client.PutPolicy(e.ctx, p); err != nil {
 		return err
 	}
 	return e.print(doc, okLine(fmt.Sprintf("Policy %q applied.", doc.Name)))
@@ -211,8 +232,12 @@ func (c *policyListCmd) Run(e *env) error {
 			_, err := fmt.Fprintln(w, "No policies found.")
 			return err
 		}
-		_, err := fmt.Fprintln(w, strings.Join(names, "\n"))
-		return err
+		for _, n := range names {
+			if _, err := fmt.Fprintln(w, oneLine(n)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -3,6 +3,7 @@ package pilot_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spikeledger/spike/devcluster"
@@ -35,7 +36,8 @@ func TestPolicy(t *testing.T) {
 		{name: "create exists", args: create(n+"-a", "read"), code: 1, want: "already exists: spike policy apply replaces it"},
 		{name: "create unauthorized", who: nobodyDir(t), args: create(n+"-x", "read"), code: 1, want: "on spike/system/acl"},
 		{name: "create missing flags", args: []string{"policy", "create", "--name", n + "-x"}, code: 2, want: "missing flags"},
-		{name: "create bad permission", args: create(n+"-x", "read,fly"), code: 2, want: "invalid argument"},
+		{name: "create bad permission", args: create(n+"-x", "read,fly"), code: 2, want: `--permissions: "fly" is not a permission: want read, write, list, execute, admin or super`},
+		{name: "apply bad permission", args: []string{"policy", "apply", "--name", n + "-x", "--spiffeid-pattern", id, "--path-pattern", path, "--permissions", "reed"}, code: 2, want: `--permissions: "reed" is not a permission: want read,`},
 		{name: "create bad pattern", args: []string{"policy", "create", "--name", n + "-x", "--spiffeid-pattern", ".*", "--path-pattern", path, "--permissions", "read"}, code: 2, want: "invalid argument"},
 
 		{name: "apply file", args: []string{"policy", "apply", "--file", yamlFile}, exact: `Policy "` + n + `-file" applied.` + "\n"},
@@ -45,7 +47,7 @@ func TestPolicy(t *testing.T) {
 		{name: "apply file and flags", args: []string{"policy", "apply", "--file", yamlFile, "--name", "x"}, code: 2, want: "not both"},
 		{name: "apply nothing", args: []string{"policy", "apply", "--name", "x"}, code: 2, want: "give --file"},
 		{name: "apply bad yaml", args: []string{"policy", "apply", "--file", badFile}, code: 2, want: "bad double-quoted value"},
-		{name: "apply missing file", args: []string{"policy", "apply", "--file", badFile + ".none"}, code: 1, want: "no such file"},
+		{name: "apply missing file", args: []string{"policy", "apply", "--file", badFile + ".none"}, code: 2, want: badFile + ".none: no such file"},
 		{name: "apply unauthorized", who: nobodyDir(t), args: []string{"policy", "apply", "--file", yamlFile}, code: 1, want: "write on spike/system/acl"},
 
 		{name: "get", args: []string{"policy", "get", n + "-a"}, want: "permissions       super\n"},
@@ -82,4 +84,34 @@ func jsonEscape(s string) string {
 		out = append(out, s[i])
 	}
 	return string(out)
+}
+
+// What policy get prints, YAML or JSON, applies as it is: the read-only
+// fields Nexus sets are ignored, and the policy comes back unchanged.
+func TestPolicyRoundTrip(t *testing.T) {
+	t.Parallel()
+	n := uniq(t, "")
+	id := `^spiffe://spike\.ist/workload/` + n + `$`
+	super(t, "", "policy", "create", "--name", n, "--spiffeid-pattern", id, "--path-pattern", "^"+n+"/(a|b)/.*$", "--permissions", "read,list").check(t, 0, "")
+	before := super(t, "", "policy", "get", n)
+	before.check(t, 0, "")
+	for _, format := range []string{"yaml", "json"} {
+		got := super(t, "", "-f", format, "policy", "get", n)
+		got.check(t, 0, "")
+		if !strings.Contains(got.stdout, "createdAt") {
+			t.Fatalf("%s: get prints no createdAt, nothing to test:\n%s", format, got.stdout)
+		}
+		file := filepath.Join(t.TempDir(), "policy."+format)
+		if err := os.WriteFile(file, []byte(got.stdout), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		super(t, "", "policy", "apply", "--file", file).check(t, 0, "")
+		stdin := as(t, svidDir(t, devcluster.SVIDSuperuser), got.stdout, "policy", "apply", "--file", "-")
+		stdin.check(t, 0, "")
+		after := super(t, "", "policy", "get", n)
+		after.check(t, 0, "")
+		if keep := func(s string) string { return s[:strings.Index(s, "created")] }; keep(after.stdout) != keep(before.stdout) {
+			t.Errorf("%s: after the round trip:\n%s\nwant\n%s", format, after.stdout, before.stdout)
+		}
+	}
 }

@@ -18,21 +18,52 @@ type policySpec struct {
 	Permissions     []string `json:"permissions"`
 }
 
+// policyJSON is a policy file in JSON: the spec, and the fields `spike
+// policy get -f json` adds, which Nexus sets and a file cannot change.
+type policyJSON struct {
+	policySpec
+	// SPIKE v0.8's responses spell the SPIFFE ID pattern's key so.
+	Misspelt  *string         `json:"spiffiedPattern"`
+	ID        json.RawMessage `json:"id"`
+	CreatedAt json.RawMessage `json:"createdAt"`
+	UpdatedAt json.RawMessage `json:"updatedAt"`
+	CreatedBy json.RawMessage `json:"createdBy"`
+	UpdatedBy json.RawMessage `json:"updatedBy"`
+}
+
+// readOnlyKeys are the keys of `spike policy get`'s output that Nexus
+// sets: a policy file may carry them, so that what get prints applies
+// as it is, and they are ignored.
+var readOnlyKeys = map[string]bool{"id": true, "createdAt": true, "updatedAt": true, "createdBy": true, "updatedBy": true}
+
 // maxPolicyFile bounds a policy file.
 const maxPolicyFile = 64 << 10
 
 // parsePolicySpec reads a policy file: SPIKE's YAML (the subset a policy
 // needs: "key: scalar" lines and a permissions list in block or flow
 // style, comments, plain, single- and double-quoted scalars) or the same
-// document as JSON. All four keys are required; unknown keys are refused
-// rather than ignored, so a typo cannot drop a field.
+// document as JSON. All four keys are required. The read-only keys of
+// `spike policy get`'s output (readOnlyKeys) are ignored, so that its
+// output, YAML or JSON, applies unchanged; any other unknown key is
+// refused rather than ignored, so a typo cannot drop a field.
 func parsePolicySpec(b []byte) (policySpec, error) {
 	var s policySpec
 	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
+		var j policyJSON
 		dec := json.NewDecoder(bytes.NewReader(t))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&s); err != nil {
+		if err := dec.Decode(&j); err != nil {
 			return s, fmt.Errorf("policy file: %w", err)
+		}
+		if dec.More() {
+			return s, fmt.Errorf("policy file: more than one JSON document")
+		}
+		s = j.policySpec
+		if j.Misspelt != nil {
+			if s.SPIFFEIDPattern != "" && s.SPIFFEIDPattern != *j.Misspelt {
+				return s, fmt.Errorf("policy file: spiffeidPattern and spiffiedPattern differ")
+			}
+			s.SPIFFEIDPattern = *j.Misspelt
 		}
 	} else if err := s.parseYAML(b); err != nil {
 		return s, err
@@ -97,6 +128,9 @@ func (s *policySpec) parseYAML(b []byte) error {
 			}
 			s.Permissions, err = yamlFlowList(rest)
 		default:
+			if readOnlyKeys[key] {
+				continue // set by Nexus: ignored
+			}
 			return fmt.Errorf("policy file line %d: unknown key %q (want name, spiffeidPattern, pathPattern, permissions)", n, key)
 		}
 		if err != nil {

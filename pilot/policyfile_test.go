@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParsePolicySpec(t *testing.T) {
@@ -52,4 +53,33 @@ func FuzzParsePolicySpec(f *testing.F) {
 			t.Fatalf("accepted an incomplete policy: %+v", s)
 		}
 	})
+}
+
+// The documents policy get prints parse back, read-only fields and all.
+func TestParsePolicySpecReadOnlyFields(t *testing.T) {
+	t.Parallel()
+	doc := policyDoc{Name: "web", SPIFFEIDPattern: `^spiffe://example\.org/web/"x"$`, PathPattern: "^secrets/web/db$", Permissions: []string{"read", "write"},
+		CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), UpdatedAt: time.Date(2026, 1, 2, 3, 4, 5, 7, time.UTC)}
+	for _, f := range []format{formatYAML, formatJSON} {
+		b, err := render(f, doc, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := parsePolicySpec(b)
+		if err != nil || got.Name != doc.Name || got.SPIFFEIDPattern != doc.SPIFFEIDPattern || got.PathPattern != doc.PathPattern || !slices.Equal(got.Permissions, doc.Permissions) {
+			t.Errorf("%s: %+v, %v\n%s", f, got, err, b)
+		}
+	}
+	for _, tc := range []struct{ in, err string }{
+		{"name: web\nid: \"\"\ncreatedBy: spiffe://a/b\nspiffeidPattern: x\npathPattern: x\npermissions: [read]\n", ""},
+		{`{"id":"","name":"web","spiffiedPattern":"x","pathPattern":"x","permissions":["read"],"createdAt":"2026-01-02T03:04:05Z","createdBy":null}`, ""},
+		{`{"name":"web","spiffeidPattern":"x","spiffiedPattern":"y","pathPattern":"x","permissions":["read"]}`, "differ"},
+		{"name: web\ncreatedAt: 1\ncreatedAt: 2\n", "createdAt is given twice"},
+		{"name: web\ncreated: 1\n", `unknown key "created"`},
+	} {
+		_, err := parsePolicySpec([]byte(tc.in))
+		if (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%q: %v, want %q", tc.in, err, tc.err)
+		}
+	}
 }

@@ -86,7 +86,11 @@ type secretGetCmd struct {
 
 // Run prints the values: KEY=VALUE lines, sorted, or one value alone.
 // This is the one command whose output is secret: it is what was asked
-// for.
+// for. In the lines, a value that holds a control character (a PEM
+// key's newlines, say) is shown quoted and escaped (showValue), so each
+// line is one key and nothing can drive the terminal; one value alone is
+// shown so on a terminal, and written as it is stored (and a newline)
+// otherwise, for `spike secret get P KEY > file`.
 func (c *secretGetCmd) Run(e *env) error {
 	client, err := e.nexus()
 	if err != nil {
@@ -103,14 +107,18 @@ func (c *secretGetCmd) Run(e *env) error {
 			return &missingKeyError{path: c.Path, key: c.Key, keys: sortedKeys(s.Data)}
 		}
 		return e.print(v, func(w io.Writer) error {
-			_, err := fmt.Fprintln(w, v)
+			shown := v
+			if e.terminal(e.out) {
+				shown = showValue(v)
+			}
+			_, err := fmt.Fprintln(w, shown)
 			return err
 		})
 	}
 	return e.print(s.Data, func(w io.Writer) error {
 		keys := sortedKeys(s.Data)
 		for _, k := range keys {
-			if _, err := fmt.Fprintf(w, "%s=%s\n", k, s.Data[k]); err != nil {
+			if _, err := fmt.Fprintf(w, "%s=%s\n", oneLine(k), showValue(s.Data[k])); err != nil {
 				return err
 			}
 		}
@@ -144,18 +152,30 @@ func sortedKeys(m map[string]string) []string {
 
 type secretListCmd struct {
 	Prefix string `name:"prefix" help:"Only paths that start with this."`
+	After  string `name:"after" help:"Only paths after this one (the last path of the previous page)."`
+	Limit  int    `name:"limit" help:"Print one page of at most this many paths (0: every path; at most 1000)."`
 }
 
-// listPage is the page size the CLI asks for; it fetches every page.
+// listPage is the page size the CLI asks for when it fetches every page.
 const listPage = 1000
 
+// Run lists the paths, sorted: every page, or with --limit one page,
+// which --after the last path printed continues (the human form says
+// so when more follow).
 func (c *secretListCmd) Run(e *env) error {
+	if c.Limit < 0 || c.Limit > listPage {
+		return usagef("--limit must be 0 to %d", listPage)
+	}
 	client, err := e.nexus()
 	if err != nil {
 		return err
 	}
-	paths, _, err := collect("", false, func(after string) ([]string, string, error) {
-		return client.ListSecrets(e.ctx, sdk.ListOptions{Prefix: c.Prefix, After: after, Limit: listPage})
+	size := listPage
+	if c.Limit > 0 {
+		size = c.Limit
+	}
+	paths, next, err := collect(c.After, c.Limit > 0, func(after string) ([]string, string, error) {
+		return client.ListSecrets(e.ctx, sdk.ListOptions{Prefix: c.Prefix, After: after, Limit: size})
 	})
 	if err != nil {
 		return err
@@ -165,8 +185,16 @@ func (c *secretListCmd) Run(e *env) error {
 			_, err := fmt.Fprintln(w, "No secrets found.")
 			return err
 		}
-		_, err := fmt.Fprintln(w, strings.Join(paths, "\n"))
-		return err
+		for _, p := range paths {
+			if _, err := fmt.Fprintln(w, oneLine(p)); err != nil {
+				return err
+			}
+		}
+		if next != "" {
+			_, err := fmt.Fprintf(w, "More paths: --after %s\n", oneLine(next))
+			return err
+		}
+		return nil
 	})
 }
 

@@ -2,6 +2,7 @@ package pilot_test
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +19,14 @@ func TestSecretPutGet(t *testing.T) {
 	if err := os.WriteFile(file, []byte("-----BEGIN X-----\nabc\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	big := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), 1<<20+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	runCases(t, []cliCase{
 		{name: "put", args: []string{"secret", "put", p + "/a", "user=admin", "pass=s3cret"}, exact: "OK (version 1)\n"},
+		// Nexus's limit, said as the README says it: 1 MiB.
+		{name: "put too large", args: []string{"secret", "put", p + "/big", "k=@" + big}, code: 1, want: "1 MiB"},
 		{name: "put json", args: []string{"-f", "json", "secret", "put", p + "/b", "k=v"}, golden: "secret-put"},
 		{name: "put from file and stdin", stdin: "tok\n", args: []string{"secret", "put", p + "/c", "cert=@" + file, "token=-", "at=@@home"}, exact: "OK (version 1)\n"},
 		{name: "put cas", args: []string{"secret", "put", "--cas", "1", p + "/a", "user=admin", "pass=n3w"}, exact: "OK (version 2)\n"},
@@ -32,11 +39,21 @@ func TestSecretPutGet(t *testing.T) {
 		{name: "put stdin twice", args: []string{"secret", "put", p + "/a", "a=-", "b=-"}, code: 2, want: "only one value"},
 		{name: "put bad key", args: []string{"secret", "put", p + "/a", "db.host=x"}, code: 2, want: "invalid argument"},
 		{name: "put bad path", args: []string{"secret", "put", "a path", "k=v"}, code: 2, want: "invalid argument"},
+		// Said when the command line is parsed: before the SVID is
+		// waited for (nobody's would do) or Nexus is called.
+		{name: "put leading slash", who: t.TempDir(), args: []string{"secret", "put", "/" + p + "/a", "k=v"}, code: 2,
+			want: `invalid argument: path: must not start with '/' (did you mean "` + p + `/a"?) (see 'spike secret put --help')`},
+		{name: "get doubled slash", who: t.TempDir(), args: []string{"secret", "get", p + "//a"}, code: 2, want: `must not hold "//" (did you mean "` + p + `/a"?)`},
+		{name: "delete trailing slash", who: t.TempDir(), args: []string{"secret", "delete", p + "/a/"}, code: 2, want: `must not end with '/'`},
+		{name: "restore a slashed path", who: t.TempDir(), args: []string{"restore", "apply", "-y", "--seq", "1", p + "/a", "/b"}, code: 2, want: `did you mean "b"?`},
 
 		{name: "get", args: []string{"secret", "get", p + "/a"}, exact: "pass=n3w3r\nuser=admin\n"},
 		{name: "get key", args: []string{"secret", "get", p + "/a", "user"}, exact: "admin\n"},
 		{name: "get version", args: []string{"secret", "get", "-v", "1", p + "/a", "pass"}, exact: "s3cret\n"},
-		{name: "get file and stdin values", args: []string{"secret", "get", p + "/c"}, exact: "at=@home\ncert=-----BEGIN X-----\nabc\n\ntoken=tok\n"},
+		// One line per key: a multi-line value is shown quoted and escaped.
+		{name: "get file and stdin values", args: []string{"secret", "get", p + "/c"}, exact: "at=@home\ncert=\"-----BEGIN X-----\\nabc\\n\"\ntoken=tok\n"},
+		// One value, piped, is written as stored, for > file.
+		{name: "get one multi-line value", args: []string{"secret", "get", p + "/c", "cert"}, exact: "-----BEGIN X-----\nabc\n\n"},
 		{name: "get json", args: []string{"--format", "json", "secret", "get", p + "/a"}, golden: "secret-get"},
 		{name: "get key json", args: []string{"-f", "j", "secret", "get", p + "/a", "pass"}, golden: "secret-get-key"},
 		{name: "get yaml", args: []string{"-f", "yaml", "secret", "get", p + "/a"}, exact: "pass: \"n3w3r\"\nuser: \"admin\"\n"},
@@ -64,7 +81,49 @@ func TestSecretList(t *testing.T) {
 		// policy names; that is not a refusal.
 		{name: "list as nobody", who: nobodyDir(t), args: []string{"secret", "list", "--prefix", p + "/"}, exact: "No secrets found.\n"},
 		{name: "list extra argument", args: []string{"secret", "list", p}, code: 2, want: "unexpected argument"},
+
+		// Pages, as the README's "paged listing" promises: --limit prints
+		// one, and says how to go on; --after the last path goes on.
+		{name: "put c", args: []string{"secret", "put", p + "/c", "k=v"}},
+		{name: "list page", args: []string{"secret", "list", "--prefix", p + "/", "--limit", "2"}, exact: p + "/a\n" + p + "/b\nMore paths: --after " + p + "/b\n"},
+		{name: "list next page", args: []string{"secret", "list", "--prefix", p + "/", "--limit", "2", "--after", p + "/b"}, exact: p + "/c\n"},
+		{name: "list page json", args: []string{"-f", "json", "secret", "list", "--prefix", p + "/", "--limit", "1", "--after", p + "/a"}, exact: "[\n  \"" + p + "/b\"\n]\n"},
+		{name: "list after, every page", args: []string{"secret", "list", "--prefix", p + "/", "--after", p + "/a"}, exact: p + "/b\n" + p + "/c\n"},
+		{name: "list bad limit", args: []string{"secret", "list", "--limit", "1001"}, code: 2, want: "--limit must be 0 to 1000"},
 	})
+}
+
+// On a terminal, no value reaches it raw: control characters (ESC
+// here) are escaped, in the lines and in one value alone.
+func TestSecretGetEscapes(t *testing.T) {
+	t.Parallel()
+	p := uniq(t, "s/")
+	super(t, "x\x1b[2Jy\tz", "secret", "put", p+"/a", "k=-", `q="quoted"`, "plain=a b\\n").check(t, 0, "")
+	get := func(terminal bool, args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		code := pilot.Run(t.Context(), append([]string{"--nexus-url", nexusURL(t), "--svid-dir", svidDir(t, devcluster.SVIDSuperuser), "--retry-wait", "0",
+			"secret", "get"}, args...), nil, &out, &errOut, pilot.WithTerminal(func(v any) bool { return terminal && v == io.Writer(&out) }))
+		if code != 0 {
+			t.Fatalf("%v: exit %d, %s", args, code, errOut.String())
+		}
+		return out.String()
+	}
+	// A value starting with a double quote is quoted too, so that a
+	// quoted value is never mistaken for a raw one; a backslash in a
+	// value needs no escape.
+	want := `k="x\x1b[2Jy\tz"` + "\n" + `plain=a b\n` + "\n" + `q="\"quoted\""` + "\n"
+	for _, terminal := range []bool{true, false} {
+		if got := get(terminal, p+"/a"); got != want {
+			t.Errorf("terminal %v: %q, want %q", terminal, got, want)
+		}
+	}
+	if got := get(true, p+"/a", "k"); got != `"x\x1b[2Jy\tz"`+"\n" {
+		t.Errorf("one value on a terminal: %q", got)
+	}
+	if got := get(false, p+"/a", "k"); got != "x\x1b[2Jy\tz\n" {
+		t.Errorf("one value piped: %q", got)
+	}
 }
 
 func TestSecretDeleteUndeleteDestroy(t *testing.T) {

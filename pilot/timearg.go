@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -110,4 +111,20 @@ func parseAgo(s string) (time.Duration, error) {
 		return 0, errors.New("too long ago")
 	}
 	return total + d, nil
+}
+
+// parsePastTime reads a time argument that must name a point of the past
+// (a restore's target): one of timeArg's forms, with a time after now
+// refused. flag names the flag in errors, which are usage errors.
+func parsePastTime(flag, s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	t, err := parseTimeArg(s, now)
+	if err != nil {
+		return time.Time{}, usagef("%s %v", flag, err)
+	}
+	if t.After(now) {
+		return time.Time{}, usagef("%s %s is in the future (now is %s): give a past time: %s",
+			flag, t.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), timeForms)
+	}
+	return t, nil
 }

@@ -5,12 +5,15 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/spikeledger/spike/api"
 )
 
 // maxValueInput bounds one value read from a file or standard input: the
-// most Nexus stores in a version, 1 MiB, and a little more so that Nexus,
-// not the CLI, says what the limit is.
-const maxValueInput = 1<<20 + 1
+// most Nexus reads in a write request (api.SecretBodyLimit, 4 MiB).
+// Within that, Nexus says whether the version fits its limit
+// (--max-secret-size: 1 MiB by default), since only it knows the limit.
+const maxValueInput = api.SecretBodyLimit
 
 // parsePairs turns SPIKE's KEY=VALUE arguments into a secret's values.
 // Besides a literal VALUE it accepts KEY=@FILE (the file's bytes,
@@ -61,16 +64,18 @@ func parsePairs(args []string, stdin io.Reader) (map[string]string, error) {
 	return values, nil
 }
 
-// readValueFile reads the file KEY=@FILE names. Its errors never name the
-// file: the "file" may be a password that starts with @.
+// readValueFile reads the file KEY=@FILE names. Its errors name the
+// file, as every command's do: it is a name the user typed, in the shell
+// history already; a value meant literally is written KEY=@@VALUE, which
+// the error says.
 func readValueFile(key, name string) (string, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return "", usagef("value of %q: cannot open the file it names (%v); write %s=@@... for a literal value starting with @",
-			key, pathless(err), key)
+		return "", usagef("value of %q: cannot open the file %s (%v); write %s=@@... for a literal value starting with @",
+			key, name, pathless(err), key)
 	}
 	defer f.Close()
-	return readValue(f, key, "the file it names")
+	return readValue(f, key, "the file "+name)
 }
 
 // readValue reads the value of key from r, which from says in words.

@@ -37,7 +37,7 @@ func TestParsePairs(t *testing.T) {
 		{name: "duplicate", args: []string{"a=1", "a=2"}, err: `key "a" is given twice`},
 		{name: "stdin twice", args: []string{"a=-", "b=-"}, err: "only one value"},
 		{name: "missing file", args: []string{"a=@" + file + "x"}, err: "no such file"},
-		{name: "too large", args: []string{"a=@" + big}, err: `the value of "a" (from the file it names) is larger than 1048577 bytes`},
+		{name: "too large", args: []string{"a=@" + big}, err: `the value of "a" (from the file ` + big + `) is larger than 4 MiB (4194304 bytes), the most it can be`},
 	} {
 		got, err := parsePairs(tc.args, strings.NewReader(tc.stdin))
 		var u *usageError
@@ -52,11 +52,12 @@ func TestParsePairs(t *testing.T) {
 	}
 }
 
-// A mistyped pair may be the secret itself, and so may the "file" of a
-// password that starts with @: errors never quote either.
+// A mistyped pair may be the secret itself: errors never quote it. A
+// KEY=@FILE names a file by its syntax (KEY=@@VALUE is the literal), and
+// its errors name the file, as every command's do.
 func TestParsePairsNeverQuotesValues(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "s3cr3t-dir")
+	dir := filepath.Join(t.TempDir(), "a-dir")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -66,13 +67,14 @@ func TestParsePairsNeverQuotesValues(t *testing.T) {
 	}{
 		{[]string{"s3cr3t-value"}, "value 1 is not KEY=VALUE"},
 		{[]string{"k=s3cr3t-value", "k=s3cr3t-value"}, "given twice"},
-		{[]string{"k=@s3cr3t-value"}, `value of "k": cannot open the file it names (no such file or directory); write k=@@... for a literal value starting with @`},
-		{[]string{"k=@" + dir}, `read the value of "k" (from the file it names): is a directory`},
+		{[]string{"k=@missing.pem"}, `value of "k": cannot open the file missing.pem (no such file or directory); write k=@@... for a literal value starting with @`},
+		{[]string{"k=@" + dir}, `cannot read the value of "k" (from the file ` + dir + `): is a directory`},
 		{[]string{"k=-"}, `value of "k": no standard input`},
 	} {
 		_, err := parsePairs(tc.args, nil)
-		if err == nil || strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%v: %v, want an error mentioning %q and no value", tc.args, err, tc.want)
+		var u *usageError
+		if err == nil || !errors.As(err, &u) || strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want a usage error mentioning %q and no value", tc.args, err, tc.want)
 		}
 	}
 }

@@ -29,8 +29,12 @@ type Client struct {
 	json      *transport.Client
 	stream    *http.Client // stream-mode cipher calls, which send raw bytes
 	retryWait time.Duration
-	logger    *slog.Logger
-	closeSrc  func() error // nil for a caller's source
+	// refusedWait bounds the retries of a refused connection, within
+	// retryWait; notice, if set, hears of each call's first wait.
+	refusedWait time.Duration
+	notice      func(Wait)
+	logger      *slog.Logger
+	closeSrc    func() error // nil for a caller's source
 }
 
 // New returns a client with its SVID source ready: it waits (at most the
@@ -45,7 +49,7 @@ func New(ctx context.Context, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{nexus: s.nexusURL, retryWait: s.retryWait, logger: s.logger}
+	c := &Client{nexus: s.nexusURL, retryWait: s.retryWait, refusedWait: s.refusedWait, notice: s.notice, logger: s.logger}
 	bundle, err := c.openSource(ctx, s)
 	if err != nil {
 		return nil, err

@@ -50,6 +50,10 @@
 // While Nexus answers 503 (sealed, or still starting) the client retries
 // with capped exponential backoff, for reads and writes alike, since a 503
 // means Nexus did nothing; it also retries while the connection is
-// refused. It gives up when the context ends or after the wait set with
-// [WithRetry] (30 s by default), returning the last answer.
+// refused, for at most [WithRefusedWait] (by default the whole retry
+// wait): nothing listening may be a Nexus restarting, or one that is not
+// running at all. It gives up when the context ends or after the wait set
+// with [WithRetry] (30 s by default), returning the last answer.
+// [WithWaitNotice] hears of each call's first wait, for a program that
+// should say what it is waiting for.
 package sdk

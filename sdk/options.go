@@ -44,6 +44,9 @@ type settings struct {
 	sourceTimeout time.Duration
 	retryWait     time.Duration
 	retrySet      bool
+	refusedWait   time.Duration
+	refusedSet    bool
+	notice        func(Wait)
 	logger        *slog.Logger
 	lookupEnv     func(string) (string, bool) // os.LookupEnv; tests replace it
 }
@@ -88,6 +91,22 @@ func WithRetry(maxWait time.Duration) Option {
 	return func(s *settings) { s.retryWait, s.retrySet = maxWait, true }
 }
 
+// WithRefusedWait bounds how long a call keeps retrying a refused
+// connection, counted from the first refusal in a row and never beyond
+// the [WithRetry] wait. A refused connection means nothing listens at
+// the URL: a workload started beside Nexus may want the whole retry wait
+// (the default), while an interactive program wants a second or two,
+// enough to cover a restart, and then the error.
+func WithRefusedWait(d time.Duration) Option {
+	return func(s *settings) { s.refusedWait, s.refusedSet = d, true }
+}
+
+// WithWaitNotice calls f before a call's first wait between retries,
+// once per call, so that an interactive program can say what it is
+// waiting for (a sealed Nexus, a refused connection) instead of sitting
+// silent. f runs on the calling goroutine and must not block.
+func WithWaitNotice(f func(Wait)) Option { return func(s *settings) { s.notice = f } }
+
 // WithLogger sets the logger for retries and SVID reloads. Default: the
 // slog default logger. Nothing logged carries a secret value.
 func WithLogger(l *slog.Logger) Option { return func(s *settings) { s.logger = l } }
@@ -117,6 +136,9 @@ func resolve(opts []Option) (settings, error) {
 	}
 	if s.retryWait < 0 {
 		return s, configErrorf("sdk: WithRetry: negative wait")
+	}
+	if s.refusedWait < 0 {
+		return s, configErrorf("sdk: WithRefusedWait: negative wait")
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -148,6 +170,9 @@ func (s *settings) fromEnv() error {
 	}
 	if !s.retrySet {
 		s.retryWait = DefaultRetryWait
+	}
+	if !s.refusedSet {
+		s.refusedWait = s.retryWait
 	}
 	return nil
 }

@@ -55,6 +55,17 @@ func TestResolve(t *testing.T) {
 		{name: "no host", opts: []Option{WithNexusURL("https://")}, wantErr: "want https://host:port"},
 		{name: "bad timeout env", env: map[string]string{EnvSourceTimeout: "soon"}, wantErr: EnvSourceTimeout},
 		{name: "negative retry", opts: []Option{WithRetry(-time.Second)}, wantErr: "negative"},
+		{name: "negative refused wait", opts: []Option{WithRefusedWait(-time.Second)}, wantErr: "WithRefusedWait: negative"},
+		{name: "refused wait defaults to the retry wait", opts: []Option{WithRetry(time.Hour)}, check: func(t *testing.T, s settings) {
+			if s.refusedWait != time.Hour {
+				t.Errorf("refused wait %s, want the retry wait", s.refusedWait)
+			}
+		}},
+		{name: "refused wait", opts: []Option{WithRefusedWait(time.Second)}, check: func(t *testing.T, s settings) {
+			if s.refusedWait != time.Second || s.retryWait != DefaultRetryWait {
+				t.Errorf("refused wait %s, retry wait %s", s.refusedWait, s.retryWait)
+			}
+		}},
 		{name: "half a source", opts: []Option{WithSource(src, nil)}, wantErr: "both"},
 		{name: "two sources", opts: []Option{WithSVIDDir("/d"), WithWorkloadAPI("")}, wantErr: "only one"},
 		{name: "source and dir", opts: []Option{WithSource(src, src), WithSVIDDir("/d")}, wantErr: "only one"},

@@ -22,20 +22,56 @@ const (
 	maxBackoff   = 2 * time.Second
 )
 
+// Wait is what a call is about to wait for, as [WithWaitNotice] reports
+// it: Nexus answered 503 (sealed or starting; Err's Reason and Message
+// say more when Nexus gave them), or refused the connection (Err has
+// Status 0 and wraps syscall.ECONNREFUSED: nothing listens at the URL).
+type Wait struct {
+	// Op is the operation being retried.
+	Op api.Op
+	// Err is the failed attempt.
+	Err *Error
+	// For is the most the call will go on retrying from now.
+	For time.Duration
+}
+
+// Refused reports whether the call waits because nothing accepted the
+// connection, rather than because Nexus answered that it is not ready.
+func (w Wait) Refused() bool { return refused(w.Err) }
+
 // retry runs attempt until it succeeds, fails in a way a retry cannot
 // mend, ctx ends, or the client's retry wait has passed; it returns the
-// last attempt's error.
+// last attempt's error. A refused connection is retried only for the
+// refused wait, counted from the first refusal in a row: a Nexus that
+// is restarting listens again within it, one that is stopped never does.
 func (c *Client) retry(ctx context.Context, op api.Op, attempt func(context.Context) error) error {
 	deadline := time.Now().Add(c.retryWait)
+	var refusedSince time.Time
 	delay := firstBackoff
+	noticed := false
 	for n := 1; ; n++ {
 		err := attempt(ctx)
 		if err == nil || !retryable(op, err) {
 			return err
 		}
-		wait := min(jitter(delay), time.Until(deadline))
+		end := deadline
+		if refused(err) {
+			if refusedSince.IsZero() {
+				refusedSince = time.Now()
+			}
+			if e := refusedSince.Add(c.refusedWait); e.Before(end) {
+				end = e
+			}
+		} else {
+			refusedSince = time.Time{}
+		}
+		wait := min(jitter(delay), time.Until(end))
 		if wait <= 0 {
 			return err
+		}
+		if !noticed && c.notice != nil {
+			noticed = true
+			c.notice(Wait{Op: op, Err: callError(op, "", err), For: time.Until(end)})
 		}
 		c.logger.DebugContext(ctx, "sdk: nexus not ready; retrying", "op", op.String(), "attempt", n, "in", wait, "err", err)
 		t := time.NewTimer(wait)
@@ -66,11 +102,15 @@ func retryable(op api.Op, err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
+	if refused(err) {
 		return true
 	}
 	return readOnly(op) && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF))
 }
+
+// refused reports whether err is a refused connection: nothing listens
+// at the address.
+func refused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
 // readOnly reports whether op changes nothing a caller can see (reads are
 // recorded in the access history, so a repeat shows there twice).

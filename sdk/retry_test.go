@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
@@ -192,5 +194,108 @@ func TestRetryable(t *testing.T) {
 		if got := retryable(tt.op, tt.err); got != tt.want {
 			t.Errorf("retryable(%v, %v) = %v, want %v", tt.op, tt.err, got, tt.want)
 		}
+	}
+}
+
+// A refused connection is retried only for the refused wait, however long
+// the retry wait: nothing listening is said at once, not after the whole
+// wait. 503s are retried for the whole wait, and the notice hears of the
+// first wait of each call only.
+func TestRefusedWait(t *testing.T) {
+	t.Parallel()
+	refusedErr := &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}
+	sealedErr := &transport.StatusError{Status: http.StatusServiceUnavailable, Code: api.CodeNotReady, Message: "sealed: not bootstrapped"}
+	for _, tc := range []struct {
+		name        string
+		refusedWait time.Duration
+		answers     []error // the attempts' errors in order; the last repeats
+		wantCalls   int     // 0: more than one, not checked further
+		wantErr     error
+		wantNotice  string // "", "refused" or "sealed"
+	}{
+		{name: "refused, no grace", answers: []error{refusedErr}, wantCalls: 1, wantErr: syscall.ECONNREFUSED},
+		{name: "refused, a short grace", refusedWait: 50 * time.Millisecond, answers: []error{refusedErr}, wantErr: syscall.ECONNREFUSED, wantNotice: "refused"},
+		{name: "restarted within the grace", refusedWait: time.Hour, answers: []error{refusedErr, refusedErr, nil}, wantCalls: 3, wantNotice: "refused"},
+		{name: "sealed then ready", answers: []error{sealedErr, sealedErr, nil}, wantCalls: 3, wantNotice: "sealed"},
+		{name: "sealed, then stopped", answers: []error{sealedErr, refusedErr}, wantCalls: 2, wantErr: syscall.ECONNREFUSED, wantNotice: "sealed"},
+		{name: "final answer", answers: []error{&transport.StatusError{Status: 404}}, wantCalls: 1, wantErr: &transport.StatusError{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var notices []Wait
+			c := &Client{retryWait: 10 * time.Minute, refusedWait: tc.refusedWait, logger: slog.New(slog.DiscardHandler),
+				notice: func(w Wait) { notices = append(notices, w) }}
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+			defer cancel()
+			calls := 0
+			err := c.retry(ctx, api.OpSecretGet, func(context.Context) error {
+				calls++
+				return tc.answers[min(calls, len(tc.answers))-1]
+			})
+			switch want := tc.wantErr.(type) {
+			case nil:
+				if err != nil {
+					t.Fatalf("got %v, want success", err)
+				}
+			case *transport.StatusError:
+				if !errors.As(err, &want) {
+					t.Fatalf("got %v, want a status error", err)
+				}
+			default:
+				if !errors.Is(err, want) {
+					t.Fatalf("got %v, want %v", err, want)
+				}
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("needed the context's deadline: %v", err)
+			}
+			if tc.wantCalls != 0 && calls != tc.wantCalls {
+				t.Errorf("%d attempts, want %d", calls, tc.wantCalls)
+			}
+			switch {
+			case tc.wantNotice == "" && len(notices) != 0:
+				t.Errorf("notices %+v, want none", notices)
+			case tc.wantNotice != "" && len(notices) != 1:
+				t.Fatalf("%d notices, want one", len(notices))
+			case tc.wantNotice == "refused" && (!notices[0].Refused() || notices[0].For > tc.refusedWait):
+				t.Errorf("notice %+v, want a refused connection, for at most %s", notices[0], tc.refusedWait)
+			case tc.wantNotice == "sealed" && (notices[0].Refused() || !errors.Is(notices[0].Err, ErrNotReady) ||
+				notices[0].Err.Message != "sealed: not bootstrapped" || notices[0].For > c.retryWait):
+				t.Errorf("notice %+v, want a sealed Nexus with its message", notices[0])
+			}
+		})
+	}
+}
+
+// Against a closed port, a client with a ten-minute retry wait and no
+// refused wait gives up after one attempt.
+func TestConnectionRefusedFailsFast(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ca, err := identity.NewDevCA(testTD, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svid, err := ca.Issue(spiffeid.RequireFromPath(testTD, "/workload/test"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := identity.NewStaticSource(svid, ca.Bundle())
+	c, err := New(t.Context(), WithSource(src, src), WithNexusURL("https://"+addr), WithRetry(10*time.Minute), WithRefusedWait(0),
+		WithLogger(slog.New(slog.DiscardHandler)), withEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	_, err = c.GetSecret(ctx, "a/b", 0)
+	if !errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want a refused connection without waiting for the deadline", err)
 	}
 }

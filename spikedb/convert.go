@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/internal/seal"
@@ -91,6 +93,9 @@ func Import(ctx context.Context, log *eventlog.Log, p *projections.Projection, p
 	if err != nil {
 		return events.Imported{}, err
 	}
+	if err := checkPaths(s); err != nil {
+		return events.Imported{}, fmt.Errorf("spikedb: import: %w", err)
+	}
 	if err := checkFresh(ctx, p, s); err != nil {
 		return events.Imported{}, fmt.Errorf("spikedb: import: %w", err)
 	}
@@ -123,6 +128,21 @@ func Import(ctx context.Context, log *eventlog.Log, p *projections.Projection, p
 
 // appendChunk stays within the log's default batch limit.
 const appendChunk = 4096
+
+// checkPaths refuses a snapshot holding a path spike's API cannot name.
+// SPIKE v0.8 stores "/a/b" or "a//b" as written; spike refuses them
+// (api.ValidateSecretPath), so an imported secret at such a path could be
+// neither read nor deleted. Renaming it silently could merge it with the
+// secret at the clean path: the operator decides.
+func checkPaths(s Snapshot) error {
+	for _, sec := range s.Secrets {
+		if err := api.ValidateSecretPath(sec.Path); err != nil {
+			return fmt.Errorf("secret %q: spike cannot store this path (%s); rename it in SPIKE first, then import",
+				sec.Path, strings.TrimPrefix(err.Error(), "api: invalid "))
+		}
+	}
+	return nil
+}
 
 func checkFresh(ctx context.Context, p *projections.Projection, s Snapshot) error {
 	for _, sec := range s.Secrets {

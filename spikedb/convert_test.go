@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/events"
@@ -142,5 +144,36 @@ func TestExportThenImport(t *testing.T) {
 	}
 	if dst.log.Size() != size {
 		t.Fatalf("refused import appended %d events", dst.log.Size()-size)
+	}
+}
+
+// TestImportRefusesUnnameablePaths: SPIKE v0.8 stores "/a/b" as written,
+// spike's API refuses it; the import says which path and what to do, and
+// appends nothing.
+func TestImportRefusesUnnameablePaths(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct{ path, want string }{
+		{"/db/creds", `secret "/db/creds": spike cannot store this path (path: must not start with '/' (did you mean "db/creds"?))`},
+		{"db//creds", `did you mean "db/creds"?`},
+		{"db/creds/", `must not end with '/'`},
+	} {
+		key := bytes.Repeat([]byte{4}, 32)
+		file := filepath.Join(t.TempDir(), "spike.db")
+		snap := Snapshot{Secrets: []Secret{
+			{Path: "fine", Metadata: Metadata{CurrentVersion: 1, OldestVersion: 1}, Versions: []Version{{Version: 1, Data: map[string]string{"k": "v"}, Created: time.Unix(1, 0).UTC()}}},
+			{Path: tc.path, Metadata: Metadata{CurrentVersion: 1, OldestVersion: 1}, Versions: []Version{{Version: 1, Data: map[string]string{"k": "v"}, Created: time.Unix(1, 0).UTC()}}},
+		}}
+		if err := Write(ctx, file, key, snap); err != nil {
+			t.Fatal(err)
+		}
+		dst := newStore(t, 5)
+		_, err := Import(ctx, dst.log, dst.proj, file, key, "x")
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "rename it in SPIKE first") {
+			t.Errorf("import of %q: %v, want an error containing %q", tc.path, err, tc.want)
+		}
+		if dst.log.Size() != 0 {
+			t.Errorf("import of %q appended %d events", tc.path, dst.log.Size())
+		}
 	}
 }
