@@ -25,8 +25,8 @@ type pointsDoc struct {
 // restoreListCmd pages through checkpoints, not events: its flags say
 // so, though they are the same page as audit list's.
 type restoreListCmd struct {
-	After uint64     `name:"after" help:"Only checkpoints after this sequence number (the previous page's next)."`
-	Limit int        `name:"limit" help:"Print one page of at most this many checkpoints (0: every one)."`
+	After uint64  `name:"after" help:"Only checkpoints after this sequence number (the previous page's next)."`
+	Limit int     `name:"limit" help:"Print one page of at most this many checkpoints (0: every one)."`
 	Since timeArg `name:"since" placeholder:"TIME" help:"Only checkpoints signed at or after this time: an RFC 3339 time, a date (midnight UTC) or a time ago (30m, 1h, 7d)."`
 	Until timeArg `name:"until" placeholder:"TIME" help:"Only checkpoints signed before this time, in the same forms as --since."`
 }
