@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -295,6 +296,21 @@ func (p *Projection) PathsWithDeleteAfter(ctx context.Context) ([]string, error)
 	return out, rows.Err()
 }
 
+// VersionFloor returns the highest version a removed path ever had (0
+// for a path never removed): a new version of it must be numbered
+// above both this and every version it holds.
+func (p *Projection) VersionFloor(ctx context.Context, path string) (int, error) {
+	var v int
+	err := p.queryRow(ctx, "SELECT last_version FROM removed_paths WHERE path = ?", path).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("version floor %q: %w", path, err)
+	}
+	return v, nil
+}
+
 // Policy is an access policy in clear.
 type Policy struct {
 	Name             string
@@ -350,7 +366,8 @@ func (p *Projection) policies(ctx context.Context, where string, args ...any) ([
 	return out, rows.Err()
 }
 
-// Access is one row of access history: one event.
+// Access is one row of access history: one event, or, for an event
+// about several paths read by path, its row for that path.
 type Access struct {
 	Seq       uint64
 	Time      time.Time
@@ -359,8 +376,11 @@ type Access struct {
 	Type      string
 	Target    string
 	Version   int
-	Outcome   string
-	Detail    string
+	// Versions are every version the event concerns: those a delete,
+	// undelete or destroy named, or Version alone.
+	Versions []int
+	Outcome  string
+	Detail   string
 }
 
 // HistoryQuery filters access history. Empty fields match everything.
@@ -380,10 +400,18 @@ type HistoryQuery struct {
 }
 
 // historySelect reads history rows with their names resolved.
-const historySelect = `SELECT h.seq, h.time, a.name, h.request_id, ty.name, tg.name, h.version, o.name, h.detail
+const historySelect = `SELECT h.seq, h.time, a.name, h.request_id, ty.name, tg.name, h.version, o.name, h.detail, h.versions
 	FROM access_history h
 	JOIN names a ON a.id = h.actor JOIN names ty ON ty.id = h.type
 	JOIN names tg ON tg.id = h.target JOIN names o ON o.id = h.outcome`
+
+// historyPathsSelect reads the per-path rows of events about several
+// paths, shaped as historySelect's: the event's row with the path's
+// target, version and detail. Its conditions on h apply unchanged.
+const historyPathsSelect = `SELECT h.seq, h.time, a.name, h.request_id, ty.name, tg.name, x.version, o.name, x.detail, x.versions
+	FROM access_history_paths x JOIN access_history h ON h.seq = x.seq
+	JOIN names a ON a.id = h.actor JOIN names ty ON ty.id = h.type
+	JOIN names tg ON tg.id = x.target JOIN names o ON o.id = h.outcome`
 
 // nameIDs returns the ids of the names recorded, leaving out names never
 // recorded (they match nothing).
@@ -424,6 +452,7 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 	if len(q.Types) > 0 {
 		typ = "" // folded into the IN list below
 	}
+	var target int64
 	for _, f := range []struct{ col, v string }{{"target", q.Target}, {"actor", q.Actor}, {"type", typ}, {"outcome", q.Outcome}} {
 		if f.v == "" {
 			continue
@@ -435,6 +464,10 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("history: %w", err)
+		}
+		if f.col == "target" {
+			target = id // below: the event's own rows, and its rows per path
+			continue
 		}
 		add("h."+f.col+" = ?", id)
 	}
@@ -470,8 +503,16 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 		}
 		add("h.seq <= ?", hi)
 	}
+	query := historySelect + ` WHERE ` + strings.Join(where, " AND ")
+	if target != 0 {
+		// A path's history is the events whose target it is, and the
+		// events about several paths that changed it.
+		cond := strings.Join(where, " AND ")
+		query = historySelect + ` WHERE h.target = ? AND ` + cond + ` UNION ALL ` + historyPathsSelect + ` WHERE x.target = ? AND ` + cond
+		args = append(append(append([]any{target}, args...), target), args...)
+	}
 	args = append(args, limit+1)
-	rows, err := p.db.QueryContext(ctx, historySelect+` WHERE `+strings.Join(where, " AND ")+` ORDER BY h.seq LIMIT ?`, args...)
+	rows, err := p.db.QueryContext(ctx, query+` ORDER BY 1 LIMIT ?`, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("history: %w", err)
 	}
@@ -480,10 +521,17 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 	for rows.Next() {
 		var a Access
 		var t int64
-		if err := rows.Scan(&a.Seq, &t, &a.Actor, &a.RequestID, &a.Type, &a.Target, &a.Version, &a.Outcome, &a.Detail); err != nil {
+		var versions string
+		if err := rows.Scan(&a.Seq, &t, &a.Actor, &a.RequestID, &a.Type, &a.Target, &a.Version, &a.Outcome, &a.Detail, &versions); err != nil {
 			return nil, 0, fmt.Errorf("history: %w", err)
 		}
 		a.Time = fromNanos(t)
+		if a.Versions, err = splitVersions(versions); err != nil {
+			return nil, 0, fmt.Errorf("history: seq %d: %w", a.Seq, err)
+		}
+		if len(a.Versions) == 0 && a.Version > 0 {
+			a.Versions = []int{a.Version}
+		}
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
@@ -495,4 +543,21 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 		next = out[limit-1].Seq
 	}
 	return out, next, nil
+}
+
+// splitVersions reads the versions column ("1,2,3").
+func splitVersions(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	out := make([]int, len(parts))
+	for i, p := range parts {
+		v, err := strconv.Atoi(p)
+		if err != nil {
+			return nil, fmt.Errorf("versions %q: %w", s, err)
+		}
+		out[i] = v
+	}
+	return out, nil
 }

@@ -388,6 +388,14 @@ func TestRebuildTriggers(t *testing.T) {
 		{name: "newer schema", reason: "newer", damage: func(t *testing.T, b *builtProjection) {
 			sqlExec(t, b.path, "PRAGMA user_version = 999")
 		}},
+		{name: "rows derived by an older build", reason: "upgraded from version 4", damage: func(t *testing.T, b *builtProjection) {
+			// As schema 4 left it: the upgrade to 5 cannot fill in what
+			// an older build's applies did not record.
+			sqlExec(t, b.path, "ALTER TABLE access_history DROP COLUMN versions")
+			sqlExec(t, b.path, "DROP TABLE access_history_paths")
+			sqlExec(t, b.path, "DROP TABLE removed_paths")
+			sqlExec(t, b.path, "PRAGMA user_version = 4")
+		}},
 	} {
 		// Each damage is tried on a file as Close left it, and on one
 		// left by an unclean stop, without whatever Close adds to vouch
