@@ -113,7 +113,7 @@ func (s *Service) secretSettingsPut(ctx context.Context, r *transport.Request) t
 	if req.DeleteVersionAfter != nil {
 		d, err := time.ParseDuration(*req.DeleteVersionAfter)
 		if err != nil || d < 0 {
-			return refuseInvalid(&api.FieldError{Field: "deleteVersionAfter", Reason: "must be a duration of 0s or more, such as 720h"}).response()
+			return invalidRequest(&api.FieldError{Field: "deleteVersionAfter", Reason: "must be a duration of 0s or more, such as 720h"}).response()
 		}
 		upd.DeleteVersionAfter = &d
 	}

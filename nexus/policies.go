@@ -15,7 +15,7 @@ func (s *Service) policyPut(ctx context.Context, r *transport.Request) transport
 	op := api.OpPolicyPut
 	req, err := decode[api.PolicyPutRequest](r)
 	if err != nil {
-		return refuseInvalid(err).response()
+		return invalidRequest(err).response()
 	}
 	if resp, ok := s.allow(ctx, r, op, api.SystemPathACL, api.PermWrite); !ok {
 		return resp
@@ -28,7 +28,7 @@ func (s *Service) policyPut(ctx context.Context, r *transport.Request) transport
 	// SPIKE answers rejected patterns with 500 (bug #4); they are 400s,
 	// saying what is wrong (patterns are not secrets).
 	if err := CheckPolicy(p); err != nil {
-		return refuseInvalid(err).response()
+		return invalidRequest(err).response()
 	}
 	return s.do(ctx, policiesKey, func(context.Context) outcome {
 		put := &events.PolicyPut{Name: p.Name, SpiffeIDPattern: p.SpiffeIDPattern, PathPattern: p.PathPattern, Permissions: perms}
@@ -89,7 +89,7 @@ func (s *Service) policyList(ctx context.Context, r *transport.Request) transpor
 	op := api.OpPolicyList
 	req, err := decode[api.PolicyListRequest](r)
 	if err != nil {
-		return refuseInvalid(err).response()
+		return invalidRequest(err).response()
 	}
 	if resp, ok := s.allow(ctx, r, op, api.SystemPathACL, api.PermList); !ok {
 		return resp

@@ -49,10 +49,10 @@ func refuse(r *transport.Request, op api.Op, target string, versions []int, f re
 	return outcome{events: []eventlog.Event{ev}, answer: f.response(), durable: func() {}}
 }
 
-// refuseInvalid is the 400 of a body that does not decode or breaks a
+// invalidRequest is the 400 of a body that does not decode or breaks a
 // validation rule: the field and the rule, never the value. It is not
 // an event (see the package documentation).
-func refuseInvalid(err error) refusal {
+func invalidRequest(err error) refusal {
 	return refusal{status: http.StatusBadRequest, code: api.CodeBadRequest, reason: api.ReasonInvalid, message: problemMessage(err)}
 }
 

@@ -59,7 +59,7 @@ func (s *Service) restorePointApply(ctx context.Context, r *transport.Request) t
 	if err != nil {
 		// A restore names its paths only once they are checked, so a
 		// malformed one is refused before authorisation.
-		return refuseInvalid(err).response()
+		return invalidRequest(err).response()
 	}
 	scope := req.Paths
 	if len(scope) == 0 {

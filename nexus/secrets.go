@@ -113,7 +113,7 @@ func (s *Service) writeVersion(ctx context.Context, r *transport.Request, w writ
 	}
 	plain, err := json.Marshal(data)
 	if err != nil {
-		return answerNow(refuseInvalid(err).response()), 0
+		return answerNow(invalidRequest(err).response()), 0
 	}
 	vk := eventlog.NewValueKey()
 	ev.ValueKey = vk.ID().String()
@@ -403,7 +403,7 @@ func (s *Service) secretList(ctx context.Context, r *transport.Request) transpor
 	op := api.OpSecretList
 	req, err := api.DecodeRequest[api.SecretListRequest](bytes.NewReader(r.Body), int64(len(r.Body))+1)
 	if err != nil {
-		return refuseInvalid(err).response()
+		return invalidRequest(err).response()
 	}
 	authz := s.authz.Load()
 	all := authz.Allow(r.Peer, api.SystemPathSecret, api.PermList)

@@ -338,13 +338,13 @@ func admit[T api.Request](ctx context.Context, s *Service, r *transport.Request,
 	op := zero.Op()
 	req, err := decode[T](r)
 	if err != nil {
-		return req, refuseInvalid(err).response(), false
+		return req, invalidRequest(err).response(), false
 	}
 	if resp, ok := s.allow(ctx, r, op, pathOf(req), want); !ok {
 		return req, resp, false
 	}
 	if err := req.Validate(); err != nil {
-		return req, refuseInvalid(err).response(), false
+		return req, invalidRequest(err).response(), false
 	}
 	return req, transport.Response{}, true
 }
