@@ -83,12 +83,12 @@ func (s *Service) restorePointApply(ctx context.Context, r *transport.Request) t
 		return s.read(ctx, restoreKey, func(context.Context) outcome { return refuse(r, op, target, nil, f) })
 	}
 	if size := s.log.Size(); req.AsOfSeq > size {
-		return refused(refuseFuture("seq %d is beyond the log's end, %d", req.AsOfSeq, size))
+		return refused(refuseFuture("no such point in the log yet: seq %d is beyond its end, %d", req.AsOfSeq, size))
 	}
 	at := projections.AsOf{Seq: req.AsOfSeq}
 	if req.AsOfTime != nil {
 		if now := time.Now(); req.AsOfTime.After(now) {
-			return refused(refuseFuture("%s is in the future (it is now %s)", req.AsOfTime.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+			return refused(refuseFuture("no such point in the log yet: %s is in the future (it is now %s)", req.AsOfTime.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
 		}
 		at.Time = *req.AsOfTime
 	}
@@ -98,7 +98,7 @@ func (s *Service) restorePointApply(ctx context.Context, r *transport.Request) t
 		return internalError(op)
 	}
 	if seq == 0 {
-		return refused(refuseNotFound(api.ReasonBeforeStart, "%s is before the log's first event: there is nothing to restore to", at.Time.UTC().Format(time.RFC3339Nano)))
+		return refused(refuseNotFound(api.ReasonBeforeStart, "no such point in the log: %s is before its first event, so there is nothing to restore to", at.Time.UTC().Format(time.RFC3339Nano)))
 	}
 	rec, err := s.log.GetSealed(ctx, seq) // only its time
 	if err != nil {
