@@ -58,9 +58,9 @@ func whyNotDestroyed(meta projections.SecretMetadata, vs []int) refusal {
 		}
 	}
 	if len(missing) > 0 {
-		return refuseNotFound(api.ReasonNoSuchVersion, "%s has no %s (%s)", meta.Path, versionsText(missing), heldText(meta))
+		return refuseNotFound(api.ReasonNoSuchVersion, "nothing to destroy at %s: it has no %s (%s)", meta.Path, versionsText(missing), heldText(meta))
 	}
-	return refuseNotFound(api.ReasonDestroyed, "%s of %s %s destroyed already", versionsText(vs), meta.Path, isAre(vs))
+	return refuseNotFound(api.ReasonDestroyed, "nothing to destroy at %s: %s %s destroyed already", meta.Path, versionsText(vs), isAre(vs))
 }
 
 // secretMetadataDelete (extension) removes a path: every version whose

@@ -216,9 +216,9 @@ func (s *Service) secretGet(ctx context.Context, r *transport.Request) transport
 func (s *Service) unreadable(ctx context.Context, path string, version int, err error) (refusal, error) {
 	switch {
 	case errors.Is(err, projections.ErrVersionDestroyed):
-		return refuseNotFound(api.ReasonDestroyed, "version %d of %s is destroyed: its data is gone for good", version, path), nil
+		return refuseNotFound(api.ReasonDestroyed, "no secret at %s version %d: it is destroyed, its data gone for good", path, version), nil
 	case errors.Is(err, projections.ErrVersionDeleted):
-		return refuseNotFound(api.ReasonDeleted, "version %d of %s is deleted; undelete brings it back", version, path), nil
+		return refuseNotFound(api.ReasonDeleted, "no secret at %s version %d: it is deleted; undelete brings it back", path, version), nil
 	}
 	meta, merr := s.proj.Metadata(ctx, path)
 	if isNotFound(merr) {
@@ -237,27 +237,27 @@ func (s *Service) unreadable(ctx context.Context, path string, version int, err 
 // version: every version is deleted (undelete one) or destroyed.
 func noCurrent(meta projections.SecretMetadata) refusal {
 	if v, ok := lastDeleted(meta); ok {
-		return refuseNotFound(api.ReasonDeleted, "every version of %s is deleted or destroyed; undelete brings back a deleted one (the last deleted is %d)", meta.Path, v)
+		return refuseNotFound(api.ReasonDeleted, "no secret at %s: every version is deleted or destroyed; undelete brings back a deleted one (the last deleted is %d)", meta.Path, v)
 	}
 	if len(meta.Versions) == 0 {
-		return refuseNotFound(api.ReasonNoSuchVersion, "%s has no versions yet", meta.Path)
+		return refuseNotFound(api.ReasonNoSuchVersion, "no secret at %s: it has no versions yet", meta.Path)
 	}
-	return refuseNotFound(api.ReasonDestroyed, "every version of %s is destroyed", meta.Path)
+	return refuseNotFound(api.ReasonDestroyed, "no secret at %s: every version is destroyed", meta.Path)
 }
 
 // noSuchVersion refuses a version the path does not hold: pruned, if it
 // is older than every version held, or never written.
 func noSuchVersion(meta projections.SecretMetadata, version int) refusal {
 	if len(meta.Versions) > 0 && version < meta.Versions[0].Version {
-		return refuseNotFound(api.ReasonNoSuchVersion, "%s no longer holds version %d: it was pruned (%s)", meta.Path, version, heldText(meta))
+		return refuseNotFound(api.ReasonNoSuchVersion, "no secret at %s version %d: it was pruned (%s)", meta.Path, version, heldText(meta))
 	}
-	return refuseNotFound(api.ReasonNoSuchVersion, "%s has no version %d (%s)", meta.Path, version, heldText(meta))
+	return refuseNotFound(api.ReasonNoSuchVersion, "no secret at %s version %d: %s", meta.Path, version, heldText(meta))
 }
 
 // heldText names the versions a path holds, for a message.
 func heldText(meta projections.SecretMetadata) string {
 	if len(meta.Versions) == 0 {
-		return "it holds none"
+		return "it holds no versions"
 	}
 	return fmt.Sprintf("it holds versions %d to %d", meta.Versions[0].Version, meta.Versions[len(meta.Versions)-1].Version)
 }
@@ -291,7 +291,11 @@ func (s *Service) secretDelete(ctx context.Context, r *transport.Request) transp
 // metadata: a recorded no_such_path, or a 500.
 func (s *Service) refusedOrFailed(r *transport.Request, op api.Op, path string, versions []int, err error) outcome {
 	if isNotFound(err) {
-		return refuse(r, op, path, versions, refuseNoSuchPath(path))
+		f := refuseNoSuchPath(path)
+		if op == api.OpSecretUndelete {
+			f.message = "nothing to undelete at " + path + ": no secret there"
+		}
+		return refuse(r, op, path, versions, f)
 	}
 	s.logger.Error("read metadata", "op", op.String(), "request_id", r.ID, "err", err)
 	return answerNow(internalError(op))
@@ -334,7 +338,7 @@ func (s *Service) secretUndelete(ctx context.Context, r *transport.Request) tran
 			// the most recently deleted one is what an operator means.
 			v, ok := lastDeleted(meta)
 			if !ok {
-				return refuse(r, op, req.Path, nil, refuseNotFound(api.ReasonNotDeleted, "no version of %s is deleted", req.Path))
+				return refuse(r, op, req.Path, nil, refuseNotFound(api.ReasonNotDeleted, "nothing to undelete at %s: no version is deleted", req.Path))
 			}
 			want = []int{v}
 		}
@@ -369,11 +373,11 @@ func whyNotUndeleted(meta projections.SecretMetadata, vs []int) refusal {
 	}
 	switch {
 	case len(destroyed) > 0:
-		return refuseNotFound(api.ReasonDestroyed, "%s of %s %s destroyed: it cannot be undeleted", versionsText(destroyed), meta.Path, isAre(destroyed))
+		return refuseNotFound(api.ReasonDestroyed, "nothing to undelete at %s: %s %s destroyed", meta.Path, versionsText(destroyed), isAre(destroyed))
 	case len(missing) > 0:
-		return refuseNotFound(api.ReasonNoSuchVersion, "%s has no %s (%s)", meta.Path, versionsText(missing), heldText(meta))
+		return refuseNotFound(api.ReasonNoSuchVersion, "nothing to undelete at %s: it has no %s (%s)", meta.Path, versionsText(missing), heldText(meta))
 	}
-	return refuseNotFound(api.ReasonNotDeleted, "%s of %s %s not deleted", versionsText(vs), meta.Path, isAre(vs))
+	return refuseNotFound(api.ReasonNotDeleted, "nothing to undelete at %s: %s %s not deleted", meta.Path, versionsText(vs), isAre(vs))
 }
 
 // versionsText names versions for a message: "version 2", "versions 1, 3".
@@ -453,9 +457,9 @@ func (s *Service) secretMetadata(ctx context.Context, r *transport.Request) tran
 			return noSuchVersion(meta, req.Version).response()
 		case req.IncludeDeleted:
 		case info.Destroyed:
-			return refuseNotFound(api.ReasonDestroyed, "version %d of %s is destroyed", req.Version, req.Path).response()
+			return refuseNotFound(api.ReasonDestroyed, "no readable version %d at %s: it is destroyed", req.Version, req.Path).response()
 		case info.Deleted != nil:
-			return refuseNotFound(api.ReasonDeleted, "version %d of %s is deleted; undelete brings it back", req.Version, req.Path).response()
+			return refuseNotFound(api.ReasonDeleted, "no readable version %d at %s: it is deleted (includeDeleted shows it; undelete brings it back)", req.Version, req.Path).response()
 		}
 	} else if meta.CurrentVersion == 0 && !req.IncludeDeleted {
 		return noCurrent(meta).response()
