@@ -40,6 +40,9 @@ const (
 	// ReasonFuture: a point in time or sequence number after the log's
 	// end (400).
 	ReasonFuture Reason = "future"
+	// ReasonBeforeStart: a point in time before the log's first event
+	// (404): there is no state to restore to.
+	ReasonBeforeStart Reason = "before_start"
 )
 
 // Problem (extension) is the body of a refusal that has more to say than

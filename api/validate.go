@@ -1,8 +1,10 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
@@ -218,7 +220,7 @@ func ValidateSPIFFEIDPattern(pattern string) error {
 		return invalid(field, "must be a pattern of spiffe:// IDs")
 	}
 	if _, err := regexp.Compile(pattern); err != nil {
-		return invalid(field, "not a valid regular expression")
+		return invalid(field, regexpProblem(err))
 	}
 	return nil
 }
@@ -234,9 +236,20 @@ func ValidatePathPattern(pattern string) error {
 		return invalid(field, `only letters, digits and ._-/^$()?+*|[]{}\ are allowed`)
 	}
 	if _, err := regexp.Compile(pattern); err != nil {
-		return invalid(field, "not a valid regular expression")
+		return invalid(field, regexpProblem(err))
 	}
 	return nil
+}
+
+// regexpProblem says what is wrong in a pattern that does not compile,
+// as RE2 reports it ("missing closing ): `(a`"). Patterns are not
+// secrets: the part of the pattern at fault is quoted.
+func regexpProblem(err error) string {
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		return fmt.Sprintf("not a valid regular expression: %s: `%s`", se.Code, se.Expr)
+	}
+	return "not a valid regular expression: " + strings.TrimPrefix(err.Error(), "error parsing regexp: ")
 }
 
 // ValidatePermissions checks a policy's permissions: at least one, each

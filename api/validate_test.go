@@ -200,6 +200,25 @@ func TestValidationNeverEchoes(t *testing.T) {
 	}
 }
 
+// TestPatternErrorSaysWhatIsWrong: a pattern that does not compile is
+// refused with RE2's account of the fault (patterns are not secrets).
+func TestPatternErrorSaysWhatIsWrong(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{ValidatePathPattern(`^(a$`), "invalid pathPattern: not a valid regular expression: missing closing ): `^(a$`"},
+		{ValidatePathPattern(`a**`), "invalid pathPattern: not a valid regular expression: invalid nested repetition operator: `**`"},
+		{ValidatePathPattern(`a{1001}`), "invalid pathPattern: not a valid regular expression: invalid repeat count: `{1001}`"},
+		{ValidateSPIFFEIDPattern(`^spiffe://x/[a$`), "invalid spiffeidPattern: not a valid regular expression: missing closing ]: `[a$`"},
+	} {
+		if tc.err == nil || tc.err.Error() != "api: "+tc.want {
+			t.Errorf("error %v, want %q", tc.err, "api: "+tc.want)
+		}
+	}
+}
+
 // TestRequestValidate covers the rules each request adds on top of the
 // field validators.
 func TestRequestValidate(t *testing.T) {

@@ -30,12 +30,18 @@ var all = []func() Payload{
 	func() Payload { return new(Imported) },
 	func() Payload { return new(RecoveryShardsExported) },
 	func() Payload { return new(ShardsRotated) },
+	func() Payload { return new(SecretMetadataDeleted) },
+	func() Payload { return new(RequestRefused) },
 }
 
-// Outcomes recorded by events that can fail.
+// Outcomes recorded by events that can fail: done; refused because what
+// was asked for does not exist; refused because of the state it found
+// (a check-and-set conflict, destroyed data); refused by authorisation;
+// failed inside Nexus.
 const (
 	OutcomeOK       = "ok"
 	OutcomeNotFound = "not_found"
+	OutcomeConflict = "conflict"
 	OutcomeDenied   = "denied"
 	OutcomeError    = "error"
 )
@@ -79,6 +85,11 @@ type SecretVersionWritten struct {
 	// Created is when an imported version was originally written; the
 	// version's creation time is the event's otherwise.
 	Created *time.Time `json:"created,omitempty"`
+	// Via names the operation that wrote the version when it was not a
+	// put: "patch", "rollback" or "restore".
+	Via string `json:"via,omitempty"`
+	// From is the version whose data a rollback copied.
+	From int `json:"from,omitempty"`
 }
 
 func (*SecretVersionWritten) Type() string   { return "secret.version.written" }
@@ -182,6 +193,10 @@ type SecretRead struct {
 	Path    string `json:"path"`
 	Version int    `json:"version,omitempty"`
 	Outcome string `json:"outcome"`
+	// Reason says why a read found nothing (an api.Reason: no_such_path,
+	// no_such_version, deleted, destroyed). Reads recorded before it
+	// existed have none.
+	Reason string `json:"reason,omitempty"`
 }
 
 func (*SecretRead) Type() string      { return "secret.read" }
@@ -335,10 +350,42 @@ type RestorePointApplied struct {
 	Paths    []string  `json:"paths,omitempty"`
 	AsOfSeq  uint64    `json:"as_of_seq"`
 	AsOfTime time.Time `json:"as_of_time"`
+	// Changes lists each path the restore changed, ascending by path.
+	// Restores recorded before it existed have none (their changes are
+	// only in the events that follow them).
+	Changes []RestoreChange `json:"changes,omitempty"`
+}
+
+// RestoreChange is what a restore did to one path: wrote a version with
+// the data of the point, or soft-deleted the versions readable now
+// because the path had nothing readable then.
+type RestoreChange struct {
+	Path    string `json:"path"`
+	Written int    `json:"written,omitempty"`
+	Deleted []int  `json:"deleted,omitempty"`
 }
 
 func (*RestorePointApplied) Type() string   { return "restore.applied" }
 func (*RestorePointApplied) Schema() uint32 { return 1 }
+func (e *RestorePointApplied) validate() error {
+	seen := make(map[string]bool, len(e.Changes))
+	for _, c := range e.Changes {
+		if err := needPath(c.Path); err != nil {
+			return err
+		}
+		if seen[c.Path] {
+			return fmt.Errorf("path %q changed twice", c.Path)
+		}
+		seen[c.Path] = true
+		if c.Written < 0 {
+			return fmt.Errorf("version %d is not positive", c.Written)
+		}
+		if err := needVersions(c.Deleted); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Imported: content was imported from elsewhere; the events that carry it
 // follow.
@@ -377,6 +424,59 @@ type ShardsRotated struct {
 
 func (*ShardsRotated) Type() string   { return "shards.rotated" }
 func (*ShardsRotated) Schema() uint32 { return 1 }
+
+// SecretMetadataDeleted: a path was removed. The value keys of every
+// version whose data still existed are destroyed with this event, and
+// the path no longer lists; its history stays. A later write to the path
+// continues after LastVersion, so no version number is used twice.
+type SecretMetadataDeleted struct {
+	Meta
+	Path string `json:"path"`
+	// Versions are the versions whose data this event destroyed.
+	Versions []int `json:"versions,omitempty"`
+	// LastVersion is the highest version the path ever had.
+	LastVersion int `json:"last_version"`
+}
+
+func (*SecretMetadataDeleted) Type() string   { return "secret.metadata.deleted" }
+func (*SecretMetadataDeleted) Schema() uint32 { return 1 }
+func (e *SecretMetadataDeleted) validate() error {
+	if err := needPath(e.Path); err != nil {
+		return err
+	}
+	if e.LastVersion < 0 {
+		return fmt.Errorf("last version %d is negative", e.LastVersion)
+	}
+	return needVersions(e.Versions)
+}
+
+// RequestRefused: a request that writes (or restores) was authorised and
+// refused because of the state it found: what it named does not exist,
+// a check-and-set expected another version, the data it needs is
+// destroyed. Nothing changed. (Refusals by authorisation are
+// AccessDenied.)
+type RequestRefused struct {
+	Meta
+	// Path is the secret path, or the policy name, the request named.
+	Path string `json:"path"`
+	// Action is the operation's name (api.Op's String: secret.put, …).
+	Action string `json:"action"`
+	// Outcome is OutcomeNotFound or OutcomeConflict.
+	Outcome string `json:"outcome"`
+	// Reason is the api.Reason the caller was given (cas_mismatch, …).
+	Reason string `json:"reason"`
+	// Versions are the versions the request named, if any.
+	Versions []int `json:"versions,omitempty"`
+}
+
+func (*RequestRefused) Type() string   { return "request.refused" }
+func (*RequestRefused) Schema() uint32 { return 1 }
+func (e *RequestRefused) validate() error {
+	if e.Action == "" || e.Outcome == "" {
+		return errors.New("action or outcome is empty")
+	}
+	return nil
+}
 
 // ValueAAD is the associated data a secret version's value is sealed
 // with, binding the ciphertext to its path and version.

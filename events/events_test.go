@@ -18,6 +18,7 @@ func TestRoundTripEveryType(t *testing.T) {
 		&SecretVersionsDestroyed{Path: "a", Versions: []int{1}},
 		&SecretMetadataUpdated{Path: "a", MaxVersions: &five, CASRequired: &yes, CustomMetadata: &cm, DeleteVersionAfter: &hour, Pruned: []int{1}},
 		&SecretRead{Path: "a", Version: 2, Outcome: OutcomeOK},
+		&SecretRead{Path: "a", Version: 3, Outcome: OutcomeNotFound, Reason: "deleted"},
 		&AccessDenied{Path: "a", Action: "read", Reason: "no policy"},
 		&PolicyPut{Name: "p", SpiffeIDPattern: "^x$", PathPattern: "^a$", Permissions: []string{"read"}},
 		&PolicyDeleted{Name: "p"},
@@ -29,13 +30,21 @@ func TestRoundTripEveryType(t *testing.T) {
 		&KeeperUnreachable{Keeper: "k2", Error: "refused"},
 		&DataKeyRotated{KeyID: 2},
 		&RootKeyRotated{Shares: 3, Threshold: 2},
-		&RestorePointApplied{Paths: []string{"a"}, AsOfSeq: 9, AsOfTime: time.Unix(100, 0).UTC()},
+		&RestorePointApplied{Paths: []string{"a"}, AsOfSeq: 9, AsOfTime: time.Unix(100, 0).UTC(),
+			Changes: []RestoreChange{{Path: "a", Written: 4}, {Path: "b", Deleted: []int{1, 2}}}},
 		&Imported{Source: "spike-v0.8", Secrets: 1, Versions: 2, Policies: 3},
 		&RecoveryShardsExported{Shards: 3},
 		&ShardsRotated{Epoch: 2, Shares: 3, Threshold: 2, Commitments: [][]byte{{1}}},
+		&SecretMetadataDeleted{Path: "a", Versions: []int{2, 3}, LastVersion: 3},
+		&RequestRefused{Path: "a", Action: "secret.put", Outcome: OutcomeConflict, Reason: "cas_mismatch", Versions: []int{2}},
+		&SecretVersionWritten{Path: "a", Version: 5, ValueKey: "01K", Sealed: []byte{3}, Via: "rollback", From: 2},
 	}
-	if len(samples) != len(Types()) {
-		t.Fatalf("%d samples for %d types: every type needs a sample", len(samples), len(Types()))
+	types := map[string]bool{}
+	for _, p := range samples {
+		types[p.Type()] = true
+	}
+	if len(types) != len(Types()) {
+		t.Fatalf("samples of %d types for %d types: every type needs a sample", len(types), len(Types()))
 	}
 	for _, p := range samples {
 		b, err := Encode(p)
@@ -85,6 +94,10 @@ func TestDecodeRejects(t *testing.T) {
 		{"bad version", "secret.versions.deleted", 1, `{"path":"a","versions":[0]}`, "not positive"},
 		{"written without value", "secret.version.written", 1, `{"path":"a","version":1}`, "sealed data missing"},
 		{"policy without name", "policy.put", 2, `{}`, "name is empty"},
+		{"metadata delete without path", "secret.metadata.deleted", 1, `{"last_version":2}`, "path is empty"},
+		{"metadata delete, bad version", "secret.metadata.deleted", 1, `{"path":"a","versions":[-1]}`, "not positive"},
+		{"restore changing a path twice", "restore.applied", 1, `{"as_of_seq":1,"changes":[{"path":"a","written":2},{"path":"a","deleted":[1]}]}`, "changed twice"},
+		{"refusal without action", "request.refused", 1, `{"path":"a","outcome":"conflict"}`, "action or outcome"},
 	} {
 		_, err := Decode(tc.typ, tc.schema, []byte(tc.data))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -124,11 +124,12 @@ func TestMigrationsNumbered(t *testing.T) {
 // already at its version and would keep the old layout under the new
 // number. Change the schema with a new migration, and pin it here.
 var pinnedMigrations = map[string]string{
-	"0001_core.sql":            "8d27eb281b725f1173ae0a80ec2d011f5439ce739e6f06676be2c79bb22f0a93",
-	"0002_access_history.sql":  "31ff7854f3da82ea18886dd984a03e997f740979995a818a67800b08a4f600cd",
-	"0003_kv_metadata.sql":     "d60af46e8b0987b927621791f08596d54a60d91732c4082539d99f5b56a4e031",
-	"0004_value_key.sql":       "17e321ae2c8172d41e67c0ba64f3763889de3b62c59333c666fc1997744e6f3d",
-	"0005_history_filters.sql": "2551c2e426cce8b14375b28910eb546866c5ca5494c521a7f02f876185e7e44a",
+	"0001_core.sql":             "8d27eb281b725f1173ae0a80ec2d011f5439ce739e6f06676be2c79bb22f0a93",
+	"0002_access_history.sql":   "31ff7854f3da82ea18886dd984a03e997f740979995a818a67800b08a4f600cd",
+	"0003_kv_metadata.sql":      "d60af46e8b0987b927621791f08596d54a60d91732c4082539d99f5b56a4e031",
+	"0004_value_key.sql":        "17e321ae2c8172d41e67c0ba64f3763889de3b62c59333c666fc1997744e6f3d",
+	"0005_history_filters.sql":  "2551c2e426cce8b14375b28910eb546866c5ca5494c521a7f02f876185e7e44a",
+	"0006_history_versions.sql": "f20c2d16c05f1358a9895c5d06850623d56166a07c3d3bd83a9f87e885ff3ef4",
 }
 
 func TestMigrationsNeverEdited(t *testing.T) {
@@ -202,13 +203,27 @@ var fixtureRows = []fixtureRow{
 	{name: "access history", since: 2,
 		insert: `INSERT INTO access_history (seq, time, actor, request_id, type, target, version, outcome, detail)
 			VALUES (7, 100, 1, 'r1', 2, 3, 3, 4, 'versions=3')`,
-		check: "SELECT time, actor, request_id, type, target, version, outcome, detail FROM access_history WHERE seq = 7",
-		want:  []any{int64(100), int64(1), "r1", int64(2), int64(3), int64(3), int64(4), "versions=3"}},
+		check: "SELECT time, actor, request_id, type, target, version, outcome, detail, versions FROM access_history WHERE seq = 7",
+		// The column migration 6 adds takes its default.
+		want: []any{int64(100), int64(1), "r1", int64(2), int64(3), int64(3), int64(4), "versions=3", ""}},
 	{name: "metadata with kv settings", since: 3,
 		insert: `INSERT INTO secret_metadata (path, current_version, oldest_version, max_versions, created_time, updated_time,
 			cas_required, delete_version_after, custom_metadata) VALUES ('c', 1, 1, 4, 5, 6, 1, 3600000000000, '{"team":"db"}')`,
 		check: "SELECT max_versions, cas_required, delete_version_after, custom_metadata FROM secret_metadata WHERE path = 'c'",
 		want:  []any{int64(4), int64(1), int64(3600000000000), `{"team":"db"}`}},
+	{name: "access history with versions", since: 6,
+		insert: `INSERT INTO access_history (seq, time, actor, request_id, type, target, version, outcome, detail, versions)
+			VALUES (8, 101, 1, 'r2', 2, 3, 1, 4, 'versions=1,2', '1,2')`,
+		check: "SELECT version, versions FROM access_history WHERE seq = 8",
+		want:  []any{int64(1), "1,2"}},
+	{name: "history row of one path of an event", since: 6,
+		insert: "INSERT INTO access_history_paths (target, seq, version, versions, detail) VALUES (3, 8, 5, '5', 'wrote version 5')",
+		check:  "SELECT version, versions, detail FROM access_history_paths WHERE target = 3 AND seq = 8",
+		want:   []any{int64(5), "5", "wrote version 5"}},
+	{name: "removed path", since: 6,
+		insert: "INSERT INTO removed_paths (path, last_version) VALUES ('gone', 7)",
+		check:  "SELECT last_version FROM removed_paths WHERE path = 'gone'",
+		want:   []any{int64(7)}},
 }
 
 func scanRow(t *testing.T, db *sql.DB, query string, n int) []any {

@@ -50,6 +50,15 @@ func All() ([]Migration, error) {
 	return out, nil
 }
 
+// Rederive is the oldest schema version whose rows this build derives
+// from events as it derives them now. A projection database upgraded
+// from an older version holds rows an older build derived — history rows
+// naming only the first of several versions, restores without their
+// paths — that no migration can fill in from the database alone: it must
+// be rebuilt from the log, not caught up. Raise it with any migration
+// that changes what applying an event writes.
+const Rederive = 6
+
 // Latest is the schema version this build creates.
 func Latest() int {
 	all, err := All()

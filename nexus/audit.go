@@ -96,13 +96,14 @@ func (s *Service) history(ctx context.Context, op api.Op, q projections.HistoryQ
 	return transport.Response{Body: wrap(evs, next)}
 }
 
+// refusedType is the type of a refused write's event, whose detail
+// starts with the action, as a denial's does.
+var refusedType = (&events.RequestRefused{}).Type()
+
 func auditEvent(a projections.Access) api.AuditEvent {
 	e := api.AuditEvent{Seq: a.Seq, Time: a.Time.UTC(), Type: a.Type, Actor: a.Actor, Path: a.Target,
-		Outcome: a.Outcome, RequestID: a.RequestID, Detail: a.Detail}
-	if a.Version > 0 {
-		e.Versions = []int{a.Version}
-	}
-	if a.Outcome == events.OutcomeDenied {
+		Versions: a.Versions, Outcome: a.Outcome, RequestID: a.RequestID, Detail: a.Detail}
+	if a.Outcome == events.OutcomeDenied || a.Type == refusedType {
 		e.Action, _, _ = strings.Cut(a.Detail, " ")
 	}
 	return e

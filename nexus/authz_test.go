@@ -286,6 +286,14 @@ func TestCheckPolicy(t *testing.T) {
 			if code := api.CodeOf(err); code != api.CodeBadRequest {
 				t.Errorf("CodeOf() = %q, want %q", code, api.CodeBadRequest)
 			}
+			if strings.HasSuffix(tt.name, "bad regex") {
+				// What is wrong in a pattern is said with the part at
+				// fault: patterns are not secrets.
+				if !strings.Contains(err.Error(), "missing closing ): `") {
+					t.Errorf("error %q does not say what is wrong in the pattern", err)
+				}
+				return
+			}
 			if strings.Contains(err.Error(), marker) {
 				t.Errorf("error %q repeats the input", err)
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/internal/jobs"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/projections"
 )
 
 // secretDestroy (extension) destroys versions for good: their value keys
@@ -27,7 +28,7 @@ func (s *Service) secretDestroy(ctx context.Context, r *transport.Request) trans
 	return s.do(ctx, req.Path, func(ctx context.Context) outcome {
 		meta, err := s.proj.Metadata(ctx, req.Path)
 		if err != nil {
-			return answerNow(notFoundOr(op, err))
+			return s.refusedOrFailed(r, op, req.Path, req.Versions, err)
 		}
 		var vs []int
 		var shred []eventlog.ValueKeyID
@@ -38,11 +39,64 @@ func (s *Service) secretDestroy(ctx context.Context, r *transport.Request) trans
 			}
 		}
 		if len(vs) == 0 {
-			return answerNow(notFound(op))
+			return refuse(r, op, req.Path, req.Versions, whyNotDestroyed(meta, wanted(req.Versions, meta.CurrentVersion)))
 		}
 		ev := event(r, &events.SecretVersionsDestroyed{Path: req.Path, Versions: vs})
 		ev.DestroyValueKeys = shred
-		return outcome{events: []eventlog.Event{ev}, answer: transport.Response{Body: api.SecretDestroyResponse{}}}
+		return outcome{events: []eventlog.Event{ev},
+			answer: transport.Response{Body: api.SecretDestroyResponse{Versions: vs, CurrentVersion: currentAfter(meta, vs, nil)}}}
+	})
+}
+
+// whyNotDestroyed explains a destroy that found nothing to destroy among
+// vs: every one it names is destroyed already, or some do not exist.
+func whyNotDestroyed(meta projections.SecretMetadata, vs []int) refusal {
+	var missing []int
+	for _, v := range vs {
+		if _, ok := versionInfo(meta, v); !ok {
+			missing = append(missing, v)
+		}
+	}
+	if len(missing) > 0 {
+		return refuseNotFound(api.ReasonNoSuchVersion, "nothing to destroy at %s: it has no %s (%s)", meta.Path, versionsText(missing), heldText(meta))
+	}
+	return refuseNotFound(api.ReasonDestroyed, "nothing to destroy at %s: %s %s destroyed already", meta.Path, versionsText(vs), isAre(vs))
+}
+
+// secretMetadataDelete (extension) removes a path: every version whose
+// data still exists is destroyed (its key shredded in the same append),
+// its settings go, and it no longer lists. Its history stays in the log,
+// and a later write continues after the highest version it ever had.
+func (s *Service) secretMetadataDelete(ctx context.Context, r *transport.Request) transport.Response {
+	op := api.OpSecretMetadataDelete
+	req, refusal, ok := admit(ctx, s, r, api.PermWrite, func(q api.SecretMetadataDeleteRequest) string { return q.Path })
+	if !ok {
+		return refusal
+	}
+	return s.do(ctx, req.Path, func(ctx context.Context) outcome {
+		meta, err := s.proj.Metadata(ctx, req.Path)
+		if err != nil {
+			return s.refusedOrFailed(r, op, req.Path, nil, err)
+		}
+		last, err := s.proj.VersionFloor(ctx, req.Path)
+		if err != nil {
+			return answerNow(internalError(op))
+		}
+		var vs []int
+		var shred []eventlog.ValueKeyID
+		for _, info := range meta.Versions {
+			last = max(last, info.Version)
+			if info.Destroyed {
+				continue
+			}
+			vs = append(vs, info.Version)
+			if id, ok := s.liveValueKey(ctx, req.Path, versionState{version: info.Version}); ok {
+				shred = append(shred, id)
+			}
+		}
+		ev := event(r, &events.SecretMetadataDeleted{Path: req.Path, Versions: vs, LastVersion: last})
+		ev.DestroyValueKeys = shred
+		return outcome{events: []eventlog.Event{ev}, answer: transport.Response{Body: api.SecretMetadataDeleteResponse{Versions: vs}}}
 	})
 }
 
@@ -59,7 +113,7 @@ func (s *Service) secretSettingsPut(ctx context.Context, r *transport.Request) t
 	if req.DeleteVersionAfter != nil {
 		d, err := time.ParseDuration(*req.DeleteVersionAfter)
 		if err != nil || d < 0 {
-			return badRequest(op)
+			return invalidRequest(&api.FieldError{Field: "deleteVersionAfter", Reason: "must be a duration of 0s or more, such as 720h"}).response()
 		}
 		upd.DeleteVersionAfter = &d
 	}
@@ -85,8 +139,11 @@ func (s *Service) secretSettingsGet(ctx context.Context, r *transport.Request) t
 		return refusal
 	}
 	meta, err := s.proj.Metadata(ctx, req.Path)
+	if isNotFound(err) {
+		return refuseNoSuchPath(req.Path).response()
+	}
 	if err != nil {
-		return notFoundOr(op, err)
+		return internalError(op)
 	}
 	resp := api.SecretSettingsGetResponse{MaxVersions: meta.MaxVersions, CASRequired: meta.CASRequired, CustomMetadata: meta.CustomMetadata}
 	if meta.DeleteVersionAfter > 0 {

@@ -13,9 +13,9 @@ import (
 
 func (s *Service) policyPut(ctx context.Context, r *transport.Request) transport.Response {
 	op := api.OpPolicyPut
-	req, ok := decode[api.PolicyPutRequest](r)
-	if !ok {
-		return badRequest(op)
+	req, err := decode[api.PolicyPutRequest](r)
+	if err != nil {
+		return invalidRequest(err).response()
 	}
 	if resp, ok := s.allow(ctx, r, op, api.SystemPathACL, api.PermWrite); !ok {
 		return resp
@@ -25,9 +25,10 @@ func (s *Service) policyPut(ctx context.Context, r *transport.Request) transport
 		perms[i] = string(p)
 	}
 	p := Policy{Name: req.Name, SpiffeIDPattern: req.SPIFFEIDPattern, PathPattern: req.PathPattern, Permissions: perms}
-	// SPIKE answers rejected patterns with 500 (bug #4); they are 400s.
-	if CheckPolicy(p) != nil {
-		return badRequest(op)
+	// SPIKE answers rejected patterns with 500 (bug #4); they are 400s,
+	// saying what is wrong (patterns are not secrets).
+	if err := CheckPolicy(p); err != nil {
+		return invalidRequest(err).response()
 	}
 	return s.do(ctx, policiesKey, func(context.Context) outcome {
 		put := &events.PolicyPut{Name: p.Name, SpiffeIDPattern: p.SpiffeIDPattern, PathPattern: p.PathPattern, Permissions: perms}
@@ -50,9 +51,13 @@ func (s *Service) policyGet(ctx context.Context, r *transport.Request) transport
 	if !ok {
 		return refusal
 	}
-	p, err := s.proj.Policy(ctx, policyName(req.ID, req.Name))
+	name := policyName(req.ID, req.Name)
+	p, err := s.proj.Policy(ctx, name)
+	if isNotFound(err) {
+		return noSuchPolicy(name).response() // SPIKE: 500 for a missing name (bug #3)
+	}
 	if err != nil {
-		return notFoundOr(op, err) // SPIKE: 500 for a missing name (bug #3)
+		return internalError(op)
 	}
 	perms := make([]api.Permission, len(p.Permissions))
 	for i, x := range p.Permissions {
@@ -70,8 +75,10 @@ func (s *Service) policyDelete(ctx context.Context, r *transport.Request) transp
 	}
 	name := policyName(req.ID, req.Name)
 	return s.do(ctx, policiesKey, func(ctx context.Context) outcome {
-		if _, err := s.proj.Policy(ctx, name); err != nil {
-			return answerNow(notFoundOr(op, err))
+		if _, err := s.proj.Policy(ctx, name); isNotFound(err) {
+			return refuse(r, op, name, nil, noSuchPolicy(name))
+		} else if err != nil {
+			return answerNow(internalError(op))
 		}
 		return outcome{events: []eventlog.Event{event(r, &events.PolicyDeleted{Name: name})},
 			answer: transport.Response{Body: api.PolicyDeleteResponse{}}}
@@ -80,9 +87,9 @@ func (s *Service) policyDelete(ctx context.Context, r *transport.Request) transp
 
 func (s *Service) policyList(ctx context.Context, r *transport.Request) transport.Response {
 	op := api.OpPolicyList
-	req, ok := decode[api.PolicyListRequest](r)
-	if !ok {
-		return badRequest(op)
+	req, err := decode[api.PolicyListRequest](r)
+	if err != nil {
+		return invalidRequest(err).response()
 	}
 	if resp, ok := s.allow(ctx, r, op, api.SystemPathACL, api.PermList); !ok {
 		return resp
@@ -102,6 +109,10 @@ func (s *Service) policyList(ctx context.Context, r *transport.Request) transpor
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
 	return transport.Response{Body: api.PolicyListResponse{Policies: items}}
+}
+
+func noSuchPolicy(name string) refusal {
+	return refuseNotFound(api.ReasonNoSuchPath, "no policy named %q", name)
 }
 
 // cipher serves encrypt and decrypt in JSON or stream mode, under the
@@ -161,5 +172,9 @@ func (s *Service) handlers() map[api.Op]transport.Handler {
 		api.OpRestorePointApply: s.restorePointApply,
 		api.OpCipherEncrypt:     s.cipher(api.OpCipherEncrypt),
 		api.OpCipherDecrypt:     s.cipher(api.OpCipherDecrypt),
+
+		api.OpSecretPatch:          s.secretPatch,
+		api.OpSecretRollback:       s.secretRollback,
+		api.OpSecretMetadataDelete: s.secretMetadataDelete,
 	}
 }

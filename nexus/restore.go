@@ -3,9 +3,11 @@ package nexus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spikeledger/spike/api"
@@ -23,7 +25,7 @@ import (
 // versions soft-deleted. So a restore can itself be undone, by a restore
 // to the point just before it. Destroyed data stays destroyed: a path
 // whose data then has since been destroyed cannot be restored, and the
-// request fails naming nothing but the count.
+// request fails naming that path.
 //
 // The earlier state is rebuilt outside the command loop (a scratch
 // projection replayed up to the point), so the loop never waits on it;
@@ -31,23 +33,33 @@ import (
 // no other command overtakes.
 
 // restoreTarget is what a path should read after the restore: data, or
-// nothing readable (gone).
+// nothing readable (gone). known marks a path that existed at the point
+// or exists now.
 type restoreTarget struct {
-	path string
-	data map[string]string
-	gone bool
+	path  string
+	data  map[string]string
+	gone  bool
+	known bool
 }
 
-// errDestroyedSince: the data to restore was destroyed after the point.
-var errDestroyedSince = errors.New("data to restore was destroyed since")
+// destroyedSinceError: the data a path had at the point was destroyed
+// after it.
+type destroyedSinceError struct{ path string }
+
+func (e *destroyedSinceError) Error() string {
+	return "the data " + e.path + " had then has been destroyed since"
+}
 
 func (s *Service) restorePointApply(ctx context.Context, r *transport.Request) transport.Response {
 	op := api.OpRestorePointApply
-	req, ok := decode[api.RestorePointApplyRequest](r)
-	if !ok || req.Validate() != nil {
+	req, err := decode[api.RestorePointApplyRequest](r)
+	if err == nil {
+		err = req.Validate()
+	}
+	if err != nil {
 		// A restore names its paths only once they are checked, so a
 		// malformed one is refused before authorisation.
-		return badRequest(op)
+		return invalidRequest(err).response()
 	}
 	scope := req.Paths
 	if len(scope) == 0 {
@@ -61,12 +73,24 @@ func (s *Service) restorePointApply(ctx context.Context, r *transport.Request) t
 			return resp
 		}
 	}
+	// From here on a refusal is recorded, through the loop, before the
+	// caller hears of it: a restore is a write.
+	refused := func(f refusal) transport.Response {
+		target := ""
+		if len(scope) == 1 {
+			target = scope[0]
+		}
+		return s.read(ctx, restoreKey, func(context.Context) outcome { return refuse(r, op, target, nil, f) })
+	}
+	if size := s.log.Size(); req.AsOfSeq > size {
+		return refused(refuseFuture("no such point in the log yet: seq %d is beyond its end, %d", req.AsOfSeq, size))
+	}
 	at := projections.AsOf{Seq: req.AsOfSeq}
 	if req.AsOfTime != nil {
+		if now := time.Now(); req.AsOfTime.After(now) {
+			return refused(refuseFuture("no such point in the log yet: %s is in the future (it is now %s)", req.AsOfTime.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+		}
 		at.Time = *req.AsOfTime
-	}
-	if at.Seq > s.log.Size() {
-		return notFound(op) // a point beyond the log
 	}
 	seq, err := at.Resolve(ctx, s.log)
 	if err != nil {
@@ -74,19 +98,24 @@ func (s *Service) restorePointApply(ctx context.Context, r *transport.Request) t
 		return internalError(op)
 	}
 	if seq == 0 {
-		return notFound(op) // an instant before the log's first event
+		return refused(refuseNotFound(api.ReasonBeforeStart, "no such point in the log: %s is before its first event, so there is nothing to restore to", at.Time.UTC().Format(time.RFC3339Nano)))
 	}
 	rec, err := s.log.GetSealed(ctx, seq) // only its time
 	if err != nil {
 		return internalError(op)
 	}
 	targets, err := s.restoreTargets(ctx, seq, scope)
-	if errors.Is(err, errDestroyedSince) {
-		return transport.Response{Status: http.StatusConflict, Body: api.ErrorResponseFor(op, api.CodeConflict)}
+	var gone *destroyedSinceError
+	if errors.As(err, &gone) {
+		return refused(refusal{status: http.StatusConflict, code: api.CodeConflict, reason: api.ReasonDestroyed,
+			message: fmt.Sprintf("%s had data at seq %d that has been destroyed since: it cannot be restored", gone.path, seq)})
 	}
 	if err != nil {
 		s.logger.Error("restore: rebuild the earlier state", "as_of_seq", seq, "err", err)
 		return internalError(op)
+	}
+	if len(scope) > 0 && !slices.ContainsFunc(targets, func(tg restoreTarget) bool { return tg.known }) {
+		return refused(refuseNotFound(api.ReasonNoSuchPath, "no secret at %s, at seq %d or now", strings.Join(scope, ", "), seq))
 	}
 	return s.submit(&command{ctx: ctx, key: restoreKey, write: true, barrier: true, reply: make(chan transport.Response, 1),
 		build: func(ctx context.Context) outcome {
@@ -119,7 +148,8 @@ func (s *Service) restoreTargets(ctx context.Context, seq uint64, scope []string
 		return nil, err
 	}
 	defer past.Close()
-	if len(scope) == 0 {
+	named := len(scope) > 0
+	if !named {
 		then, err := past.Paths(ctx)
 		if err != nil {
 			return nil, err
@@ -134,14 +164,20 @@ func (s *Service) restoreTargets(ctx context.Context, seq uint64, scope []string
 	}
 	targets := make([]restoreTarget, 0, len(scope))
 	for _, path := range scope {
+		known := true // every path then or now, when none is named
+		if named {
+			if known, err = existsIn(ctx, path, past, s.proj); err != nil {
+				return nil, err
+			}
+		}
 		sv, err := past.Secret(ctx, path, 0)
 		switch {
 		case err == nil:
-			targets = append(targets, restoreTarget{path: path, data: sv.Data})
+			targets = append(targets, restoreTarget{path: path, data: sv.Data, known: true})
 		case errors.Is(err, projections.ErrVersionDestroyed):
-			return nil, errDestroyedSince
+			return nil, &destroyedSinceError{path: path}
 		case isNotFound(err):
-			targets = append(targets, restoreTarget{path: path, gone: true})
+			targets = append(targets, restoreTarget{path: path, gone: true, known: known})
 		default:
 			return nil, err
 		}
@@ -149,12 +185,25 @@ func (s *Service) restoreTargets(ctx context.Context, seq uint64, scope []string
 	return targets, nil
 }
 
+// existsIn reports whether any of the projections has path.
+func existsIn(ctx context.Context, path string, ps ...*projections.Projection) (bool, error) {
+	for _, p := range ps {
+		_, err := p.Metadata(ctx, path)
+		if err == nil {
+			return true, nil
+		}
+		if !isNotFound(err) {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
 // buildRestore compares each target with the state now and makes the
-// events: the restore record, then a new version or deletes per path
-// that differs.
+// events: the restore record, naming the point and every change, then a
+// new version or deletes per path that differs.
 func (s *Service) buildRestore(ctx context.Context, r *transport.Request, seq uint64, t time.Time, scope []string, targets []restoreTarget) outcome {
 	op := api.OpRestorePointApply
-	evs := []eventlog.Event{event(r, &events.RestorePointApplied{Paths: scope, AsOfSeq: seq, AsOfTime: t})}
 	if len(scope) == 0 {
 		// Every path means every path now, too: one written since the
 		// targets were read had nothing readable at the point.
@@ -168,10 +217,13 @@ func (s *Service) buildRestore(ctx context.Context, r *transport.Request, seq ui
 		}
 		for _, p := range now {
 			if !known[p] {
-				targets = append(targets, restoreTarget{path: p, gone: true})
+				targets = append(targets, restoreTarget{path: p, gone: true, known: true})
 			}
 		}
+		slices.SortFunc(targets, func(a, b restoreTarget) int { return strings.Compare(a.path, b.path) })
 	}
+	var evs []eventlog.Event
+	var changes []events.RestoreChange
 	var changed []string
 	for _, tg := range targets {
 		now, err := s.proj.Secret(ctx, tg.path, 0)
@@ -192,6 +244,7 @@ func (s *Service) buildRestore(ctx context.Context, r *transport.Request, seq ui
 				}
 			}
 			evs = append(evs, event(r, &events.SecretVersionsDeleted{Path: tg.path, Versions: live}))
+			changes = append(changes, events.RestoreChange{Path: tg.path, Deleted: live})
 		case !tg.gone && (!readable || !maps.Equal(now.Data, tg.data)):
 			// With the current version as CAS, so a path that requires
 			// check-and-set takes the restore as it would a careful put.
@@ -199,21 +252,23 @@ func (s *Service) buildRestore(ctx context.Context, r *transport.Request, seq ui
 			if err != nil && !isNotFound(err) {
 				return answerNow(internalError(op))
 			}
-			cur := 0
-			if exists {
-				cur = st.current
+			if !exists {
+				st = &pathState{maxVersions: s.maxVersions}
 			}
-			put := s.buildPut(ctx, r, api.SecretPutRequest{Path: tg.path, Values: tg.data, CAS: &cur})
+			cur := st.current
+			put, v := s.writeVersion(ctx, r, write{op: op, path: tg.path, cas: &cur, via: "restore"}, st, exists, tg.data)
 			if len(put.events) == 0 {
-				return answerNow(put.answer) // e.g. the path now requires CAS: refused as a put would be
+				return answerNow(put.answer)
 			}
 			evs = append(evs, put.events...)
+			changes = append(changes, events.RestoreChange{Path: tg.path, Written: v})
 		default:
 			continue
 		}
 		changed = append(changed, tg.path)
 	}
-	return outcome{events: evs, durable: s.state.forgetAll,
+	record := event(r, &events.RestorePointApplied{Paths: scope, AsOfSeq: seq, AsOfTime: t, Changes: changes})
+	return outcome{events: append([]eventlog.Event{record}, evs...), durable: s.state.forgetAll,
 		answerAfter: func(recs []eventlog.Record) transport.Response {
 			return transport.Response{Body: api.RestorePointApplyResponse{Seq: recs[0].Seq, AsOfSeq: seq, AsOfTime: t.UTC(), Paths: changed}}
 		}}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,14 +97,14 @@ func TestRestorePointApply(t *testing.T) {
 	}
 
 	// Destroyed data stays destroyed: restoring it is a conflict, and
-	// nothing changes.
+	// nothing changes but the refusal's record.
 	ok(s.serveAs(t, su, api.OpSecretDestroy, api.SecretDestroyRequest{Path: "a", Versions: []int{2}}))
 	size := s.log.Size()
 	if _, status = restore(api.RestorePointApplyRequest{Paths: []string{"a"}, AsOfSeq: then}); status != http.StatusConflict {
 		t.Fatalf("restore of destroyed data: status %d", status)
 	}
-	if s.log.Size() != size {
-		t.Fatal("a refused restore appended events")
+	if rec, err := s.log.Get(ctx, s.log.Size()); s.log.Size() != size+1 || err != nil || rec.Type != "request.refused" {
+		t.Fatalf("a refused restore appended %d events (last %q, %v), want its refusal", s.log.Size()-size, rec.Type, err)
 	}
 
 	for name, tc := range map[string]struct {
@@ -114,7 +116,7 @@ func TestRestorePointApply(t *testing.T) {
 		"both points":      {su, api.RestorePointApplyRequest{AsOfSeq: 1, AsOfTime: &thenTime}, 400},
 		"bad path":         {su, api.RestorePointApplyRequest{Paths: []string{""}, AsOfSeq: 1}, 400},
 		"a path twice":     {su, api.RestorePointApplyRequest{Paths: []string{"a", "b", "a"}, AsOfSeq: then}, 400},
-		"beyond the log":   {su, api.RestorePointApplyRequest{Paths: []string{"a"}, AsOfSeq: 1 << 40}, 404},
+		"beyond the log":   {su, api.RestorePointApplyRequest{Paths: []string{"a"}, AsOfSeq: 1 << 40}, 400},
 		"workload, a path": {app, api.RestorePointApplyRequest{Paths: []string{"a"}, AsOfSeq: then}, 401},
 		"workload, all":    {app, api.RestorePointApplyRequest{AsOfSeq: then}, 401},
 	} {
@@ -122,10 +124,14 @@ func TestRestorePointApply(t *testing.T) {
 		if resp := s.serveAs(t, tc.who, api.OpRestorePointApply, tc.req); resp.Status != tc.want {
 			t.Errorf("%s: status %d, want %d", name, resp.Status, tc.want)
 		}
-		if tc.want == 400 || tc.want == 404 {
-			if s.log.Size() != size {
-				t.Errorf("%s: refused request appended events", name)
-			}
+		// Bad bodies are not events; a refusal by authorisation or by
+		// the log (a point beyond it) is one.
+		wantEvents := uint64(1)
+		if tc.want == 400 && tc.req.AsOfSeq != 1<<40 {
+			wantEvents = 0
+		}
+		if got := s.log.Size() - size; got != wantEvents {
+			t.Errorf("%s: %d events appended, want %d", name, got, wantEvents)
 		}
 	}
 }
@@ -159,5 +165,59 @@ func TestRestoreAllCoversPathsWrittenMeanwhile(t *testing.T) {
 	}
 	if !slices.Equal(deleted, []string{"late"}) {
 		t.Fatalf("deleted %v, want [late]", deleted)
+	}
+}
+
+// TestRestoreNamesWhatItDid: restore.applied names the point and each
+// change; audit list shows it with its path (one path) or every path in
+// its detail (several), and it is in the history of every path it
+// changed, with the version written or deleted there.
+func TestRestoreNamesWhatItDid(t *testing.T) {
+	t.Parallel()
+	s := newTestService(t, 10)
+	put := func(path, v string) {
+		t.Helper()
+		s.mustServe(t, api.OpSecretPut, api.SecretPutRequest{Path: path, Values: map[string]string{"v": v}})
+	}
+	put("a", "1")
+	put("b", "1")
+	then := s.log.Size()
+	put("a", "2") // a: v2; restoring writes v3 with v1's data
+	put("c", "1") // c: new; restoring deletes its v1
+	put("d", "1") // d: new, not restored
+
+	res := s.mustServe(t, api.OpRestorePointApply, api.RestorePointApplyRequest{Paths: []string{"a", "b", "c"}, AsOfSeq: then}).Body.(api.RestorePointApplyResponse)
+	if !slices.Equal(res.Paths, []string{"a", "c"}) {
+		t.Fatalf("restore changed %v", res.Paths)
+	}
+	list := s.mustServe(t, api.OpAuditList, api.AuditListRequest{Types: []string{"restore.applied"}}).Body.(api.AuditListResponse).Events
+	if len(list) != 1 || list[0].Seq != res.Seq || !strings.Contains(list[0].Detail, "to seq "+strconv.FormatUint(then, 10)+" (") ||
+		!strings.Contains(list[0].Detail, "a: wrote version 3") || !strings.Contains(list[0].Detail, "c: deleted versions=1") {
+		t.Fatalf("audit list: %+v", list)
+	}
+	for path, want := range map[string][]int{"a": {3}, "c": {1}} {
+		var found []api.AuditEvent
+		for _, e := range s.historyOf(t, path) {
+			if e.Type == "restore.applied" {
+				found = append(found, e)
+			}
+		}
+		if len(found) != 1 || found[0].Seq != res.Seq || found[0].Path != path || !slices.Equal(found[0].Versions, want) || found[0].Outcome != "ok" {
+			t.Errorf("history of %s: restores %+v, want one with versions %v", path, found, want)
+		}
+	}
+	for _, path := range []string{"b", "d"} {
+		for _, e := range s.historyOf(t, path) {
+			if e.Type == "restore.applied" {
+				t.Errorf("history of %s, which the restore did not change: %+v", path, e)
+			}
+		}
+	}
+	// One path: the audit list row is that path's.
+	put("b", "2")
+	res = s.mustServe(t, api.OpRestorePointApply, api.RestorePointApplyRequest{Paths: []string{"b"}, AsOfSeq: then}).Body.(api.RestorePointApplyResponse)
+	list = s.mustServe(t, api.OpAuditList, api.AuditListRequest{Types: []string{"restore.applied"}, Page: api.Page{After: res.Seq - 1}}).Body.(api.AuditListResponse).Events
+	if len(list) != 1 || list[0].Path != "b" || !slices.Equal(list[0].Versions, []int{3}) || !strings.HasSuffix(list[0].Detail, "; wrote version 3") {
+		t.Fatalf("audit list of a one-path restore: %+v", list)
 	}
 }

@@ -318,11 +318,6 @@ func (s *Service) allow(ctx context.Context, r *transport.Request, op api.Op, pa
 	}), false
 }
 
-// badRequest is SPIKE's 400 for op.
-func badRequest(op api.Op) transport.Response {
-	return transport.Response{Status: http.StatusBadRequest, Body: api.ErrorResponseFor(op, api.CodeBadRequest)}
-}
-
 func notFound(op api.Op) transport.Response {
 	return transport.Response{Status: http.StatusNotFound, Body: api.ErrorResponseFor(op, api.CodeNotFound)}
 }
@@ -341,15 +336,15 @@ func isNotFound(err error) bool {
 func admit[T api.Request](ctx context.Context, s *Service, r *transport.Request, want api.Permission, pathOf func(T) string) (T, transport.Response, bool) {
 	var zero T
 	op := zero.Op()
-	req, ok := decode[T](r)
-	if !ok {
-		return req, badRequest(op), false
+	req, err := decode[T](r)
+	if err != nil {
+		return req, invalidRequest(err).response(), false
 	}
 	if resp, ok := s.allow(ctx, r, op, pathOf(req), want); !ok {
 		return req, resp, false
 	}
-	if req.Validate() != nil {
-		return req, badRequest(op), false
+	if err := req.Validate(); err != nil {
+		return req, invalidRequest(err).response(), false
 	}
 	return req, transport.Response{}, true
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -240,10 +241,22 @@ func (a *applier) close() {
 
 // history is the access-history row of one event.
 type history struct {
-	target  string
-	version int
-	outcome string
-	detail  string
+	target   string
+	version  int
+	versions []int // every version concerned, when there are several
+	outcome  string
+	detail   string
+	// paths are the rows, one per path, of an event about several
+	// paths (a restore): each path's history shows the event.
+	paths []pathHistory
+}
+
+// pathHistory is the row of one path of an event about several paths.
+type pathHistory struct {
+	target   string
+	version  int
+	versions []int
+	detail   string
 }
 
 func (a *applier) apply(pr prepared) error {
@@ -253,28 +266,40 @@ func (a *applier) apply(pr prepared) error {
 	h := history{outcome: events.OutcomeOK}
 	switch e := pl.(type) {
 	case *events.SecretVersionWritten:
-		h = history{target: e.Path, version: e.Version, outcome: events.OutcomeOK, detail: versionsDetail("pruned", e.Pruned)}
+		h = history{target: e.Path, version: e.Version, outcome: events.OutcomeOK, detail: writtenDetail(e)}
 		err = a.written(r.Seq, t, e, pr.value)
 	case *events.SecretVersionsDeleted:
-		h = history{target: e.Path, version: firstOf(e.Versions), outcome: events.OutcomeOK, detail: versionsDetail("versions", e.Versions)}
+		h = versionsHistory(e.Path, e.Versions)
+		if len(e.Versions) == 0 {
+			h.detail = "nothing to delete"
+			break // a delete that found nothing to do changes nothing
+		}
 		when := t
 		if e.Deleted != nil {
 			when = e.Deleted.UnixNano()
 		}
 		err = a.setVersions(e.Path, t, e.Versions, "UPDATE secrets SET deleted_time = ? WHERE path = ? AND version = ? AND destroyed = 0", when)
 	case *events.SecretVersionsUndeleted:
-		h = history{target: e.Path, version: firstOf(e.Versions), outcome: events.OutcomeOK, detail: versionsDetail("versions", e.Versions)}
+		h = versionsHistory(e.Path, e.Versions)
 		err = a.setVersions(e.Path, t, e.Versions, "UPDATE secrets SET deleted_time = NULL WHERE path = ? AND version = ? AND destroyed = 0")
 	case *events.SecretVersionsDestroyed:
-		h = history{target: e.Path, version: firstOf(e.Versions), outcome: events.OutcomeOK, detail: versionsDetail("versions", e.Versions)}
+		h = versionsHistory(e.Path, e.Versions)
 		err = a.setVersions(e.Path, t, e.Versions, "UPDATE secrets SET value = NULL, destroyed = 1 WHERE path = ? AND version = ?")
 	case *events.SecretMetadataUpdated:
 		h = history{target: e.Path, outcome: events.OutcomeOK, detail: versionsDetail("pruned", e.Pruned)}
 		err = a.metadata(t, e)
+	case *events.SecretMetadataDeleted:
+		h = history{target: e.Path, version: firstOf(e.Versions), versions: e.Versions, outcome: events.OutcomeOK,
+			detail: strings.TrimSpace(versionsDetail("destroyed", e.Versions) + fmt.Sprintf(" last_version=%d", e.LastVersion))}
+		err = a.removePath(e)
 	case *events.SecretRead:
-		h = history{target: e.Path, version: e.Version, outcome: e.Outcome}
+		h = history{target: e.Path, version: e.Version, outcome: e.Outcome, detail: e.Reason}
 	case *events.AccessDenied:
 		h = history{target: e.Path, outcome: events.OutcomeDenied, detail: strings.TrimSpace(e.Action + " " + e.Reason)}
+	case *events.RequestRefused:
+		h = history{target: e.Path, version: firstOf(e.Versions), versions: e.Versions, outcome: e.Outcome, detail: strings.TrimSpace(e.Action + " " + e.Reason)}
+	case *events.RestorePointApplied:
+		h = restoreHistory(e)
 	case *events.PolicyPut:
 		h.target = e.Name
 		err = a.policyPut(r.Seq, t, e)
@@ -300,9 +325,93 @@ func (a *applier) apply(pr prepared) error {
 			return err
 		}
 	}
-	a.hist = append(a.hist, r.Seq, t, ids[0], m.RequestID, ids[1], ids[2], h.version, ids[3], h.detail)
+	for _, ph := range h.paths {
+		if err := a.pathHistory(r.Seq, ph); err != nil {
+			return err
+		}
+	}
+	a.hist = append(a.hist, r.Seq, t, ids[0], m.RequestID, ids[1], ids[2], h.version, ids[3], h.detail, joinVersions(h.versions))
 	if len(a.hist) == historyRowsPerInsert*historyColumns {
 		return a.flushHistory()
+	}
+	return nil
+}
+
+// versionsHistory is the row of a delete, undelete or destroy.
+func versionsHistory(path string, vs []int) history {
+	return history{target: path, version: firstOf(vs), versions: vs, outcome: events.OutcomeOK, detail: versionsDetail("versions", vs)}
+}
+
+// writtenDetail says how a version came to be written, and what it
+// pruned.
+func writtenDetail(e *events.SecretVersionWritten) string {
+	var parts []string
+	switch {
+	case e.Via == "rollback":
+		parts = append(parts, fmt.Sprintf("rollback from=%d", e.From))
+	case e.Via != "":
+		parts = append(parts, e.Via)
+	}
+	if d := versionsDetail("pruned", e.Pruned); d != "" {
+		parts = append(parts, d)
+	}
+	return strings.Join(parts, " ")
+}
+
+// restoreHistory is the row of a restore: the point it restored to and
+// what it changed. When it changed (or named) one path the row is that
+// path's; otherwise each path it changed gets a row of its own.
+func restoreHistory(e *events.RestorePointApplied) history {
+	point := fmt.Sprintf("to seq %d (%s)", e.AsOfSeq, e.AsOfTime.UTC().Format(time.RFC3339Nano))
+	h := history{outcome: events.OutcomeOK}
+	switch {
+	case len(e.Changes) == 1:
+		h.target = e.Changes[0].Path
+	case len(e.Changes) == 0 && len(e.Paths) == 1:
+		h.target = e.Paths[0]
+	}
+	parts := []string{point}
+	for _, c := range e.Changes {
+		what := restoreChangeDetail(c)
+		if c.Path == h.target {
+			h.version, h.versions = c.Written, c.Deleted
+			parts = append(parts, what)
+			continue
+		}
+		parts = append(parts, c.Path+": "+what)
+		h.paths = append(h.paths, pathHistory{target: c.Path, version: c.Written, versions: c.Deleted, detail: point + "; " + what})
+	}
+	switch {
+	case len(e.Changes) > 0:
+	case len(e.Paths) > 0:
+		parts = append(parts, "for "+strings.Join(e.Paths, ", "))
+	default:
+		parts = append(parts, "for every path")
+	}
+	h.detail = strings.Join(parts, "; ")
+	return h
+}
+
+func restoreChangeDetail(c events.RestoreChange) string {
+	var what []string
+	if c.Written > 0 {
+		what = append(what, fmt.Sprintf("wrote version %d", c.Written))
+	}
+	if len(c.Deleted) > 0 {
+		what = append(what, "deleted "+versionsDetail("versions", c.Deleted))
+	}
+	return strings.Join(what, ", ")
+}
+
+// pathHistory inserts the row of one path of an event about several.
+func (a *applier) pathHistory(seq uint64, ph pathHistory) error {
+	id, err := a.intern(ph.target)
+	if err != nil {
+		return err
+	}
+	if err := a.exec("INSERT INTO access_history_paths (target, seq, version, versions, detail) VALUES (?, ?, ?, ?, ?)",
+		id, seq, ph.version, joinVersions(ph.versions), ph.detail); err != nil {
+		return fmt.Errorf("access history of %s: %w", ph.target, err)
 	}
 	return nil
 }
@@ -311,7 +420,7 @@ func (a *applier) apply(pr prepared) error {
 // the largest single cost of a rebuild. 100 rows × 9 columns stays under
 // SQLite's default limit of 32766 bound parameters.
 const (
-	historyColumns       = 9
+	historyColumns       = 10
 	historyRowsPerInsert = 100
 )
 
@@ -337,8 +446,8 @@ var historyChunks = [...]int{64, 16, 4, 1}
 
 // historyInsert is the statement inserting n history rows.
 func historyInsert(n int) string {
-	return "INSERT INTO access_history (seq, time, actor, request_id, type, target, version, outcome, detail) VALUES " +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?),", n), ",")
+	return "INSERT INTO access_history (seq, time, actor, request_id, type, target, version, outcome, detail, versions) VALUES " +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?),", n), ",")
 }
 
 func firstOf(vs []int) int {
@@ -352,11 +461,16 @@ func versionsDetail(label string, vs []int) string {
 	if len(vs) == 0 {
 		return ""
 	}
+	return label + "=" + joinVersions(vs)
+}
+
+// joinVersions is the versions column: "1,2,3", "" for none.
+func joinVersions(vs []int) string {
 	s := make([]string, len(vs))
 	for i, v := range vs {
-		s[i] = fmt.Sprint(v)
+		s[i] = strconv.Itoa(v)
 	}
-	return label + "=" + strings.Join(s, ",")
+	return strings.Join(s, ",")
 }
 
 func distributed(e *events.ShardsDistributed) history {
@@ -501,6 +615,22 @@ func (a *applier) metadata(t int64, e *events.SecretMetadataUpdated) error {
 		return err
 	}
 	return a.recompute(e.Path)
+}
+
+// removePath removes a path's versions and settings, remembering the
+// highest version it ever had (see VersionFloor).
+func (a *applier) removePath(e *events.SecretMetadataDeleted) error {
+	for _, q := range []string{"DELETE FROM secrets WHERE path = ?", "DELETE FROM secret_metadata WHERE path = ?"} {
+		if err := a.exec(q, e.Path); err != nil {
+			return fmt.Errorf("remove %s: %w", e.Path, err)
+		}
+	}
+	err := a.exec(`INSERT INTO removed_paths (path, last_version) VALUES (?1, ?2)
+		ON CONFLICT (path) DO UPDATE SET last_version = MAX(last_version, ?2)`, e.Path, e.LastVersion)
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", e.Path, err)
+	}
+	return nil
 }
 
 // policyDetails is what a policy row seals.

@@ -67,7 +67,7 @@ func (c *currentCache) invalidate() {
 func recordsOnly(recs []prepared) bool {
 	for _, r := range recs {
 		switch r.pl.(type) {
-		case *events.SecretRead, *events.AccessDenied, *events.CipherUsed:
+		case *events.SecretRead, *events.AccessDenied, *events.CipherUsed, *events.RequestRefused:
 		default:
 			return false
 		}

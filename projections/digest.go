@@ -57,6 +57,10 @@ var digestTables = []digestTable{
 		}},
 	{name: "access_history",
 		query: historySelect + " ORDER BY h.seq"},
+	{name: "access_history_paths",
+		query: "SELECT x.seq, tg.name, x.version, x.versions, x.detail FROM access_history_paths x JOIN names tg ON tg.id = x.target ORDER BY x.seq, tg.name"},
+	{name: "removed_paths",
+		query: "SELECT path, last_version FROM removed_paths ORDER BY path"},
 }
 
 func (p *Projection) digestTable(ctx context.Context, h hash.Hash, t digestTable) error {

@@ -77,6 +77,8 @@ func (f *fixture) event(p events.Payload) eventlog.Event {
 		shred(e.Path, e.Versions)
 	case *events.SecretMetadataUpdated:
 		shred(e.Path, e.Pruned)
+	case *events.SecretMetadataDeleted:
+		shred(e.Path, e.Versions)
 	}
 	b, err := events.Encode(p)
 	if err != nil {

@@ -91,14 +91,18 @@ type mPolicy struct {
 type model struct {
 	paths    map[string]*mPath
 	policies map[string]*mPolicy
+	// removed is the highest version of each path a metadata delete
+	// removed: a new version of it is numbered above.
+	removed map[string]int
 }
 
 func newModel() *model {
-	return &model{paths: map[string]*mPath{}, policies: map[string]*mPolicy{}}
+	return &model{paths: map[string]*mPath{}, policies: map[string]*mPolicy{}, removed: map[string]int{}}
 }
 
 func (m *model) clone() *model {
 	c := newModel()
+	maps.Copy(c.removed, m.removed)
 	for name, p := range m.paths {
 		cp := *p
 		cp.versions = make(map[int]*mVersion, len(p.versions))
@@ -256,10 +260,11 @@ func (g *gen) someVersions(path string) []int {
 // run generates n events and appends them all.
 func (g *gen) run(n int) {
 	g.t.Helper()
-	for range n {
+	// Some steps emit nothing or several events: count events, not steps.
+	for end := g.seq + uint64(n); g.seq < end; {
 		switch r := g.rng.IntN(100); {
 		case r < 30:
-			g.write()
+			g.write("")
 		case r < 40:
 			g.versionsOp(&events.SecretVersionsDeleted{})
 		case r < 47:
@@ -273,6 +278,12 @@ func (g *gen) run(n int) {
 		case r < 80:
 			path := g.path()
 			g.emit(g.f.event(&events.AccessDenied{Meta: g.actor(), Path: path, Action: "write", Reason: "no policy"}), nil)
+		case r < 82:
+			g.refused()
+		case r < 85:
+			g.removePath()
+		case r < 87:
+			g.restoreRecord(int(end - g.seq))
 		case r < 92:
 			g.policyPut()
 		default:
@@ -285,16 +296,27 @@ func (g *gen) run(n int) {
 	g.flush()
 }
 
-func (g *gen) write() {
-	path := g.path()
+// write emits a new version of a random path, as a put (via "") or
+// another operation that writes one (patch, rollback, restore), and
+// returns the path; writeTo does it for a given path.
+func (g *gen) write(via string) string { return g.writeTo(g.path(), via) }
+
+func (g *gen) writeTo(path, via string) string {
 	p := g.m.paths[path]
-	v := 1
+	v := g.m.removed[path] + 1
 	var existing []int
 	if p != nil {
 		existing = p.sortedVersions()
 		if len(existing) > 0 {
 			v = existing[len(existing)-1] + 1
 		}
+	}
+	if via == "" && g.rng.IntN(5) == 0 {
+		via = []string{"patch", "rollback"}[g.rng.IntN(2)]
+	}
+	from := 0
+	if via == "rollback" {
+		from = max(1, v-1)
 	}
 	payloadMax, eff := 0, 0
 	if p == nil {
@@ -316,7 +338,7 @@ func (g *gen) write() {
 		cas = &c
 	}
 	data := fmt.Sprintf("%s#%d#%d", path, v, g.rng.IntN(1e6))
-	ev := g.writtenEvent(&events.SecretVersionWritten{Meta: g.actor(), Path: path, Version: v, MaxVersions: payloadMax, CAS: cas, Pruned: pruned},
+	ev := g.writtenEvent(&events.SecretVersionWritten{Meta: g.actor(), Path: path, Version: v, MaxVersions: payloadMax, CAS: cas, Pruned: pruned, Via: via, From: from},
 		map[string]string{"value": data, "path": path})
 	g.highest[path] = max(g.highest[path], v)
 	for _, pv := range pruned {
@@ -334,6 +356,77 @@ func (g *gen) write() {
 		}
 		mp.updated = seq
 	})
+	return path
+}
+
+// refused emits a refused write: a record that changes nothing.
+func (g *gen) refused() {
+	path := g.path()
+	outcome, reason := events.OutcomeConflict, "cas_mismatch"
+	if g.rng.IntN(2) == 0 {
+		outcome, reason = events.OutcomeNotFound, "no_such_version"
+	}
+	g.emit(g.f.event(&events.RequestRefused{Meta: g.actor(), Path: path, Action: "secret.rollback", Outcome: outcome, Reason: reason,
+		Versions: g.someVersions(path)}), nil)
+}
+
+// removePath emits a metadata delete of a random path: every version's
+// data destroyed, the path gone, its highest version remembered.
+func (g *gen) removePath() {
+	path := g.path()
+	p := g.m.paths[path]
+	if p == nil {
+		return // Nexus refuses to remove what is not there
+	}
+	var live []int
+	for _, v := range p.sortedVersions() {
+		if !p.versions[v].destroyed {
+			live = append(live, v)
+			g.shredded[vk(path, v)] = true
+		}
+	}
+	last := max(g.highest[path], g.m.removed[path])
+	g.emit(g.f.event(&events.SecretMetadataDeleted{Meta: g.actor(), Path: path, Versions: live, LastVersion: last}), func(m *model, _ uint64) {
+		delete(m.paths, path)
+		m.removed[path] = max(m.removed[path], last)
+	})
+}
+
+// restoreRecord emits a restore's record followed by what it changed:
+// one or two paths written (as a restore writes them) or deleted, at
+// most budget events in all.
+func (g *gen) restoreRecord(budget int) {
+	ev := &events.RestorePointApplied{Meta: g.actor(), AsOfSeq: 1 + uint64(g.rng.IntN(int(g.seq+1))), AsOfTime: time.Unix(1700000000, int64(g.rng.IntN(1e9))).UTC()}
+	if g.rng.IntN(3) == 0 {
+		ev.Paths = []string{g.path()}
+	}
+	idx := len(g.pending)
+	g.emit(g.f.event(ev), nil)
+	changed := map[string]bool{}
+	for range min(g.rng.IntN(3), budget-1) {
+		path := g.path()
+		if changed[path] {
+			continue // a restore changes a path once
+		}
+		changed[path] = true
+		if g.rng.IntN(2) == 0 {
+			g.writeTo(path, "restore")
+			ev.Changes = append(ev.Changes, events.RestoreChange{Path: path, Written: g.highest[path]})
+		} else {
+			vs := g.someVersions(path)
+			g.versionsOpOn(&events.SecretVersionsDeleted{}, path, vs)
+			ev.Changes = append(ev.Changes, events.RestoreChange{Path: path, Deleted: vs})
+		}
+	}
+	// The record names its changes: re-encode it where it waits (or was
+	// already appended, when a batch filled: then it keeps none).
+	if idx < len(g.pending) && g.pending[idx].Type == ev.Type() {
+		b, err := events.Encode(ev)
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		g.pending[idx].Payload = b
+	}
 }
 
 // writtenEvent is fixture.written for a whole payload (max versions, CAS):
@@ -355,10 +448,18 @@ func (g *gen) writtenEvent(e *events.SecretVersionWritten, data map[string]strin
 	return ev
 }
 
-// versionsOp emits a delete, undelete or destroy of some versions.
+// versionsOp emits a delete, undelete or destroy of some versions; now
+// and then a delete of none (one that found nothing to delete).
 func (g *gen) versionsOp(kind events.Payload) {
 	path := g.path()
 	vs := g.someVersions(path)
+	if _, ok := kind.(*events.SecretVersionsDeleted); ok && g.rng.IntN(8) == 0 {
+		vs = nil
+	}
+	g.versionsOpOn(kind, path, vs)
+}
+
+func (g *gen) versionsOpOn(kind events.Payload, path string, vs []int) {
 	var mutate func(r *mVersion, seq uint64)
 	switch e := kind.(type) {
 	case *events.SecretVersionsDeleted:
@@ -388,7 +489,7 @@ func (g *gen) versionsOp(kind events.Payload) {
 	}
 	g.emit(g.f.event(kind), func(m *model, seq uint64) {
 		mp := m.paths[path]
-		if mp == nil {
+		if mp == nil || len(vs) == 0 {
 			return
 		}
 		for _, v := range vs {
@@ -457,11 +558,11 @@ func (g *gen) metadata() {
 
 func (g *gen) read() {
 	path := g.path()
-	v, outcome := 0, events.OutcomeNotFound
+	v, outcome, reason := 0, events.OutcomeNotFound, "no_such_path"
 	if p := g.m.paths[path]; p != nil && p.current() != 0 {
-		v, outcome = p.current(), events.OutcomeOK
+		v, outcome, reason = p.current(), events.OutcomeOK, ""
 	}
-	g.emit(g.f.event(&events.SecretRead{Meta: g.actor(), Path: path, Version: v, Outcome: outcome}), nil)
+	g.emit(g.f.event(&events.SecretRead{Meta: g.actor(), Path: path, Version: v, Outcome: outcome, Reason: reason}), nil)
 }
 
 func (g *gen) policyPut() {
@@ -544,6 +645,9 @@ func (g *gen) check(t testing.TB, p *Projection, s uint64, st *checkStats) {
 	}
 	for _, path := range append(slices.Clone(genPaths), "never/written") {
 		mp := want.paths[path]
+		if floor, err := p.VersionFloor(ctx, path); err != nil || floor != want.removed[path] {
+			t.Errorf("as of %d: version floor of %q = %d, %v; want %d", s, path, floor, err, want.removed[path])
+		}
 		md, err := p.Metadata(ctx, path)
 		if mp == nil {
 			if !errors.Is(err, ErrNotFound) {

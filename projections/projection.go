@@ -169,8 +169,12 @@ func (p *Projection) check(ctx context.Context) (reason string, err error) {
 	if err := p.db.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&ok); err != nil || ok != "ok" {
 		return fmt.Sprintf("database fails its integrity check (%v %s)", err, ok), nil
 	}
-	if _, _, err := migrations.Apply(ctx, p.db); err != nil {
+	from, _, err := migrations.Apply(ctx, p.db)
+	if err != nil {
 		return "schema: " + err.Error(), nil
+	}
+	if from > 0 && from < migrations.Rederive {
+		return fmt.Sprintf("schema upgraded from version %d: its rows were derived by an older build", from), nil
 	}
 	st, err := readState(ctx, p.db)
 	switch {

@@ -172,6 +172,114 @@ func TestPoliciesAndHistory(t *testing.T) {
 	}
 }
 
+// TestHistoryRowsOfManyVersionsAndPaths: a change of several versions
+// lists them all; a restore is in the history of every path it changed,
+// with what it did there; a refused write and a removed path are rows of
+// their own.
+func TestHistoryRowsOfManyVersionsAndPaths(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	p := f.open("")
+	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	evs := []eventlogEvent{
+		f.written(alice, "a", 1, map[string]string{"k": "1"}),
+		f.written(alice, "a", 2, map[string]string{"k": "2"}),
+		f.written(alice, "a", 3, map[string]string{"k": "3"}),
+		f.written(alice, "b", 1, map[string]string{"k": "1"}),
+		f.event(&events.SecretVersionsDeleted{Meta: events.Meta{Actor: alice}, Path: "a", Versions: []int{1, 2, 3}}),
+		f.event(&events.SecretVersionsUndeleted{Meta: events.Meta{Actor: alice}, Path: "a", Versions: []int{2, 3}}),
+		f.event(&events.RestorePointApplied{Meta: events.Meta{Actor: alice}, AsOfSeq: 2, AsOfTime: at,
+			Changes: []events.RestoreChange{{Path: "a", Written: 4}, {Path: "b", Deleted: []int{1}}}}),
+		f.written(alice, "a", 4, map[string]string{"k": "2"}),
+		f.event(&events.SecretVersionsDeleted{Meta: events.Meta{Actor: alice}, Path: "b", Versions: []int{1}}),
+		f.event(&events.RestorePointApplied{Meta: events.Meta{Actor: alice}, Paths: []string{"b"}, AsOfSeq: 4, AsOfTime: at}),
+		f.event(&events.RequestRefused{Meta: events.Meta{Actor: alice}, Path: "a", Action: "secret.put", Outcome: events.OutcomeConflict, Reason: "cas_mismatch", Versions: []int{2}}),
+		f.event(&events.SecretVersionsDeleted{Meta: events.Meta{Actor: alice}, Path: "a"}),
+		f.event(&events.SecretMetadataDeleted{Meta: events.Meta{Actor: alice}, Path: "b", LastVersion: 1}),
+	}
+	if err := p.Apply(f.ctx, f.append(evs...)); err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		seq      uint64
+		typ      string
+		versions []int
+		outcome  string
+		detail   string
+	}
+	for _, tc := range []struct {
+		target string
+		want   []row
+	}{
+		{"a", []row{
+			{1, "secret.version.written", []int{1}, "ok", ""},
+			{2, "secret.version.written", []int{2}, "ok", ""},
+			{3, "secret.version.written", []int{3}, "ok", ""},
+			{5, "secret.versions.deleted", []int{1, 2, 3}, "ok", "versions=1,2,3"},
+			{6, "secret.versions.undeleted", []int{2, 3}, "ok", "versions=2,3"},
+			{7, "restore.applied", []int{4}, "ok", "to seq 2 (2026-05-06T07:08:09Z); wrote version 4"},
+			{8, "secret.version.written", []int{4}, "ok", ""},
+			{11, "request.refused", []int{2}, "conflict", "secret.put cas_mismatch"},
+			{12, "secret.versions.deleted", nil, "ok", "nothing to delete"},
+		}},
+		{"b", []row{
+			{4, "secret.version.written", []int{1}, "ok", ""},
+			{7, "restore.applied", []int{1}, "ok", "to seq 2 (2026-05-06T07:08:09Z); deleted versions=1"},
+			{9, "secret.versions.deleted", []int{1}, "ok", "versions=1"},
+			{10, "restore.applied", nil, "ok", "to seq 4 (2026-05-06T07:08:09Z); for b"},
+			{13, "secret.metadata.deleted", nil, "ok", "last_version=1"},
+		}},
+	} {
+		got, _, err := p.History(f.ctx, HistoryQuery{Target: tc.target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []row
+		for _, a := range got {
+			if a.Target != tc.target {
+				t.Errorf("history of %s: row %d has target %q", tc.target, a.Seq, a.Target)
+			}
+			rows = append(rows, row{a.Seq, a.Type, a.Versions, a.Outcome, a.Detail})
+		}
+		if !reflect.DeepEqual(rows, tc.want) {
+			t.Errorf("history of %s:\n got %+v\nwant %+v", tc.target, rows, tc.want)
+		}
+		// Paging one row at a time walks the same rows.
+		var paged []uint64
+		for after := uint64(0); ; {
+			page, next, err := p.History(f.ctx, HistoryQuery{Target: tc.target, After: after, Limit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range page {
+				paged = append(paged, a.Seq)
+			}
+			if next == 0 {
+				break
+			}
+			after = next
+		}
+		if len(paged) != len(tc.want) {
+			t.Errorf("history of %s paged: %v", tc.target, paged)
+		}
+	}
+	// The whole log lists the restore of two paths once, naming both.
+	all, _, err := p.History(f.ctx, HistoryQuery{Type: "restore.applied"})
+	if err != nil || len(all) != 2 || all[0].Target != "" || all[0].Detail != "to seq 2 (2026-05-06T07:08:09Z); a: wrote version 4; b: deleted versions=1" {
+		t.Fatalf("restores = %+v, %v", all, err)
+	}
+	// b is gone, and remembers its last version.
+	if _, err := p.Metadata(f.ctx, "b"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("metadata of a removed path: %v", err)
+	}
+	if floor, err := p.VersionFloor(f.ctx, "b"); err != nil || floor != 1 {
+		t.Fatalf("floor of b = %d, %v", floor, err)
+	}
+	if paths, err := p.Paths(f.ctx); err != nil || !reflect.DeepEqual(paths, []string{"a"}) {
+		t.Fatalf("paths = %v, %v", paths, err)
+	}
+}
+
 func TestApplyRejectsOutOfOrder(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

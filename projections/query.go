@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -295,6 +296,21 @@ func (p *Projection) PathsWithDeleteAfter(ctx context.Context) ([]string, error)
 	return out, rows.Err()
 }
 
+// VersionFloor returns the highest version a removed path ever had (0
+// for a path never removed): a new version of it must be numbered
+// above both this and every version it holds.
+func (p *Projection) VersionFloor(ctx context.Context, path string) (int, error) {
+	var v int
+	err := p.queryRow(ctx, "SELECT last_version FROM removed_paths WHERE path = ?", path).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("version floor %q: %w", path, err)
+	}
+	return v, nil
+}
+
 // Policy is an access policy in clear.
 type Policy struct {
 	Name             string
@@ -350,7 +366,8 @@ func (p *Projection) policies(ctx context.Context, where string, args ...any) ([
 	return out, rows.Err()
 }
 
-// Access is one row of access history: one event.
+// Access is one row of access history: one event, or, for an event
+// about several paths read by path, its row for that path.
 type Access struct {
 	Seq       uint64
 	Time      time.Time
@@ -359,8 +376,11 @@ type Access struct {
 	Type      string
 	Target    string
 	Version   int
-	Outcome   string
-	Detail    string
+	// Versions are every version the event concerns: those a delete,
+	// undelete or destroy named, or Version alone.
+	Versions []int
+	Outcome  string
+	Detail   string
 }
 
 // HistoryQuery filters access history. Empty fields match everything;
@@ -384,10 +404,18 @@ type HistoryQuery struct {
 }
 
 // historySelect reads history rows with their names resolved.
-const historySelect = `SELECT h.seq, h.time, a.name, h.request_id, ty.name, tg.name, h.version, o.name, h.detail
+const historySelect = `SELECT h.seq, h.time, a.name, h.request_id, ty.name, tg.name, h.version, o.name, h.detail, h.versions
 	FROM access_history h
 	JOIN names a ON a.id = h.actor JOIN names ty ON ty.id = h.type
 	JOIN names tg ON tg.id = h.target JOIN names o ON o.id = h.outcome`
+
+// historyPathsSelect reads the per-path rows of events about several
+// paths, shaped as historySelect's: the event's row with the path's
+// target, version and detail. Its conditions on h apply unchanged.
+const historyPathsSelect = `SELECT h.seq, h.time, a.name, h.request_id, ty.name, tg.name, x.version, o.name, x.detail, x.versions
+	FROM access_history_paths x JOIN access_history h ON h.seq = x.seq
+	JOIN names a ON a.id = h.actor JOIN names ty ON ty.id = h.type
+	JOIN names tg ON tg.id = x.target JOIN names o ON o.id = h.outcome`
 
 // nameIDs returns the ids of the names recorded, once each, leaving out
 // names never recorded (they match nothing).
@@ -436,6 +464,15 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 	if err != nil {
 		return nil, 0, fmt.Errorf("history: %w", err)
 	}
+	if query, args, ok := plan.pathsSQL(limit + 1); ok {
+		// A path's history also holds the events about several paths
+		// that changed it (restores), kept apart in access_history_paths.
+		more, err := p.historyRows(ctx, query, args)
+		if err != nil {
+			return nil, 0, fmt.Errorf("history: %w", err)
+		}
+		out = mergeBySeq(out, more)
+	}
 	var next uint64
 	if len(out) > limit {
 		out = out[:limit]
@@ -454,13 +491,38 @@ func (p *Projection) historyRows(ctx context.Context, query string, args []any) 
 	for rows.Next() {
 		var a Access
 		var t int64
-		if err := rows.Scan(&a.Seq, &t, &a.Actor, &a.RequestID, &a.Type, &a.Target, &a.Version, &a.Outcome, &a.Detail); err != nil {
+		var versions string
+		if err := rows.Scan(&a.Seq, &t, &a.Actor, &a.RequestID, &a.Type, &a.Target, &a.Version, &a.Outcome, &a.Detail, &versions); err != nil {
 			return nil, err
 		}
 		a.Time = fromNanos(t)
+		var err error
+		if a.Versions, err = splitVersions(versions); err != nil {
+			return nil, fmt.Errorf("seq %d: %w", a.Seq, err)
+		}
+		if len(a.Versions) == 0 && a.Version > 0 {
+			a.Versions = []int{a.Version}
+		}
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// mergeBySeq merges two lists each ascending by seq. No seq is in both:
+// an event's own row and its per-path rows name different targets.
+func mergeBySeq(a, b []Access) []Access {
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]Access, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].Seq < b[0].Seq {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // historyPlan is a history search made ready to run: a seq range and
@@ -637,6 +699,33 @@ func (pl historyPlan) sql(n int) (string, []any) {
 	return historySelect + " WHERE h.seq IN (" + strings.Join(arms, " UNION ALL ") + ") ORDER BY h.seq LIMIT ?", append(args, n)
 }
 
+// pathsSQL returns the statement reading up to n per-path rows matching
+// the plan, when it filters by target; ok is false otherwise. The target
+// filter applies to the path's row (x.target), the others to the event's
+// own. Per-path rows are few (one per path of a restore), and their
+// primary key sorts by seq within a target.
+func (pl historyPlan) pathsSQL(n int) (query string, args []any, ok bool) {
+	conds, args := []string{"h.seq > ?"}, []any{pl.lo}
+	if pl.hasHi {
+		conds, args = append(conds, "h.seq <= ?"), append(args, pl.hi)
+	}
+	for _, f := range pl.filters {
+		col := "+h." + f.col
+		if f.col == "target" {
+			col, ok = "x.target", true
+		}
+		switch {
+		case f.sub != "":
+			conds, args = append(conds, col+" IN ("+f.sub+")"), append(args, f.subArgs...)
+		case len(f.ids) == 1:
+			conds, args = append(conds, col+" = ?"), append(args, f.ids[0])
+		default:
+			conds, args = append(conds, col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.ids)), ",")+")"), append(args, f.ids...)
+		}
+	}
+	return historyPathsSelect + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY h.seq LIMIT ?", append(args, n), ok
+}
+
 // where returns the conditions of one read: of the driver's id arm, or
 // with arm -1, of the driver's only id (or of no driver).
 func (pl historyPlan) where(arm int) (string, []any) {
@@ -660,4 +749,22 @@ func (pl historyPlan) where(arm int) (string, []any) {
 		}
 	}
 	return strings.Join(conds, " AND "), args
+
+}
+
+// splitVersions reads the versions column ("1,2,3").
+func splitVersions(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	out := make([]int, len(parts))
+	for i, p := range parts {
+		v, err := strconv.Atoi(p)
+		if err != nil {
+			return nil, fmt.Errorf("versions %q: %w", s, err)
+		}
+		out[i] = v
+	}
+	return out, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/events"
+	"github.com/spikeledger/spike/migrations"
 )
 
 // rebuildLog records the reasons of "rebuilding projection" warnings.
@@ -387,6 +388,14 @@ func TestRebuildTriggers(t *testing.T) {
 		}},
 		{name: "newer schema", reason: "newer", damage: func(t *testing.T, b *builtProjection) {
 			sqlExec(t, b.path, "PRAGMA user_version = 999")
+		}},
+		{name: "rows derived by an older build", reason: fmt.Sprintf("upgraded from version %d", migrations.Rederive-1), damage: func(t *testing.T, b *builtProjection) {
+			// As the schema before Rederive left it: the upgrade cannot
+			// fill in what an older build's applies did not record.
+			sqlExec(t, b.path, "ALTER TABLE access_history DROP COLUMN versions")
+			sqlExec(t, b.path, "DROP TABLE access_history_paths")
+			sqlExec(t, b.path, "DROP TABLE removed_paths")
+			sqlExec(t, b.path, fmt.Sprintf("PRAGMA user_version = %d", migrations.Rederive-1))
 		}},
 	} {
 		// Each damage is tried on a file as Close left it, and on one

@@ -614,3 +614,72 @@ func TestSystemStatus(t *testing.T) {
 		wantErr(t, "status as "+who, err, sdk.ErrUnauthorized)
 	}
 }
+
+// TestWritesSayWhatTheyDid: patch, rollback and removal of a path;
+// delete, undelete and destroy say what they changed and what is current
+// after; refusals carry Nexus's reason.
+func TestWritesSayWhatTheyDid(t *testing.T) {
+	t.Parallel()
+	cl := startCluster(t)
+	c := as(t, cl, devcluster.SVIDSuperuser)
+	ctx := t.Context()
+	const path = "apps/orders/db"
+	before := time.Now()
+	try(c.PutSecret(ctx, path, map[string]string{"user": "orders", "pass": "1"})).must(t)
+	s := try(c.GetSecret(ctx, path, 0)).must(t)
+	if s.Version != 1 || s.Created.Before(before.Add(-time.Second)) || s.Created.After(time.Now()) {
+		t.Errorf("get: version %d created %v", s.Version, s.Created)
+	}
+
+	if v := try(c.PatchSecret(ctx, path, map[string]string{"pass": "2", "host": "db"}, []string{"user"}, sdk.CAS(1))).must(t); v != 2 {
+		t.Errorf("patch wrote version %d, want 2", v)
+	}
+	if s := try(c.GetSecret(ctx, path, 0)).must(t); !maps.Equal(s.Data, map[string]string{"pass": "2", "host": "db"}) {
+		t.Errorf("after patch: %v", s.Data)
+	}
+	_, err := c.PatchSecret(ctx, path, map[string]string{"pass": "3"}, nil, sdk.CAS(1))
+	wantErr(t, "stale patch", err, sdk.ErrConflict)
+	if se := (*sdk.Error)(nil); !errors.As(err, &se) || se.Reason != api.ReasonCASMismatch || se.CurrentVersion == nil || *se.CurrentVersion != 2 {
+		t.Errorf("stale patch: %#v", err)
+	}
+	if v := try(c.RollbackSecret(ctx, path, 1)).must(t); v != 3 {
+		t.Errorf("rollback wrote version %d, want 3", v)
+	}
+	if s := try(c.GetSecret(ctx, path, 0)).must(t); s.Data["user"] != "orders" || s.Data["pass"] != "1" {
+		t.Errorf("after rollback: %v", s.Data)
+	}
+
+	change := try(c.DeleteVersions(ctx, path)).must(t)
+	if !slices.Equal(change.Versions, []int{3}) || change.CurrentVersion == nil || *change.CurrentVersion != 2 {
+		t.Errorf("delete: %+v", change)
+	}
+	change = try(c.DestroyVersions(ctx, path, 1, 2)).must(t)
+	if !slices.Equal(change.Versions, []int{1, 2}) || *change.CurrentVersion != 0 {
+		t.Errorf("destroy: %+v", change)
+	}
+	_, err = c.SecretMetadata(ctx, path)
+	wantErr(t, "metadata of a path with nothing readable", err, sdk.ErrNotFound)
+	m := try(c.SecretMetadata(ctx, path, sdk.IncludeDeleted())).must(t)
+	if len(m.Versions) != 3 || !m.Versions[0].Destroyed || m.Versions[2].DeletedTime == nil || m.CurrentVersion != 0 {
+		t.Errorf("metadata with deleted versions: %+v", m)
+	}
+	_, err = c.UndeleteVersions(ctx, path, 1)
+	if se := (*sdk.Error)(nil); !errors.Is(err, sdk.ErrNotFound) || !errors.As(err, &se) || se.Reason != api.ReasonDestroyed {
+		t.Errorf("undelete of a destroyed version: %v", err)
+	}
+	change = try(c.UndeleteVersions(ctx, path)).must(t)
+	if !slices.Equal(change.Versions, []int{3}) || *change.CurrentVersion != 3 {
+		t.Errorf("undelete: %+v", change)
+	}
+
+	if vs := try(c.DeleteSecretMetadata(ctx, path)).must(t); !slices.Equal(vs, []int{3}) {
+		t.Errorf("removal destroyed %v, want [3]", vs)
+	}
+	_, err = c.GetSecret(ctx, path, 0)
+	wantErr(t, "get after removal", err, sdk.ErrNotFound)
+	if v := try(c.PutSecret(ctx, path, map[string]string{"pass": "new"})).must(t); v != 4 {
+		t.Errorf("first write after removal is version %d, want 4", v)
+	}
+	_, err = c.DeleteSecretMetadata(ctx, "apps/none")
+	wantErr(t, "removal of a missing path", err, sdk.ErrNotFound)
+}

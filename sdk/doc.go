@@ -21,10 +21,10 @@
 //
 // The client covers every Nexus operation: SPIKE v0.8's (secrets,
 // policies, the cipher service, operator recover and restore) and spike's
-// extensions (check-and-set writes, destroy, per-path settings, secret
-// history, the audit log and its proofs, restore points, bootstrap
-// and system status). Every method takes a [context.Context] and is safe for
-// concurrent use.
+// extensions (check-and-set writes, patch and rollback, destroy,
+// removing a path, per-path settings, secret history, the audit log and
+// its proofs, restore points, bootstrap and system status). Every method
+// takes a [context.Context] and is safe for concurrent use.
 //
 // # Errors
 //
@@ -32,12 +32,15 @@
 // (never a secret value). It matches one of [ErrNotFound],
 // [ErrUnauthorized], [ErrNotReady], [ErrBadRequest] or [ErrConflict] with
 // errors.Is when Nexus gave that answer, and the [api.ErrorCode] it
-// carries; an answer the client cannot read matches [ErrBadAnswer]; a
-// connection failure wraps the network error instead. Arguments are
-// checked before anything is sent: bad input fails with [ErrBadRequest]
-// without a round trip. New fails with an error matching [ErrConfig] when
-// its options or the environment are wrong, and with another when it
-// gets no SVID.
+// carries. When Nexus said why (an [api.Problem]), the error's Reason,
+// Message and CurrentVersion hold it: which refusal it was (cas_mismatch,
+// cas_required, too_large, deleted, destroyed, …), in words, and the
+// version a check-and-set should expect. An answer the client cannot
+// read matches [ErrBadAnswer]; a connection failure wraps the network
+// error instead. Arguments are checked before anything is sent: bad
+// input fails with [ErrBadRequest] without a round trip. New fails with
+// an error matching [ErrConfig] when its options or the environment are
+// wrong, and with another when it gets no SVID.
 //
 // # Command lines
 //

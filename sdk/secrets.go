@@ -15,6 +15,9 @@ type Secret struct {
 	// current version, its number when Nexus reports it (0 otherwise:
 	// SPIKE v0.8's answer carries only the data).
 	Version int
+	// Created is when the version was written; zero when Nexus does
+	// not say (SPIKE v0.8).
+	Created time.Time
 	Data    map[string]string
 }
 
@@ -57,30 +60,137 @@ func (c *Client) GetSecret(ctx context.Context, path string, version int) (*Secr
 	if resp.Data == nil {
 		resp.Data = map[string]string{}
 	}
-	return &Secret{Path: path, Version: version, Data: resp.Data}, nil
+	sec := &Secret{Path: path, Version: version, Data: resp.Data}
+	if resp.CreatedTime != nil {
+		sec.Created = *resp.CreatedTime
+	}
+	return sec, nil
+}
+
+// PatchSecret writes a new version of the secret at path: the current
+// version's data with values merged in (a key given replaces the key of
+// that name) and the keys in remove dropped, read and written in one step
+// on Nexus, so no other write comes between. It returns the version
+// written. The path must have a readable current version (else
+// ErrNotFound); CAS works as for PutSecret. An extension of spike.
+func (c *Client) PatchSecret(ctx context.Context, path string, values map[string]string, remove []string, opts ...PutOption) (int, error) {
+	req := api.SecretPatchRequest{Path: path, Values: values, Remove: remove, CAS: casOf(opts)}
+	var resp api.SecretPatchResponse
+	if err := c.call(ctx, path, req, &resp); err != nil {
+		return 0, err
+	}
+	return resp.Version, nil
+}
+
+// RollbackSecret writes the data of version of the secret at path as a
+// new version, which becomes the current one, and returns it. Nothing is
+// rewritten: the versions in between stay. A version deleted, destroyed
+// or pruned is ErrNotFound, and the error's Reason says which; CAS works
+// as for PutSecret. An extension of spike.
+func (c *Client) RollbackSecret(ctx context.Context, path string, version int, opts ...PutOption) (int, error) {
+	req := api.SecretRollbackRequest{Path: path, Version: version, CAS: casOf(opts)}
+	var resp api.SecretRollbackResponse
+	if err := c.call(ctx, path, req, &resp); err != nil {
+		return 0, err
+	}
+	return resp.Version, nil
+}
+
+// casOf is the check-and-set version opts ask for, nil for none.
+func casOf(opts []PutOption) *int {
+	var put api.SecretPutRequest
+	for _, o := range opts {
+		o(&put)
+	}
+	return put.CAS
+}
+
+// DeleteSecretMetadata removes the secret at path: every version's data
+// is destroyed for good, its settings go, and the path no longer lists.
+// Its history stays, and a later write to the path continues after the
+// highest version it ever had. It returns the versions whose data it
+// destroyed. A missing path is ErrNotFound. An extension of spike.
+func (c *Client) DeleteSecretMetadata(ctx context.Context, path string) ([]int, error) {
+	var resp api.SecretMetadataDeleteResponse
+	if err := c.call(ctx, path, api.SecretMetadataDeleteRequest{Path: path}, &resp); err != nil {
+		return nil, err
+	}
+	return nonNil(resp.Versions), nil
+}
+
+// VersionChange is what a delete, undelete or destroy changed.
+type VersionChange struct {
+	// Versions are the versions changed, ascending; none when every one
+	// named already was as asked.
+	Versions []int
+	// CurrentVersion is the path's current version afterwards (0: none
+	// is readable), nil when Nexus does not say (SPIKE v0.8). Deleting
+	// or destroying the current version makes the highest readable one
+	// current.
+	CurrentVersion *int
+}
+
+func versionChange(vs []int, current *int) *VersionChange {
+	return &VersionChange{Versions: nonNil(vs), CurrentVersion: current}
 }
 
 // DeleteSecret soft-deletes versions of the secret at path (none: the
 // current one; 0 in the list also means the current one). Deleted
 // versions can be restored with UndeleteSecret. A missing path is
-// ErrNotFound.
+// ErrNotFound. DeleteVersions does the same and says what changed.
 func (c *Client) DeleteSecret(ctx context.Context, path string, versions ...int) error {
-	return c.call(ctx, path, api.SecretDeleteRequest{Path: path, Versions: nonNil(versions)}, nil)
+	_, err := c.DeleteVersions(ctx, path, versions...)
+	return err
+}
+
+// DeleteVersions is DeleteSecret, returning the versions it deleted and
+// the current version after.
+func (c *Client) DeleteVersions(ctx context.Context, path string, versions ...int) (*VersionChange, error) {
+	var resp api.SecretDeleteResponse
+	if err := c.call(ctx, path, api.SecretDeleteRequest{Path: path, Versions: nonNil(versions)}, &resp); err != nil {
+		return nil, err
+	}
+	return versionChange(resp.Versions, resp.CurrentVersion), nil
 }
 
 // UndeleteSecret restores soft-deleted versions of the secret at path
 // (none: the most recently deleted one). If nothing was restored the
-// error matches ErrNotFound.
+// error matches ErrNotFound, and its Reason says why (no_such_path,
+// no_such_version, not_deleted, destroyed). UndeleteVersions does the
+// same and says what changed.
 func (c *Client) UndeleteSecret(ctx context.Context, path string, versions ...int) error {
-	return c.call(ctx, path, api.SecretUndeleteRequest{Path: path, Versions: nonNil(versions)}, nil)
+	_, err := c.UndeleteVersions(ctx, path, versions...)
+	return err
+}
+
+// UndeleteVersions is UndeleteSecret, returning the versions it restored
+// and the current version after.
+func (c *Client) UndeleteVersions(ctx context.Context, path string, versions ...int) (*VersionChange, error) {
+	var resp api.SecretUndeleteResponse
+	if err := c.call(ctx, path, api.SecretUndeleteRequest{Path: path, Versions: nonNil(versions)}, &resp); err != nil {
+		return nil, err
+	}
+	return versionChange(resp.Versions, resp.CurrentVersion), nil
 }
 
 // DestroySecret destroys versions of the secret at path for good: their
 // data's keys are deleted, so no one can read them again, while their
 // metadata and history stay. The versions must be named (there is no
-// "current" shorthand for an irreversible operation).
+// "current" shorthand for an irreversible operation). DestroyVersions
+// does the same and says what changed.
 func (c *Client) DestroySecret(ctx context.Context, path string, versions ...int) error {
-	return c.call(ctx, path, api.SecretDestroyRequest{Path: path, Versions: versions}, nil)
+	_, err := c.DestroyVersions(ctx, path, versions...)
+	return err
+}
+
+// DestroyVersions is DestroySecret, returning the versions it destroyed
+// and the current version after.
+func (c *Client) DestroyVersions(ctx context.Context, path string, versions ...int) (*VersionChange, error) {
+	var resp api.SecretDestroyResponse
+	if err := c.call(ctx, path, api.SecretDestroyRequest{Path: path, Versions: versions}, &resp); err != nil {
+		return nil, err
+	}
+	return versionChange(resp.Versions, resp.CurrentVersion), nil
 }
 
 // nonNil sends [] rather than null, as SPIKE's own client does.
@@ -129,12 +239,26 @@ type Metadata struct {
 	Versions []api.SecretVersionInfo
 }
 
+// A MetadataOption changes what SecretMetadata asks for.
+type MetadataOption func(*api.SecretMetadataGetRequest)
+
+// IncludeDeleted makes SecretMetadata answer for a path whose versions
+// are all deleted or destroyed, each with its state (an extension of
+// spike): what there is to undelete.
+func IncludeDeleted() MetadataOption {
+	return func(r *api.SecretMetadataGetRequest) { r.IncludeDeleted = true }
+}
+
 // SecretMetadata reads the metadata of the secret at path. It is
-// ErrNotFound when the path does not exist or its current version is
-// deleted.
-func (c *Client) SecretMetadata(ctx context.Context, path string) (*Metadata, error) {
+// ErrNotFound when the path does not exist or, unless IncludeDeleted is
+// given, when its current version is deleted.
+func (c *Client) SecretMetadata(ctx context.Context, path string, opts ...MetadataOption) (*Metadata, error) {
+	req := api.SecretMetadataGetRequest{Path: path}
+	for _, o := range opts {
+		o(&req)
+	}
 	var resp api.SecretMetadataGetResponse
-	if err := c.call(ctx, path, api.SecretMetadataGetRequest{Path: path}, &resp); err != nil {
+	if err := c.call(ctx, path, req, &resp); err != nil {
 		return nil, err
 	}
 	m := &Metadata{Path: path, SecretMetadata: resp.Metadata, Versions: make([]api.SecretVersionInfo, 0, len(resp.Versions))}
