@@ -169,9 +169,13 @@ func reasonText(se *sdk.Error) string {
 	switch se.Reason {
 	case api.ReasonCASMismatch:
 		if msg == "" {
-			msg = current("the current version is %d") + ", not the one --cas named"
+			msg = "the current version is not the one --cas named"
+			if se.CurrentVersion != nil {
+				msg = fmt.Sprintf("the current version is %d, not the one --cas named", *se.CurrentVersion)
+			}
 		}
-		return fmt.Sprintf("check-and-set refused at %s: %s; read it (spike secret get %s) and retry if your change still applies", target, msg, target)
+		return fmt.Sprintf("check-and-set refused at %s: %s; read it (spike secret get %s) and, if your change still applies, retry%s",
+			target, msg, target, current(" with --cas %d"))
 	case api.ReasonCASRequired:
 		next := "pass --cas with its current version"
 		if se.CurrentVersion != nil {
@@ -191,10 +195,16 @@ func reasonText(se *sdk.Error) string {
 	case api.ReasonInvalid:
 		return fmt.Sprintf("Nexus refused the request: %s", msg)
 	case api.ReasonDestroyed:
-		return fmt.Sprintf("%s: %s; destroyed data cannot come back", target, msg)
+		return withTarget(target, msg) + "; destroyed data cannot come back"
 	case api.ReasonDeleted:
-		return fmt.Sprintf("%s: %s; spike secret undelete %s brings deleted versions back", target, msg, target)
+		return fmt.Sprintf("%s; see spike secret metadata get %s, then spike secret undelete %s --versions N", withTarget(target, msg), target, target)
 	}
+	return withTarget(target, msg)
+}
+
+// withTarget is Nexus's message, led by the path or policy it is about
+// unless it names it already.
+func withTarget(target, msg string) string {
 	if target != "" && !strings.Contains(msg, target) {
 		return target + ": " + msg
 	}
@@ -210,14 +220,16 @@ func badAnswerText(err error) string {
 
 func notFoundText(op api.Op, target string) string {
 	switch op {
-	case api.OpSecretGet, api.OpSecretMetadataGet, api.OpSecretSettingsGet:
+	case api.OpSecretGet, api.OpSecretSettingsGet:
 		return fmt.Sprintf("no secret at %s, or that version is deleted or destroyed (spike secret list shows the paths)", target)
-	// secret metadata get answers not found once the current version is
-	// deleted: history shows every version whatever its state.
+	case api.OpSecretMetadataGet, api.OpSecretPatch, api.OpSecretMetadataDelete:
+		return fmt.Sprintf("no secret at %s (spike secret list shows the paths)", target)
+	case api.OpSecretRollback:
+		return fmt.Sprintf("no secret at %s, or that version is not readable (spike secret metadata get %s shows them)", target, target)
 	case api.OpSecretDelete, api.OpSecretDestroy:
-		return fmt.Sprintf("no secret at %s, or none of those versions exists (spike secret history %s shows them)", target, target)
+		return fmt.Sprintf("no secret at %s, or none of those versions exists (spike secret metadata get %s shows them)", target, target)
 	case api.OpSecretUndelete:
-		return fmt.Sprintf("nothing to undelete at %s: no such path, or those versions are not deleted (spike secret history %s shows them)", target, target)
+		return fmt.Sprintf("nothing to undelete at %s: no such path, or those versions are not deleted (spike secret metadata get %s shows them)", target, target)
 	case api.OpPolicyGet, api.OpPolicyDelete:
 		return fmt.Sprintf("no policy named %q (spike policy list shows them)", target)
 	case api.OpAuditCheckpoint:
@@ -247,7 +259,8 @@ func (e *env) unauthorizedText(op api.Op, target string) string {
 		return fmt.Sprintf("Nexus refused %s: recover needs the spike/pilot/role/recover identity", who)
 	case api.OpOperatorRestore:
 		return fmt.Sprintf("Nexus refused %s: restore needs the spike/pilot/role/restore identity", who)
-	case api.OpSecretPut, api.OpSecretDelete, api.OpSecretUndelete, api.OpSecretDestroy, api.OpSecretSettingsPut:
+	case api.OpSecretPut, api.OpSecretPatch, api.OpSecretRollback, api.OpSecretDelete, api.OpSecretUndelete, api.OpSecretDestroy,
+		api.OpSecretSettingsPut, api.OpSecretMetadataDelete:
 		need = "write on " + target
 	case api.OpSecretGet, api.OpSecretMetadataGet, api.OpSecretSettingsGet:
 		need = "read on " + target
@@ -278,7 +291,7 @@ func conflictText(op api.Op, target string) string {
 		return "Nexus is already unsealed: nothing to restore"
 	case api.OpRestorePointApply:
 		return "Nexus refused the restore: data it would bring back has been destroyed since that point; restore to a later point or leave those paths out"
-	case api.OpSecretPut:
+	case api.OpSecretPut, api.OpSecretPatch, api.OpSecretRollback:
 		return fmt.Sprintf("check-and-set refused: the current version of %s is not the one --cas named, or the path requires --cas; read it and retry", target)
 	}
 	return fmt.Sprintf("Nexus refused the change to %s as a conflict: read the current state and retry", target)
@@ -288,7 +301,7 @@ func badRequestText(op api.Op, se *sdk.Error) string {
 	switch op {
 	case api.OpOperatorRestore:
 		return "Nexus refused the shard: see its log (a shard that matches no recorded commitment, or shards that rebuild a key that does not open the log, are refused)"
-	case api.OpSecretPut:
+	case api.OpSecretPut, api.OpSecretPatch, api.OpSecretRollback:
 		return fmt.Sprintf("Nexus refused the write to %s: the path requires check-and-set (pass --cas with its current version), or the keys and values are larger than Nexus accepts in a version (1 MiB unless its --max-secret-size says otherwise)", se.Path)
 	case api.OpPolicyPut:
 		return "Nexus refused the policy: check the patterns (RE2; a policy reaching spike/system/* needs a SPIFFE ID pattern anchored with ^ and $) and the permissions"

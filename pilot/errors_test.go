@@ -29,11 +29,18 @@ func TestExplain(t *testing.T) {
 	}{
 		{call(api.OpSecretGet, "a/b", 404, api.CodeNotFound, nil), 1, "no secret at a/b"},
 		{call(api.OpPolicyDelete, "p", 404, api.CodeNotFound, nil), 1, `no policy named "p" (spike policy list shows them)`},
-		{call(api.OpSecretUndelete, "a/b", 404, api.CodeNotFound, nil), 1, "nothing to undelete at a/b: no such path, or those versions are not deleted (spike secret history a/b shows them)"},
-		// secret metadata get fails once the current version is deleted:
-		// the hints name a command that still shows the versions.
-		{call(api.OpSecretDelete, "a/b", 404, api.CodeNotFound, nil), 1, "(spike secret history a/b shows them)"},
-		{call(api.OpSecretDestroy, "a/b", 404, api.CodeNotFound, nil), 1, "(spike secret history a/b shows them)"},
+		{call(api.OpSecretUndelete, "a/b", 404, api.CodeNotFound, nil), 1, "nothing to undelete at a/b: no such path, or those versions are not deleted (spike secret metadata get a/b shows them)"},
+		// secret metadata get shows every version, deleted ones included.
+		{call(api.OpSecretDelete, "a/b", 404, api.CodeNotFound, nil), 1, "(spike secret metadata get a/b shows them)"},
+		{call(api.OpSecretDestroy, "a/b", 404, api.CodeNotFound, nil), 1, "(spike secret metadata get a/b shows them)"},
+		{call(api.OpSecretPatch, "a/b", 404, api.CodeNotFound, nil), 1, "no secret at a/b (spike secret list shows the paths)"},
+		{call(api.OpSecretRollback, "a/b", 404, api.CodeNotFound, nil), 1, "no secret at a/b, or that version is not readable"},
+		{call(api.OpSecretMetadataDelete, "a/b", 404, api.CodeNotFound, nil), 1, "no secret at a/b (spike secret list shows the paths)"},
+		{call(api.OpSecretPatch, "a/b", 401, api.CodeUnauthorized, nil), 1, "no policy grants it write on a/b"},
+		{call(api.OpSecretRollback, "a/b", 401, api.CodeUnauthorized, nil), 1, "no policy grants it write on a/b"},
+		{call(api.OpSecretMetadataDelete, "a/b", 401, api.CodeUnauthorized, nil), 1, "no policy grants it write on a/b"},
+		{call(api.OpSecretRollback, "a/b", 409, api.CodeConflict, nil), 1, "check-and-set refused"},
+		{call(api.OpSecretPatch, "a/b", 400, api.CodeBadRequest, nil), 1, "requires check-and-set"},
 		{call(api.OpSecretPut, "a/b", 401, api.CodeUnauthorized, nil), 1, "Nexus refused this identity: no policy grants it write on a/b"},
 		{call(api.OpSecretList, "", 401, api.CodeUnauthorized, nil), 1, "list on spike/system/secret"},
 		{call(api.OpPolicyList, "", 401, api.CodeUnauthorized, nil), 1, "list on spike/system/acl"},
@@ -58,9 +65,11 @@ func TestExplain(t *testing.T) {
 
 		// Nexus's reasons (api.Problem), with their messages and versions.
 		{problem(api.OpSecretPut, "a/b", 409, api.CodeConflict, api.ReasonCASMismatch, "check-and-set: the current version is 4, not 3", &four), 1,
-			"check-and-set refused at a/b: check-and-set: the current version is 4, not 3; read it (spike secret get a/b) and retry"},
+			"check-and-set refused at a/b: check-and-set: the current version is 4, not 3; read it (spike secret get a/b) and, if your change still applies, retry with --cas 4"},
 		{problem(api.OpSecretPut, "a/b", 409, api.CodeConflict, api.ReasonCASMismatch, "", &four), 1,
-			"check-and-set refused at a/b: the current version is 4, not the one --cas named"},
+			"check-and-set refused at a/b: the current version is 4, not the one --cas named; read it (spike secret get a/b) and, if your change still applies, retry with --cas 4"},
+		{problem(api.OpSecretPut, "a/b", 409, api.CodeConflict, api.ReasonCASMismatch, "", nil), 1,
+			"check-and-set refused at a/b: the current version is not the one --cas named; read it (spike secret get a/b) and, if your change still applies, retry\n"},
 		{problem(api.OpSecretPut, "a/b", 400, api.CodeBadRequest, api.ReasonCASRequired, "", &four), 1,
 			"a/b requires check-and-set: pass --cas 4 (its current version) after reading it"},
 		{problem(api.OpSecretPut, "a/b", 400, api.CodeBadRequest, api.ReasonTooLarge, "the values are 2000000 bytes, more than the limit of 1 MiB (1048576 bytes)", nil), 1,
@@ -69,8 +78,10 @@ func TestExplain(t *testing.T) {
 			"Nexus refused the request: pathPattern: missing closing ): `(a`"},
 		{problem(api.OpSecretUndelete, "a/b", 404, api.CodeNotFound, api.ReasonDestroyed, "version 2 is destroyed", nil), 1,
 			"a/b: version 2 is destroyed; destroyed data cannot come back"},
+		{problem(api.OpSecretUndelete, "a/b", 404, api.CodeNotFound, api.ReasonDestroyed, "nothing to undelete at a/b: version 2 is destroyed", nil), 1,
+			"\nnothing to undelete at a/b: version 2 is destroyed; destroyed data cannot come back"},
 		{problem(api.OpSecretGet, "a/b", 404, api.CodeNotFound, api.ReasonDeleted, "version 3 is deleted", nil), 1,
-			"a/b: version 3 is deleted; spike secret undelete a/b brings deleted versions back"},
+			"a/b: version 3 is deleted; see spike secret metadata get a/b, then spike secret undelete a/b --versions N"},
 		{problem(api.OpSecretGet, "a/b", 404, api.CodeNotFound, api.ReasonNoSuchVersion, "a/b has no version 9", nil), 1, "a/b has no version 9"},
 		// A reason without a message falls back on the operation's text;
 		// a message never reaches the terminal raw.
@@ -88,7 +99,9 @@ func TestExplain(t *testing.T) {
 		if got := exitCodeOf(tc.err); got != tc.exit {
 			t.Errorf("%v: exit %d, want %d", tc.err, got, tc.exit)
 		}
-		if got := e.explain(tc.err); !strings.Contains(got, tc.want) || strings.Contains(got, "\n") {
+		// want may start or end with "\n" to pin where the line starts
+		// or ends.
+		if got := e.explain(tc.err); !strings.Contains("\n"+got+"\n", tc.want) || strings.Contains(got, "\n") {
 			t.Errorf("%v:\n%q\ndoes not say %q in one line", tc.err, got, tc.want)
 		}
 	}
