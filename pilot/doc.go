@@ -18,9 +18,15 @@
 //	cipher decrypt [FILE] [-o OUT] [--version --nonce --ciphertext]
 //	operator recover [--recovery-dir D] operator restore [FILE...]
 //
-// spike's own: secret destroy, secret metadata put, secret history, audit
-// list|checkpoint|proof|consistency|verify, restore list|apply, status,
-// dev, version and completion bash|zsh|fish. One SPIKE spelling changed: the
+// spike's own:
+//
+//	secret destroy PATH -v 1,2 [--yes]  secret history PATH
+//	secret patch PATH KEY=VALUE... [--remove KEY,...] [--cas N]
+//	secret rollback PATH --to N [--cas N]
+//	secret metadata put PATH [settings] secret metadata delete PATH [--yes]
+//
+// and audit list|checkpoint|proof|consistency|verify, restore
+// list|apply, status, dev, version and completion bash|zsh|fish. One SPIKE spelling changed: the
 // cipher's input file is an argument or --file, not -f, since -f is
 // --format everywhere.
 //
@@ -46,8 +52,15 @@
 // restore apply --time takes an RFC 3339 time, a date (midnight UTC) or a
 // duration ago (2h, 3d), never a time in the future.
 //
-// Destructive commands (secret destroy, policy delete, restore apply, and
-// secret metadata put when --max-versions would destroy versions) ask for
+// secret delete, undelete and destroy say which versions they changed
+// and which version is current afterwards (deleting the current version
+// makes the highest readable one current). secret metadata get shows a
+// path whose every version is deleted, each version with its state, so
+// that undelete has something to name.
+//
+// Destructive commands (secret destroy, secret metadata delete, policy
+// delete, restore apply, and secret metadata put when --max-versions
+// would destroy versions) ask for
 // confirmation when standard input is a terminal, and refuse (exit 2)
 // without --yes when it is not. audit verify draws a progress bar on
 // standard error when that is a terminal, and nothing extra otherwise.
@@ -91,16 +104,27 @@
 // documents, by command:
 //
 //	secret put              {"path", "version"}                 version only when Nexus reports it (--cas writes)
-//	secret get PATH         {"KEY": "VALUE", …}                 the values, as SPIKE prints them
+//	secret patch            {"path", "version"}                 the version written
+//	secret rollback         {"path", "version", "from"}         the version written, and the one whose data it holds
+//	secret get PATH         {"path", "version", "createdTime", "data": {"KEY": "VALUE", …}}
+//	                        the version read and when it was written (0 and null from a
+//	                        SPIKE v0.8 Nexus), the values under "data"
 //	secret get PATH KEY     "VALUE"
 //	secret list             ["PATH", …]                          sorted; with --limit one page, whose last
 //	                                                             path is the --after of the next
 //	secret delete|undelete|destroy
-//	                        {"path", "versions": [N, …]}         versions as given ([]: the default)
+//	                        {"path", "versions": [N, …], "currentVersion"}
+//	                        the versions changed ([] only when each named was so already), and the
+//	                        current version after (0: none is readable; left out when Nexus does not
+//	                        say, as SPIKE v0.8 does not)
 //	secret metadata get     {"path", "currentVersion", "oldestVersion", "createdTime", "updatedTime",
 //	                         "maxVersions", "casRequired", "deleteVersionAfter" (a Go duration, "0s": never),
 //	                         "customMetadata": {…}, "versions": [{"version", "createdTime",
 //	                         "deletedTime" (null unless deleted), "destroyed"}, …]}
+//	                        every version, deleted and destroyed ones included; currentVersion and
+//	                        oldestVersion (the oldest readable) are 0 when every version is deleted
+//	                        or destroyed
+//	secret metadata delete  {"path", "versions": [N, …]}         the versions it destroyed
 //	secret metadata put     {"path", and each setting changed: "maxVersions", "casRequired",
 //	                         "deleteVersionAfter", "customMetadata"}
 //	secret history, audit list
@@ -133,4 +157,13 @@
 // verified is true only when a signature or proof was checked against a
 // verifier key given with --key. These names are stable: fields may be
 // added, none renamed or removed. dev and completion print no document.
+//
+// That rule was broken once, knowingly, when the documents learnt to say
+// which version they concern: secret get PATH was the data alone
+// ({"KEY": "VALUE", …}, as SPIKE prints it) and now holds it under
+// "data" beside the version and its time, where no key of a secret can
+// collide with those names (a script reads .data.KEY now, or asks for one
+// value with secret get PATH KEY, whose output is unchanged); and the
+// "versions" of delete, undelete and destroy were the versions given and
+// are now those changed.
 package pilot

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -47,6 +48,50 @@ func TestDocsLinksExist(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The README's command list is what spike --help lists: every command,
+// in order, with its help text (compared word for word, so the width
+// the help was wrapped at does not matter).
+func TestReadmeListsEveryCommand(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(b), "## The CLI\n\n```\n")
+	if !ok {
+		t.Fatal("README.md has no command list under \"## The CLI\"")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	r := runCLI(t, "", "--help")
+	r.check(t, 0, "")
+	_, help, ok := strings.Cut(r.stdout, "\nCommands:\n")
+	if !ok {
+		t.Fatalf("spike --help lists no commands:\n%s", r.stdout)
+	}
+	help, _, _ = strings.Cut(help, "\n\n")
+	got, want := commandList(block), commandList(help)
+	if !slices.Equal(got, want) {
+		t.Errorf("README.md lists\n\t%s\nspike --help lists\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
+}
+
+// commandList reads a help text's command list into one line per
+// command, "name: help", whatever the wrapping.
+func commandList(text string) []string {
+	entry := regexp.MustCompile(`^  (\S+(?: \S+)*)\s{2,}(.*)$`)
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		switch m := entry.FindStringSubmatch(line); {
+		case strings.TrimSpace(line) == "":
+		case m != nil:
+			out = append(out, m[1]+": "+strings.TrimSpace(m[2]))
+		case len(out) > 0:
+			out[len(out)-1] += " " + strings.TrimSpace(line)
+		}
+	}
+	return out
 }
 
 // hasHeading reports whether the Markdown file has a heading whose

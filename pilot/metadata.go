@@ -17,7 +17,10 @@ type secretMetadataGetCmd struct {
 }
 
 // metadataDoc is the JSON document of `spike secret metadata get`: SPIKE's
-// metadata, spike's settings, and every version oldest first.
+// metadata, spike's settings, and every version oldest first, whatever
+// its state. CurrentVersion is 0 when no version is readable (every one
+// deleted or destroyed): the versions then say what undelete can bring
+// back.
 type metadataDoc struct {
 	Path               string            `json:"path"`
 	CurrentVersion     int               `json:"currentVersion"`
@@ -43,7 +46,9 @@ func (c *secretMetadataGetCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	m, err := client.SecretMetadata(e.ctx, c.Path)
+	// includeDeleted: a path whose versions are all deleted still has
+	// metadata, and it is what the operator needs to see to undelete.
+	m, err := client.SecretMetadata(e.ctx, c.Path, sdk.IncludeDeleted())
 	if err != nil {
 		return err
 	}
@@ -65,7 +70,7 @@ func (c *secretMetadataGetCmd) Run(e *env) error {
 	}
 	for _, v := range m.Versions {
 		doc.Versions = append(doc.Versions, versionDoc{Version: v.Version, CreatedTime: v.CreatedTime, DeletedTime: v.DeletedTime,
-			Destroyed: slices.Contains(s.Destroyed, v.Version)})
+			Destroyed: v.Destroyed || slices.Contains(s.Destroyed, v.Version)})
 	}
 	if err := doc.check(c.Version); err != nil {
 		return err
@@ -86,11 +91,39 @@ func (d *metadataDoc) check(version int) error {
 	return fmt.Errorf("%s has no readable version %d (spike secret metadata get %s shows them): %w", d.Path, version, d.Path, sdk.ErrNotFound)
 }
 
+// currentText is the current version, or why there is none and what
+// brings one back.
+func (d *metadataDoc) currentText() string {
+	if d.CurrentVersion > 0 || len(d.Versions) == 0 {
+		return fmt.Sprint(d.CurrentVersion)
+	}
+	deleted, destroyed := 0, 0
+	for _, v := range d.Versions {
+		switch {
+		case v.Destroyed:
+			destroyed++
+		case v.DeletedTime != nil:
+			deleted++
+		}
+	}
+	switch {
+	case deleted == 0:
+		return "none (every version is destroyed)"
+	case destroyed == 0:
+		return fmt.Sprintf("none (every version is deleted: spike secret undelete %s)", oneLine(d.Path))
+	}
+	return fmt.Sprintf("none (every version is deleted or destroyed: spike secret undelete %s)", oneLine(d.Path))
+}
+
 func (d *metadataDoc) human(w io.Writer) error {
 	t := table(w)
 	fmt.Fprintf(t, "path\t%s\n", oneLine(d.Path))
-	fmt.Fprintf(t, "current version\t%d\n", d.CurrentVersion)
-	fmt.Fprintf(t, "oldest version\t%d\n", d.OldestVersion)
+	fmt.Fprintf(t, "current version\t%s\n", d.currentText())
+	oldest := fmt.Sprint(d.OldestVersion)
+	if d.OldestVersion == 0 && len(d.Versions) > 0 {
+		oldest = "none"
+	}
+	fmt.Fprintf(t, "oldest version\t%s\n", oldest)
 	fmt.Fprintf(t, "created\t%s\n", humanTime(d.CreatedTime))
 	fmt.Fprintf(t, "updated\t%s\n", humanTime(d.UpdatedTime))
 	fmt.Fprintf(t, "max versions\t%d\n", d.MaxVersions)
@@ -200,32 +233,60 @@ func (c *secretMetadataPutCmd) Run(e *env) error {
 
 // confirmPrune asks before a retention of keep destroys versions, as
 // secret destroy does: Nexus prunes the oldest versions beyond keep at
-// once. A path whose current version is deleted hides its versions from
-// metadata get, so they cannot be counted: then it asks all the same.
+// once, whatever their state, deleted ones included.
 func (c *secretMetadataPutCmd) confirmPrune(e *env, client *sdk.Client, keep int) error {
-	m, err := client.SecretMetadata(e.ctx, c.Path)
-	switch {
-	case err == nil:
-		n := len(m.Versions) - keep
-		if n <= 0 {
-			return nil
-		}
-		vs := make([]int, n)
-		for i, v := range m.Versions[:n] {
-			vs[i] = v.Version
-		}
-		return e.confirm(fmt.Sprintf("Keeping %d version%s of %s destroys the oldest %d (version%s %s) for good. Continue?",
-			keep, plural(keep), c.Path, n, plural(n), joinInts(vs)), false)
-	case !errors.Is(err, sdk.ErrNotFound):
+	m, err := client.SecretMetadata(e.ctx, c.Path, sdk.IncludeDeleted())
+	if errors.Is(err, sdk.ErrNotFound) {
+		return nil // no such path: a setting put ahead of the first write prunes nothing
+	}
+	if err != nil {
 		return err
 	}
-	// Not found: no such path (a setting put ahead of the first write
-	// prunes nothing), or its current version is deleted.
-	if _, err := client.SecretSettings(e.ctx, c.Path); errors.Is(err, sdk.ErrNotFound) {
+	n := len(m.Versions) - keep
+	if n <= 0 {
 		return nil
-	} else if err != nil {
+	}
+	vs := make([]int, n)
+	for i, v := range m.Versions[:n] {
+		vs[i] = v.Version
+	}
+	return e.confirm(fmt.Sprintf("Keeping %d version%s of %s destroys the oldest %d (version%s %s) for good. Continue?",
+		keep, plural(keep), c.Path, n, plural(n), joinInts(vs)), false)
+}
+
+type secretMetadataDeleteCmd struct {
+	Path string `arg:"" help:"Secret path."`
+	Yes  bool   `name:"yes" short:"y" help:"Do not ask for confirmation."`
+}
+
+// secretRemoved is the JSON document of `spike secret metadata delete`:
+// the path and the versions whose data it destroyed ([]: every one was
+// destroyed already).
+type secretRemoved struct {
+	Path     string `json:"path"`
+	Versions []int  `json:"versions"`
+}
+
+// Run removes the path: Nexus destroys every version's data and forgets
+// its settings. What happened to it stays in its history, and a later
+// write continues after its highest version: numbers are never reused.
+func (c *secretMetadataDeleteCmd) Run(e *env) error {
+	q := fmt.Sprintf("Remove %s: destroy every version of it for good and forget its settings? Their data cannot be recovered.", c.Path)
+	if err := e.confirm(q, c.Yes); err != nil {
 		return err
 	}
-	return e.confirm(fmt.Sprintf("The current version of %s is deleted, so its versions cannot be counted: keeping %d destroys any older ones beyond that for good. Continue?",
-		c.Path, keep), false)
+	client, err := e.nexus()
+	if err != nil {
+		return err
+	}
+	vs, err := client.DeleteSecretMetadata(e.ctx, c.Path)
+	if err != nil {
+		return err
+	}
+	p := oneLine(c.Path)
+	msg := fmt.Sprintf("Removed %s: destroyed %s for good; its history stays (spike secret history %s).", p, versionsText(vs), p)
+	if len(vs) == 0 {
+		msg = fmt.Sprintf("Removed %s, whose versions were destroyed already; its history stays (spike secret history %s).", p, p)
+	}
+	return e.print(secretRemoved{Path: c.Path, Versions: nonNilInts(vs)}, okLine(msg))
 }

@@ -7,14 +7,17 @@ import "github.com/spikeledger/spike/api"
 // apply (api.ValidateSecretPath): a path such as "/a/b" is a usage error
 // said at once, before the command waits for its SVID or Nexus.
 
-func (c *secretPutCmd) Validate() error         { return checkPaths(c.Path) }
-func (c *secretGetCmd) Validate() error         { return checkPaths(c.Path) }
-func (c *secretDeleteCmd) Validate() error      { return checkPaths(c.Path) }
-func (c *secretUndeleteCmd) Validate() error    { return checkPaths(c.Path) }
-func (c *secretDestroyCmd) Validate() error     { return checkPaths(c.Path) }
-func (c *secretMetadataGetCmd) Validate() error { return checkPaths(c.Path) }
-func (c *secretMetadataPutCmd) Validate() error { return checkPaths(c.Path) }
-func (c *restoreApplyCmd) Validate() error      { return checkPaths(c.Paths...) }
+func (c *secretPutCmd) Validate() error            { return checkPaths(c.Path) }
+func (c *secretGetCmd) Validate() error            { return checkPaths(c.Path) }
+func (c *secretDeleteCmd) Validate() error         { return checkPaths(c.Path) }
+func (c *secretUndeleteCmd) Validate() error       { return checkPaths(c.Path) }
+func (c *secretDestroyCmd) Validate() error        { return checkPaths(c.Path) }
+func (c *secretMetadataGetCmd) Validate() error    { return checkPaths(c.Path) }
+func (c *secretMetadataPutCmd) Validate() error    { return checkPaths(c.Path) }
+func (c *secretMetadataDeleteCmd) Validate() error { return checkPaths(c.Path) }
+func (c *secretPatchCmd) Validate() error          { return checkPaths(c.Path) }
+func (c *secretRollbackCmd) Validate() error       { return checkPaths(c.Path) }
+func (c *restoreApplyCmd) Validate() error         { return checkPaths(c.Paths...) }
 
 // checkPaths applies the API's path rule to each path given. A missing
 // one ("") is left to kong, which names the argument (it validates

@@ -197,7 +197,7 @@ func TestCompletion(t *testing.T) {
 			t.Parallel()
 			r := runCLI(t, "", "completion", shell)
 			r.check(t, 0, "")
-			for _, want := range []string{"secret", "metadata", "destroy", "verify", "format", "completion"} {
+			for _, want := range []string{"secret", "metadata", "destroy", "patch", "rollback", "verify", "format", "completion"} {
 				if !strings.Contains(r.stdout, want) {
 					t.Errorf("%s script does not mention %q", shell, want)
 				}
@@ -234,7 +234,11 @@ func TestCompletionCompletes(t *testing.T) {
 		want  string   // what the shell offers, space-separated
 	}{
 		{[]string{"spike", "se"}, "secret"},
-		{[]string{"spike", "secret", "metadata", ""}, "get put"},
+		{[]string{"spike", "secret", "metadata", ""}, "get put delete"},
+		{[]string{"spike", "secret", "p"}, "put patch"},
+		{[]string{"spike", "secret", "ro"}, "rollback"},
+		{[]string{"spike", "secret", "patch", "--rem"}, "--remove"},
+		{[]string{"spike", "secret", "rollback", "--t"}, "--to"},
 		{[]string{"spike", "--format", "json", "secret", "ge"}, "get"},
 		{[]string{"spike", "--format", ""}, "human h plain p json j yaml y"},
 		{[]string{"spike", "secret", "destroy", "--ve"}, "--versions"},

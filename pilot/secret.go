@@ -6,31 +6,43 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spikeledger/spike/sdk"
 )
 
 type secretCmd struct {
 	Put      secretPutCmd      `cmd:"" help:"Write a new version of a secret (KEY=@FILE and KEY=- keep values out of shell history)."`
-	Get      secretGetCmd      `cmd:"" help:"Print a secret's values, or one value."`
+	Get      secretGetCmd      `cmd:"" help:"Print a secret's values, or one value (-f json or yaml: with its version and time)."`
 	List     secretListCmd     `cmd:"" help:"List secret paths."`
 	Delete   secretDeleteCmd   `cmd:"" help:"Soft-delete versions of a secret (undelete brings them back)."`
 	Undelete secretUndeleteCmd `cmd:"" help:"Restore soft-deleted versions of a secret."`
 	Destroy  secretDestroyCmd  `cmd:"" help:"Destroy versions of a secret for good: their data cannot be read again."`
-	Metadata secretMetadataCmd `cmd:"" help:"Read or change a secret's metadata and settings."`
+	Patch    secretPatchCmd    `cmd:"" help:"Write a new version of a secret: the current one with keys set or removed."`
+	Rollback secretRollbackCmd `cmd:"" help:"Write an earlier version's data as a new version (nothing is rewritten)."`
+	Metadata secretMetadataCmd `cmd:"" help:"Read or change a secret's metadata and settings, or remove the secret."`
 	History  secretHistoryCmd  `cmd:"" help:"Show what happened to a secret: writes, deletes, reads and refusals."`
 }
 
 type secretMetadataCmd struct {
-	Get secretMetadataGetCmd `cmd:"" help:"Print a secret's versions, metadata and settings."`
-	Put secretMetadataPutCmd `cmd:"" help:"Change a secret path's settings: retention, check-and-set, expiry, custom metadata."`
+	Get    secretMetadataGetCmd    `cmd:"" help:"Print a secret's versions, metadata and settings, deleted versions included."`
+	Put    secretMetadataPutCmd    `cmd:"" help:"Change a secret path's settings: retention, check-and-set, expiry, custom metadata."`
+	Delete secretMetadataDeleteCmd `cmd:"" help:"Remove a secret: destroy every version for good and forget its settings (its history stays)."`
 }
 
 // secretChange is the JSON document of delete, undelete and destroy: the
-// path and the versions the command named ([]: the default).
+// path, the versions the command changed ([] only when it changed none,
+// every one named being as asked already) and the path's current version
+// afterwards (0: none is readable; left out when Nexus does not say, as
+// SPIKE v0.8 does not).
 type secretChange struct {
-	Path     string `json:"path"`
-	Versions []int  `json:"versions"`
+	Path           string `json:"path"`
+	Versions       []int  `json:"versions"`
+	CurrentVersion *int   `json:"currentVersion,omitempty"`
+}
+
+func newSecretChange(path string, ch *sdk.VersionChange) secretChange {
+	return secretChange{Path: path, Versions: nonNilInts(ch.Versions), CurrentVersion: ch.CurrentVersion}
 }
 
 // secretWritten is the JSON document of `spike secret put`. Version is the
@@ -63,11 +75,7 @@ func (c *secretPutCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	var opts []sdk.PutOption
-	if c.CAS != nil {
-		opts = append(opts, sdk.CAS(*c.CAS))
-	}
-	v, err := client.PutSecret(e.ctx, c.Path, values, opts...)
+	v, err := client.PutSecret(e.ctx, c.Path, values, casOption(c.CAS)...)
 	if err != nil {
 		return err
 	}
@@ -115,7 +123,11 @@ func (c *secretGetCmd) Run(e *env) error {
 			return err
 		})
 	}
-	return e.print(s.Data, func(w io.Writer) error {
+	doc := secretDoc{Path: c.Path, Version: s.Version, Data: s.Data}
+	if !s.Created.IsZero() {
+		doc.CreatedTime = &s.Created
+	}
+	return e.print(doc, func(w io.Writer) error {
 		keys := sortedKeys(s.Data)
 		for _, k := range keys {
 			if _, err := fmt.Fprintf(w, "%s=%s\n", oneLine(k), showValue(s.Data[k])); err != nil {
@@ -124,6 +136,18 @@ func (c *secretGetCmd) Run(e *env) error {
 		}
 		return nil
 	})
+}
+
+// secretDoc is the JSON document of `spike secret get PATH`: the version
+// read, when it was written, and its data. Version is 0 and CreatedTime
+// null when Nexus does not say (SPIKE v0.8). The data is a field of its
+// own, not the document, so that no key of a secret can collide with
+// these names.
+type secretDoc struct {
+	Path        string            `json:"path"`
+	Version     int               `json:"version"`
+	CreatedTime *time.Time        `json:"createdTime"`
+	Data        map[string]string `json:"data"`
 }
 
 // missingKeyError: the secret exists but has no such key. Its message
@@ -208,10 +232,11 @@ func (c *secretDeleteCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := client.DeleteSecret(e.ctx, c.Path, c.Versions...); err != nil {
+	ch, err := client.DeleteVersions(e.ctx, c.Path, c.Versions...)
+	if err != nil {
 		return err
 	}
-	return e.print(secretChange{Path: c.Path, Versions: nonNilInts(c.Versions)}, okLine("OK"))
+	return e.print(newSecretChange(c.Path, ch), okLine(deletedText(c.Path, c.Versions, ch)))
 }
 
 type secretUndeleteCmd struct {
@@ -224,10 +249,11 @@ func (c *secretUndeleteCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := client.UndeleteSecret(e.ctx, c.Path, c.Versions...); err != nil {
+	ch, err := client.UndeleteVersions(e.ctx, c.Path, c.Versions...)
+	if err != nil {
 		return err
 	}
-	return e.print(secretChange{Path: c.Path, Versions: nonNilInts(c.Versions)}, okLine("OK"))
+	return e.print(newSecretChange(c.Path, ch), okLine(undeletedText(c.Path, c.Versions, ch)))
 }
 
 type secretDestroyCmd struct {
@@ -250,10 +276,11 @@ func (c *secretDestroyCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := client.DestroySecret(e.ctx, c.Path, c.Versions...); err != nil {
+	ch, err := client.DestroyVersions(e.ctx, c.Path, c.Versions...)
+	if err != nil {
 		return err
 	}
-	return e.print(secretChange{Path: c.Path, Versions: c.Versions}, okLine("OK"))
+	return e.print(newSecretChange(c.Path, ch), okLine(destroyedText(c.Path, c.Versions, ch)))
 }
 
 func plural(n int) string {

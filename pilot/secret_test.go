@@ -56,7 +56,10 @@ func TestSecretPutGet(t *testing.T) {
 		{name: "get one multi-line value", args: []string{"secret", "get", p + "/c", "cert"}, exact: "-----BEGIN X-----\nabc\n\n"},
 		{name: "get json", args: []string{"--format", "json", "secret", "get", p + "/a"}, golden: "secret-get"},
 		{name: "get key json", args: []string{"-f", "j", "secret", "get", p + "/a", "pass"}, golden: "secret-get-key"},
-		{name: "get yaml", args: []string{"-f", "yaml", "secret", "get", p + "/a"}, exact: "pass: \"n3w3r\"\nuser: \"admin\"\n"},
+		// The document is the version read, when it was written, and the
+		// data in a field of its own: no key can collide with the others.
+		{name: "get yaml", args: []string{"-f", "yaml", "secret", "get", p + "/a"}, want: "data:\n  pass: \"n3w3r\"\n  user: \"admin\"\npath: \"" + p + "/a\"\nversion: 3\n"},
+		{name: "get version json", args: []string{"-f", "json", "secret", "get", "-v", "1", p + "/a"}, want: `"version": 1`},
 		{name: "get missing key", args: []string{"secret", "get", p + "/a", "nokey"}, code: 1, want: `has no key "nokey"; its keys are "pass", "user"`},
 		{name: "get not found", args: []string{"secret", "get", p + "/none"}, code: 1, want: "no secret at " + p + "/none"},
 		{name: "get missing version", args: []string{"secret", "get", "-v", "9", p + "/a"}, code: 1, want: "no secret at"},
@@ -129,36 +132,50 @@ func TestSecretGetEscapes(t *testing.T) {
 func TestSecretDeleteUndeleteDestroy(t *testing.T) {
 	t.Parallel()
 	p := uniq(t, "s/")
+	a := p + "/a"
 	runCases(t, []cliCase{
-		{name: "put v1", args: []string{"secret", "put", p + "/a", "k=one"}},
-		{name: "put v2", args: []string{"secret", "put", p + "/a", "k=two"}},
-		{name: "put v3", args: []string{"secret", "put", p + "/a", "k=three"}},
+		{name: "put v1", args: []string{"secret", "put", a, "k=one"}},
+		{name: "put v2", args: []string{"secret", "put", a, "k=two"}},
+		{name: "put v3", args: []string{"secret", "put", a, "k=three"}},
+		{name: "put v4", args: []string{"secret", "put", a, "k=four"}},
 
-		{name: "delete current", args: []string{"secret", "delete", p + "/a"}, exact: "OK\n"},
-		{name: "current is now v2", args: []string{"secret", "get", p + "/a", "k"}, exact: "two\n"},
-		{name: "delete json", args: []string{"-f", "json", "secret", "delete", "-v", "1,2", p + "/a"}, golden: "secret-delete"},
-		{name: "all deleted", args: []string{"secret", "get", p + "/a"}, code: 1, want: "no secret at"},
+		// Each says what changed and which version is current after.
+		{name: "delete current", args: []string{"secret", "delete", a}, exact: "Deleted version 4 of " + a + "; version 3 is now current.\n"},
+		{name: "current is now v3", args: []string{"secret", "get", a, "k"}, exact: "three\n"},
+		{name: "delete an old version", args: []string{"secret", "delete", "-v", "1", a}, exact: "Deleted version 1 of " + a + "; version 3 is still current.\n"},
+		{name: "delete what is deleted", args: []string{"secret", "delete", "-v", "1", a}, exact: "Nothing changed: version 1 of " + a + " is deleted already; version 3 is current.\n"},
+		{name: "delete json", args: []string{"-f", "json", "secret", "delete", "-v", "1,2,3", a}, golden: "secret-delete"},
+		{name: "all deleted", args: []string{"secret", "get", a}, code: 1, want: "every version is deleted"},
 		{name: "delete not found", args: []string{"secret", "delete", p + "/none"}, code: 1, want: "no secret at " + p + "/none"},
-		{name: "delete unauthorized", who: nobodyDir(t), args: []string{"secret", "delete", p + "/a"}, code: 1, want: "no policy grants it write on"},
-		{name: "delete bad versions", args: []string{"secret", "delete", "-v", "x", p + "/a"}, code: 2, want: "--versions"},
-		{name: "delete negative version", args: []string{"secret", "delete", "--versions=-3", p + "/a"}, code: 2, want: "invalid argument"},
+		{name: "delete unauthorized", who: nobodyDir(t), args: []string{"secret", "delete", a}, code: 1, want: "no policy grants it write on"},
+		{name: "delete bad versions", args: []string{"secret", "delete", "-v", "x", a}, code: 2, want: "--versions"},
+		{name: "delete negative version", args: []string{"secret", "delete", "--versions=-3", a}, code: 2, want: "invalid argument"},
 
-		{name: "undelete latest deleted", args: []string{"secret", "undelete", p + "/a"}, exact: "OK\n"},
-		{name: "undelete json", args: []string{"-f", "json", "secret", "undelete", "-v", "1", p + "/a"}, golden: "secret-undelete"},
-		{name: "v1 back", args: []string{"secret", "get", "-v", "1", p + "/a", "k"}, exact: "one\n"},
-		{name: "undelete nothing deleted", args: []string{"secret", "undelete", "-v", "1", p + "/a"}, code: 1, want: "nothing to undelete"},
+		{name: "undelete latest deleted", args: []string{"secret", "undelete", a}, exact: "Undeleted version 3 of " + a + "; version 3 is now current.\n"},
+		{name: "undelete json", args: []string{"-f", "json", "secret", "undelete", "-v", "1", a}, golden: "secret-undelete"},
+		{name: "v1 back", args: []string{"secret", "get", "-v", "1", a, "k"}, exact: "one\n"},
+		{name: "undelete under the current", args: []string{"secret", "undelete", "-v", "2", a}, exact: "Undeleted version 2 of " + a + "; version 3 is still current.\n"},
+		{name: "undelete above the current", args: []string{"secret", "undelete", "-v", "4", a}, exact: "Undeleted version 4 of " + a + "; version 4 is now current.\n"},
 		{name: "undelete not found", args: []string{"secret", "undelete", p + "/none"}, code: 1, want: "nothing to undelete at " + p + "/none"},
-		{name: "undelete unauthorized", who: nobodyDir(t), args: []string{"secret", "undelete", p + "/a"}, code: 1, want: "no policy grants it write on"},
+		{name: "undelete unauthorized", who: nobodyDir(t), args: []string{"secret", "undelete", a}, code: 1, want: "no policy grants it write on"},
 		{name: "undelete no path", args: []string{"secret", "undelete"}, code: 2, want: "expected"},
 
-		{name: "destroy needs --yes without a terminal", args: []string{"secret", "destroy", "-v", "1", p + "/a"}, code: 2, want: "pass --yes"},
-		{name: "destroy", args: []string{"secret", "destroy", "-v", "1", "--yes", p + "/a"}, exact: "OK\n"},
-		{name: "destroyed is gone", args: []string{"secret", "get", "-v", "1", p + "/a"}, code: 1, want: "no secret at"},
-		{name: "destroy json", args: []string{"-f", "json", "secret", "destroy", "-y", "-v", "2", p + "/a"}, golden: "secret-destroy"},
+		{name: "destroy needs --yes without a terminal", args: []string{"secret", "destroy", "-v", "1", a}, code: 2, want: "pass --yes"},
+		{name: "destroy", args: []string{"secret", "destroy", "-v", "1", "--yes", a}, exact: "Destroyed version 1 of " + a + " for good; version 4 is current.\n"},
+		{name: "destroyed is gone", args: []string{"secret", "get", "-v", "1", a}, code: 1, want: "destroyed"},
+		{name: "destroy json", args: []string{"-f", "json", "secret", "destroy", "-y", "-v", "4", a}, golden: "secret-destroy"},
 		{name: "destroy not found", args: []string{"secret", "destroy", "-y", "-v", "1", p + "/none"}, code: 1, want: "no secret at " + p + "/none"},
-		{name: "destroy unauthorized", who: nobodyDir(t), args: []string{"secret", "destroy", "-y", "-v", "3", p + "/a"}, code: 1, want: "no policy grants it write on"},
-		{name: "destroy without versions", args: []string{"secret", "destroy", "-y", p + "/a"}, code: 2, want: "--versions"},
-		{name: "destroy version 0", args: []string{"secret", "destroy", "-y", "-v", "0", p + "/a"}, code: 2, want: "not a version number"},
+		{name: "destroy unauthorized", who: nobodyDir(t), args: []string{"secret", "destroy", "-y", "-v", "3", a}, code: 1, want: "no policy grants it write on"},
+		{name: "destroy without versions", args: []string{"secret", "destroy", "-y", a}, code: 2, want: "--versions"},
+		{name: "destroy version 0", args: []string{"secret", "destroy", "-y", "-v", "0", a}, code: 2, want: "not a version number"},
+
+		// With every version deleted nothing is readable: the line says
+		// how to bring them back, and the command does.
+		{name: "delete the rest", args: []string{"secret", "delete", "-v", "2,3", a},
+			exact: "Deleted versions 2, 3 of " + a + "; no readable version is left (spike secret undelete " + a + " --versions 2,3 brings them back).\n"},
+		{name: "undelete as it says", args: []string{"secret", "undelete", "--versions", "2,3", a}, exact: "Undeleted versions 2, 3 of " + a + "; version 3 is now current.\n"},
+		{name: "destroy the rest", args: []string{"secret", "destroy", "-y", "-v", "2,3", a},
+			exact: "Destroyed versions 2, 3 of " + a + " for good; no readable version is left (spike secret metadata get " + a + " shows what undelete can bring back).\n"},
 	})
 }
 
@@ -194,6 +211,33 @@ func TestSecretMetadata(t *testing.T) {
 		{name: "put custom and clear", args: []string{"secret", "metadata", "put", p + "/a", "--custom", "a=b", "--clear-custom"}, code: 2, want: "not both"},
 		{name: "put bad custom", args: []string{"secret", "metadata", "put", p + "/a", "--custom", "novalue"}, code: 2, want: "is not KEY=VALUE"},
 		{name: "put bad duration", args: []string{"secret", "metadata", "put", p + "/a", "--delete-version-after", "soon"}, code: 2, want: "--delete-version-after"},
+	})
+}
+
+// A path whose versions are all deleted still lists, and metadata get
+// shows them, with their state and what brings them back.
+func TestSecretMetadataEveryVersionDeleted(t *testing.T) {
+	t.Parallel()
+	p := uniq(t, "s/")
+	a := p + "/a"
+	runCases(t, []cliCase{
+		{name: "put v1", args: []string{"secret", "put", a, "k=one"}},
+		{name: "put v2", args: []string{"secret", "put", a, "k=two"}},
+		{name: "delete both", args: []string{"secret", "delete", "-v", "1,2", a}},
+		{name: "listed", args: []string{"secret", "list", "--prefix", p + "/"}, exact: a + "\n"},
+
+		{name: "get", args: []string{"secret", "metadata", "get", a}, want: "current version  none (every version is deleted: spike secret undelete " + a + ")\n"},
+		{name: "get shows each version", args: []string{"secret", "metadata", "get", a}, want: "\n\nVERSION  CREATED               DELETED               DESTROYED\n1        "},
+		{name: "get json", args: []string{"-f", "json", "secret", "metadata", "get", a}, golden: "secret-metadata-get-deleted"},
+		{name: "get yaml", args: []string{"-f", "yaml", "secret", "metadata", "get", a}, want: "currentVersion: 0\n"},
+		{name: "get a deleted version", args: []string{"secret", "metadata", "get", "-v", "2", a}, code: 1, want: "no readable version 2"},
+
+		{name: "destroy v1", args: []string{"secret", "destroy", "-y", "-v", "1", a}},
+		{name: "get, one destroyed", args: []string{"secret", "metadata", "get", a}, want: "current version  none (every version is deleted or destroyed: spike secret undelete " + a + ")\n"},
+		{name: "undelete as it says", args: []string{"secret", "undelete", a}, exact: "Undeleted version 2 of " + a + "; version 2 is now current.\n"},
+		{name: "get, undeleted", args: []string{"secret", "metadata", "get", a}, want: "current version  2\n"},
+		{name: "destroy v2", args: []string{"secret", "destroy", "-y", "-v", "2", a}},
+		{name: "get, all destroyed", args: []string{"secret", "metadata", "get", a}, want: "current version  none (every version is destroyed)\n"},
 	})
 }
 
