@@ -1,0 +1,438 @@
+//go:build linux
+
+// Package docs runs the guides: every command line of the shell blocks
+// (```sh) of README.md and docs/*.md, in order, document by document,
+// against one `spike dev` and a freshly built spike, as a reader with the
+// two lines of the dev banner in their shell would run them. So the
+// guides cannot drift from the commands again.
+//
+// A line either runs or is skipped, with the reason, by an entry of
+// skips: a guide that gains a command neither runs nor is listed fails
+// the test. The placeholders a reader fills in (SEQ, a directory) and the
+// files they would have are filled in by the tables below, and every
+// entry of every table must still be used, so none outlives its line. A
+// line must exit 0, or the status its comment names ("# exit 1 ...");
+// lines whose comment says what they print are checked for it (expects).
+//
+// Commands quoted inline in the prose (`spike secret undelete PATH`) are
+// not run: only the shell blocks are a reader's script.
+package docs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spikeledger/spike/test/e2e/system"
+)
+
+// skips are the lines that cannot run against spike dev here, and why:
+// each as the guide has it, without its comment.
+var skips = []struct{ doc, line, why string }{
+	{"README.md", "make demo", "test/e2e/demo runs it (TestMakeDemo), against binaries it builds"},
+	{"README.md", "make test", "the whole test suite, this test included: run from here it would recurse"},
+	{"README.md", "make build", "it writes bin/ in the source tree; this test builds the same spike (go build ./cmd/spike) into a directory of its own, which bin/ names here"},
+	{"README.md", "bin/spike dev", "this test runs it, with its own --data-dir, --nexus-addr and --ops-addr, and every other line against it"},
+	{"README.md", "SPIKE_KEEPER_TLS_PORT=8554 bin/spike-keeper &", "a production start: each program needs an SVID from SPIRE; test/e2e/system deploys it so under a real SPIRE"},
+	{"README.md", "SPIKE_KEEPERS=https://127.0.0.1:8554,... bin/spike-nexus &", "a production start: see bin/spike-keeper"},
+	{"README.md", "SPIKE_KEEPERS=... SPIKE_NEXUS_URL=https://127.0.0.1:8553 bin/spike-bootstrap", "a production start: see bin/spike-keeper"},
+	{"docs/operator.md", "spike operator restore /secure/place/spike.recovery.1.txt", "it needs a sealed Nexus, and spike dev unseals itself from its keepers at every start; test/e2e/custody restores a sealed Nexus from recovery files"},
+	{"docs/operator.md", "spike operator restore /secure/place/spike.recovery.2.txt", "see the line before"},
+}
+
+// subs fill in what a reader would: placeholders, and the answer to a
+// question the test has no terminal to be asked on.
+var subs = []struct {
+	doc, old string
+	new      func(s *session) string
+}{
+	{"README.md", "--recovery-dir DIR", func(s *session) string { return "--recovery-dir " + s.dir("recovery") }},
+	{"docs/operator.md", "/secure/place", func(s *session) string { return s.dir("secure-place") }},
+	// The reader answers restore apply's question at a terminal; the
+	// test has none, so it passes --yes, as the guide says scripts do.
+	{"docs/operator.md", "--seq SEQ", func(s *session) string { return "--seq " + s.writeOfRight() + " --yes" }},
+	{"docs/auditor.md", "audit proof 1234", func(*session) string { return "audit proof 1" }},
+}
+
+// roles are the lines run as another role than the superuser whose SVID
+// directory the dev banner exports.
+var roles = []struct{ doc, contains, role string }{
+	{"README.md", "operator recover", "recover"},
+	{"docs/operator.md", "operator recover", "recover"},
+}
+
+// befores are what a line needs done first.
+var befores = []struct {
+	doc, contains string
+	do            func(s *session)
+}{
+	// Nexus signs its first checkpoint within a second of the first
+	// events; a reader who got this far has waited that long.
+	{"docs/auditor.md", "audit checkpoint --save", (*session).waitForCheckpoint},
+	// "take it from a snapshot; Nexus holds a lock on the live file":
+	// the copy is taken with spike dev stopped, which then starts again
+	// on the same data.
+	{"docs/auditor.md", "events-copy.db", (*session).copyLog},
+}
+
+// expects are what lines print, where their comment says it.
+var expects = []struct{ doc, contains, stdout string }{
+	{"docs/operator.md", "spike secret get tenants/web/db password", "right\n"},
+	{"docs/operator.md", "spike secret get tenants/web/api token", "t1\n"},
+	{"docs/operator.md", "spike secret delete tenants/web/api", "version 3 is now current.\n"},
+	{"docs/operator.md", "spike status -f json", "true\n"},
+	{"docs/auditor.md", "audit verify", "verified"},
+}
+
+func TestGuidesRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds spike and runs spike dev")
+	}
+	root, err := system.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs = append([]string{filepath.Join(root, "README.md")}, docs...)
+	var lines []line
+	for _, d := range docs {
+		rel, _ := filepath.Rel(root, d)
+		lines = append(lines, shellLines(t, d, rel)...)
+	}
+	s := start(t)
+	used := map[string]bool{}
+	for _, l := range lines {
+		s.run(l, used)
+	}
+	for _, k := range tableKeys() {
+		if !used[k] {
+			t.Errorf("no line of the guides matches %s any more: remove the entry", k)
+		}
+	}
+}
+
+// line is one command line of a guide's shell block.
+type line struct {
+	doc  string // relative to the module root: "docs/operator.md"
+	num  int
+	text string // without its comment
+	code int    // the exit status its comment names, 0 if none
+}
+
+func (l line) String() string { return fmt.Sprintf("%s:%d: %s", l.doc, l.num, l.text) }
+
+var exitComment = regexp.MustCompile(`\bexit (\d+)\b`)
+
+// shellLines returns the command lines of path's shell blocks, comments
+// removed and continuation lines joined.
+func shellLines(t *testing.T, path, doc string) []line {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []line
+	in, pending := false, ""
+	for i, raw := range strings.Split(string(b), "\n") {
+		text := strings.TrimSpace(raw)
+		switch {
+		case !in && (text == "```sh" || text == "```bash" || text == "```shell"):
+			in = true
+			continue
+		case in && text == "```":
+			in = false
+			continue
+		case !in:
+			continue
+		}
+		cmd, comment := splitComment(text)
+		if cmd == "" {
+			continue
+		}
+		if c, ok := strings.CutSuffix(cmd, `\`); ok {
+			pending += strings.TrimSpace(c) + " "
+			continue
+		}
+		l := line{doc: doc, num: i + 1, text: pending + cmd}
+		pending = ""
+		if m := exitComment.FindStringSubmatch(comment); m != nil {
+			l.code, _ = strconv.Atoi(m[1])
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// splitComment cuts a shell line at its comment: a # that starts the
+// line or follows a space, outside quotes.
+func splitComment(s string) (cmd, comment string) {
+	var quote rune
+	for i, r := range s {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			}
+		case r == '\'' || r == '"':
+			quote = r
+		case r == '#' && (i == 0 || s[i-1] == ' ' || s[i-1] == '\t'):
+			return strings.TrimSpace(s[:i]), s[i+1:]
+		}
+	}
+	return strings.TrimSpace(s), ""
+}
+
+// tableKeys names every entry of the tables, as run marks them used.
+func tableKeys() []string {
+	var keys []string
+	for _, e := range skips {
+		keys = append(keys, "skip "+e.doc+": "+e.line)
+	}
+	for _, e := range subs {
+		keys = append(keys, "sub "+e.doc+": "+e.old)
+	}
+	for _, e := range roles {
+		keys = append(keys, "role "+e.doc+": "+e.contains)
+	}
+	for _, e := range befores {
+		keys = append(keys, "before "+e.doc+": "+e.contains)
+	}
+	for _, e := range expects {
+		keys = append(keys, "expect "+e.doc+": "+e.contains)
+	}
+	return keys
+}
+
+// session is one spike dev and the shell a reader runs the guides in.
+type session struct {
+	t       *testing.T
+	bin     string // the directory holding spike
+	work    string // the working directory: bin/ (a link to bin) and the files the guides write
+	data    string // spike dev's --data-dir
+	script  string // starts spike dev
+	log     string // spike dev's output, every run of it
+	env     []string
+	dev     *system.Proc
+	starts  int               // banners seen so far
+	exports []string          // the banner's export line, as KEY=VALUE
+	svid    map[string]string // role: SVID directory, from the banner
+}
+
+func start(t *testing.T) *session {
+	t.Helper()
+	tmp := t.TempDir()
+	s := &session{t: t, bin: t.TempDir(), work: t.TempDir(), data: filepath.Join(tmp, "dev"),
+		script: filepath.Join(tmp, "spike-dev.sh"), log: filepath.Join(tmp, "spike-dev.log")}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	if _, err := system.Build(ctx, s.bin, "spike"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(s.bin, filepath.Join(s.work, "bin")); err != nil {
+		t.Fatal(err)
+	}
+	// A free port, so that the guides never meet a spike dev a developer
+	// runs; a script, since StartProc passes no arguments.
+	var ports system.Ports
+	script := fmt.Sprintf("#!/bin/sh\nexec %q dev --data-dir %q --nexus-addr %q --ops-addr -\n",
+		filepath.Join(s.bin, "spike"), s.data, ports.FreeAddr(t))
+	if err := os.WriteFile(s.script, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s.startDev()
+	return s
+}
+
+// startDev starts spike dev and reads its banner.
+func (s *session) startDev() {
+	s.t.Helper()
+	log := s.log
+	s.dev = system.StartProc(s.t, s.t, "spike dev", s.script, log, system.BaseEnv()) // SIGTERM at the end
+	s.starts++
+	var banner string
+	system.WaitFor(s.t, "spike dev's banner", s.dev, func() (bool, string) {
+		b, _ := os.ReadFile(log)
+		text := string(b)
+		if strings.Count(text, "Press Ctrl-C") < s.starts {
+			return false, system.Tail(log)
+		}
+		banner = text[strings.LastIndex(text, "==> spike dev: DEVELOPMENT MODE"):]
+		return true, ""
+	})
+	s.readBanner(banner)
+	// The reader's shell: spike on the PATH, and the banner's exports;
+	// a home of the test's, so that nothing a default puts under ~ (the
+	// recovery directory, say) lands in the real one.
+	s.env = append(system.BaseEnv(), "PATH="+s.bin+string(os.PathListSeparator)+os.Getenv("PATH"), "HOME="+s.work)
+	s.env = append(s.env, s.exports...)
+}
+
+var (
+	exportLine = regexp.MustCompile(`(?m)^\s*export (.*?)\s*(#.*)?$`)
+	svidLine   = regexp.MustCompile(`(?m)^\s+(\w+)\s+(/\S+)\s+spiffe://\S+$`)
+)
+
+// readBanner takes from the banner what the reader copies into their
+// shell: the export line, and each role's SVID directory.
+func (s *session) readBanner(banner string) {
+	s.t.Helper()
+	m := exportLine.FindStringSubmatch(banner)
+	if m == nil {
+		s.t.Fatalf("spike dev's banner has no export line:\n%s", banner)
+	}
+	s.exports = strings.Fields(m[1])
+	s.svid = map[string]string{}
+	for _, m := range svidLine.FindAllStringSubmatch(banner, -1) {
+		s.svid[m[1]] = m[2]
+	}
+	if s.svid["superuser"] == "" || s.svid["recover"] == "" {
+		s.t.Fatalf("spike dev's banner names no superuser or recover SVID directory:\n%s", banner)
+	}
+}
+
+// run runs one line of a guide, or says why it is skipped, marking the
+// table entries it used.
+func (s *session) run(l line, used map[string]bool) {
+	s.t.Helper()
+	for _, e := range skips {
+		if e.doc == l.doc && l.text == e.line {
+			used["skip "+e.doc+": "+e.line] = true
+			s.t.Logf("%s: skipped: %s", l, e.why)
+			return
+		}
+	}
+	if !strings.HasPrefix(l.text, "spike ") && !strings.HasPrefix(l.text, "bin/spike ") {
+		s.t.Errorf("%s: neither a spike command nor skipped: run it as a spike command, or add it to skips with the reason it cannot run against spike dev", l)
+		return
+	}
+	text := l.text
+	for _, e := range subs {
+		if e.doc == l.doc && strings.Contains(text, e.old) {
+			used["sub "+e.doc+": "+e.old] = true
+			text = strings.ReplaceAll(text, e.old, e.new(s))
+		}
+	}
+	env := s.env
+	for _, e := range roles {
+		if e.doc == l.doc && strings.Contains(text, e.contains) {
+			used["role "+e.doc+": "+e.contains] = true
+			env = append(env[:len(env):len(env)], "SPIKE_SVID_DIR="+s.svid[e.role])
+		}
+	}
+	for _, e := range befores {
+		if e.doc == l.doc && strings.Contains(text, e.contains) {
+			used["before "+e.doc+": "+e.contains] = true
+			e.do(s)
+		}
+	}
+	if _, err := exec.LookPath("jq"); err != nil && strings.Contains(text, "| jq") {
+		s.t.Logf("%s: skipped: jq is not installed here", l)
+		markExpects(l, used)
+		return
+	}
+	r := system.Run(s.t, system.Cmd{Bin: "bash", Args: []string{"--norc", "--noprofile", "-o", "pipefail", "-c", text}, Env: env, Dir: s.work})
+	if r.Code != l.code {
+		s.t.Errorf("%s\nran as: %s\nwant exit %d: %s", l, text, l.code, r)
+		return
+	}
+	s.t.Logf("%s: exit %d", l, r.Code)
+	for _, e := range expects {
+		if e.doc == l.doc && strings.Contains(text, e.contains) {
+			used["expect "+e.doc+": "+e.contains] = true
+			if !strings.Contains(r.Stdout, e.stdout) {
+				s.t.Errorf("%s: printed %q, want %q", l, r.Stdout, e.stdout)
+			}
+		}
+	}
+}
+
+// markExpects marks the expectations of a line that could not run as
+// used: the line is still there.
+func markExpects(l line, used map[string]bool) {
+	for _, e := range expects {
+		if e.doc == l.doc && strings.Contains(l.text, e.contains) {
+			used["expect "+e.doc+": "+e.contains] = true
+		}
+	}
+}
+
+// spike runs spike as the superuser, for what the tables need to know.
+func (s *session) spike(args ...string) system.Result {
+	s.t.Helper()
+	return system.Run(s.t, system.Cmd{Bin: filepath.Join(s.bin, "spike"), Args: args, Env: s.env, Dir: s.work})
+}
+
+// dir returns a directory of the session's, made on first use.
+func (s *session) dir(name string) string {
+	d := filepath.Join(s.work, name)
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		s.t.Fatal(err)
+	}
+	return d
+}
+
+// writeOfRight is the operator guide's SEQ: the sequence number of the
+// latest write of "right", the write before the last one.
+func (s *session) writeOfRight() string {
+	s.t.Helper()
+	r := s.spike("-f", "json", "secret", "history", "tenants/web/db")
+	if r.Code != 0 {
+		s.t.Fatalf("secret history: %s", r)
+	}
+	var doc struct {
+		Events []struct {
+			Seq  uint64
+			Type string
+		}
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		s.t.Fatal(err)
+	}
+	var writes []uint64
+	for _, e := range doc.Events {
+		if e.Type == "secret.version.written" {
+			writes = append(writes, e.Seq)
+		}
+	}
+	if len(writes) < 2 {
+		s.t.Fatalf("history of tenants/web/db: %d writes, want 2 or more", len(writes))
+	}
+	return strconv.FormatUint(writes[len(writes)-2], 10)
+}
+
+func (s *session) waitForCheckpoint() {
+	s.t.Helper()
+	system.WaitFor(s.t, "Nexus's first checkpoint", s.dev, func() (bool, string) {
+		r := s.spike("audit", "checkpoint")
+		return r.Code == 0, r.Stderr
+	})
+}
+
+// copyLog stops spike dev, copies its log to events-copy.db and starts
+// it again on the same data.
+func (s *session) copyLog() {
+	s.t.Helper()
+	if !s.dev.Signal(syscall.SIGINT, 30*time.Second) {
+		s.t.Fatal("spike dev did not stop within 30s of SIGINT")
+	}
+	b, err := os.ReadFile(filepath.Join(s.data, "nexus", "events.db"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.work, "events-copy.db"), b, 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	s.startDev()
+}
