@@ -22,7 +22,7 @@ import (
 
 func deletedText(path string, named []int, ch *sdk.VersionChange) string {
 	if len(ch.Versions) == 0 {
-		return unchangedText(path, named, "deleted", ch.CurrentVersion)
+		return unchangedText(path, named, "deleted already", ch.CurrentVersion)
 	}
 	msg := fmt.Sprintf("Deleted %s of %s", versionsText(ch.Versions), oneLine(path))
 	if ch.CurrentVersion == nil {
@@ -57,7 +57,7 @@ func undeletedText(path string, named []int, ch *sdk.VersionChange) string {
 
 func destroyedText(path string, named []int, ch *sdk.VersionChange) string {
 	if len(ch.Versions) == 0 {
-		return unchangedText(path, named, "destroyed", ch.CurrentVersion)
+		return unchangedText(path, named, "destroyed already", ch.CurrentVersion)
 	}
 	msg := fmt.Sprintf("Destroyed %s of %s for good", versionsText(ch.Versions), oneLine(path))
 	if ch.CurrentVersion == nil {
@@ -79,7 +79,7 @@ func unchangedText(path string, named []int, state string, current *int) string 
 	named = slices.DeleteFunc(slices.Clone(named), func(v int) bool { return v < 1 })
 	msg := "Nothing changed at " + oneLine(path)
 	if len(named) > 0 {
-		msg = fmt.Sprintf("Nothing changed: %s of %s %s %s already", versionsText(named), oneLine(path), isAre(named), state)
+		msg = fmt.Sprintf("Nothing changed: %s of %s %s %s", versionsText(named), oneLine(path), isAre(named), state)
 	}
 	if *current == 0 {
 		return msg + "; no version is readable."
