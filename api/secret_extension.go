@@ -78,7 +78,10 @@ type SecretHistoryResponse struct {
 
 // Page selects a window of a listing (extensions): entries with sequence
 // numbers above After, at or after Since and before Until, at most Limit
-// of them (0: the server's default; at most MaxPageSize).
+// of them (0: the server's default; at most MaxPageSize). The entries of
+// one event (a restore listed by path has one per path, all with its
+// sequence number) are never split across pages: a page may hold fewer
+// than Limit entries, and an event with more than Limit comes whole.
 type Page struct {
 	After uint64     `json:"after,omitempty"`
 	Limit int        `json:"limit,omitempty"`

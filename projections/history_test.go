@@ -2,6 +2,7 @@ package projections
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -12,52 +13,79 @@ import (
 	"github.com/spikeledger/spike/events"
 )
 
-// historyLog fills a log with reads, denials and writes over paths of
-// which more than maxDriverIDs share the prefix "many/", so that every
-// kind of plan runs. Times step a millisecond per event.
-func historyLog(t *testing.T, n int) (*fixture, *Projection) {
+// historyLog fills a log with reads, denials, writes and restores over
+// paths of which more than maxDriverIDs share the prefix "many/", so that
+// every kind of plan runs. Times step a millisecond per event. It
+// returns, by seq, the paths of each restore that changed several (each
+// has a history row of its own, sharing the restore's seq).
+func historyLog(t *testing.T, n int) (*fixture, *Projection, map[uint64][]string) {
 	t.Helper()
 	f := newFixtureWith(t, eventlog.Options{Now: newFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Millisecond).Now})
 	p := f.open("")
 	rng := rand.New(rand.NewPCG(11, 12))
 	actors := []string{alice, "spiffe://spike.ist/workload/bob", "spiffe://spike.ist/workload/carol"}
 	outcomes := []string{events.OutcomeOK, events.OutcomeNotFound, events.OutcomeError}
-	versions := map[string]int{}
-	var evs []eventlog.Event
-	for range n {
-		var path string
+	randomPath := func() string {
 		switch rng.IntN(3) {
 		case 0:
-			path = fmt.Sprintf("many/%d", rng.IntN(2*maxDriverIDs))
+			return fmt.Sprintf("many/%d", rng.IntN(2*maxDriverIDs))
 		case 1:
-			path = fmt.Sprintf("few/%d/x", rng.IntN(3))
+			return fmt.Sprintf("few/%d/x", rng.IntN(3))
 		default:
-			path = "fewer"
+			return "fewer"
 		}
+	}
+	versions := map[string]int{}
+	var evs []eventlog.Event
+	restores := map[int][]string{} // by index in evs
+	for i := range n {
+		path := randomPath()
 		m := events.Meta{Actor: actors[rng.IntN(len(actors))], RequestID: "r"}
-		switch r := rng.IntN(10); {
-		case r < 2:
+		switch r := rng.IntN(20); {
+		case r < 4:
 			versions[path]++
 			evs = append(evs, f.written(m.Actor, path, versions[path], map[string]string{"k": "v"}))
-		case r < 8:
+		case r < 16:
 			evs = append(evs, f.event(&events.SecretRead{Meta: m, Path: path, Version: 1, Outcome: outcomes[rng.IntN(len(outcomes))]}))
-		default:
+		case r < 19:
 			evs = append(evs, f.event(&events.AccessDenied{Meta: m, Path: path, Action: "read", Reason: "no policy"}))
+		default:
+			// A restore of up to 12 paths: more than a small page holds.
+			changed := map[string]bool{path: true}
+			for range rng.IntN(12) {
+				changed[randomPath()] = true
+			}
+			paths := slices.Sorted(maps.Keys(changed))
+			e := &events.RestorePointApplied{Meta: m, AsOfSeq: 1, AsOfTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			for _, p := range paths {
+				e.Changes = append(e.Changes, events.RestoreChange{Path: p, Written: 1})
+			}
+			if len(paths) > 1 {
+				restores[i] = paths
+			}
+			evs = append(evs, f.event(e))
 		}
 	}
-	if err := p.Apply(f.ctx, f.append(evs...)); err != nil {
+	recs := f.append(evs...)
+	if err := p.Apply(f.ctx, recs); err != nil {
 		t.Fatal(err)
 	}
-	return f, p
+	bySeq := make(map[uint64][]string, len(restores))
+	for i, paths := range restores {
+		bySeq[recs[i].Seq] = paths
+	}
+	return f, p, bySeq
 }
 
 // TestHistoryFiltersMatchAScan: every combination of filters, paged at
-// any size, returns exactly the events a scan of the whole history
-// would keep, in order.
+// any size, returns exactly the rows a scan of the whole history would
+// keep, in order: with a target filter, a restore of several paths is a
+// row per matching path, all with the restore's seq, and no page may
+// split them (the cursor is a seq).
 func TestHistoryFiltersMatchAScan(t *testing.T) {
 	t.Parallel()
 	const n = 3000
-	f, p := historyLog(t, n)
+	f, p, restores := historyLog(t, n)
 	all, next, err := p.History(f.ctx, HistoryQuery{Limit: MaxHistoryPage})
 	for err == nil && next != 0 {
 		var page []Access
@@ -85,9 +113,9 @@ func TestHistoryFiltersMatchAScan(t *testing.T) {
 			q.Actor = pick(alice, "spiffe://spike.ist/workload/bob", "spiffe://spike.ist/workload/nobody")
 		}
 		if rng.IntN(3) == 0 {
-			q.Types = []string{pick("secret.read", "access.denied", "secret.version.written", "no.such")}
+			q.Types = []string{pick("secret.read", "access.denied", "secret.version.written", "restore.applied", "no.such")}
 			if rng.IntN(2) == 0 {
-				q.Types = append(q.Types, pick("secret.read", "access.denied", "secret.version.written"))
+				q.Types = append(q.Types, pick("secret.read", "access.denied", "secret.version.written", "restore.applied"))
 			}
 		}
 		if rng.IntN(3) == 0 {
@@ -102,15 +130,31 @@ func TestHistoryFiltersMatchAScan(t *testing.T) {
 		if rng.IntN(4) == 0 {
 			q.To = all[rng.IntN(n)].Time
 		}
-		var want []uint64
+		type row struct {
+			seq    uint64
+			target string
+		}
+		matchTarget := func(target string) bool {
+			return (q.Target == "" || target == q.Target) && strings.HasPrefix(target, q.TargetPrefix)
+		}
+		var want []row
 		for _, a := range all {
-			if q.Target != "" && a.Target != q.Target || !strings.HasPrefix(a.Target, q.TargetPrefix) ||
-				q.Actor != "" && a.Actor != q.Actor || q.Types != nil && !slices.Contains(q.Types, a.Type) ||
+			if q.Actor != "" && a.Actor != q.Actor || q.Types != nil && !slices.Contains(q.Types, a.Type) ||
 				q.Outcomes != nil && !slices.Contains(q.Outcomes, a.Outcome) ||
 				!q.From.IsZero() && a.Time.Before(q.From) || !q.To.IsZero() && !a.Time.Before(q.To) {
 				continue
 			}
-			want = append(want, a.Seq)
+			if paths, ok := restores[a.Seq]; ok && (q.Target != "" || q.TargetPrefix != "") {
+				for _, path := range paths {
+					if matchTarget(path) {
+						want = append(want, row{a.Seq, path})
+					}
+				}
+				continue
+			}
+			if matchTarget(a.Target) {
+				want = append(want, row{a.Seq, a.Target})
+			}
 		}
 		// Small pages cross every kind of cursor; a long answer in
 		// small pages would only make the test slow.
@@ -118,17 +162,20 @@ func TestHistoryFiltersMatchAScan(t *testing.T) {
 		if len(want) > 400 {
 			q.Limit = 100 + rng.IntN(400)
 		}
-		var got []uint64
+		var got []row
 		for pages := 0; ; pages++ {
 			rows, next, err := p.History(f.ctx, q)
 			if err != nil {
 				t.Fatalf("query %d %+v: %v", i, q, err)
 			}
-			if len(rows) > q.Limit || next != 0 && len(rows) != q.Limit || pages > n {
+			// A page holds at most Limit rows, unless they are all one
+			// event's; it ends at its cursor.
+			oneEvent := len(rows) > 0 && rows[0].Seq == rows[len(rows)-1].Seq
+			if len(rows) > q.Limit && !oneEvent || next != 0 && (len(rows) == 0 || rows[len(rows)-1].Seq != next) || pages > n {
 				t.Fatalf("query %d %+v: page of %d rows, next %d", i, q, len(rows), next)
 			}
 			for _, a := range rows {
-				got = append(got, a.Seq)
+				got = append(got, row{a.Seq, a.Target})
 			}
 			if next == 0 {
 				break
@@ -136,7 +183,12 @@ func TestHistoryFiltersMatchAScan(t *testing.T) {
 			q.After = next
 		}
 		if !slices.Equal(got, want) {
-			t.Fatalf("query %d %+v:\n got %v\nwant %v", i, q, got, want)
+			at := 0
+			for at < min(len(got), len(want)) && got[at] == want[at] {
+				at++
+			}
+			t.Fatalf("query %d %+v: %d rows, want %d; from row %d\n got %v\nwant %v",
+				i, q, len(got), len(want), at, got[at:min(at+8, len(got))], want[at:min(at+8, len(want))])
 		}
 	}
 }
@@ -147,7 +199,7 @@ func TestHistoryFiltersMatchAScan(t *testing.T) {
 // read the whole history to fill a page fails here, not in production.
 func TestHistoryPlansUseIndexes(t *testing.T) {
 	t.Parallel()
-	f, p := historyLog(t, 400)
+	f, p, _ := historyLog(t, 400)
 	for _, tc := range []struct {
 		q      HistoryQuery
 		driver string // the index every read of access_history uses

@@ -399,7 +399,8 @@ type HistoryQuery struct {
 	// After is the cursor: only events with a greater seq. Pass the
 	// previous page's next value.
 	After uint64
-	// Limit is the page size; default 100, at most 1000.
+	// Limit is the page size; default 100, at most 1000. A page never
+	// splits one event's rows (see [Projection.History]).
 	Limit int
 }
 
@@ -443,7 +444,11 @@ func (p *Projection) nameIDs(ctx context.Context, names []string) ([]any, error)
 const MaxHistoryPage = 1000
 
 // History returns matching events in seq order, and the cursor for the
-// next page (0 when this is the last).
+// next page (0 when this is the last). The rows of one event (a restore
+// read by path has one per path) are never split across pages: a page
+// can end before Limit rows, and an event with more matching rows than
+// Limit comes whole, on a page of its own, which may be followed by an
+// empty one.
 func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uint64, error) {
 	limit := q.Limit
 	if limit <= 0 {
@@ -473,12 +478,43 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 		}
 		out = mergeBySeq(out, more)
 	}
-	var next uint64
-	if len(out) > limit {
-		out = out[:limit]
-		next = out[limit-1].Seq
+	if len(out) <= limit {
+		return out, 0, nil
 	}
-	return out, next, nil
+	// The cursor is a seq, so a page must not end inside the rows of one
+	// event (a restore, read by path, has a row per path): the next page
+	// starts after that seq and would lose the rest. End the page before
+	// the event the limit falls in, or, when that event alone fills the
+	// page, return all of its rows.
+	cut, last := limit, out[limit].Seq
+	for cut > 0 && out[cut-1].Seq == last {
+		cut--
+	}
+	if cut > 0 {
+		return out[:cut], out[cut-1].Seq, nil
+	}
+	if out, err = p.historyEvent(ctx, plan, last); err != nil {
+		return nil, 0, fmt.Errorf("history: %w", err)
+	}
+	return out, last, nil
+}
+
+// historyEvent returns every row of the event seq that matches plan.
+func (p *Projection) historyEvent(ctx context.Context, plan historyPlan, seq uint64) ([]Access, error) {
+	plan.lo, plan.hi, plan.hasHi = seq-1, seq, true
+	query, args := plan.sql(1)
+	out, err := p.historyRows(ctx, query, args)
+	if err != nil {
+		return nil, err
+	}
+	if query, args, ok := plan.pathsSQL(-1); ok { // SQLite: LIMIT -1 is none
+		more, err := p.historyRows(ctx, query, args)
+		if err != nil {
+			return nil, err
+		}
+		out = mergeBySeq(out, more)
+	}
+	return out, nil
 }
 
 func (p *Projection) historyRows(ctx context.Context, query string, args []any) ([]Access, error) {
@@ -508,8 +544,12 @@ func (p *Projection) historyRows(ctx context.Context, query string, args []any) 
 	return out, rows.Err()
 }
 
-// mergeBySeq merges two lists each ascending by seq. No seq is in both:
-// an event's own row and its per-path rows name different targets.
+// mergeBySeq merges two lists each in seq order, keeping each list's
+// order among rows of one seq: a is one row per event (access_history),
+// b the per-path rows, several to a seq when an event changed several
+// paths. An event with per-path rows has no target of its own, so no
+// target filter matches both its own row and its per-path rows: a seq
+// comes from one list only.
 func mergeBySeq(a, b []Access) []Access {
 	if len(b) == 0 {
 		return a
@@ -703,7 +743,8 @@ func (pl historyPlan) sql(n int) (string, []any) {
 // the plan, when it filters by target; ok is false otherwise. The target
 // filter applies to the path's row (x.target), the others to the event's
 // own. Per-path rows are few (one per path of a restore), and their
-// primary key sorts by seq within a target.
+// primary key sorts by seq within a target; the rows of one seq come in
+// path order. n < 0 reads them all.
 func (pl historyPlan) pathsSQL(n int) (query string, args []any, ok bool) {
 	conds, args := []string{"h.seq > ?"}, []any{pl.lo}
 	if pl.hasHi {
@@ -723,7 +764,7 @@ func (pl historyPlan) pathsSQL(n int) (query string, args []any, ok bool) {
 			conds, args = append(conds, col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.ids)), ",")+")"), append(args, f.ids...)
 		}
 	}
-	return historyPathsSelect + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY h.seq LIMIT ?", append(args, n), ok
+	return historyPathsSelect + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY h.seq, tg.name LIMIT ?", append(args, n), ok
 }
 
 // where returns the conditions of one read: of the driver's id arm, or
