@@ -124,7 +124,7 @@ func (r AuditListRequest) Validate() error {
 		}
 	}
 	if r.Path != "" {
-		if err := ValidateSecretPath(r.Path); err != nil {
+		if err := ValidateStoredSecretPath(r.Path); err != nil {
 			return err
 		}
 	}
@@ -150,6 +150,15 @@ func (r AuditListRequest) Validate() error {
 		}
 	}
 	return r.Page.Validate()
+}
+
+// StoredPaths returns the exact path filter, if any: a search reaches a
+// legacy path's events.
+func (r AuditListRequest) StoredPaths() (string, []string) {
+	if r.Path == "" {
+		return "path", nil
+	}
+	return "path", []string{r.Path}
 }
 
 // Op returns OpAuditCheckpoint.

@@ -45,16 +45,28 @@
 //
 // A secret path is a name made of segments joined by '/': 1–500 bytes of
 // letters, digits and ._-/()?+*|[]{}\ ([ValidateSecretPath]). spike
-// refuses, rather than normalises, a path that starts or ends with '/'
-// or holds "//": "/a/b", "a/b/" and "a//b" are answered 400 with a
-// message suggesting "a/b" ([CleanSecretPath]). SPIKE v0.8 stores such
-// paths as written, as secrets distinct from "a/b", which is a trap: a
-// policy for ^a/b$ does not reach "/a/b", and a typo makes a second
+// refuses, rather than normalises, a new secret at a path that starts or
+// ends with '/' or holds "//": "/a/b", "a/b/" and "a//b" are answered 400
+// with a message suggesting "a/b" ([CleanSecretPath]). SPIKE v0.8 stores
+// such paths as written, as secrets distinct from "a/b", which is a trap:
+// a policy for ^a/b$ does not reach "/a/b", and a typo makes a second
 // secret. Refusing them keeps one spelling per secret, and the rule is
-// the same on every route, in the server, the SDK and the CLI, since all
-// three call this package. Here spike deliberately refuses requests
-// SPIKE v0.8 accepts; a SPIKE database holding such paths is refused by
-// the import (package spikedb), naming them.
+// the same in the server, the SDK and the CLI, since all three call this
+// package. Here spike deliberately refuses requests SPIKE v0.8 accepts; a
+// SPIKE database holding such paths is refused by the import (package
+// spikedb), naming them.
+//
+// A log written before spike had this rule may hold secrets at such
+// paths: legacy paths. They stay reachable. A request that only reaches
+// what is or was stored ([StoredPathsRequest]: get, delete, undelete,
+// destroy, metadata and settings get, metadata delete, history, audit
+// search by path, restore) validates with [ValidateStoredSecretPath],
+// which lets an empty segment through, and Nexus refuses the path, as
+// [CheckSegments] does, unless a secret is or was stored there. Writes
+// of a new version (put, patch, rollback, settings put) keep the rule:
+// at a legacy path they are refused with [LegacyPathError], which says
+// how to move the secret rather than suggest the cleaned path, a
+// different secret.
 //
 // # Extensions
 //

@@ -95,6 +95,10 @@ var (
 	// ErrInvalid: the body decoded, but a field breaks a rule. The error
 	// is a *FieldError.
 	ErrInvalid = errors.New("api: invalid request")
+	// ErrEmptySegment: a secret path starts or ends with '/' or holds
+	// "//". It is an ErrInvalid too (see "Secret paths" in the package
+	// documentation).
+	ErrEmptySegment = errors.New("api: secret path with an empty segment")
 )
 
 // FieldError reports a field that breaks a validation rule. Its message
@@ -103,12 +107,20 @@ var (
 type FieldError struct {
 	Field  string // JSON name of the field, e.g. "path" or "values"
 	Reason string // what is wrong, without the value
+	// Rule, if set, is the sentinel of the rule broken, such as
+	// ErrEmptySegment, for callers that treat it apart.
+	Rule error
 }
 
 func (e *FieldError) Error() string { return "api: invalid " + e.Field + ": " + e.Reason }
 
-// Unwrap returns ErrInvalid.
-func (e *FieldError) Unwrap() error { return ErrInvalid }
+// Unwrap returns ErrInvalid, and Rule when it is set.
+func (e *FieldError) Unwrap() []error {
+	if e.Rule != nil {
+		return []error{ErrInvalid, e.Rule}
+	}
+	return []error{ErrInvalid}
+}
 
 func invalid(field, reason string) error { return &FieldError{Field: field, Reason: reason} }
 

@@ -59,7 +59,7 @@ func (r RestorePointApplyRequest) Validate() error {
 	}
 	seen := make(map[string]bool, len(r.Paths))
 	for _, p := range r.Paths {
-		if err := validateSecretPath("paths", p); err != nil {
+		if err := validateStoredPath("paths", p); err != nil {
 			return err
 		}
 		if seen[p] {
@@ -69,6 +69,10 @@ func (r RestorePointApplyRequest) Validate() error {
 	}
 	return nil
 }
+
+// StoredPaths returns the paths named: a restore reaches a legacy path
+// (it brings back what was stored there).
+func (r RestorePointApplyRequest) StoredPaths() (string, []string) { return "paths", r.Paths }
 
 // Op returns OpRestorePointList.
 func (RestorePointListRequest) Op() Op { return OpRestorePointList }

@@ -208,15 +208,31 @@ func (SecretMetadataGetRequest) Op() Op { return OpSecretMetadataGet }
 // Validate checks the path and the version.
 func (r SecretMetadataGetRequest) Validate() error { return validatePathVersion(r.Path, r.Version) }
 
+// StoredPaths returns the path: a get reaches a legacy path.
+func (r SecretGetRequest) StoredPaths() (string, []string) { return "path", []string{r.Path} }
+
+// StoredPaths returns the path: a delete reaches a legacy path.
+func (r SecretDeleteRequest) StoredPaths() (string, []string) { return "path", []string{r.Path} }
+
+// StoredPaths returns the path: an undelete reaches a legacy path.
+func (r SecretUndeleteRequest) StoredPaths() (string, []string) { return "path", []string{r.Path} }
+
+// StoredPaths returns the path: a metadata read reaches a legacy path.
+func (r SecretMetadataGetRequest) StoredPaths() (string, []string) { return "path", []string{r.Path} }
+
+// validatePathVersion checks the requests that read what a path stores:
+// a legacy path is left to Nexus ([StoredPathsRequest]).
 func validatePathVersion(path string, version int) error {
-	if err := ValidateSecretPath(path); err != nil {
+	if err := ValidateStoredSecretPath(path); err != nil {
 		return err
 	}
 	return ValidateVersion(version)
 }
 
+// validatePathVersions checks the requests that delete or undelete what
+// a path stores: a legacy path is left to Nexus ([StoredPathsRequest]).
 func validatePathVersions(path string, versions []int) error {
-	if err := ValidateSecretPath(path); err != nil {
+	if err := ValidateStoredSecretPath(path); err != nil {
 		return err
 	}
 	return ValidateVersions(versions)

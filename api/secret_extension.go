@@ -98,7 +98,7 @@ func (SecretDestroyRequest) Op() Op { return OpSecretDestroy }
 // Validate checks the path and that at least one version, each 1 or
 // more, is listed.
 func (r SecretDestroyRequest) Validate() error {
-	if err := ValidateSecretPath(r.Path); err != nil {
+	if err := ValidateStoredSecretPath(r.Path); err != nil {
 		return err
 	}
 	if len(r.Versions) == 0 {
@@ -150,15 +150,24 @@ func (r SecretSettingsPutRequest) DeleteAfter() (time.Duration, bool) {
 // Op returns OpSecretSettingsGet.
 func (SecretSettingsGetRequest) Op() Op { return OpSecretSettingsGet }
 
-// Validate checks the path.
-func (r SecretSettingsGetRequest) Validate() error { return ValidateSecretPath(r.Path) }
+// Validate checks the path; a legacy path is left to Nexus.
+func (r SecretSettingsGetRequest) Validate() error { return ValidateStoredSecretPath(r.Path) }
+
+// StoredPaths returns the path: a settings read reaches a legacy path.
+func (r SecretSettingsGetRequest) StoredPaths() (string, []string) { return "path", []string{r.Path} }
+
+// StoredPaths returns the path: a destroy reaches a legacy path.
+func (r SecretDestroyRequest) StoredPaths() (string, []string) { return "path", []string{r.Path} }
+
+// StoredPaths returns the path: its history reaches a legacy path.
+func (r SecretHistoryRequest) StoredPaths() (string, []string) { return "path", []string{r.Path} }
 
 // Op returns OpSecretHistory.
 func (SecretHistoryRequest) Op() Op { return OpSecretHistory }
 
 // Validate checks the path and the page.
 func (r SecretHistoryRequest) Validate() error {
-	if err := ValidateSecretPath(r.Path); err != nil {
+	if err := ValidateStoredSecretPath(r.Path); err != nil {
 		return err
 	}
 	return r.Page.Validate()

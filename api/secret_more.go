@@ -169,8 +169,13 @@ func (r SecretRollbackRequest) Validate() error {
 // Op returns OpSecretMetadataDelete.
 func (SecretMetadataDeleteRequest) Op() Op { return OpSecretMetadataDelete }
 
-// Validate checks the path.
-func (r SecretMetadataDeleteRequest) Validate() error { return ValidateSecretPath(r.Path) }
+// Validate checks the path; a legacy path is left to Nexus.
+func (r SecretMetadataDeleteRequest) Validate() error { return ValidateStoredSecretPath(r.Path) }
+
+// StoredPaths returns the path: removing a legacy path is how it moves.
+func (r SecretMetadataDeleteRequest) StoredPaths() (string, []string) {
+	return "path", []string{r.Path}
+}
 
 // Op returns OpSystemStatus.
 func (SystemStatusRequest) Op() Op { return OpSystemStatus }

@@ -71,13 +71,41 @@ func checkLength(field string, s string, maxLen int) error {
 func ValidateSecretPath(path string) error { return validateSecretPath("path", path) }
 
 func validateSecretPath(field, path string) error {
+	if err := validateStoredPath(field, path); err != nil {
+		return err
+	}
+	return CheckSegments(field, path)
+}
+
+// ValidateStoredSecretPath checks a path that names a secret already
+// stored, as a read, delete or restore does: the rules of
+// [ValidateSecretPath] but the one on empty segments, which Nexus applies
+// only when nothing is stored at the path, so that a legacy path stays
+// reachable (see [StoredPathsRequest]).
+func ValidateStoredSecretPath(path string) error { return validateStoredPath("path", path) }
+
+func validateStoredPath(field, path string) error {
 	if err := checkLength(field, path, MaxPathLength); err != nil {
 		return err
 	}
 	if !secretPathRE.MatchString(path) {
 		return invalid(field, `only letters, digits and ._-/()?+*|[]{}\ are allowed`)
 	}
-	return checkSegments(field, path)
+	return nil
+}
+
+// StoredPathsRequest is a request that only reaches what is, or was,
+// stored at the secret paths it names: a read, delete, undelete,
+// destroy, metadata read or removal, history, or restore. Its Validate
+// accepts a legacy path (one with an empty segment, stored before spike
+// refused them); Nexus refuses it, as [CheckSegments] does, when nothing
+// was ever stored there. Writes of a new version are not such requests:
+// a legacy path takes none.
+type StoredPathsRequest interface {
+	Request
+	// StoredPaths returns the JSON field that names the paths, and
+	// the paths ("" left out).
+	StoredPaths() (field string, paths []string)
 }
 
 // validatePathPrefix checks the start of a secret path, as a filter
@@ -93,30 +121,57 @@ func validatePathPrefix(field, prefix string) error {
 	if trimmed, ok := strings.CutSuffix(prefix, "/"); ok && trimmed != "" {
 		prefix = trimmed
 	}
-	return checkSegments(field, prefix)
+	return CheckSegments(field, prefix)
 }
 
-// checkSegments refuses an empty segment: a leading, trailing or doubled
-// '/'. Its message quotes the cleaned path, which is safe to show: a path
-// is a name, never a secret, and it has passed the character rule.
-func checkSegments(field, path string) error {
-	if !strings.HasPrefix(path, "/") && !strings.HasSuffix(path, "/") && !strings.Contains(path, "//") {
+// CheckSegments refuses an empty segment in field's path: a leading,
+// trailing or doubled '/'. The error wraps [ErrEmptySegment], and its
+// message quotes the cleaned path, which is safe to show: a path is a
+// name, never a secret, and it has passed the character rule.
+func CheckSegments(field, path string) error {
+	where := segmentRule(path)
+	if where == "" {
 		return nil
-	}
-	var where string
-	switch {
-	case strings.HasPrefix(path, "/"):
-		where = "must not start with '/'"
-	case strings.HasSuffix(path, "/"):
-		where = "must not end with '/'"
-	default:
-		where = `must not hold "//"`
 	}
 	clean := CleanSecretPath(path)
 	if clean == "" {
-		return invalid(field, where+": a path needs at least one name between slashes")
+		return &FieldError{Field: field, Reason: where + ": a path needs at least one name between slashes", Rule: ErrEmptySegment}
 	}
-	return invalid(field, fmt.Sprintf("%s (did you mean %q?)", where, clean))
+	return &FieldError{Field: field, Reason: fmt.Sprintf("%s (did you mean %q?)", where, clean), Rule: ErrEmptySegment}
+}
+
+// segmentRule says which part of the segment rule path breaks, "" if
+// none.
+func segmentRule(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/"):
+		return "must not start with '/'"
+	case strings.HasSuffix(path, "/"):
+		return "must not end with '/'"
+	case strings.Contains(path, "//"):
+		return `must not hold "//"`
+	}
+	return ""
+}
+
+// LegacyPathError refuses a new version at path, a legacy path: one with
+// an empty segment that holds a secret stored before spike refused such
+// paths. Suggesting the cleaned path, as [CheckSegments] does, would
+// mislead here: it names a different secret (cleanStored says whether it
+// holds one). The message says how to move the secret instead.
+func LegacyPathError(field, path string, cleanStored bool) error {
+	clean := CleanSecretPath(path)
+	reason := fmt.Sprintf("%s; %q is a legacy path, stored before that rule: it can still be read, deleted and restored, "+
+		"but takes no new versions. Move it: copy its data to a path without empty segments", segmentRule(path), path)
+	switch {
+	case clean == "":
+	case cleanStored:
+		reason += fmt.Sprintf(" (%q is a different secret, which exists)", clean)
+	default:
+		reason += fmt.Sprintf(" such as %q", clean)
+	}
+	reason += `, then remove the legacy path with metadata delete (see "Legacy paths" in docs/operator.md)`
+	return &FieldError{Field: field, Reason: reason, Rule: ErrEmptySegment}
 }
 
 // CleanSecretPath returns path without leading, trailing or doubled

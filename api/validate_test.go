@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -345,5 +346,57 @@ func TestSecretPathSlashesSuggestCleanPath(t *testing.T) {
 		if !errors.As(err, &fe) || fe.Field != "path" || !strings.Contains(fe.Reason, tc.want) {
 			t.Errorf("ValidateSecretPath(%q) = %v, want a path error containing %q", tc.path, err, tc.want)
 		}
+	}
+}
+
+// TestLegacyPathsRules: requests that reach what is stored accept a path
+// with an empty segment and name it (Nexus decides, by what is stored);
+// writes of a new version refuse it with ErrEmptySegment.
+func TestLegacyPathsRules(t *testing.T) {
+	t.Parallel()
+	const legacy = "/a//b/"
+	one := 1
+	stored := []StoredPathsRequest{
+		SecretGetRequest{Path: legacy},
+		SecretDeleteRequest{Path: legacy},
+		SecretUndeleteRequest{Path: legacy},
+		SecretDestroyRequest{Path: legacy, Versions: []int{1}},
+		SecretMetadataGetRequest{Path: legacy},
+		SecretSettingsGetRequest{Path: legacy},
+		SecretMetadataDeleteRequest{Path: legacy},
+		SecretHistoryRequest{Path: legacy},
+		RestorePointApplyRequest{Paths: []string{"x", legacy}, AsOfSeq: 1},
+		AuditListRequest{Path: legacy},
+	}
+	for _, r := range stored {
+		if err := r.Validate(); err != nil {
+			t.Errorf("%s: Validate = %v, want nil", r.Op(), err)
+		}
+		if _, paths := r.StoredPaths(); !slices.Contains(paths, legacy) {
+			t.Errorf("%s: StoredPaths = %v, want %q among them", r.Op(), paths, legacy)
+		}
+	}
+	// The other rules still hold.
+	if err := ValidateStoredSecretPath("/a b"); err == nil {
+		t.Error(`ValidateStoredSecretPath("/a b") = nil`)
+	}
+	for _, r := range []Request{
+		SecretPutRequest{Path: legacy},
+		SecretPatchRequest{Path: legacy, Values: map[string]string{"k": "v"}},
+		SecretRollbackRequest{Path: legacy, Version: 1},
+		SecretSettingsPutRequest{Path: legacy, MaxVersions: &one},
+	} {
+		if _, ok := r.(StoredPathsRequest); ok {
+			t.Errorf("%s writes a new version but is a StoredPathsRequest", r.Op())
+		}
+		if err := r.Validate(); !errors.Is(err, ErrEmptySegment) || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Validate = %v, want ErrEmptySegment", r.Op(), err)
+		}
+	}
+	err := LegacyPathError("path", legacy, true)
+	var fe *FieldError
+	if !errors.As(err, &fe) || !errors.Is(err, ErrEmptySegment) || strings.Contains(fe.Reason, "did you mean") ||
+		!strings.Contains(fe.Reason, `"a/b" is a different secret`) || !strings.Contains(fe.Reason, "metadata delete") {
+		t.Errorf("LegacyPathError = %v", err)
 	}
 }

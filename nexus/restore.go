@@ -61,6 +61,9 @@ func (s *Service) restorePointApply(ctx context.Context, r *transport.Request) t
 		// malformed one is refused before authorisation.
 		return invalidRequest(err).response()
 	}
+	if resp, ok := s.checkStoredPaths(ctx, op, req); !ok {
+		return resp
+	}
 	scope := req.Paths
 	if len(scope) == 0 {
 		// Every path: only a caller who may write everywhere.

@@ -88,7 +88,24 @@ func NewService(ctx context.Context, log *eventlog.Log, proj *projections.Projec
 		return nil, err
 	}
 	s.routes = s.handlers()
+	s.warnLegacyPaths(ctx)
 	return s, nil
+}
+
+// warnLegacyPaths says, once per unseal, how many secrets sit at legacy
+// paths (with an empty segment, stored before spike refused them), and
+// how to move them. Their names are not logged: an operator finds them
+// with secret list.
+func (s *Service) warnLegacyPaths(ctx context.Context) {
+	n, err := s.proj.LegacyPaths(ctx)
+	if err != nil {
+		s.logger.Error("count legacy secret paths", "err", err)
+		return
+	}
+	if n > 0 {
+		s.logger.Warn("secrets stored at legacy paths, which start or end with '/' or hold \"//\": they can be read, deleted and restored, but take no new versions",
+			"count", n, "move", "copy each to a path without empty segments, then remove it with secret metadata delete; see \"Legacy paths\" in docs/operator.md")
+	}
 }
 
 func (s *Service) recompile(ctx context.Context) error {
@@ -344,7 +361,63 @@ func admit[T api.Request](ctx context.Context, s *Service, r *transport.Request,
 		return req, resp, false
 	}
 	if err := req.Validate(); err != nil {
-		return req, invalidRequest(err).response(), false
+		return req, s.invalid(ctx, op, err, pathOf(req)), false
+	}
+	if resp, ok := s.checkStoredPaths(ctx, op, req); !ok {
+		return req, resp, false
 	}
 	return req, transport.Response{}, true
+}
+
+// invalid answers a request that breaks a validation rule. A write of a
+// new version to a legacy path is told that the path is legacy and how
+// to move it, not pointed at the cleaned path, which is another secret.
+func (s *Service) invalid(ctx context.Context, op api.Op, err error, path string) transport.Response {
+	var fe *api.FieldError
+	if !errors.Is(err, api.ErrEmptySegment) || !errors.As(err, &fe) || api.CheckSegments(fe.Field, path) == nil {
+		return invalidRequest(err).response()
+	}
+	stored, serr := s.proj.Stored(ctx, path)
+	if serr != nil {
+		s.logger.Error("legacy path lookup", "op", op.String(), "err", serr)
+		return internalError(op)
+	}
+	if !stored {
+		return invalidRequest(err).response()
+	}
+	cleanStored := false
+	if clean := api.CleanSecretPath(path); clean != "" {
+		if cleanStored, serr = s.proj.Stored(ctx, clean); serr != nil {
+			s.logger.Error("legacy path lookup", "op", op.String(), "err", serr)
+			return internalError(op)
+		}
+	}
+	return invalidRequest(api.LegacyPathError(fe.Field, path, cleanStored)).response()
+}
+
+// checkStoredPaths lets a request that reaches stored secrets name a
+// legacy path (one with an empty segment, stored before spike refused
+// them: see api.StoredPathsRequest) only where a secret is or was
+// stored; elsewhere the path is refused as for a new write.
+func (s *Service) checkStoredPaths(ctx context.Context, op api.Op, req api.Request) (transport.Response, bool) {
+	sp, ok := req.(api.StoredPathsRequest)
+	if !ok {
+		return transport.Response{}, true
+	}
+	field, paths := sp.StoredPaths()
+	for _, p := range paths {
+		refused := api.CheckSegments(field, p)
+		if refused == nil {
+			continue
+		}
+		stored, err := s.proj.Stored(ctx, p)
+		if err != nil {
+			s.logger.Error("legacy path lookup", "op", op.String(), "err", err)
+			return internalError(op), false
+		}
+		if !stored {
+			return invalidRequest(refused).response(), false
+		}
+	}
+	return transport.Response{}, true
 }

@@ -100,7 +100,8 @@ func TestSecretMetadataDelete(t *testing.T) {
 		{name: "not found", args: []string{"secret", "metadata", "delete", "-y", b}, code: 1, want: "no secret at " + b},
 		{name: "unauthorized", who: nobodyDir(t), args: []string{"secret", "metadata", "delete", "-y", a}, code: 1, want: "no policy grants it write on " + a},
 		{name: "no path", args: []string{"secret", "metadata", "delete", "-y"}, code: 2, want: `expected "<path>"`},
-		{name: "slashed path", who: t.TempDir(), args: []string{"secret", "metadata", "delete", "-y", a + "/"}, code: 2, want: "must not end with '/'"},
+		// Passed on: it may be a legacy path; Nexus holds none here.
+		{name: "slashed path", args: []string{"secret", "metadata", "delete", "-y", a + "/"}, code: 1, want: "must not end with '/'"},
 	})
 
 	// On a terminal it asks, naming the path; "n" changes nothing.

@@ -43,9 +43,13 @@ func TestSecretPutGet(t *testing.T) {
 		// waited for (nobody's would do) or Nexus is called.
 		{name: "put leading slash", who: t.TempDir(), args: []string{"secret", "put", "/" + p + "/a", "k=v"}, code: 2,
 			want: `invalid argument: path: must not start with '/' (did you mean "` + p + `/a"?) (see 'spike secret put --help')`},
-		{name: "get doubled slash", who: t.TempDir(), args: []string{"secret", "get", p + "//a"}, code: 2, want: `must not hold "//" (did you mean "` + p + `/a"?)`},
-		{name: "delete trailing slash", who: t.TempDir(), args: []string{"secret", "delete", p + "/a/"}, code: 2, want: `must not end with '/'`},
-		{name: "restore a slashed path", who: t.TempDir(), args: []string{"restore", "apply", "-y", "--seq", "1", p + "/a", "/b"}, code: 2, want: `did you mean "b"?`},
+		// A command that only reaches what is stored passes such a path
+		// on: it may be a legacy path (api.StoredPathsRequest). Nexus
+		// holds none here, and refuses it with the same words.
+		{name: "get doubled slash", args: []string{"secret", "get", p + "//a"}, code: 1, want: `must not hold "//" (did you mean "` + p + `/a"?)`},
+		{name: "delete trailing slash", args: []string{"secret", "delete", p + "/a/"}, code: 1, want: `must not end with '/'`},
+		{name: "restore a slashed path", args: []string{"restore", "apply", "-y", "--seq", "1", p + "/a", "/b"}, code: 1, want: `did you mean "b"?`},
+		{name: "get bad character", who: t.TempDir(), args: []string{"secret", "get", "/a b"}, code: 2, want: "invalid argument: path: only letters"},
 
 		{name: "get", args: []string{"secret", "get", p + "/a"}, exact: "pass=n3w3r\nuser=admin\n"},
 		{name: "get key", args: []string{"secret", "get", p + "/a", "user"}, exact: "admin\n"},

@@ -296,6 +296,36 @@ func (p *Projection) PathsWithDeleteAfter(ctx context.Context) ([]string, error)
 	return out, rows.Err()
 }
 
+// Stored reports whether a secret is, or was, stored at path: it has
+// metadata, or a metadata delete removed it. Nexus asks it of a path
+// with an empty segment, which only a legacy path may have.
+func (p *Projection) Stored(ctx context.Context, path string) (bool, error) {
+	var one int
+	err := p.queryRow(ctx, `SELECT 1 FROM secret_metadata WHERE path = ?
+		UNION ALL SELECT 1 FROM removed_paths WHERE path = ? LIMIT 1`, path, path).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("stored %q: %w", path, err)
+	}
+	return true, nil
+}
+
+// LegacyPaths counts the paths holding secrets that start or end with
+// '/' or hold "//": stored before spike refused such paths (see
+// api.StoredPathsRequest).
+func (p *Projection) LegacyPaths(ctx context.Context) (int, error) {
+	var n int
+	// GLOB, not LIKE: its match is exact and case-sensitive, and '/'
+	// is no wildcard in either.
+	err := p.queryRow(ctx, "SELECT count(*) FROM secret_metadata WHERE path GLOB '/*' OR path GLOB '*/' OR path GLOB '*//*'").Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("legacy paths: %w", err)
+	}
+	return n, nil
+}
+
 // VersionFloor returns the highest version a removed path ever had (0
 // for a path never removed): a new version of it must be numbered
 // above both this and every version it holds.

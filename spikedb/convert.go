@@ -130,10 +130,11 @@ func Import(ctx context.Context, log *eventlog.Log, p *projections.Projection, p
 const appendChunk = 4096
 
 // checkPaths refuses a snapshot holding a path spike's API cannot name.
-// SPIKE v0.8 stores "/a/b" or "a//b" as written; spike refuses them
-// (api.ValidateSecretPath), so an imported secret at such a path could be
-// neither read nor deleted. Renaming it silently could merge it with the
-// secret at the clean path: the operator decides.
+// SPIKE v0.8 stores "/a/b" or "a//b" as written; spike refuses them for
+// new secrets (api.ValidateSecretPath), so an imported secret at such a
+// path would be a legacy path from its first day: readable, but closed to
+// new versions. Renaming it silently could merge it with the secret at
+// the clean path: the operator decides.
 func checkPaths(s Snapshot) error {
 	for _, sec := range s.Secrets {
 		if err := api.ValidateSecretPath(sec.Path); err != nil {
