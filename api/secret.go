@@ -49,7 +49,9 @@ type SecretGetResponse struct {
 
 // SecretDeleteRequest soft-deletes versions of a secret (OpSecretDelete).
 // An empty or null Versions means the current version, and so does a 0
-// in the list. SPIKE's SDK sends [] for "current".
+// in the list. SPIKE's SDK sends [] for "current". At most
+// [MaxVersionsListed] versions may be listed (SPIKE has no limit);
+// repeats count once.
 type SecretDeleteRequest struct {
 	Path     string `json:"path"`
 	Versions []int  `json:"versions"`
@@ -72,7 +74,8 @@ type SecretDeleteResponse struct {
 // SecretUndeleteRequest restores soft-deleted versions (OpSecretUndelete).
 // An empty or null Versions means the current version or, if every
 // version is deleted, the highest deleted one; 0 in the list means the
-// current version.
+// current version. At most [MaxVersionsListed] versions may be listed;
+// repeats count once.
 type SecretUndeleteRequest struct {
 	Path     string `json:"path"`
 	Versions []int  `json:"versions"`

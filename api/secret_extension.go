@@ -5,8 +5,8 @@ import "time"
 // SecretDestroyRequest destroys versions of a secret for good
 // (OpSecretDestroy, extension): their data's keys are deleted, so the
 // data cannot be read again, while the versions' metadata and history
-// stay. Versions must be listed explicitly; there is no "current"
-// shorthand for an irreversible operation.
+// stay. Versions must be listed explicitly, at most [MaxVersionsListed];
+// there is no "current" shorthand for an irreversible operation.
 type SecretDestroyRequest struct {
 	Path     string `json:"path"`
 	Versions []int  `json:"versions"`
@@ -95,14 +95,17 @@ func (p Page) Validate() error { return validatePage(p.Limit, p.Since, p.Until) 
 // Op returns OpSecretDestroy.
 func (SecretDestroyRequest) Op() Op { return OpSecretDestroy }
 
-// Validate checks the path and that at least one version, each 1 or
-// more, is listed.
+// Validate checks the path and that at least one version, at most
+// [MaxVersionsListed], each 1 or more, is listed.
 func (r SecretDestroyRequest) Validate() error {
 	if err := ValidateStoredSecretPath(r.Path); err != nil {
 		return err
 	}
 	if len(r.Versions) == 0 {
 		return invalid("versions", "none given")
+	}
+	if err := checkVersionsListed(r.Versions); err != nil {
+		return err
 	}
 	for _, v := range r.Versions {
 		if v < 1 || v > MaxVersion {

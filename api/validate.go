@@ -28,6 +28,10 @@ const (
 	MaxVersion = 1<<31 - 1
 	// MaxPageSize bounds the limit of a listing request (extensions).
 	MaxPageSize = 1000
+	// MaxVersionsListed bounds the versions one delete, undelete or
+	// destroy may list: far more than a path keeps (10 by default),
+	// few enough that no request makes a large event.
+	MaxVersionsListed = 1000
 
 	// Custom metadata bounds (extension), as in Vault's KV v2.
 	MaxCustomMetadataKeys        = 64
@@ -218,14 +222,24 @@ func validateVersion(field string, v int) error {
 	return nil
 }
 
-// ValidateVersions checks each version number of a list, as for
-// [ValidateVersion] (0 means the current version). An empty or nil list is
-// valid.
+// ValidateVersions checks a list of versions: at most
+// [MaxVersionsListed] of them, each as for [ValidateVersion] (0 means the
+// current version). An empty or nil list is valid.
 func ValidateVersions(vs []int) error {
+	if err := checkVersionsListed(vs); err != nil {
+		return err
+	}
 	for _, v := range vs {
 		if err := validateVersion("versions", v); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+func checkVersionsListed(vs []int) error {
+	if len(vs) > MaxVersionsListed {
+		return invalid("versions", fmt.Sprintf("%d listed, more than %d", len(vs), MaxVersionsListed))
 	}
 	return nil
 }

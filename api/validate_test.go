@@ -58,6 +58,8 @@ func TestValidators(t *testing.T) {
 		{"versions/empty", func() error { return ValidateVersions([]int{}) }, true, ""},
 		{"versions/0 means current", func() error { return ValidateVersions([]int{0, 3}) }, true, ""},
 		{"versions/negative", func() error { return ValidateVersions([]int{1, -2}) }, false, "versions"},
+		{"versions/at the cap", func() error { return ValidateVersions(make([]int, MaxVersionsListed)) }, true, ""},
+		{"versions/over the cap", func() error { return ValidateVersions(make([]int, MaxVersionsListed+1)) }, false, "versions"},
 
 		// Policy names.
 		{"name/ok", func() error { return ValidatePolicyName("workload-can-read") }, true, ""},
@@ -268,6 +270,9 @@ func TestRequestValidate(t *testing.T) {
 		{"destroy", SecretDestroyRequest{Path: "a", Versions: []int{1}}, ""},
 		{"destroy/none", SecretDestroyRequest{Path: "a", Versions: []int{}}, "versions"},
 		{"destroy/0", SecretDestroyRequest{Path: "a", Versions: []int{0}}, "versions"},
+		{"destroy/over the cap", SecretDestroyRequest{Path: "a", Versions: slices.Repeat([]int{1}, MaxVersionsListed+1)}, "versions"},
+		{"delete/over the cap", SecretDeleteRequest{Path: "a", Versions: make([]int, MaxVersionsListed+1)}, "versions"},
+		{"undelete/over the cap", SecretUndeleteRequest{Path: "a", Versions: make([]int, MaxVersionsListed+1)}, "versions"},
 		{"settings put", SecretSettingsPutRequest{Path: "a", MaxVersions: ptr(0), DeleteVersionAfter: ptr("0s")}, ""},
 		{"settings put/negative max", SecretSettingsPutRequest{Path: "a", MaxVersions: ptr(-1)}, "maxVersions"},
 		{"settings put/negative duration", SecretSettingsPutRequest{Path: "a", DeleteVersionAfter: ptr("-1h")}, "deleteVersionAfter"},

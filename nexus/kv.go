@@ -39,7 +39,8 @@ func (s *Service) secretDestroy(ctx context.Context, r *transport.Request) trans
 			}
 		}
 		if len(vs) == 0 {
-			return refuse(r, op, req.Path, req.Versions, whyNotDestroyed(meta, wanted(req.Versions, meta.CurrentVersion)))
+			named := wanted(req.Versions, meta.CurrentVersion)
+			return refuse(r, op, req.Path, named, whyNotDestroyed(meta, named))
 		}
 		ev := event(r, &events.SecretVersionsDestroyed{Path: req.Path, Versions: vs})
 		ev.DestroyValueKeys = shred

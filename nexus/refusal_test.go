@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +184,8 @@ func TestEveryRefusedWriteIsOneEvent(t *testing.T) {
 		{"patch, too large", su, api.OpSecretPatch, api.SecretPatchRequest{Path: pathMixed, Values: map[string]string{"v": strings.Repeat("x", refusalLimit)}}, 400, api.CodeBadRequest, api.ReasonTooLarge, "", 0},
 		{"rollback, version 0", su, api.OpSecretRollback, api.SecretRollbackRequest{Path: pathMixed}, 400, api.CodeBadRequest, api.ReasonInvalid, "", 0},
 		{"delete, bad version", su, api.OpSecretDelete, api.SecretDeleteRequest{Path: pathMixed, Versions: []int{-1}}, 400, api.CodeBadRequest, api.ReasonInvalid, "", 0},
+		{"delete, too many versions", su, api.OpSecretDelete, api.SecretDeleteRequest{Path: pathNone, Versions: make([]int, api.MaxVersionsListed+1)}, 400, api.CodeBadRequest, api.ReasonInvalid, "", 0},
+		{"destroy, too many versions", su, api.OpSecretDestroy, api.SecretDestroyRequest{Path: pathNone, Versions: slices.Repeat([]int{1}, api.MaxVersionsListed+1)}, 400, api.CodeBadRequest, api.ReasonInvalid, "", 0},
 		{"undelete, bad path", su, api.OpSecretUndelete, api.SecretUndeleteRequest{Path: "a b"}, 400, api.CodeBadRequest, api.ReasonInvalid, "", 0},
 		{"destroy, no versions", su, api.OpSecretDestroy, api.SecretDestroyRequest{Path: pathMixed}, 400, api.CodeBadRequest, api.ReasonInvalid, "", 0},
 		{"settings, bad duration", su, api.OpSecretSettingsPut, api.SecretSettingsPutRequest{Path: pathMixed, DeleteVersionAfter: new(string)}, 400, api.CodeBadRequest, api.ReasonInvalid, "", 0},
@@ -334,6 +337,38 @@ func TestEveryRouteRecordsItsDenial(t *testing.T) {
 		}
 		if resp.Status != http.StatusUnauthorized || len(rows) != 1 || rows[0].Type != "access.denied" || auditEvent(rows[0]).Action != op.String() {
 			t.Errorf("%s: status %d, recorded %+v; want 401 and one access.denied", op, resp.Status, rows)
+		}
+	}
+}
+
+// TestRefusalsRecordTheVersionsMeant: a refused delete, undelete or
+// destroy records the versions it named as the accepted path resolves
+// them (0 as the current version, each once, ascending), never the
+// caller's list as sent.
+func TestRefusalsRecordTheVersionsMeant(t *testing.T) {
+	t.Parallel()
+	f := newRefusalFixture(t)
+	for _, tc := range []struct {
+		name string
+		op   api.Op
+		req  any
+		want []int
+	}{
+		{"delete, no such path", api.OpSecretDelete, api.SecretDeleteRequest{Path: pathNone, Versions: []int{3, 1, 3, 0, 2, 1}}, []int{1, 2, 3}},
+		{"undelete, no such path", api.OpSecretUndelete, api.SecretUndeleteRequest{Path: pathNone, Versions: []int{5, 5, 2}}, []int{2, 5}},
+		{"undelete, not deleted", api.OpSecretUndelete, api.SecretUndeleteRequest{Path: pathMixed, Versions: []int{4, 0, 4}}, []int{4}},
+		{"undelete, destroyed", api.OpSecretUndelete, api.SecretUndeleteRequest{Path: pathMixed, Versions: []int{2, 2, 2}}, []int{2}},
+		{"destroy, no such version", api.OpSecretDestroy, api.SecretDestroyRequest{Path: pathMixed, Versions: []int{9, 8, 9, 8}}, []int{8, 9}},
+		{"destroy, no such path", api.OpSecretDestroy, api.SecretDestroyRequest{Path: pathNone, Versions: []int{2, 1, 2}}, []int{1, 2}},
+	} {
+		size := f.s.log.Size()
+		resp := f.s.serveAs(t, f.su, tc.op, tc.req)
+		rows, _, err := f.s.proj.History(context.Background(), projections.HistoryQuery{After: size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != http.StatusNotFound || len(rows) != 1 || !slices.Equal(rows[0].Versions, tc.want) {
+			t.Errorf("%s: status %d, recorded %+v; want 404 and one event with versions %v", tc.name, resp.Status, rows, tc.want)
 		}
 	}
 }

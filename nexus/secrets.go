@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -288,14 +287,16 @@ func (s *Service) secretDelete(ctx context.Context, r *transport.Request) transp
 }
 
 // refusedOrFailed answers a write that could not read its path's
-// metadata: a recorded no_such_path, or a 500.
+// metadata: a recorded no_such_path, or a 500. The versions recorded are
+// those named, resolved as wanted does (a path that does not exist has
+// no current version for a 0 to name).
 func (s *Service) refusedOrFailed(r *transport.Request, op api.Op, path string, versions []int, err error) outcome {
 	if isNotFound(err) {
 		f := refuseNoSuchPath(path)
 		if op == api.OpSecretUndelete {
 			f.message = "nothing to undelete at " + path + ": no secret there"
 		}
-		return refuse(r, op, path, versions, f)
+		return refuse(r, op, path, wanted(versions, 0), f)
 	}
 	s.logger.Error("read metadata", "op", op.String(), "request_id", r.ID, "err", err)
 	return answerNow(internalError(op))
@@ -342,15 +343,16 @@ func (s *Service) secretUndelete(ctx context.Context, r *transport.Request) tran
 			}
 			want = []int{v}
 		}
+		named := wanted(want, meta.CurrentVersion)
 		var vs []int
-		for _, v := range wanted(want, meta.CurrentVersion) {
+		for _, v := range named {
 			if info, ok := versionInfo(meta, v); ok && info.Deleted != nil && !info.Destroyed {
 				vs = append(vs, v)
 			}
 		}
 		if len(vs) == 0 {
 			// Nothing was undeleted: 404, as SPIKE answers, saying why.
-			return refuse(r, op, req.Path, req.Versions, whyNotUndeleted(meta, wanted(want, meta.CurrentVersion)))
+			return refuse(r, op, req.Path, named, whyNotUndeleted(meta, named))
 		}
 		return outcome{events: []eventlog.Event{event(r, &events.SecretVersionsUndeleted{Path: req.Path, Versions: vs})},
 			answer: transport.Response{Body: api.SecretUndeleteResponse{Versions: vs, CurrentVersion: currentAfter(meta, nil, vs)}}}
@@ -474,22 +476,23 @@ func (s *Service) secretMetadata(ctx context.Context, r *transport.Request) tran
 }
 
 // wanted resolves SPIKE's version list: empty means the current version,
-// and 0 inside it does too.
+// and 0 inside it does too. The result is ascending, each version once:
+// what accepted and refused requests alike record.
 func wanted(vs []int, current int) []int {
 	if len(vs) == 0 {
 		vs = []int{0}
 	}
-	var out []int
+	out := make([]int, 0, len(vs))
 	for _, v := range vs {
 		if v == 0 {
 			v = current
 		}
-		if v > 0 && !slices.Contains(out, v) {
+		if v > 0 {
 			out = append(out, v)
 		}
 	}
-	sort.Ints(out)
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // undestroyed resolves SPIKE's version list (see wanted) to the versions
