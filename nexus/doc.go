@@ -5,25 +5,18 @@
 //
 // # What is an event
 //
-// Every request Nexus authenticates and decodes is an event when it is
-// refused by authorisation (access.denied, on every route), or when it
-// writes — put, patch, rollback, delete, undelete, destroy, settings,
-// metadata delete, policy put/delete, restore apply — or reads a secret's
-// value (get) or uses the cipher, whatever its outcome: ok, not_found,
-// conflict (check-and-set mismatch or required, destroyed data), denied.
-// Not events: bodies that do not decode or break a validation rule (400
-// before authorisation or the store is reached), listings and metadata
-// reads, audit queries, and handshake refusals; those are in the server's
-// log with the request id.
-//
-// A write refused by the state it found is a request.refused event with
-// the action (the api.Op's name) and the api.Reason the caller is given
-// in an api.Problem body; a get that finds nothing is a secret.read with
-// outcome not_found and its reason. Either is appended through the command
-// loop before the answer leaves, like every event. (The cipher reads its
-// own body, so every authorised cipher request is a cipher.used event; the
-// routes served while sealed check the caller's role before any body is
-// read, and have no log to write to while sealed.)
+// Which requests become events is one rule, stated once for those who
+// audit: docs/auditor.md, "What is an event". Its steps are the code's:
+// admit decodes, authorises (allow records access.denied), then
+// validates, so a 400 for the body is never an event; a write refused by
+// the state it found records request.refused through refuse, with the
+// api.Reason its caller is given (refusal.outcome maps it to not_found or
+// conflict); a get that finds nothing records its secret.read. Every such
+// event is appended through the command loop before the answer leaves.
+// The routes served while sealed (custody's, routes.go) record no
+// refusal. TestEveryRefusedWriteIsOneEvent and
+// TestEveryRouteRecordsItsDenial hold the code to the rule; a change to
+// either changes that section too.
 //
 // # Custody
 //

@@ -51,7 +51,7 @@ func refuse(r *transport.Request, op api.Op, target string, versions []int, f re
 
 // invalidRequest is the 400 of a body that does not decode or breaks a
 // validation rule: the field and the rule, never the value. It is not
-// an event (see the package documentation).
+// an event (docs/auditor.md, "What is an event").
 func invalidRequest(err error) refusal {
 	return refusal{status: http.StatusBadRequest, code: api.CodeBadRequest, reason: api.ReasonInvalid, message: problemMessage(err)}
 }
