@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/eventlog"
@@ -40,6 +41,9 @@ type Service struct {
 	stopped chan struct{}
 	state   writeState // the loop's own: see writeState
 	routes  map[api.Op]transport.Handler
+	// recordWait bounds a record's wait (defaultRecordWait; tests
+	// shorten it).
+	recordWait time.Duration
 }
 
 // outcome is what building a command produced: events to append, and the
@@ -83,7 +87,7 @@ func NewService(ctx context.Context, log *eventlog.Log, proj *projections.Projec
 	if maxVersions <= 0 {
 		maxVersions = projections.DefaultMaxVersions
 	}
-	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024), stopped: make(chan struct{})}
+	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024), stopped: make(chan struct{}), recordWait: defaultRecordWait}
 	if err := s.recompile(ctx); err != nil {
 		return nil, err
 	}
@@ -289,20 +293,39 @@ func (s *Service) submit(c *command) transport.Response {
 // shard distribution and rotation, keeper health) through the loop, so
 // they are applied to the projection at once, like every other event,
 // and visible to audit queries the moment they are durable.
+//
+// Its caller must learn whether they were appended: one told "not
+// recorded" while they were would retry, and a retried bootstrap would
+// record a second system.bootstrapped. So the wait does not end with
+// the caller's context, only with the loop's or after s.recordWait; and a
+// record still queued when that wait ends is dropped, not appended. Only
+// a record whose append outlasts that wait leaves its outcome unknown.
 func (s *Service) record(ctx context.Context, evs ...eventlog.Event) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.recordWait)
+	defer cancel()
 	resp := s.submit(&command{ctx: ctx, key: recordKey, reply: make(chan transport.Response, 1),
-		build: func(context.Context) outcome { return outcome{events: evs} }})
+		build: func(ctx context.Context) outcome {
+			if ctx.Err() != nil { // its caller has been told it failed
+				return answerNow(errStopped)
+			}
+			return outcome{events: evs}
+		}})
 	if resp.Status >= http.StatusBadRequest {
 		return fmt.Errorf("record %s: %w", evs[0].Type, errNotRecorded)
 	}
 	return nil
 }
 
+// defaultRecordWait bounds how long a record waits for the loop: far
+// longer than a step takes (milliseconds), short enough that custody's
+// callers and background jobs never hang on a loop that cannot append.
+const defaultRecordWait = 30 * time.Second
+
 // recordKey is the conflict key of custody's records; they change no
 // secret or policy, so they share a segment with anything.
 const recordKey = "\x00record"
 
-var errNotRecorded = errors.New("the command loop did not commit it (stopping, or the log failed)")
+var errNotRecorded = errors.New("the command loop did not commit it (stopping, the log failed, or it waited too long)")
 
 // answerNow is an outcome with no events.
 func answerNow(r transport.Response) outcome {
