@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    := ./...
 BIN     := bin
 
-.PHONY: all build demo test spire unit race bench lint fuzz clean
+.PHONY: all build demo test spire unit race bench bench-go bench-spire bench-rebuild bench-cold-start lint fuzz clean
 
 all: build
 
@@ -38,8 +38,45 @@ unit:
 race:
 	$(GO) test -count=1 -race -short $(PKGS)
 
-## bench: benchmarks, no tests
+## bench: the load matrix (test/load; docs/performance.md) against a
+## development cluster in a child process, and any BENCH_TARGET beside it
+## (space-separated -target values, e.g. a SPIKE Nexus: name=…,url=…,
+## pid=…,svid-dir=…), measured alternately; one table. BENCH_REF names
+## the target the ×ref columns compare with; BENCH_FLAGS adds flags
+## (-mix, -c, -clients, -paths, -versions, -policies, -format md …);
+## BENCH_DEV= (empty) leaves the development cluster out.
+BENCH_TIME   ?= 5s
+BENCH_DEV    ?= dev
+BENCH_TARGET ?=
+BENCH_REF    ?=
+BENCH_FLAGS  ?=
 bench:
+	$(GO) run ./test/load -d $(BENCH_TIME) $(foreach t,$(BENCH_DEV) $(BENCH_TARGET),-target $(t)) \
+	  $(if $(BENCH_REF),-ref $(BENCH_REF)) $(BENCH_FLAGS)
+
+## bench-spire: the same matrix against spike-nexus as its own process
+## under a real SPIRE with default logging (test/e2e/bench) and, beside
+## it, SPIKE_BENCH_TARGET or the Nexus SPIKE_BENCH_SCRIPT starts.
+## BENCH_FLAGS go to the load tool.
+bench-spire: spire
+	$(GO) test -count=1 -timeout 3h -run '^TestSideBySide$$' ./test/e2e/bench -spire-bench \
+	  -load-flags '-d $(BENCH_TIME) $(BENCH_FLAGS)'
+
+## bench-rebuild: projection rebuild speed over a one-million-event log,
+## read-heavy (80 % reads, 12 % writes) and with 30 % writes (events/s).
+bench-rebuild:
+	$(GO) test -run '^$$' -bench '^BenchmarkRebuild$$' -benchtime 1x -count 3 ./projections
+	SPIKE_BENCH_WRITES=30 $(GO) test -run '^$$' -bench '^BenchmarkRebuild$$' -benchtime 1x -count 3 ./projections
+
+## bench-cold-start: spike-nexus under SPIRE with 100,000 secrets and a
+## one-million-event log: time from process start to the first get with
+## the projection intact and deleted, and resident memory.
+COLD_FLAGS ?=
+bench-cold-start: spire
+	$(GO) test -count=1 -v -timeout 1h -run '^TestColdStart$$' ./test/e2e/bench -spire-bench $(COLD_FLAGS)
+
+## bench-go: the Go benchmarks, no tests
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s $(PKGS)
 
 ## lint: gofmt must be clean and go vet must pass

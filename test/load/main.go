@@ -1,86 +1,205 @@
-// Command load drives a Nexus with audited gets or durable puts from many
-// concurrent callers and reports throughput, latency and — the figure the
-// command loop is designed around — CPU time per operation, the server's
-// and its own, each read from /proc.
+// Command load benchmarks Nexus the way a user comparing it with SPIKE
+// would: audited gets and durable puts of 100-byte secrets over many
+// paths, from 1 to 64 concurrent callers, through spike's own client and
+// through SPIKE's SDK, against one or more Nexus processes side by side.
+// It prints one table: throughput, p50 and p99 latency, errors, and CPU
+// time per operation — the server's, from /proc/<pid>/stat, and its own.
 //
-// Without -nexus it starts its own server: a development cluster
-// (package devcluster, as `spike dev` runs it) in a child process, so the
-// server's CPU is measured apart from the load's. With -nexus it drives an
-// existing Nexus as the superuser whose SVID files are in -svid-dir, and
-// measures server CPU only if -server-pid names the Nexus process.
+// The matrix is every -mix × every -c × every -clients × every -target,
+// measured in that order, so that consecutive rows alternate between
+// targets and whatever else loads the machine hits all of them alike.
+// Each cell runs for -d after an unmeasured warm-up of a fifth of that
+// (at most 1 s), with a fresh set of callers.
 //
-// Interrupted (Ctrl-C), it stops the child as it would at the end: the
-// child closes the cluster and removes its temporary directory, which
-// holds the development CA's key and the unencrypted recovery files.
+// Targets:
 //
-//	go run ./test/load -op get -c 16 -d 10s
-//	go run ./test/load -op get -policies 100
-//	go run ./test/load -op put
+//   - dev (the default): a development cluster (package devcluster, as
+//     `spike dev` runs it) started in a child process, so that its CPU is
+//     measured apart from the load's.
+//   - name=N,url=https://host:port,svid-dir=D[,pid=P][,load-svid-dir=L]:
+//     a running Nexus — spike's or SPIKE's — driven as the superuser whose
+//     SVID files (svid.pem, svid_key.pem, svid_bundle.pem) are in D. With
+//     pid its server CPU is measured. With -policies the calls are made as
+//     spiffe://<trust domain>/workload/load, whose SVID files are in L
+//     (default D/../load). The trust domain is the SVID's.
+//
+// Clients:
+//
+//   - ours: spike's transport client, one for all callers, connections
+//     pooled — how spike's SDK and pilot call.
+//   - sdk: SPIKE's SDK (spike-sdk-go v0.19.9): its request and response
+//     types, its net.Post status mapping and errors.FromCode, over one
+//     keep-alive mTLS client per caller made by its own constructor — how a
+//     long-running workload would use it.
+//   - sdk-new: SPIKE's SDK as it ships: api.API's GetSecret and
+//     PutSecret, each a new mTLS connection.
+//
+// Before the first cell each target is given -paths secrets that gets
+// read (load/r000000 on), each written -versions times, and -paths that
+// puts write (load/w000000 on), each written once; and with -policies P,
+// P policies of which only the last grants workload/load read and write
+// on load/. Each call picks one of the paths at random. Gets and puts use
+// different paths so that a get cell finds every secret with -versions
+// versions whatever cells came before it.
+//
+// Interrupted (Ctrl-C), it stops a development cluster as it would at the
+// end: the child closes the cluster and removes its temporary directory,
+// which holds the development CA's key and the unencrypted recovery files.
+//
+//	go run ./test/load                                   # the default matrix against dev
+//	go run ./test/load -mix get -c 8 -clients ours -d 10s
+//	go run ./test/load -target dev -target name=spike-v0.8.2,url=https://127.0.0.1:18553,pid=123,svid-dir=/x/svid/superuser -ref spike-v0.8.2 -format md
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
+	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"runtime/debug"
-	"runtime/pprof"
+	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
 	"github.com/spikeledger/spike/api"
-	"github.com/spikeledger/spike/devcluster"
-	"github.com/spikeledger/spike/internal/identity"
-	"github.com/spikeledger/spike/internal/transport"
-	"github.com/spikeledger/spike/nexus"
 )
 
+// maxCallers bounds -c, and is the ours client's connection limit, so
+// that every caller has a connection of its own.
+const maxCallers = 1024
+
 type options struct {
-	nexus     string
-	svidDir   string
-	loadDir   string // SVID files of the load workload (-policies)
-	serverPID int
-	op        string
-	workers   int
+	targets   targetList
+	ref       string
+	mixes     []mix
+	callers   []int
+	clients   []string
 	duration  time.Duration
+	paths     int
+	versions  int
 	policies  int
 	valueSize int
-	serve     bool
-	profile   string
+	format    string
+	profile   string // the development cluster's CPU profile
+	serve     bool   // internal: be the development cluster
+}
+
+// Defaults: `make bench`'s matrix.
+const (
+	defaultMixes   = "get,put"
+	defaultCallers = "1,8,32,64"
+	defaultClients = "ours,sdk"
+)
+
+// parseOptions reads the command line.
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Var(&o.targets, "target", "a Nexus to drive: dev, or name=N,url=U,svid-dir=D[,pid=P][,load-svid-dir=L]; repeatable (default dev)")
+	fs.StringVar(&o.ref, "ref", "", "the target the ×ref columns compare with")
+	mixes := fs.String("mix", defaultMixes, "comma-separated: get, put, mixed (90/10) or G/P (G % gets, P % puts)")
+	op := fs.String("op", "", "old spelling of a one-entry -mix (get or put)")
+	callers := fs.String("c", defaultCallers, "comma-separated concurrent callers")
+	clients := fs.String("clients", defaultClients, "comma-separated: ours, sdk, sdk-new")
+	fs.DurationVar(&o.duration, "d", 5*time.Second, "measured time per cell, after a warm-up of a fifth of it (at most 1s)")
+	fs.IntVar(&o.paths, "paths", 1000, "secrets the load reads and writes")
+	fs.IntVar(&o.versions, "versions", 1, "versions each secret is given before the first cell")
+	fs.IntVar(&o.policies, "policies", 0, "create this many policies and call as a workload granted by the last (0: as the superuser)")
+	fs.IntVar(&o.valueSize, "value-size", 100, "bytes per secret value")
+	fs.StringVar(&o.format, "format", "text", "text or md (a Markdown table)")
+	nexusURL := fs.String("nexus", "", "old spelling of -target name=nexus,url=…")
+	svidDir := fs.String("svid-dir", "", "with -nexus: the superuser's SVID files")
+	serverPID := fs.Int("server-pid", 0, "with -nexus: the Nexus process, to measure its CPU")
+	fs.StringVar(&o.profile, "server-cpuprofile", "", "write the development cluster's CPU profile here")
+	fs.BoolVar(&o.serve, "serve", false, "internal: run the development cluster and print its address")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.serve {
+		return o, nil
+	}
+	if *op != "" {
+		if *op != "get" && *op != "put" {
+			return o, fmt.Errorf("-op %q: want get or put", *op)
+		}
+		*mixes = *op
+	}
+	var err error
+	if o.mixes, err = parseMixes(*mixes); err != nil {
+		return o, err
+	}
+	if o.callers, err = parseCallers(*callers); err != nil {
+		return o, err
+	}
+	if o.clients, err = parseClients(*clients); err != nil {
+		return o, err
+	}
+	if *nexusURL != "" {
+		spec := "name=nexus,url=" + *nexusURL
+		if *svidDir != "" {
+			spec += ",svid-dir=" + *svidDir
+		}
+		if *serverPID != 0 {
+			spec += fmt.Sprintf(",pid=%d", *serverPID)
+		}
+		if err := o.targets.Set(spec); err != nil {
+			return o, fmt.Errorf("-nexus: %w", err)
+		}
+	} else if *svidDir != "" || *serverPID != 0 {
+		return o, errors.New("-svid-dir and -server-pid go with -nexus")
+	}
+	if len(o.targets) == 0 {
+		o.targets = targetList{{name: devTarget}}
+	}
+	return o, o.check()
+}
+
+// check validates what the flags cannot.
+func (o options) check() error {
+	switch {
+	case o.duration <= 0:
+		return errors.New("-d must be positive")
+	case o.paths < 1 || o.versions < 1 || o.valueSize < 1:
+		return errors.New("-paths, -versions and -value-size must be positive")
+	case o.paths > 1_000_000:
+		return errors.New("-paths: at most 1,000,000")
+	case o.policies < 0:
+		return errors.New("-policies must be 0 or more")
+	case o.format != "text" && o.format != "md":
+		return fmt.Errorf("-format %q: want text or md", o.format)
+	case o.ref != "" && !slices.ContainsFunc(o.targets, func(t targetSpec) bool { return t.name == o.ref }):
+		return fmt.Errorf("-ref %q: no -target of that name", o.ref)
+	}
+	return nil
 }
 
 func main() {
-	var o options
-	flag.StringVar(&o.nexus, "nexus", "", "Nexus URL; empty starts a development cluster in a child process")
-	flag.StringVar(&o.svidDir, "svid-dir", "", "superuser SVID files (with -nexus)")
-	flag.IntVar(&o.serverPID, "server-pid", 0, "Nexus's process id, to measure its CPU (with -nexus)")
-	flag.StringVar(&o.op, "op", "get", "get (audited read) or put (durable write)")
-	flag.IntVar(&o.workers, "c", 16, "concurrent callers")
-	flag.DurationVar(&o.duration, "d", 10*time.Second, "how long to drive load, after a warm-up of a fifth of it (at most 1s)")
-	flag.IntVar(&o.policies, "policies", 0, "with -op get: create this many policies and read as an ordinary workload granted by the last")
-	flag.IntVar(&o.valueSize, "value-size", 32, "bytes per secret value")
-	flag.BoolVar(&o.serve, "serve", false, "internal: run the development cluster and print its address")
-	flag.StringVar(&o.profile, "server-cpuprofile", "", "write the child server's CPU profile here (without -nexus)")
-	flag.Parse()
+	o, err := parseOptions(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
 	if o.serve {
 		err = serve(ctx, o.profile)
 	} else {
-		err = run(ctx, o, os.Stdout)
+		err = run(ctx, o, os.Stdout, os.Stderr)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -88,382 +207,276 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, o options, out io.Writer) error {
-	if o.op != "get" && o.op != "put" {
-		return fmt.Errorf("-op %q: want get or put", o.op)
+// run measures the matrix and writes the table to out, progress to
+// progress.
+func run(ctx context.Context, o options, out, progress io.Writer) error {
+	if err := o.check(); err != nil {
+		return err
 	}
-	if o.workers < 1 || o.workers > maxCallers || o.duration <= 0 || o.policies < 0 || o.valueSize < 1 {
-		return fmt.Errorf("-c must be 1 to %d, -d and -value-size positive, -policies 0 or more", maxCallers)
-	}
-	if o.nexus == "" {
-		child, err := startChild(ctx, o.profile)
+	var targets []*target
+	defer func() {
+		for _, t := range targets {
+			t.close()
+		}
+	}()
+	var tds []spiffeid.TrustDomain
+	for _, spec := range o.targets {
+		t, err := openTarget(ctx, spec, o.profile)
 		if err != nil {
 			return err
 		}
-		defer child.stop()
-		o.nexus, o.svidDir, o.loadDir, o.serverPID = child.url, child.svidDir, child.loadDir, child.cmd.Process.Pid
-	}
-	if o.svidDir == "" {
-		return errors.New("-nexus needs -svid-dir")
-	}
-	if o.loadDir == "" {
-		o.loadDir = loadDir(o.svidDir)
-	}
-	su, err := newClient(ctx, o.svidDir)
-	if err != nil {
-		return fmt.Errorf("superuser: %w", err)
-	}
-	defer su.Close()
-	caller, call, err := prepare(ctx, o, su)
-	if err != nil {
-		return err
-	}
-	if caller != su {
-		defer caller.Close()
-	}
-	fmt.Fprintf(out, "load: %s, %d callers, %s, nexus %s\n", describe(o), o.workers, o.duration, o.nexus)
-	drive(ctx, caller, call, o.workers, min(time.Second, o.duration/5)) // warm-up: connections, caches
-	server0, _ := procCPU(o.serverPID)
-	self0, _ := procCPU(os.Getpid())
-	r := drive(ctx, caller, call, o.workers, o.duration)
-	server1, serverErr := procCPU(o.serverPID)
-	self1, _ := procCPU(os.Getpid())
-	r.print(out)
-	if r.ops == 0 {
-		return errors.New("no operation succeeded")
-	}
-	if o.serverPID != 0 && serverErr == nil {
-		fmt.Fprintf(out, "server CPU: %.1f µs/op (%.2f cores)\n", perOp(server1-server0, r.ops), (server1-server0).Seconds()/r.elapsed.Seconds())
-		if peak, err := procPeakRSS(o.serverPID); err == nil {
-			fmt.Fprintf(out, "server peak RSS: %.1f MiB\n", float64(peak)/(1<<20))
+		targets = append(targets, t)
+		if !slices.Contains(tds, t.td) {
+			tds = append(tds, t.td)
 		}
 	}
-	fmt.Fprintf(out, "load CPU:   %.1f µs/op (this process: client TLS, HTTP, JSON)\n", perOp(self1-self0, r.ops))
+	if slices.Contains(o.clients, clientSDK) || slices.Contains(o.clients, clientSDKNew) {
+		if err := sdkEnvFor(tds); err != nil {
+			return fmt.Errorf("SPIKE SDK settings: %w", err)
+		}
+	}
+	w := newWorkload(o)
+	for _, t := range targets {
+		began := time.Now()
+		if err := w.prepare(ctx, t); err != nil {
+			return fmt.Errorf("target %s: %w", t.name, err)
+		}
+		fmt.Fprintf(progress, "load: %s prepared in %v (%s)\n", t.name, time.Since(began).Round(time.Millisecond), w.describe())
+	}
+	load0 := loadAverage()
+	tab := table{ref: o.ref}
+	n, i := len(o.mixes)*len(o.callers)*len(o.clients)*len(targets), 0
+	for _, m := range o.mixes {
+		for _, c := range o.callers {
+			for _, kind := range o.clients {
+				for _, t := range targets {
+					i++
+					r, err := w.measure(ctx, t, kind, m, c, o.duration)
+					if err != nil {
+						return err
+					}
+					tab.rows = append(tab.rows, r)
+					fmt.Fprintf(progress, "load: [%d/%d] %s c=%d %s %s: %s ops/s, %d errors\n", i, n, m.name, c, kind, t.name, fmtThousands(r.opsPerSec()), r.errs)
+				}
+			}
+		}
+	}
+	fmt.Fprintf(out, "%s; %d paths, %d-byte values, %d version(s) each; %s per cell; %d CPUs; load average %s before, %s after\n\n",
+		w.describe(), o.paths, o.valueSize, o.versions, o.duration, runtime.NumCPU(), load0, loadAverage())
+	if err := tab.write(out, o.format); err != nil {
+		return err
+	}
+	for _, t := range targets {
+		if peak, err := procPeakRSS(t.pid); err == nil && t.pid != 0 {
+			fmt.Fprintf(out, "\n%s: server peak RSS %.0f MiB", t.name, float64(peak)/(1<<20))
+		}
+	}
+	fmt.Fprintln(out)
+	if slices.ContainsFunc(tab.rows, func(r row) bool { return r.ops == 0 }) {
+		return errors.New("a cell had no successful operation")
+	}
 	return nil
 }
 
-func describe(o options) string {
-	switch {
-	case o.op == "put":
-		return "durable puts to 1,000 paths"
-	case o.policies > 0:
-		return fmt.Sprintf("audited gets by a workload granted by the last of %d policies", o.policies)
+// loadAverage is the 1-minute load average from /proc/loadavg, or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
 	}
-	return "audited gets by the superuser"
+	return "?"
 }
 
-func perOp(d time.Duration, ops int64) float64 { return float64(d.Microseconds()) / float64(ops) }
-
-// loadDir is where the SVID files of the load workload are beside the
-// superuser's: -svid-dir/../load.
-func loadDir(superuser string) string {
-	return filepath.Join(filepath.Dir(filepath.Clean(superuser)), "load")
+// workload is what the cells do: the paths, the value, who calls.
+type workload struct {
+	// Gets read getPaths, puts write putPaths: so that a get cell sees
+	// each secret with exactly -versions versions whatever cells ran
+	// before it (SPIKE's get costs more the more versions a secret has).
+	getPaths, putPaths []string
+	values             map[string]string
+	versions           int
+	policies           int
 }
 
-// prepare writes what the load reads and returns the client and the call
-// maker each worker uses: su, or a client of the load workload's that the
-// caller closes.
-func prepare(ctx context.Context, o options, su *client) (*client, func(worker, i int) transport.Call, error) {
-	value := strings.Repeat("v", o.valueSize)
-	do := func(op api.Op, req any) error {
-		return su.Do(ctx, transport.Call{BaseURL: o.nexus, Path: op.Path(), Action: string(op.Action()), Request: req})
+func newWorkload(o options) *workload {
+	w := &workload{values: map[string]string{"k": strings.Repeat("v", o.valueSize)}, versions: o.versions, policies: o.policies}
+	for i := range o.paths {
+		w.getPaths = append(w.getPaths, fmt.Sprintf("load/r%06d", i))
+		w.putPaths = append(w.putPaths, fmt.Sprintf("load/w%06d", i))
 	}
-	if o.op == "put" {
-		return su, func(w, i int) transport.Call {
-			return transport.Call{BaseURL: o.nexus, Path: api.PathSecrets,
-				Request: api.SecretPutRequest{Path: fmt.Sprintf("load/%03d", (w*7919+i)%1000), Values: map[string]string{"k": value}}}
-		}, nil
+	return w
+}
+
+func (w *workload) describe() string {
+	if w.policies > 0 {
+		return fmt.Sprintf("as workload/load, granted by the last of %d policies", w.policies)
 	}
-	if err := do(api.OpSecretPut, api.SecretPutRequest{Path: "load/secret", Values: map[string]string{"k": value}}); err != nil {
-		return nil, nil, fmt.Errorf("put load/secret: %w", err)
+	return "as the superuser"
+}
+
+// prepareCallers is how many callers write the secrets before the first
+// cell.
+const prepareCallers = 32
+
+// prepare writes every get path w.versions times and every put path once
+// as the superuser and, with policies, creates them and makes the target
+// call as workload/load.
+func (w *workload) prepare(ctx context.Context, t *target) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan string)
+	)
+	for range prepareCallers {
+		wg.Go(func() {
+			for p := range next {
+				if err := t.su.put(ctx, p, w.values); err != nil {
+					mu.Lock()
+					first = cmpErr(first, fmt.Errorf("put %s: %w", p, err))
+					mu.Unlock()
+				}
+			}
+		})
 	}
-	caller := su
-	if o.policies > 0 {
-		var err error
-		if caller, err = workload(ctx, o, do); err != nil {
-			return nil, nil, err
+	send := func(paths []string) {
+		for _, p := range paths {
+			select {
+			case next <- p:
+			case <-ctx.Done():
+			}
 		}
 	}
-	return caller, func(int, int) transport.Call {
-		return transport.Call{BaseURL: o.nexus, Path: api.PathSecrets, Action: "get", Request: api.SecretGetRequest{Path: "load/secret"}}
-	}, nil
-}
-
-// workload creates o.policies policies, the last granting read on load/
-// to spiffe://TD/workload/load, and returns a client with that identity.
-// It needs SVID files for it in o.loadDir, which the child writes.
-func workload(ctx context.Context, o options, do func(api.Op, any) error) (*client, error) {
-	td := "spike.ist"
-	if v, ok := os.LookupEnv("SPIKE_TRUST_ROOT"); ok {
-		td = v
+	for range w.versions {
+		send(w.getPaths)
 	}
-	for i := range o.policies - 1 {
-		p := api.PolicyPutRequest{Name: fmt.Sprintf("other-%03d", i), SPIFFEIDPattern: fmt.Sprintf(`^spiffe://%s/workload/other-%d$`, td, i),
+	send(w.putPaths)
+	close(next)
+	wg.Wait()
+	if first != nil || ctx.Err() != nil {
+		return cmpErr(first, ctx.Err())
+	}
+	if w.policies == 0 {
+		return nil
+	}
+	td := strings.ReplaceAll(t.td.Name(), ".", `\.`)
+	for i := range w.policies - 1 {
+		p := api.PolicyPutRequest{Name: fmt.Sprintf("load-other-%03d", i), SPIFFEIDPattern: fmt.Sprintf(`^spiffe://%s/workload/other-%d$`, td, i),
 			PathPattern: fmt.Sprintf(`^team-%d/.*$`, i), Permissions: []api.Permission{api.PermRead}}
-		if err := do(api.OpPolicyPut, p); err != nil {
-			return nil, fmt.Errorf("policy %s: %w", p.Name, err)
+		if err := t.su.do(ctx, api.OpPolicyPut, p, &api.PolicyPutResponse{}); err != nil {
+			return fmt.Errorf("policy %s: %w", p.Name, err)
 		}
 	}
-	last := api.PolicyPutRequest{Name: "load", SPIFFEIDPattern: fmt.Sprintf(`^spiffe://%s/workload/load$`, td), PathPattern: `^load/.*$`, Permissions: []api.Permission{api.PermRead}}
-	if err := do(api.OpPolicyPut, last); err != nil {
-		return nil, fmt.Errorf("policy load: %w", err)
+	last := api.PolicyPutRequest{Name: "load", SPIFFEIDPattern: fmt.Sprintf(`^spiffe://%s/workload/load$`, td),
+		PathPattern: `^load/.*$`, Permissions: []api.Permission{api.PermRead, api.PermWrite}}
+	if err := t.su.do(ctx, api.OpPolicyPut, last, &api.PolicyPutResponse{}); err != nil {
+		return fmt.Errorf("policy load: %w", err)
 	}
-	cl, err := newClient(ctx, o.loadDir)
+	t.callAs(t.loadDir)
+	return nil
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// measure runs one cell: c callers of client kind against t for d, after
+// a warm-up.
+func (w *workload) measure(ctx context.Context, t *target, kind string, m mix, c int, d time.Duration) (row, error) {
+	cl, err := t.client(ctx, kind)
 	if err != nil {
-		return nil, fmt.Errorf("load workload: %w", err)
+		return row{}, err
 	}
-	return cl, nil
-}
-
-// client is a transport client and the SVID source it presents, which
-// Close closes too.
-type client struct {
-	*transport.Client
-	src identity.Source
-}
-
-func (c *client) Close() {
-	c.Client.Close()
-	c.src.Close()
-}
-
-func newClient(ctx context.Context, svidDir string) (*client, error) {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	roles, err := identity.NewRoles(os.LookupEnv)
-	if err != nil {
-		return nil, fmt.Errorf("trust roots: %w", err)
+	if kind == clientSDKNew {
+		// api.API reads its Nexus from the environment on every call.
+		if err := os.Setenv("SPIKE_NEXUS_API_URL", t.url); err != nil {
+			return row{}, err
+		}
 	}
-	src, err := identity.OpenSource(ctx, "", svidDir, 10*time.Second, logger)
-	if err != nil {
-		return nil, err
+	sessions := make([]session, c)
+	for i := range sessions {
+		sessions[i] = cl.session()
 	}
-	cl, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Server: identity.AuthorizeRoles(roles.IsNexus), Retries: -1, Logger: logger, MaxConnsPerHost: maxCallers})
-	if err != nil {
-		src.Close()
-		return nil, fmt.Errorf("client: %w", err)
+	defer func() {
+		for _, s := range sessions {
+			s.close()
+		}
+	}()
+	w.drive(ctx, sessions, m, min(time.Second, d/5)) // connections, caches
+	server0, serverErr := procCPU(t.pid)
+	self0 := selfCPU()
+	r := w.drive(ctx, sessions, m, d)
+	server1, serverErr1 := procCPU(t.pid)
+	r.clientCPU = selfCPU() - self0
+	r.serverCPU = server1 - server0
+	if serverErr != nil || serverErr1 != nil {
+		r.serverCPU = -1
 	}
-	return &client{Client: cl, src: src}, nil
+	r.mix, r.c, r.client, r.target = m.name, c, kind, t.name
+	return r, ctx.Err()
 }
 
-// maxCallers bounds -c, and is each client's connection limit, so that
-// every caller has a connection of its own.
-const maxCallers = 1024
-
-type result struct {
-	ops, errs int64
-	elapsed   time.Duration
-	latencies []time.Duration
-	firstErr  error
-}
-
-// drive runs workers callers for d and collects every latency.
-func drive(ctx context.Context, cl *client, call func(worker, i int) transport.Call, workers int, d time.Duration) result {
+// drive runs one caller per session for d and collects every latency.
+func (w *workload) drive(ctx context.Context, sessions []session, m mix, d time.Duration) row {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var (
-		mu  sync.Mutex
-		r   result
-		ops atomic.Int64
-		wg  sync.WaitGroup
+		mu        sync.Mutex
+		r         row
+		latencies []time.Duration
+		wg        sync.WaitGroup
 	)
+	seed := uint64(time.Now().UnixNano())
 	start := time.Now()
-	for w := range workers {
+	for i, s := range sessions {
 		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(seed, uint64(i)))
 			var lat []time.Duration
 			var errs int64
 			var first error
-			for i := 0; ctx.Err() == nil; i++ {
+			for ctx.Err() == nil {
+				get := rng.IntN(100) < m.getPercent
+				n := rng.IntN(len(w.getPaths))
 				t0 := time.Now()
-				err := cl.Do(ctx, call(w, i))
+				var err error
+				if get {
+					err = s.get(ctx, w.getPaths[n])
+				} else {
+					err = s.put(ctx, w.putPaths[n], w.values)
+				}
 				if ctx.Err() != nil {
-					break
+					break // cut short by the end of the cell: not an error
 				}
 				if err != nil {
 					errs++
-					if first == nil {
-						first = err
-					}
+					first = cmpErr(first, err)
 					continue
 				}
 				lat = append(lat, time.Since(t0))
-				ops.Add(1)
 			}
 			mu.Lock()
-			r.latencies = append(r.latencies, lat...)
+			latencies = append(latencies, lat...)
 			r.errs += errs
-			if r.firstErr == nil {
-				r.firstErr = first
-			}
+			r.firstErr = cmpErr(r.firstErr, first)
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	r.elapsed = time.Since(start)
-	r.ops = ops.Load()
+	r.ops = int64(len(latencies))
+	slices.Sort(latencies)
+	r.p50, r.p99 = quantile(latencies, 0.5), quantile(latencies, 0.99)
 	return r
 }
 
-func (r result) print(out io.Writer) {
-	slices.Sort(r.latencies)
-	q := func(p float64) time.Duration {
-		if len(r.latencies) == 0 {
-			return 0
-		}
-		return r.latencies[int(p*float64(len(r.latencies)-1))]
+// quantile returns the q-quantile of sorted latencies (nearest rank
+// below), 0 for none.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
 	}
-	fmt.Fprintf(out, "ops: %d in %s = %.0f ops/s; errors %d\n", r.ops, r.elapsed.Round(time.Millisecond), float64(r.ops)/r.elapsed.Seconds(), r.errs)
-	if r.firstErr != nil {
-		fmt.Fprintf(out, "first error: %v\n", r.firstErr)
-	}
-	fmt.Fprintf(out, "latency: p50 %s  p99 %s  max %s\n", q(0.5).Round(time.Microsecond), q(0.99).Round(time.Microsecond), q(1).Round(time.Microsecond))
-}
-
-// procCPU returns the user+system CPU time of process pid from
-// /proc/<pid>/stat (Linux).
-func procCPU(pid int) (time.Duration, error) {
-	if pid == 0 {
-		return 0, errors.New("no pid")
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("server CPU: %w (needs Linux /proc)", err)
-	}
-	// Fields after the command name, which is in parentheses and may
-	// hold spaces: state is field 3, utime 14, stime 15.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0, errors.New("server CPU: short /proc stat")
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("server CPU: %w", err)
-	}
-	const clockTick = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / clockTick, nil
-}
-
-// procPeakRSS returns the peak resident set size of process pid, from
-// VmHWM in /proc/<pid>/status (Linux).
-func procPeakRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("server memory: %w (needs Linux /proc)", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			f := strings.Fields(rest)
-			if len(f) != 2 || f[1] != "kB" {
-				break
-			}
-			kb, err := strconv.ParseInt(f[0], 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("server memory: %w", err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, errors.New("server memory: no VmHWM in /proc status")
-}
-
-type child struct {
-	cmd                   *exec.Cmd
-	stdin                 io.WriteCloser
-	url, svidDir, loadDir string
-}
-
-// childStopWait is how long a child that was asked to stop has to close
-// its cluster and remove its directory before it is killed.
-const childStopWait = 30 * time.Second
-
-// startChild runs this program with -serve and reads its READY line.
-// When ctx ends the child is asked to stop by closing its standard input,
-// not killed: a killed child would leave its temporary directory behind.
-func startChild(ctx context.Context, profile string) (*child, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("start server: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, exe, "-serve", "-server-cpuprofile", profile)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, fmt.Errorf("start server: %w", err)
-	}
-	cmd.Cancel = stdin.Close
-	cmd.WaitDelay = childStopWait
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("start server: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start server: %w", err)
-	}
-	c := &child{cmd: cmd, stdin: stdin}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	f := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
-	if err != nil || len(f) != 4 || f[0] != "READY" {
-		c.stop()
-		return nil, fmt.Errorf("server did not start (%q): %v", line, err)
-	}
-	c.url, c.svidDir, c.loadDir = f[1], f[2], f[3]
-	return c, nil
-}
-
-func (c *child) stop() {
-	c.stdin.Close()
-	c.cmd.Wait()
-}
-
-// serve is the child: a development cluster on a free port, the
-// superuser's SVID directory and one for the load workload, until stdin
-// closes or ctx ends (an interrupt reaches the child too). It prints
-// "READY\t<Nexus URL>\t<superuser SVID dir>\t<load SVID dir>".
-func serve(ctx context.Context, profile string) error {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(nexus.GCPercent) // as spike-nexus runs
-	}
-	return serveUntil(ctx, profile, os.Stdin, os.Stdout)
-}
-
-func serveUntil(ctx context.Context, profile string, stdin io.Reader, stdout io.Writer) error {
-	dir, err := os.MkdirTemp("", "spike-load-")
-	if err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c, err := devcluster.Start(ctx, devcluster.Options{DataDir: dir, NexusAddr: "127.0.0.1:0", OpsAddr: devcluster.OpsOff, Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	su := c.SVIDDir(devcluster.SVIDSuperuser)
-	load := loadDir(su)
-	if err := c.IssueSVIDDir(ctx, "/workload/load", load); err != nil {
-		return fmt.Errorf("load workload SVID: %w", err)
-	}
-	if profile != "" {
-		f, err := os.Create(profile)
-		if err != nil {
-			return fmt.Errorf("server CPU profile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("server CPU profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-	}
-	fmt.Fprintf(stdout, "READY\t%s\t%s\t%s\n", c.NexusURL(), su, load)
-	closed := make(chan struct{})
-	go func() {
-		io.Copy(io.Discard, stdin)
-		close(closed)
-	}()
-	select {
-	case <-ctx.Done():
-	case <-closed:
-	}
-	return nil
+	return sorted[int(q*float64(len(sorted)-1))]
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,9 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/spikeledger/spike/devcluster"
 )
 
 // TestMain lets the test binary be the child that startChild runs, as
@@ -23,52 +19,6 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
-}
-
-func TestRunAgainstDevCluster(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	c, err := devcluster.Start(ctx, devcluster.Options{DataDir: t.TempDir(), NexusAddr: "127.0.0.1:0", OpsAddr: devcluster.OpsOff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	su := c.SVIDDir(devcluster.SVIDSuperuser)
-	if err := c.IssueSVIDDir(ctx, "/workload/load", loadDir(su)); err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range []options{
-		{op: "get", workers: 4},
-		{op: "get", workers: 2, policies: 3},
-		{op: "put", workers: 4},
-	} {
-		o.nexus, o.svidDir, o.serverPID, o.duration, o.valueSize = c.NexusURL(), su, os.Getpid(), 300*time.Millisecond, 16
-		var out bytes.Buffer
-		if err := run(ctx, o, &out); err != nil {
-			t.Fatalf("%+v: %v\n%s", o, err, out.String())
-		}
-		for _, want := range []string{"errors 0", "latency: p50", "server CPU:", "load CPU:"} {
-			if !strings.Contains(out.String(), want) {
-				t.Errorf("%+v: output lacks %q:\n%s", o, want, out.String())
-			}
-		}
-	}
-}
-
-func TestRunRejectsBadOptions(t *testing.T) {
-	t.Parallel()
-	for _, o := range []options{
-		{op: "delete", workers: 1, duration: time.Second, valueSize: 1},
-		{op: "get", workers: 0, duration: time.Second, valueSize: 1},
-		{op: "get", workers: maxCallers + 1, duration: time.Second, valueSize: 1},
-		{op: "get", workers: 1, duration: 0, valueSize: 1},
-		{op: "get", workers: 1, duration: time.Second, valueSize: 1, policies: -1},
-		{op: "get", workers: 1, duration: time.Second, valueSize: 1, nexus: "https://127.0.0.1:1"}, // no -svid-dir
-	} {
-		if err := run(context.Background(), o, &bytes.Buffer{}); err == nil {
-			t.Errorf("%+v accepted", o)
-		}
-	}
 }
 
 func TestProcCPU(t *testing.T) {

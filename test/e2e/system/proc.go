@@ -78,6 +78,10 @@ func StartProc(t, owner testing.TB, name, bin, logPath string, env []string) *Pr
 // Name returns the name the process was started with, for messages.
 func (p *Proc) Name() string { return p.name }
 
+// Pid returns the process's id, e.g. to read its CPU time and memory
+// from /proc.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 // Log returns the path of the process's log file.
 func (p *Proc) Log() string { return p.logPath }
 

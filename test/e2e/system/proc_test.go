@@ -3,6 +3,7 @@
 package system
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,9 @@ func TestProcStopAndKill(t *testing.T) {
 			p := startUp(t, tc.role)
 			if p.Exited() {
 				t.Fatalf("%s exited at once: %v", tc.role, p.Err())
+			}
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", p.Pid())); err != nil {
+				t.Errorf("Pid %d is not a running process: %v", p.Pid(), err)
 			}
 			if !tc.termEnds {
 				// The process ignores SIGTERM; a short wait must report it
