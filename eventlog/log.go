@@ -40,6 +40,23 @@ type Options struct {
 	// AES-GCM with random nonces allows. Default 2^28.
 	MaxEventsPerKey uint64
 
+	// JournalSize is the size of the journal file beside the log, where
+	// appends become durable with one fdatasync before the flusher moves
+	// them into the bbolt file. Default DefaultJournalSize; at least 64
+	// KiB; negative turns the journal off, so that every append is a
+	// bbolt commit (two fdatasyncs).
+	JournalSize int64
+
+	// FlushDelay is how long events may stay in the journal alone before
+	// they are moved into the bbolt file, and FlushEvents how many may
+	// wait at most. Defaults 20ms and 4096.
+	FlushDelay  time.Duration
+	FlushEvents int
+
+	// JournalSync makes the journal's writes durable. Default fdatasync;
+	// tests inject failures and stalls here.
+	JournalSync func(*os.File) error
+
 	// Logger receives warnings (loose file permissions, checkpoint
 	// failures). Default slog.Default().
 	Logger *slog.Logger
@@ -70,6 +87,21 @@ func (o Options) withDefaults() Options {
 	if o.MaxEventsPerKey == 0 {
 		o.MaxEventsPerKey = 1 << 28
 	}
+	switch {
+	case o.JournalSize == 0:
+		o.JournalSize = DefaultJournalSize
+	case o.JournalSize > 0 && o.JournalSize < 64<<10:
+		o.JournalSize = 64 << 10
+	}
+	if o.FlushDelay <= 0 {
+		o.FlushDelay = 20 * time.Millisecond
+	}
+	if o.FlushEvents <= 0 {
+		o.FlushEvents = 4096
+	}
+	if o.JournalSync == nil {
+		o.JournalSync = fdatasync
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -98,6 +130,14 @@ type Log struct {
 	// mapped counts bytes read or written through bbolt's mmap since the
 	// mapping was last released (see releaseMapped).
 	mapped atomic.Int64
+
+	// tail holds the events the journal has and bbolt not yet; tailMu
+	// guards it (see tail). flushMu is held by whatever writes bbolt.
+	tailMu  sync.RWMutex
+	tail    *tail
+	flushMu sync.Mutex
+	j       *journal // nil when the journal is off
+	f       *flusher
 
 	w       *writer
 	closed  chan struct{}
@@ -134,7 +174,20 @@ func Open(ctx context.Context, path string, opts Options) (*Log, error) {
 		db.Close()
 		return nil, fmt.Errorf("open event log %s: %w", path, err)
 	}
+	if opts.JournalSize > 0 {
+		if l.j, err = openJournal(journalPath(path), l.id, opts.JournalSize, opts.JournalSync); err == nil {
+			if err = l.replay(l.j); err != nil {
+				l.j.close()
+			}
+		}
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open event log %s: %w", path, err)
+		}
+	}
+	l.tail = newTail(l.size)
 	l.w = newWriter(l)
+	l.f = newFlusher(l, &l.w.stats)
 	go l.w.run()
 	return l, nil
 }
@@ -219,13 +272,17 @@ func (l *Log) Size() uint64 {
 	return l.size
 }
 
-// Bytes returns how many bytes of its file the log uses: bbolt's
-// high-water mark, which moves with every commit. The file itself is
-// grown ahead of it, in steps of up to 16 MiB, so it can be larger.
+// Bytes returns how many bytes the log uses: bbolt's high-water mark,
+// which moves with every commit, and the events only the journal holds
+// yet. The file itself is grown ahead of it, in steps of up to 16 MiB, so
+// it can be larger.
 func (l *Log) Bytes(ctx context.Context) (int64, error) {
 	var n int64
-	err := l.view(ctx, func(tx *bolt.Tx) error {
-		n = tx.Size()
+	err := l.view(ctx, func(s *snap) error {
+		n = s.tx.Size()
+		for _, env := range s.envs {
+			n += int64(len(env))
+		}
 		return nil
 	})
 	return n, err
@@ -240,7 +297,7 @@ func (l *Log) Sealed() bool { return l.ring.Load() == nil }
 // not re-read it from a file they are checking.
 func (l *Log) VerifierKey(ctx context.Context) (string, error) {
 	var v string
-	err := l.view(ctx, func(tx *bolt.Tx) error {
+	err := l.viewDB(ctx, func(tx *bolt.Tx) error {
 		v = string(tx.Bucket(bucketMeta).Get(metaVerifier))
 		return nil
 	})
@@ -251,7 +308,7 @@ func (l *Log) VerifierKey(ctx context.Context) (string, error) {
 // whether a root key already seals it.
 func (l *Log) Initialized(ctx context.Context) (bool, error) {
 	var ok bool
-	err := l.view(ctx, func(tx *bolt.Tx) error {
+	err := l.viewDB(ctx, func(tx *bolt.Tx) error {
 		ok = tx.Bucket(bucketMeta).Get(metaKeyCheck) != nil
 		return nil
 	})
@@ -345,23 +402,19 @@ func (l *Log) Close() error {
 	if r := l.ring.Swap(nil); r != nil {
 		r.signer.zero()
 	}
+	if l.j != nil {
+		l.j.close()
+	}
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("close event log: %w", err)
 	}
 	return nil
 }
 
-// view runs f in a read transaction.
-func (l *Log) view(ctx context.Context, f func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	select {
-	case <-l.closed:
-		return ErrClosed
-	default:
-	}
-	return l.db.View(f)
+// viewDB runs f in a bbolt read transaction, for what only bbolt holds:
+// metadata, checkpoints and file size. Events go through view.
+func (l *Log) viewDB(ctx context.Context, f func(tx *bolt.Tx) error) error {
+	return l.view(ctx, func(s *snap) error { return f(s.tx) })
 }
 
 // committed publishes a new committed size and ring and wakes subscribers.

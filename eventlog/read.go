@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/spikeledger/spike/internal/seal"
@@ -61,9 +60,9 @@ func (l *Log) scan(ctx context.Context, from, to uint64, decrypt bool, fn func(R
 		end := min(to, next+scanChunk-1)
 		var batch []Record
 		n := 0
-		err := l.view(ctx, func(tx *bolt.Tx) error {
+		err := l.view(ctx, func(s *snap) error {
 			var err error
-			batch, err = readRange(tx, next, end, r, batch, &n)
+			batch, err = readRange(s, next, end, r, batch, &n)
 			return err
 		})
 		l.touched(n)
@@ -81,26 +80,6 @@ func (l *Log) scan(ctx context.Context, from, to uint64, decrypt bool, fn func(R
 		next = batch[len(batch)-1].Seq + 1
 	}
 	return nil
-}
-
-// readRange reads events from..to (stopping early at the end of the log)
-// and appends them to dst. With a ring it decrypts payloads.
-func readRange(tx *bolt.Tx, from, to uint64, r *ring, dst []Record, touched *int) ([]Record, error) {
-	c := tx.Bucket(bucketEvents).Cursor()
-	want := from
-	for k, v := c.Seek(u64key(from)); k != nil && want <= to; k, v = c.Next() {
-		if len(k) != 8 || beUint64(k) != want {
-			return dst, &IntegrityError{Seq: want, Reason: fmt.Sprintf("event missing (next stored key %x)", k)}
-		}
-		rec, err := decodeRecord(want, v, r)
-		if err != nil {
-			return dst, err
-		}
-		dst = append(dst, rec)
-		*touched += len(v)
-		want++
-	}
-	return dst, nil
 }
 
 // decodeRecord decodes and, with a ring, opens the envelope stored under
@@ -137,8 +116,8 @@ func (l *Log) OpenValue(ctx context.Context, id ValueKeyID, sealed, aad []byte) 
 		return nil, ErrSealed
 	}
 	var wrapped []byte
-	err := l.view(ctx, func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketValueKeys).Get(id[:])
+	err := l.view(ctx, func(s *snap) error {
+		v := s.valueKey(id)
 		if v == nil {
 			return fmt.Errorf("value key %s: %w", id, ErrValueKeyNotFound)
 		}
@@ -193,9 +172,9 @@ func (l *Log) SeqAt(ctx context.Context, t time.Time) (uint64, error) {
 	for lo < hi {
 		mid := lo + (hi-lo+1)/2
 		var h Header
-		err := l.view(ctx, func(tx *bolt.Tx) error {
+		err := l.view(ctx, func(s *snap) error {
 			var err error
-			h, _, _, err = decodeEnvelope(tx.Bucket(bucketEvents).Get(u64key(mid)))
+			h, _, _, err = decodeEnvelope(s.env(mid))
 			return err
 		})
 		if err != nil {
@@ -229,21 +208,36 @@ func (l *Log) ScanBack(ctx context.Context, fn func(Record) bool, types ...strin
 	for _, t := range types {
 		want[t] = true
 	}
-	return l.view(ctx, func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketEvents).Cursor()
-		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+	return l.view(ctx, func(s *snap) error {
+		pass := func(seq uint64, v []byte) (bool, error) {
+			if len(v) <= fixedHeaderLen || !want[typeOf(v)] {
+				return true, nil
+			}
+			r, err := decodeRecord(seq, v, nil)
+			if err != nil {
+				return false, err
+			}
+			return fn(r), nil
+		}
+		for seq := s.size(); seq > s.base; seq-- {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if len(v) <= fixedHeaderLen || !want[typeOf(v)] {
-				continue
-			}
-			r, err := decodeRecord(beUint64(k), v, nil)
-			if err != nil {
+			if more, err := pass(seq, s.env(seq)); !more || err != nil {
 				return err
 			}
-			if !fn(r) {
-				return nil
+		}
+		c := s.tx.Bucket(bucketEvents).Cursor()
+		k, v := c.Seek(u64key(s.base))
+		if k == nil || beUint64(k) != s.base {
+			k, v = c.Prev()
+		}
+		for ; k != nil; k, v = c.Prev() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if more, err := pass(beUint64(k), v); !more || err != nil {
+				return err
 			}
 		}
 		return nil
@@ -263,8 +257,8 @@ func typeOf(env []byte) string {
 // destroyed. It works while sealed.
 func (l *Log) ValueKeyLive(ctx context.Context, id ValueKeyID) (bool, error) {
 	var live bool
-	err := l.view(ctx, func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketValueKeys).Get(id[:])
+	err := l.view(ctx, func(s *snap) error {
+		v := s.valueKey(id)
 		live = v != nil && !isDestroyed(v)
 		return nil
 	})

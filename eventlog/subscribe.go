@@ -2,8 +2,6 @@ package eventlog
 
 import (
 	"context"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Subscription delivers every committed event from a starting sequence
@@ -61,9 +59,9 @@ func (s *Subscription) fill(ctx context.Context, size uint64) error {
 	end := min(size, s.next+scanChunk-1)
 	var batch []Record
 	n := 0
-	err := s.l.view(ctx, func(tx *bolt.Tx) error {
+	err := s.l.view(ctx, func(v *snap) error {
 		var err error
-		batch, err = readRange(tx, s.next, end, r, s.buf[:0], &n)
+		batch, err = readRange(v, s.next, end, r, s.buf[:0], &n)
 		return err
 	})
 	s.l.touched(n)

@@ -44,12 +44,12 @@ func appendHashes(b *bolt.Bucket, n int64, leaf tlog.Hash) error {
 // TreeHash returns the Merkle root of the first size events.
 func (l *Log) TreeHash(ctx context.Context, size uint64) (tlog.Hash, error) {
 	var h tlog.Hash
-	err := l.view(ctx, func(tx *bolt.Tx) error {
-		if err := checkSize(tx, size); err != nil {
+	err := l.view(ctx, func(s *snap) error {
+		if err := s.checkSize(size); err != nil {
 			return err
 		}
 		var err error
-		h, err = tlog.TreeHash(int64(size), bucketHashReader{tx.Bucket(bucketHashes)})
+		h, err = tlog.TreeHash(int64(size), s)
 		return err
 	})
 	return h, err
@@ -62,11 +62,11 @@ func (l *Log) LeafHash(ctx context.Context, seq uint64) (tlog.Hash, error) {
 	if seq == 0 {
 		return h, fmt.Errorf("leaf hash: seq 0: %w", ErrNotFound)
 	}
-	err := l.view(ctx, func(tx *bolt.Tx) error {
-		if err := checkSize(tx, seq); err != nil {
+	err := l.view(ctx, func(s *snap) error {
+		if err := s.checkSize(seq); err != nil {
 			return err
 		}
-		hs, err := bucketHashReader{tx.Bucket(bucketHashes)}.ReadHashes([]int64{tlog.StoredHashIndex(0, int64(seq-1))})
+		hs, err := s.ReadHashes([]int64{tlog.StoredHashIndex(0, int64(seq-1))})
 		if err != nil {
 			return err
 		}
@@ -83,12 +83,12 @@ func (l *Log) InclusionProof(ctx context.Context, seq, size uint64) (tlog.Record
 		return nil, fmt.Errorf("inclusion proof: seq %d not in a tree of size %d", seq, size)
 	}
 	var p tlog.RecordProof
-	err := l.view(ctx, func(tx *bolt.Tx) error {
-		if err := checkSize(tx, size); err != nil {
+	err := l.view(ctx, func(s *snap) error {
+		if err := s.checkSize(size); err != nil {
 			return err
 		}
 		var err error
-		p, err = tlog.ProveRecord(int64(size), int64(seq-1), bucketHashReader{tx.Bucket(bucketHashes)})
+		p, err = tlog.ProveRecord(int64(size), int64(seq-1), s)
 		return err
 	})
 	return p, err
@@ -102,12 +102,12 @@ func (l *Log) ConsistencyProof(ctx context.Context, oldSize, newSize uint64) (tl
 		return nil, fmt.Errorf("consistency proof: sizes %d, %d: want 0 < old <= new", oldSize, newSize)
 	}
 	var p tlog.TreeProof
-	err := l.view(ctx, func(tx *bolt.Tx) error {
-		if err := checkSize(tx, newSize); err != nil {
+	err := l.view(ctx, func(s *snap) error {
+		if err := s.checkSize(newSize); err != nil {
 			return err
 		}
 		var err error
-		p, err = tlog.ProveTree(int64(newSize), int64(oldSize), bucketHashReader{tx.Bucket(bucketHashes)})
+		p, err = tlog.ProveTree(int64(newSize), int64(oldSize), s)
 		return err
 	})
 	return p, err
@@ -133,13 +133,6 @@ func CheckConsistency(proof tlog.TreeProof, newSize uint64, newRoot tlog.Hash, o
 	}
 	if err := tlog.CheckTree(proof, int64(newSize), newRoot, int64(oldSize), oldRoot); err != nil {
 		return fmt.Errorf("consistency of size %d with %d: %w", oldSize, newSize, ErrTampered)
-	}
-	return nil
-}
-
-func checkSize(tx *bolt.Tx, size uint64) error {
-	if n := lastSeq(tx); size > n {
-		return fmt.Errorf("tree size %d beyond log size %d: %w", size, n, ErrNotFound)
 	}
 	return nil
 }

@@ -48,6 +48,11 @@ func (l *Log) Verify(ctx context.Context, vkey string, opts VerifyOptions) (Repo
 		return Report{}, ErrClosed
 	default:
 	}
+	// Everything appended before the call is verified: what only the
+	// journal holds goes into the file first.
+	if err := l.f.flush(false); err != nil {
+		return Report{}, err
+	}
 	return verifyDB(ctx, l.db, vkey, opts, true)
 }
 
@@ -294,7 +299,7 @@ func (v *verifier) trusted(r tlog.HashReader, notes [][]byte) error {
 // Checkpoints calls fn for every stored checkpoint, oldest first, without
 // verifying signatures (use OpenCheckpoint or Verify for that).
 func (l *Log) Checkpoints(ctx context.Context, fn func(size uint64, note []byte) error) error {
-	return l.view(ctx, func(tx *bolt.Tx) error {
+	return l.viewDB(ctx, func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCheckpoints).ForEach(func(k, v []byte) error {
 			if len(k) != 8 {
 				return fmt.Errorf("checkpoint key %x: %w", k, ErrMalformed)
@@ -327,7 +332,7 @@ func (l *Log) CheckpointAt(ctx context.Context, size uint64) (cp Checkpoint, ok 
 func (l *Log) checkpoint(ctx context.Context, pick func(*bolt.Cursor) []byte) (cp Checkpoint, ok bool, err error) {
 	var msg []byte
 	var vkey string
-	err = l.view(ctx, func(tx *bolt.Tx) error {
+	err = l.viewDB(ctx, func(tx *bolt.Tx) error {
 		msg = bytes.Clone(pick(tx.Bucket(bucketCheckpoints).Cursor()))
 		vkey = string(tx.Bucket(bucketMeta).Get(metaVerifier))
 		return nil

@@ -43,8 +43,6 @@ type writeState struct {
 	ring     *ring
 	lastID   ulid.ULID
 	lastTime time.Time
-	cpSize   uint64
-	cpTime   time.Time
 	written  int // envelope bytes written by this transaction
 }
 
@@ -67,6 +65,7 @@ type writer struct {
 	lastBatch int
 	stopped   chan struct{}
 	st        writeState
+	jbuf      []byte // the journal record being written
 	entropy   *ulid.MonotonicEntropy
 	stats     statCounters
 }
@@ -98,11 +97,7 @@ func newWriter(l *Log) *writer {
 		entropy: ulid.Monotonic(rand.Reader, 0),
 	}
 	w.st.size = l.size
-	w.st.cpTime = l.opts.Now()
 	l.db.View(func(tx *bolt.Tx) error {
-		if k, _ := tx.Bucket(bucketCheckpoints).Cursor().Last(); len(k) == 8 {
-			w.st.cpSize = beUint64(k)
-		}
 		if w.st.size > 0 {
 			if h, _, _, err := decodeEnvelope(tx.Bucket(bucketEvents).Get(u64key(w.st.size))); err == nil {
 				w.st.lastID, w.st.lastTime = h.ID, h.Time
@@ -199,8 +194,7 @@ func (w *writer) do(ctx context.Context, op func(tx *bolt.Tx, st *writeState) er
 
 func (w *writer) run() {
 	defer close(w.stopped)
-	tick := time.NewTicker(w.l.opts.CheckpointInterval)
-	defer tick.Stop()
+	go w.l.f.run()
 	for {
 		if r := w.held; r != nil {
 			w.held = nil
@@ -210,15 +204,11 @@ func (w *writer) run() {
 		select {
 		case r := <-w.reqs:
 			w.handle(r)
-		case <-tick.C:
-			// Anything new since the last checkpoint is signed now: a
-			// time test here would miss by a hair a checkpoint that a
-			// commit made just under an interval ago, and leave new
-			// events unsigned for two intervals instead of one.
-			w.checkpoint(true)
 		case <-w.l.closed:
 			w.drain()
-			w.checkpoint(true)
+			close(w.l.f.stop)
+			<-w.l.f.done
+			w.l.f.flush(true)
 			return
 		}
 	}
@@ -296,7 +286,13 @@ const lingerMax = 200 * time.Microsecond
 func (w *writer) runOp(r *request) {
 	st := w.st
 	old := st.ring
-	r.err = w.l.db.Update(func(tx *bolt.Tx) error { return r.op(tx, &st) })
+	w.l.flushMu.Lock()
+	defer w.l.flushMu.Unlock()
+	// Key operations change what seals and signs: the tail goes into
+	// bbolt first, checkpointed under the key ring that wrote it.
+	if r.err = w.l.f.flushLocked(false); r.err == nil {
+		r.err = w.l.db.Update(func(tx *bolt.Tx) error { return r.op(tx, &st) })
+	}
 	if r.err == nil {
 		w.publish(st)
 		if old != nil && st.ring == nil {
@@ -307,41 +303,44 @@ func (w *writer) runOp(r *request) {
 }
 
 func (w *writer) publish(st writeState) {
-	if st.cpSize != w.st.cpSize {
-		w.stats.checkpoints.Add(1)
-	}
 	w.st = st
 	w.l.ring.Store(st.ring)
 	w.l.committed(st.size)
 }
 
-// commit writes every request of batch in one transaction. A request that
+// commitDirect writes every request of batch in one bbolt transaction,
+// without the journal: for a batch that rotates the data key (which
+// writes the key ring in the same transaction) or is too big for the
+// journal, and for every batch when the journal is off. A request that
 // fails validation is answered with its error and writes nothing; the
 // others commit. If the transaction fails, every request gets its error
 // and neither the file nor memory changes.
-func (w *writer) commit(batch []*request) {
-	if len(batch) == 0 {
-		return
-	}
+func (w *writer) commitDirect(batch []*request) {
 	st := w.st
-	err := w.l.db.Update(func(tx *bolt.Tx) error {
-		b := txBuckets{
-			events:    tx.Bucket(bucketEvents),
-			hashes:    tx.Bucket(bucketHashes),
-			valueKeys: tx.Bucket(bucketValueKeys),
-		}
-		b.events.FillPercent = 1
-		b.hashes.FillPercent = 1
-		for _, r := range batch {
-			if r.err = w.check(&st, b, r); r.err != nil {
-				continue
+	w.l.flushMu.Lock()
+	defer w.l.flushMu.Unlock()
+	err := w.l.f.flushLocked(false)
+	if err == nil {
+		err = w.l.db.Update(func(tx *bolt.Tx) error {
+			b := txBuckets{
+				events:    tx.Bucket(bucketEvents),
+				hashes:    tx.Bucket(bucketHashes),
+				valueKeys: tx.Bucket(bucketValueKeys),
 			}
-			if err := w.write(tx, &st, b, r); err != nil {
-				return err
+			b.events.FillPercent = 1
+			b.hashes.FillPercent = 1
+			lookup := func(id ValueKeyID) []byte { return b.valueKeys.Get(id[:]) }
+			for _, r := range batch {
+				if r.err = w.check(&st, lookup, nil, r); r.err != nil {
+					continue
+				}
+				if err := w.write(tx, &st, b, r); err != nil {
+					return err
+				}
 			}
-		}
-		return w.maybeCheckpoint(tx, &st, false)
-	})
+			return w.l.f.maybeCheckpoint(tx, st.size, false)
+		})
+	}
 	if err != nil {
 		err = fmt.Errorf("commit event log: %w", err)
 	}
@@ -356,6 +355,9 @@ func (w *writer) commit(batch []*request) {
 		w.stats.events.Add(st.size - w.st.size)
 		w.l.touched(st.written)
 		st.written = 0
+		w.l.tailMu.Lock()
+		w.l.tail = newTail(st.size)
+		w.l.tailMu.Unlock()
 		w.publish(st)
 	} else {
 		w.stats.failures.Add(1)
@@ -370,7 +372,10 @@ type txBuckets struct {
 }
 
 // check validates r against the current state without writing anything.
-func (w *writer) check(st *writeState, b txBuckets, r *request) error {
+//
+// lookup finds a stored value key; batch holds the keys earlier requests
+// of the same batch created or destroyed (nil when lookup sees them).
+func (w *writer) check(st *writeState, lookup func(ValueKeyID) []byte, batch map[ValueKeyID][]byte, r *request) error {
 	if st.ring == nil {
 		return ErrSealed
 	}
@@ -388,7 +393,7 @@ func (w *writer) check(st *writeState, b txBuckets, r *request) error {
 			if created[id] {
 				continue
 			}
-			switch v := b.valueKeys.Get(id[:]); {
+			switch v := stored(lookup, batch, id); {
 			case v == nil:
 				return fmt.Errorf("append: destroy %s: %w", id, ErrValueKeyNotFound)
 			case isDestroyed(v):
@@ -396,13 +401,20 @@ func (w *writer) check(st *writeState, b txBuckets, r *request) error {
 			}
 		}
 		for _, k := range e.NewValueKeys {
-			if created[k.id] || destroyed[k.id] || b.valueKeys.Get(k.id[:]) != nil {
+			if created[k.id] || destroyed[k.id] || stored(lookup, batch, k.id) != nil {
 				return fmt.Errorf("append: value key %s already exists", k.id)
 			}
 			created[k.id] = true
 		}
 	}
 	return nil
+}
+
+func stored(lookup func(ValueKeyID) []byte, batch map[ValueKeyID][]byte, id ValueKeyID) []byte {
+	if v, ok := batch[id]; ok {
+		return v
+	}
+	return lookup(id)
 }
 
 // destroyedTombstone replaces a destroyed value key, so that "destroyed"
@@ -426,11 +438,7 @@ func (w *writer) write(tx *bolt.Tx, st *writeState, b txBuckets, r *request) err
 			}
 			st.ring = nr
 		}
-		h := Header{Seq: seq, Type: e.Type, Schema: e.Schema, KeyID: st.ring.current, Public: e.Public}
-		h.Time, h.ID = w.stamp(st)
-		hdr := appendHeader(make([]byte, 0, fixedHeaderLen+len(e.Type)+2+len(e.Public)), &h)
-		env := make([]byte, 0, len(hdr)+len(e.Payload)+seal.Overhead)
-		env = st.ring.data[h.KeyID].aead.Seal(append(env, hdr...), e.Payload, hdr)
+		h, env := w.envelope(st, seq, e)
 		st.written += len(env)
 		if err := b.events.Put(u64key(seq), env); err != nil {
 			return fmt.Errorf("store event %d: %w", seq, err)
@@ -440,8 +448,7 @@ func (w *writer) write(tx *bolt.Tx, st *writeState, b txBuckets, r *request) err
 			return err
 		}
 		for _, k := range e.NewValueKeys {
-			wrapped := st.ring.kek.Seal(nil, k.raw, aadFor(aadValueKey, st.ring.logID, k.id[:]))
-			if err := b.valueKeys.Put(k.id[:], wrapped); err != nil {
+			if err := b.valueKeys.Put(k.id[:], wrapValueKey(st.ring, k)); err != nil {
 				return fmt.Errorf("store value key: %w", err)
 			}
 		}
@@ -454,6 +461,19 @@ func (w *writer) write(tx *bolt.Tx, st *writeState, b txBuckets, r *request) err
 		r.records = append(r.records, Record{Header: h, Payload: e.Payload, Leaf: leaf})
 	}
 	return nil
+}
+
+// envelope stamps and seals e as event seq.
+func (w *writer) envelope(st *writeState, seq uint64, e Event) (Header, []byte) {
+	h := Header{Seq: seq, Type: e.Type, Schema: e.Schema, KeyID: st.ring.current, Public: e.Public}
+	h.Time, h.ID = w.stamp(st)
+	hdr := appendHeader(make([]byte, 0, fixedHeaderLen+len(e.Type)+2+len(e.Public)), &h)
+	env := make([]byte, 0, len(hdr)+len(e.Payload)+seal.Overhead)
+	return h, st.ring.data[h.KeyID].aead.Seal(append(env, hdr...), e.Payload, hdr)
+}
+
+func wrapValueKey(r *ring, k *ValueKey) []byte {
+	return r.kek.Seal(nil, k.raw, aadFor(aadValueKey, r.logID, k.id[:]))
 }
 
 // stamp returns the time and ULID of the next event. Time never goes
@@ -483,43 +503,200 @@ func nextULID(id ulid.ULID) ulid.ULID {
 	return id
 }
 
-// maybeCheckpoint signs and stores a checkpoint if one is due: enough
-// events or enough time since the last, or force and anything new.
-func (w *writer) maybeCheckpoint(tx *bolt.Tx, st *writeState, force bool) error {
-	if st.ring == nil || st.size == st.cpSize {
-		return nil
+// commit makes batch durable: through the journal, or straight into bbolt
+// when the journal cannot take it.
+func (w *writer) commit(batch []*request) {
+	if len(batch) == 0 {
+		return
 	}
-	now := w.l.opts.Now()
-	due := force || st.size-st.cpSize >= w.l.opts.CheckpointEvery || now.Sub(st.cpTime) >= w.l.opts.CheckpointInterval
-	if !due {
-		return nil
+	if w.l.j == nil || w.st.ring == nil || w.rotates(batch) {
+		w.commitDirect(batch)
+		return
 	}
-	root, err := tlog.TreeHash(int64(st.size), bucketHashReader{tx.Bucket(bucketHashes)})
+	w.commitJournal(batch)
+}
+
+// rotates reports whether batch takes the current data key past its
+// limit, so that committing it writes a new key into the key ring.
+func (w *writer) rotates(batch []*request) bool {
+	n := uint64(0)
+	for _, r := range batch {
+		n += uint64(len(r.events))
+	}
+	cur := w.st.ring.data[w.st.ring.current]
+	return w.st.size+n-cur.first >= w.l.opts.MaxEventsPerKey
+}
+
+// built is a batch sealed and hashed, not yet durable.
+type built struct {
+	first    uint64
+	evs      []journalEvent
+	envs     [][]byte
+	hashBase int64
+	hashes   []tlog.Hash
+	keys     map[ValueKeyID][]byte
+	keyOps   []tailKey
+}
+
+// ReadHashes reads stored hashes from the batch, then from the log.
+func (b *built) reader(s *snap) tlog.HashReaderFunc {
+	return func(indexes []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(indexes))
+		for i, idx := range indexes {
+			if j := idx - b.hashBase; j >= 0 && j < int64(len(b.hashes)) {
+				out[i] = b.hashes[j]
+				continue
+			}
+			h, err := s.ReadHashes([]int64{idx})
+			if err != nil {
+				return nil, err
+			}
+			out[i] = h[0]
+		}
+		return out, nil
+	}
+}
+
+// commitJournal seals batch, writes it to the journal with one
+// fdatasync, and only then adds it to the tail and answers its callers.
+// If the journal is full it waits for the flusher to empty it first.
+func (w *writer) commitJournal(batch []*request) {
+	st := w.st
+	s := w.l.takeTail()
+	tx, err := w.l.db.Begin(false)
 	if err != nil {
-		return fmt.Errorf("checkpoint tree hash: %w", err)
+		w.fail(batch, err)
+		return
 	}
-	msg, err := st.ring.signer.sign(st.size, root)
+	defer tx.Rollback()
+	s.tx = tx
+	b := &built{first: st.size + 1, hashBase: s.hashBase + int64(len(s.hashes)), keys: map[ValueKeyID][]byte{}}
+	for _, r := range batch {
+		if r.err = w.check(&st, s.valueKey, b.keys, r); r.err != nil {
+			continue
+		}
+		if err := w.build(&st, &s, b, r); err != nil {
+			w.fail(batch, err)
+			return
+		}
+	}
+	if len(b.evs) > 0 {
+		err = w.persist(b, st.size)
+	}
 	if err != nil {
-		return err
+		w.fail(batch, err)
+		return
 	}
-	if err := tx.Bucket(bucketCheckpoints).Put(u64key(st.size), msg); err != nil {
-		return fmt.Errorf("store checkpoint: %w", err)
+	for _, r := range batch {
+		spendAll(r.events)
 	}
-	st.cpSize, st.cpTime = st.size, now
+	w.stats.commits.Add(1)
+	w.stats.events.Add(st.size - w.st.size)
+	w.l.tailMu.Lock()
+	t := w.l.tail
+	if t.size() == b.first-1 {
+		t.envs = append(t.envs, b.envs...)
+		t.hashes = append(t.hashes, b.hashes...)
+		for _, k := range b.keyOps {
+			t.keys[k.id] = k.val
+		}
+		t.keyOps = append(t.keyOps, b.keyOps...)
+	} // else persist stored it in bbolt and moved the tail past it
+	n := len(t.envs)
+	w.l.tailMu.Unlock()
+	w.publish(st)
+	if st.size-w.l.f.cp.size.Load() >= w.l.opts.CheckpointEvery {
+		// Signed in step, as a bbolt commit would have: a checkpoint at
+		// least every CheckpointEvery events, there when Append returns.
+		w.l.f.flush(false)
+	} else {
+		w.l.f.poke(n)
+	}
+	for _, r := range batch {
+		close(r.done)
+	}
+}
+
+// build seals and hashes r's events into b.
+func (w *writer) build(st *writeState, s *snap, b *built, r *request) error {
+	r.records = make([]Record, 0, len(r.events))
+	for _, e := range r.events {
+		seq := st.size + 1
+		h, env := w.envelope(st, seq, e)
+		leaf := tlog.RecordHash(env)
+		hs, err := tlog.StoredHashesForRecordHash(int64(seq-1), leaf, b.reader(s))
+		if err != nil {
+			return fmt.Errorf("tree hashes for seq %d: %w", seq, err)
+		}
+		b.hashes = append(b.hashes, hs...)
+		je := journalEvent{env: env, destroyed: e.DestroyValueKeys}
+		for _, k := range e.NewValueKeys {
+			wrapped := wrapValueKey(st.ring, k)
+			je.newKeys = append(je.newKeys, keyPut{id: k.id, wrapped: wrapped})
+			b.keys[k.id] = wrapped
+			b.keyOps = append(b.keyOps, tailKey{seq: seq, id: k.id, val: wrapped})
+		}
+		for _, id := range e.DestroyValueKeys {
+			b.keys[id] = destroyedTombstone
+			b.keyOps = append(b.keyOps, tailKey{seq: seq, id: id, val: destroyedTombstone})
+		}
+		b.evs = append(b.evs, je)
+		b.envs = append(b.envs, env)
+		st.size = seq
+		r.records = append(r.records, Record{Header: h, Payload: e.Payload, Leaf: leaf})
+	}
 	return nil
 }
 
-// checkpoint writes a checkpoint in its own transaction when the timer
-// fires with events uncovered, or at close.
-func (w *writer) checkpoint(force bool) {
-	st := w.st
-	if st.ring == nil || st.size == st.cpSize {
-		return
+// persist makes b durable: one record in the journal, after emptying the
+// journal into bbolt if the record does not fit in what is left of it,
+// or, for a record bigger than the whole journal, a bbolt commit.
+func (w *writer) persist(b *built, size uint64) error {
+	j := w.l.j
+	w.jbuf = encodeRecord(w.jbuf[:0], b.first, b.evs)
+	defer func() {
+		if cap(w.jbuf) > 1<<20 {
+			w.jbuf = nil
+		}
+	}()
+	if j.fits(len(w.jbuf)) {
+		return j.write(w.jbuf)
 	}
-	err := w.l.db.Update(func(tx *bolt.Tx) error { return w.maybeCheckpoint(tx, &st, force) })
+	w.l.flushMu.Lock()
+	defer w.l.flushMu.Unlock()
+	if err := w.l.f.flushLocked(false); err != nil {
+		return err
+	}
+	// The tail is empty now (only this goroutine adds to it), so every
+	// record in the journal is in bbolt.
+	j.rewind()
+	if len(w.jbuf) <= j.capacity() {
+		return j.write(w.jbuf)
+	}
+	err := w.l.db.Update(func(tx *bolt.Tx) error {
+		if _, err := storeEvents(tx, b.first-1, b.envs, b.hashes, b.keyOps); err != nil {
+			return err
+		}
+		return w.l.f.maybeCheckpoint(tx, size, false)
+	})
 	if err != nil {
-		w.l.opts.Logger.Warn("event log checkpoint failed", "size", st.size, "err", err)
-		return
+		return fmt.Errorf("commit event log: %w", err)
 	}
-	w.publish(st)
+	w.l.tailMu.Lock()
+	w.l.tail = newTail(size)
+	w.l.tailMu.Unlock()
+	return nil
+}
+
+// fail answers every request of batch with err; nothing was written.
+func (w *writer) fail(batch []*request, err error) {
+	w.stats.failures.Add(1)
+	for _, r := range batch {
+		if r.err == nil {
+			r.err = fmt.Errorf("commit event log: %w", err)
+		}
+		r.records = nil
+		spendAll(r.events)
+		close(r.done)
+	}
 }
