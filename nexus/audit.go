@@ -84,7 +84,13 @@ func (s *Service) history(ctx context.Context, op api.Op, q projections.HistoryQ
 	if page.Until != nil {
 		q.To = *page.Until
 	}
-	rows, next, err := s.proj.History(ctx, q)
+	// Every event answered so far is in the history it searches.
+	err := s.applier.current(ctx)
+	var rows []projections.Access
+	var next uint64
+	if err == nil {
+		rows, next, err = s.proj.History(ctx, q)
+	}
 	if err != nil {
 		s.logger.Error("history query failed", "op", op.String(), "err", err)
 		return internalError(op)

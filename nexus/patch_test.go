@@ -191,6 +191,9 @@ func TestMetadataDeleteRemovesThePath(t *testing.T) {
 func checkRebuildDigest(t *testing.T, s *Service) {
 	t.Helper()
 	ctx := context.Background()
+	if err := s.applier.current(ctx); err != nil {
+		t.Fatal(err)
+	}
 	var key []byte
 	if err := s.withKey(func(root []byte) (err error) { key, err = projections.KeyFromRoot(root); return err }); err != nil {
 		t.Fatal(err)

@@ -235,6 +235,9 @@ func (f *refusalFixture) check(t *testing.T, tc refusalCase) {
 	} else if code := errCode(resp.Body); code != tc.code {
 		t.Fatalf("body %#v, want err %s", resp.Body, tc.code)
 	}
+	if err := f.s.applier.current(ctx); err != nil {
+		t.Fatal(err)
+	}
 	rows, _, err := f.s.proj.History(ctx, projections.HistoryQuery{After: size})
 	if err != nil {
 		t.Fatal(err)
@@ -331,6 +334,9 @@ func TestEveryRouteRecordsItsDenial(t *testing.T) {
 		}
 		size := s.log.Size()
 		resp := s.serveAs(t, nobody, op, body)
+		if err := s.applier.current(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		rows, _, err := s.proj.History(context.Background(), projections.HistoryQuery{After: size})
 		if err != nil {
 			t.Fatal(err)
@@ -363,6 +369,9 @@ func TestRefusalsRecordTheVersionsMeant(t *testing.T) {
 	} {
 		size := f.s.log.Size()
 		resp := f.s.serveAs(t, f.su, tc.op, tc.req)
+		if err := f.s.applier.current(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		rows, _, err := f.s.proj.History(context.Background(), projections.HistoryQuery{After: size})
 		if err != nil {
 			t.Fatal(err)

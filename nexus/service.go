@@ -40,6 +40,7 @@ type Service struct {
 	// is never answered, so every wait on the loop also waits on it.
 	stopped chan struct{}
 	state   writeState // the loop's own: see writeState
+	applier *applier
 	routes  map[api.Op]transport.Handler
 	// recordWait bounds a record's wait (defaultRecordWait; tests
 	// shorten it).
@@ -88,6 +89,7 @@ func NewService(ctx context.Context, log *eventlog.Log, proj *projections.Projec
 		maxVersions = projections.DefaultMaxVersions
 	}
 	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024), stopped: make(chan struct{}), recordWait: defaultRecordWait}
+	s.applier = newApplier(proj, logger)
 	if err := s.recompile(ctx); err != nil {
 		return nil, err
 	}
@@ -129,7 +131,9 @@ func (s *Service) recompile(ctx context.Context) error {
 // queued then are answered 503 (nothing of them was done), and every
 // later submission fails at once.
 func (s *Service) Run(ctx context.Context) {
-	defer s.stop()
+	applied := make(chan struct{})
+	go func() { s.applier.run(ctx); close(applied) }()
+	defer func() { s.stop(); <-applied }()
 	for {
 		var first *command
 		select {
@@ -181,42 +185,51 @@ func (s *Service) step(ctx context.Context, batch []*command) {
 }
 
 // flush appends a segment's events in one durable append, applies them,
-// and answers each command.
+// and answers each command. A command that only records (an audited
+// read, a denial) is answered as soon as its events are durable: nothing
+// it answers depends on applying them, and the applier holds them
+// briefly to apply many at once.
 func (s *Service) flush(ctx context.Context, seg []built) {
 	var evs []eventlog.Event
-	var recs []eventlog.Record
 	policies := false
 	for _, b := range seg {
 		evs = append(evs, b.out.events...)
 		policies = policies || b.c.key == policiesKey && len(b.out.events) > 0
 	}
+	var recs []eventlog.Record
 	if len(evs) > 0 {
 		var err error
-		recs, err = s.log.Append(ctx, evs...)
-		if err == nil {
-			err = s.proj.Apply(ctx, recs)
-			if errors.Is(err, projections.ErrOutOfOrder) {
-				// Custody records its own events (bootstrap, recovery,
-				// distribution, health) straight to the log: read them in.
-				s.state.forgetAll()
-				err = s.proj.CatchUp(ctx)
-			}
-		}
-		if err != nil {
-			s.state.forgetAll()
-			s.logger.Error("command loop: append or apply failed", "err", err)
-			for _, b := range seg {
-				b.c.reply <- fail(http.StatusInternalServerError, api.CodeInternal)
-			}
+		if recs, err = s.log.Append(ctx, evs...); err != nil {
+			s.failed(seg, "append", err)
 			return
 		}
-		if policies {
-			if err := s.recompile(ctx); err != nil {
-				s.logger.Error("recompile policies", "err", err)
-			}
-		}
 	}
+	type pending struct {
+		b    built
+		recs []eventlog.Record
+	}
+	var later []pending
+	all, records := recs, true
 	for _, b := range seg {
+		own := recs[:len(b.out.events)]
+		recs = recs[len(own):]
+		if onlyRecords(own) && !b.c.write && b.out.durable == nil && b.out.answerAfter == nil {
+			b.c.reply <- b.out.answer
+			continue
+		}
+		records = records && onlyRecords(own)
+		later = append(later, pending{b, own})
+	}
+	if err := s.applyOrHold(ctx, all, records, policies); err != nil {
+		bs := make([]built, len(later))
+		for i, p := range later {
+			bs[i] = p.b
+		}
+		s.failed(bs, "apply", err)
+		return
+	}
+	for _, p := range later {
+		b := p.b
 		switch {
 		case b.out.durable != nil:
 			b.out.durable()
@@ -225,11 +238,59 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 		}
 		answer := b.out.answer
 		if b.out.answerAfter != nil {
-			answer = b.out.answerAfter(recs[:len(b.out.events)])
+			answer = b.out.answerAfter(p.recs)
 		}
-		recs = recs[len(b.out.events):]
 		b.c.reply <- answer
 	}
+}
+
+// applyOrHold applies a segment's records, or, when they only record,
+// hands them to the applier to hold. It recompiles the policies if they
+// changed.
+func (s *Service) applyOrHold(ctx context.Context, recs []eventlog.Record, records, policies bool) error {
+	if records {
+		if len(recs) > 0 {
+			s.applier.hold(recs)
+		}
+		return nil
+	}
+	err := s.applier.apply(ctx, recs)
+	if s.applier.caughtUp.Swap(false) {
+		// The catch-up may have applied events appended past the loop.
+		s.state.forgetAll()
+	}
+	if err != nil {
+		return err
+	}
+	if policies {
+		if err := s.recompile(ctx); err != nil {
+			s.logger.Error("recompile policies", "err", err)
+		}
+	}
+	return nil
+}
+
+// failed answers every command of seg 500 after a failed append or
+// apply, and forgets the write state, which may no longer match the
+// projection.
+func (s *Service) failed(seg []built, what string, err error) {
+	s.state.forgetAll()
+	s.logger.Error("command loop: "+what+" failed", "err", err)
+	for _, b := range seg {
+		b.c.reply <- fail(http.StatusInternalServerError, api.CodeInternal)
+	}
+}
+
+// onlyRecords reports whether recs only record (see
+// projections.RecordOnly): applying them changes nothing a command is
+// built from.
+func onlyRecords(recs []eventlog.Record) bool {
+	for _, r := range recs {
+		if !projections.RecordOnly(r.Type) {
+			return false
+		}
+	}
+	return true
 }
 
 // do queues a state-changing command and waits for its answer.

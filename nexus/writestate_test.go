@@ -23,9 +23,16 @@ import (
 // projection, its loop running, without HTTP in between.
 func newTestService(t *testing.T, maxVersions int) *Service {
 	t.Helper()
+	return newTestServiceWith(t, maxVersions, eventlog.Options{})
+}
+
+// newTestServiceWith is newTestService over a log opened with opts.
+func newTestServiceWith(t *testing.T, maxVersions int, opts eventlog.Options) *Service {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	log, err := eventlog.Open(ctx, filepath.Join(t.TempDir(), "events.db"), eventlog.Options{Logger: slog.New(slog.DiscardHandler)})
+	opts.Logger = slog.New(slog.DiscardHandler)
+	log, err := eventlog.Open(ctx, filepath.Join(t.TempDir(), "events.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

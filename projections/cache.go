@@ -66,11 +66,28 @@ func (c *currentCache) invalidate() {
 // record reads, refusals and cipher uses.
 func recordsOnly(recs []prepared) bool {
 	for _, r := range recs {
-		switch r.pl.(type) {
-		case *events.SecretRead, *events.AccessDenied, *events.CipherUsed, *events.RequestRefused:
-		default:
+		if !RecordOnly(r.rec.Type) {
 			return false
 		}
 	}
 	return true
+}
+
+// RecordOnly reports whether an event of type typ only records: a read,
+// a denial, a cipher use or a refused request. Applying one adds a row
+// to the access history and changes no secret, policy or metadata, so
+// nothing a command builds depends on it.
+func RecordOnly(typ string) bool {
+	switch typ {
+	case recordTypes[0], recordTypes[1], recordTypes[2], recordTypes[3]:
+		return true
+	}
+	return false
+}
+
+var recordTypes = [...]string{
+	(*events.SecretRead)(nil).Type(),
+	(*events.AccessDenied)(nil).Type(),
+	(*events.CipherUsed)(nil).Type(),
+	(*events.RequestRefused)(nil).Type(),
 }

@@ -47,6 +47,14 @@ var skips = []struct{ doc, line, why string }{
 	{"README.md", "SPIKE_KEEPERS=... SPIKE_NEXUS_URL=https://127.0.0.1:8553 bin/spike-bootstrap", "a production start: see bin/spike-keeper"},
 	{"docs/operator.md", "spike operator restore /secure/place/spike.recovery.1.txt", "it needs a sealed Nexus, and spike dev unseals itself from its keepers at every start; test/e2e/custody restores a sealed Nexus from recovery files"},
 	{"docs/operator.md", "spike operator restore /secure/place/spike.recovery.2.txt", "see the line before"},
+	{"docs/performance.md", "make bench", "benchmarks run for minutes and measure, they check nothing; test/e2e/bench runs the same harness under -spire-bench"},
+	{"docs/performance.md", "make bench-spire", "see make bench"},
+	{"docs/performance.md", "make bench-rebuild", "see make bench"},
+	{"docs/performance.md", "make bench-cold-start", "see make bench"},
+	{"docs/performance.md", "make bench-go", "see make bench"},
+	{"docs/performance.md", "SPIKE_BENCH_SCRIPT=/path/to/spike-run.sh make bench-spire BENCH_FLAGS='-clients ours,sdk,sdk-new -format md'", "it needs SPIKE built outside this repository, and it is a benchmark: see make bench"},
+	{"docs/performance.md", "SPIKE_BENCH_SCRIPT=/path/to/spike-run.sh make bench-spire BENCH_FLAGS='-mix get -c 1,8,32 -clients sdk -versions 20 -format md'", "see the line before"},
+	{"docs/performance.md", "SPIKE_BENCH_SCRIPT=/path/to/spike-run.sh make bench-spire BENCH_FLAGS='-mix get -c 1,8,32 -clients sdk -policies 100 -format md'", "see the line before"},
 }
 
 // subs fill in what a reader would: placeholders, and the answer to a

@@ -1,0 +1,143 @@
+package nexus
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/projections"
+)
+
+// applier applies committed events to the projection, in log order.
+//
+// Events that only record (reads, denials, cipher uses, refusals) change
+// nothing a command is built from, so the loop answers their commands as
+// soon as they are durable and hands them here to be held: they are
+// applied together, within holdFor, in one SQLite transaction instead of
+// one per step. Anything that reads the access history asks for them
+// first (current), and an event that changes state is applied after
+// them, so the projection only ever moves forward in log order.
+type applier struct {
+	proj   *projections.Projection
+	logger *slog.Logger
+
+	mu   sync.Mutex // serialises applies; guards held
+	held []eventlog.Record
+	// wake tells the background goroutine that records are held (cap 1).
+	wake chan struct{}
+	// full tells it to apply them now, without waiting out holdFor.
+	full chan struct{}
+	// caughtUp is set when the projection caught up from the log, which
+	// may have applied events appended past the loop: the loop then
+	// forgets the write state it keeps.
+	caughtUp atomic.Bool
+}
+
+// holdFor bounds how long a durable record waits to appear in audit
+// queries that do not ask for it (they all do, through current), and
+// holdMax how many are held before they are applied at once.
+const (
+	holdFor = 10 * time.Millisecond
+	holdMax = 1024
+)
+
+func newApplier(proj *projections.Projection, logger *slog.Logger) *applier {
+	return &applier{proj: proj, logger: logger, wake: make(chan struct{}, 1), full: make(chan struct{}, 1)}
+}
+
+// apply applies what is held and then recs, in one transaction. If that
+// fails, the projection catches up from the log instead: every event
+// held or given is durable there.
+func (a *applier) apply(ctx context.Context, recs []eventlog.Record) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.applyLocked(ctx, recs)
+}
+
+func (a *applier) applyLocked(ctx context.Context, recs []eventlog.Record) error {
+	all := recs
+	if len(a.held) > 0 {
+		all = append(a.held, recs...)
+	}
+	a.held = nil
+	err := a.proj.Apply(ctx, all)
+	if err != nil {
+		// Out of order (something appended to the log past the loop) or
+		// a failed transaction: the log has it all.
+		if cerr := a.proj.CatchUp(ctx); cerr == nil {
+			a.caughtUp.Store(true)
+			a.logger.Debug("projection caught up from the log", "after", err)
+			return nil
+		}
+	}
+	return err
+}
+
+// hold keeps recs, all record-only and durable, to be applied within
+// holdFor or once holdMax are held.
+func (a *applier) hold(recs []eventlog.Record) {
+	a.mu.Lock()
+	a.held = append(a.held, recs...)
+	n := len(a.held)
+	a.mu.Unlock()
+	signal(a.wake)
+	if n >= holdMax {
+		signal(a.full)
+	}
+}
+
+// current applies whatever is held, so a query that follows sees every
+// event answered so far.
+func (a *applier) current(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.held) == 0 {
+		return nil
+	}
+	return a.applyLocked(ctx, nil)
+}
+
+// run applies held records in the background until ctx ends, then
+// applies what is left with a context of its own, so a clean shutdown
+// leaves the projection at the log's end.
+func (a *applier) run(ctx context.Context) {
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := a.current(ctx); err != nil {
+			a.logger.Warn("apply held records at shutdown; the next start catches up from the log", "err", err)
+		}
+	}()
+	t := time.NewTimer(holdFor)
+	t.Stop()
+	for {
+		select {
+		case <-a.wake:
+		case <-ctx.Done():
+			return
+		}
+		t.Reset(holdFor)
+		select {
+		case <-t.C:
+		case <-a.full:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		if err := a.current(ctx); err != nil && ctx.Err() == nil {
+			a.logger.Error("apply held records", "err", err)
+		}
+	}
+}
+
+// signal sends on a channel of capacity one without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
