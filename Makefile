@@ -59,7 +59,7 @@ bench:
 ## it, SPIKE_BENCH_TARGET or the Nexus SPIKE_BENCH_SCRIPT starts.
 ## BENCH_FLAGS go to the load tool.
 bench-spire: spire
-	$(GO) test -count=1 -timeout 3h -run '^TestSideBySide$$' ./test/e2e/bench -spire-bench \
+	$(GO) test -count=1 -v -timeout 3h -run '^TestSideBySide$$' ./test/e2e/bench -spire-bench \
 	  -load-flags '-d $(BENCH_TIME) $(BENCH_FLAGS)'
 
 ## bench-rebuild: projection rebuild speed over a one-million-event log,

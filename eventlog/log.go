@@ -155,10 +155,13 @@ func Open(ctx context.Context, path string, opts Options) (*Log, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: opts.LockTimeout,
-		// The freelist is rebuilt by scanning on open instead of being
-		// written on every commit: fewer pages per commit, and a crash
-		// cannot leave a stale freelist behind.
-		NoFreelistSync:  true,
+		// The freelist is written with every commit (bbolt's default).
+		// Without it bbolt rebuilds it on open by reading every page,
+		// which made a restart's resident memory grow by the file's size
+		// (434 MiB more for a one-million-event log); commits now come
+		// in large batches from the journal's flusher, so the extra page
+		// per commit costs little.
+		NoFreelistSync:  false,
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: 1 << 30,
 	})

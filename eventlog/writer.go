@@ -114,8 +114,27 @@ func newWriter(l *Log) *writer {
 // durable. ctx bounds only the wait for a place in the
 // queue: once queued, an append is carried out and Append waits for it.
 func (l *Log) Append(ctx context.Context, events ...Event) ([]Record, error) {
+	p, err := l.Submit(ctx, events...)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait()
+}
+
+// Pending is an append that has been queued and not yet waited for.
+type Pending struct {
+	r *request
+}
+
+// Submit queues events to be appended, as Append does, and returns
+// without waiting for them to be durable. Appends are carried out in the
+// order they were queued, so one caller that submits A and then B gets A
+// before B in the log, while A's sync is still running when B is built.
+func (l *Log) Submit(ctx context.Context, events ...Event) (*Pending, error) {
 	if len(events) == 0 {
-		return nil, nil
+		r := &request{done: make(chan struct{})}
+		close(r.done)
+		return &Pending{r}, nil
 	}
 	if err := l.validate(events); err != nil {
 		spendAll(events)
@@ -126,8 +145,14 @@ func (l *Log) Append(ctx context.Context, events ...Event) ([]Record, error) {
 		spendAll(events)
 		return nil, err
 	}
-	<-r.done
-	return r.records, r.err
+	return &Pending{r}, nil
+}
+
+// Wait waits until the append is durable (or failed) and returns its
+// records.
+func (p *Pending) Wait() ([]Record, error) {
+	<-p.r.done
+	return p.r.records, p.r.err
 }
 
 func (l *Log) validate(events []Event) error {

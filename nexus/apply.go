@@ -100,17 +100,18 @@ func (a *applier) current(ctx context.Context) error {
 	return a.applyLocked(ctx, nil)
 }
 
-// run applies held records in the background until ctx ends, then
-// applies what is left with a context of its own, so a clean shutdown
-// leaves the projection at the log's end.
+// finish applies what is still held, with a context of its own (ctx has
+// ended), so a clean shutdown leaves the projection at the log's end.
+func (a *applier) finish(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := a.current(ctx); err != nil {
+		a.logger.Warn("apply held records at shutdown; the next start catches up from the log", "err", err)
+	}
+}
+
+// run applies held records in the background until ctx ends.
 func (a *applier) run(ctx context.Context) {
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := a.current(ctx); err != nil {
-			a.logger.Warn("apply held records at shutdown; the next start catches up from the log", "err", err)
-		}
-	}()
 	t := time.NewTimer(holdFor)
 	t.Stop()
 	for {

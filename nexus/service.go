@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,7 +42,11 @@ type Service struct {
 	stopped chan struct{}
 	state   writeState // the loop's own: see writeState
 	applier *applier
-	routes  map[api.Op]transport.Handler
+	// queued carries segments of reads whose events are queued in the
+	// log to answerReads; reads counts those not yet answered.
+	queued chan queuedReads
+	reads  sync.WaitGroup
+	routes map[api.Op]transport.Handler
 	// recordWait bounds a record's wait (defaultRecordWait; tests
 	// shorten it).
 	recordWait time.Duration
@@ -80,6 +85,10 @@ const policiesKey = "\x00policies"
 // DefaultMaxSecretSize bounds one version's data: 1 MiB.
 const DefaultMaxSecretSize = 1 << 20
 
+// maxQueuedReads bounds the segments of reads queued in the log and not
+// yet answered; past it the loop waits for the answerer.
+const maxQueuedReads = 64
+
 // maxBatch bounds the commands one loop step takes.
 const maxBatch = 256
 
@@ -90,6 +99,7 @@ func NewService(ctx context.Context, log *eventlog.Log, proj *projections.Projec
 	}
 	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024), stopped: make(chan struct{}), recordWait: defaultRecordWait}
 	s.applier = newApplier(proj, logger)
+	s.queued = make(chan queuedReads, maxQueuedReads)
 	if err := s.recompile(ctx); err != nil {
 		return nil, err
 	}
@@ -131,9 +141,16 @@ func (s *Service) recompile(ctx context.Context) error {
 // queued then are answered 503 (nothing of them was done), and every
 // later submission fails at once.
 func (s *Service) Run(ctx context.Context) {
-	applied := make(chan struct{})
+	applied, answered := make(chan struct{}), make(chan struct{})
 	go func() { s.applier.run(ctx); close(applied) }()
-	defer func() { s.stop(); <-applied }()
+	go func() { s.answerReads(); close(answered) }()
+	defer func() {
+		close(s.queued)
+		<-answered
+		s.stop()
+		<-applied
+		s.applier.finish(ctx)
+	}()
 	for {
 		var first *command
 		select {
@@ -196,6 +213,10 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 		evs = append(evs, b.out.events...)
 		policies = policies || b.c.key == policiesKey && len(b.out.events) > 0
 	}
+	if len(evs) > 0 && onlyReads(seg) {
+		s.submitReads(ctx, seg, evs)
+		return
+	}
 	var recs []eventlog.Record
 	if len(evs) > 0 {
 		var err error
@@ -203,6 +224,9 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 			s.failed(seg, "append", err)
 			return
 		}
+		// Reads queued before these events are before them in the log:
+		// their records are held before these are applied or held.
+		s.reads.Wait()
 	}
 	type pending struct {
 		b    built
@@ -241,6 +265,69 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 			answer = b.out.answerAfter(p.recs)
 		}
 		b.c.reply <- answer
+	}
+}
+
+// onlyReads reports whether every command of seg only records (an
+// audited read, a denial, a cipher use, a refusal) and is answered
+// without its records.
+func onlyReads(seg []built) bool {
+	for _, b := range seg {
+		if b.c.write || b.out.durable != nil || b.out.answerAfter != nil {
+			return false
+		}
+		for _, e := range b.out.events {
+			if !projections.RecordOnly(e.Type) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// submitReads queues a segment of reads' events and leaves them to the
+// answerer, so the loop builds the next segment while their sync runs.
+// Nothing a later command is built from depends on them; the log keeps
+// them in the order queued, and a later segment that changes state waits
+// for them to be held before it is applied (s.reads).
+func (s *Service) submitReads(ctx context.Context, seg []built, evs []eventlog.Event) {
+	p, err := s.log.Submit(ctx, evs...)
+	if err != nil {
+		s.logger.Error("command loop: append failed", "err", err)
+		for _, b := range seg {
+			b.c.reply <- fail(http.StatusInternalServerError, api.CodeInternal)
+		}
+		return
+	}
+	s.reads.Add(1)
+	s.queued <- queuedReads{p, seg}
+}
+
+// queuedReads is a segment of reads whose events are queued in the log.
+type queuedReads struct {
+	p   *eventlog.Pending
+	seg []built
+}
+
+// answerReads answers queued reads, in the order queued, once their
+// events are durable, and hands their records to the applier; it
+// returns when s.queued is closed and drained.
+func (s *Service) answerReads() {
+	for q := range s.queued {
+		recs, err := q.p.Wait()
+		if err != nil {
+			s.logger.Error("command loop: append failed", "err", err)
+		} else {
+			s.applier.hold(recs)
+		}
+		for _, b := range q.seg {
+			if err != nil {
+				b.c.reply <- fail(http.StatusInternalServerError, api.CodeInternal)
+			} else {
+				b.c.reply <- b.out.answer
+			}
+		}
+		s.reads.Done()
 	}
 }
 

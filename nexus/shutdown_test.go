@@ -19,7 +19,7 @@ import (
 // or queued when it stops, is answered 503 instead of waiting forever.
 func TestSubmitEndsWithTheLoop(t *testing.T) {
 	t.Parallel()
-	s := &Service{cmds: make(chan *command, 8), stopped: make(chan struct{}), applier: newApplier(nil, slog.New(slog.DiscardHandler))}
+	s := &Service{cmds: make(chan *command, 8), stopped: make(chan struct{}), applier: newApplier(nil, slog.New(slog.DiscardHandler)), queued: make(chan queuedReads, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	running := make(chan struct{})
 	release := make(chan struct{})
