@@ -114,7 +114,7 @@ func (f *flusher) flushLocked(force bool) error {
 	written := 0
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		var err error
-		written, err = storeEvents(tx, s.base, s.envs, s.hashes[:tlog.StoredHashCount(int64(size))-s.hashBase], ops)
+		written, err = f.l.storeEvents(tx, s.base, s.envs, s.hashes[:tlog.StoredHashCount(int64(size))-s.hashBase], ops)
 		if err != nil {
 			return err
 		}
@@ -147,14 +147,18 @@ func (t *tail) keyOpsUpTo(l *Log, size uint64) []tailKey {
 
 // storeEvents writes events base+1.. with their stored hashes and key
 // changes into tx, returning the bytes written.
-func storeEvents(tx *bolt.Tx, base uint64, envs [][]byte, hashes []tlog.Hash, keys []tailKey) (int, error) {
-	events, hb, vk := tx.Bucket(bucketEvents), tx.Bucket(bucketHashes), tx.Bucket(bucketValueKeys)
+func (l *Log) storeEvents(tx *bolt.Tx, base uint64, envs [][]byte, hashes []tlog.Hash, keys []tailKey) (int, error) {
+	events, hb, vk, idx := tx.Bucket(bucketEvents), tx.Bucket(bucketHashes), tx.Bucket(bucketValueKeys), tx.Bucket(bucketTypeIndex)
 	events.FillPercent = 1
 	hb.FillPercent = 1
 	written := 0
 	for i, env := range envs {
-		if err := events.Put(u64key(base+1+uint64(i)), env); err != nil {
-			return 0, fmt.Errorf("store event %d: %w", base+1+uint64(i), err)
+		seq := base + 1 + uint64(i)
+		if err := events.Put(u64key(seq), env); err != nil {
+			return 0, fmt.Errorf("store event %d: %w", seq, err)
+		}
+		if err := l.indexEvent(idx, seq, typeOf(env)); err != nil {
+			return 0, err
 		}
 		written += len(env)
 	}

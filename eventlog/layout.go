@@ -12,9 +12,10 @@ var (
 	bucketCheckpoints = []byte("checkpoints") // tree size → signed note
 	bucketDataKeys    = []byte("datakeys")    // key id → data key record
 	bucketValueKeys   = []byte("valuekeys")   // value key id → wrapped key, or a one-byte tombstone once destroyed
+	bucketTypeIndex   = []byte("typeindex")   // seq → type, for events of the indexed types (metaIndexed)
 )
 
-var allBuckets = [][]byte{bucketMeta, bucketEvents, bucketHashes, bucketCheckpoints, bucketDataKeys, bucketValueKeys}
+var allBuckets = [][]byte{bucketMeta, bucketEvents, bucketHashes, bucketCheckpoints, bucketDataKeys, bucketValueKeys, bucketTypeIndex}
 
 // Keys in bucketMeta.
 var (
@@ -24,6 +25,7 @@ var (
 	metaCurrentKey = []byte("current-key") // uint32: id of the data key sealing new events
 	metaSigner     = []byte("signer")      // checkpoint signing seed, wrapped by the KEK
 	metaVerifier   = []byte("verifier")    // note verifier key (public), in clear
+	metaIndexed    = []byte("indexed")     // the types bucketTypeIndex holds, sorted, newline-separated
 )
 
 // formatVersion is the version of the file layout this code writes. Open

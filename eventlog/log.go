@@ -53,6 +53,13 @@ type Options struct {
 	FlushDelay  time.Duration
 	FlushEvents int
 
+	// IndexTypes are event types ScanBack finds without reading the
+	// events between them: rare types looked up by the newest first
+	// (custody's records, read while sealed). Every appender of the file
+	// keeps the index the file names, so only the opener that decides it
+	// (Nexus) sets this; changing it re-indexes the file once, on open.
+	IndexTypes []string
+
 	// JournalSync makes the journal's writes durable. Default fdatasync;
 	// tests inject failures and stalls here.
 	JournalSync func(*os.File) error
@@ -113,11 +120,14 @@ func (o Options) withDefaults() Options {
 
 // Log is an open event log. Its methods are safe for concurrent use.
 type Log struct {
-	path   string
-	db     *bolt.DB
-	opts   Options
-	id     []byte
-	origin string
+	path string
+	db   *bolt.DB
+	opts Options
+	// indexed are the types bucketTypeIndex holds (nil: none); set by
+	// Open, read-only after.
+	indexed map[string]bool
+	id      []byte
+	origin  string
 
 	ring atomic.Pointer[ring] // nil while sealed
 
@@ -174,6 +184,10 @@ func Open(ctx context.Context, path string, opts Options) (*Log, error) {
 	warnLooseMode(path, 0o077, opts.Logger)
 	l := &Log{path: path, db: db, opts: opts, notify: make(chan struct{}), closed: make(chan struct{})}
 	if err := l.init(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open event log %s: %w", path, err)
+	}
+	if err := l.prepareIndex(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open event log %s: %w", path, err)
 	}

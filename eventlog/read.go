@@ -227,6 +227,9 @@ func (l *Log) ScanBack(ctx context.Context, fn func(Record) bool, types ...strin
 				return err
 			}
 		}
+		if l.covers(types) {
+			return scanIndexBack(ctx, s, pass)
+		}
 		c := s.tx.Bucket(bucketEvents).Cursor()
 		k, v := c.Seek(u64key(s.base))
 		if k == nil || beUint64(k) != s.base {
@@ -242,6 +245,33 @@ func (l *Log) ScanBack(ctx context.Context, fn func(Record) bool, types ...strin
 		}
 		return nil
 	})
+}
+
+// scanIndexBack passes the events the type index names, newest first,
+// from the snapshot's bbolt part. pass checks each event's own type.
+func scanIndexBack(ctx context.Context, s *snap, pass func(uint64, []byte) (bool, error)) error {
+	events := s.tx.Bucket(bucketEvents)
+	c := s.tx.Bucket(bucketTypeIndex).Cursor()
+	k, _ := c.Seek(u64key(s.base))
+	switch {
+	case k == nil:
+		k, _ = c.Last()
+	case beUint64(k) != s.base:
+		k, _ = c.Prev()
+	}
+	for ; k != nil; k, _ = c.Prev() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		v := events.Get(k)
+		if v == nil {
+			return fmt.Errorf("type index names event %d, which the log does not hold: %w", beUint64(k), ErrMalformed)
+		}
+		if more, err := pass(beUint64(k), v); !more || err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // typeOf reads an envelope's type name without decoding the rest.

@@ -351,6 +351,7 @@ func (w *writer) commitDirect(batch []*request) {
 				events:    tx.Bucket(bucketEvents),
 				hashes:    tx.Bucket(bucketHashes),
 				valueKeys: tx.Bucket(bucketValueKeys),
+				index:     tx.Bucket(bucketTypeIndex),
 			}
 			b.events.FillPercent = 1
 			b.hashes.FillPercent = 1
@@ -393,7 +394,7 @@ func (w *writer) commitDirect(batch []*request) {
 }
 
 type txBuckets struct {
-	events, hashes, valueKeys *bolt.Bucket
+	events, hashes, valueKeys, index *bolt.Bucket
 }
 
 // check validates r against the current state without writing anything.
@@ -467,6 +468,9 @@ func (w *writer) write(tx *bolt.Tx, st *writeState, b txBuckets, r *request) err
 		st.written += len(env)
 		if err := b.events.Put(u64key(seq), env); err != nil {
 			return fmt.Errorf("store event %d: %w", seq, err)
+		}
+		if err := w.l.indexEvent(b.index, seq, e.Type); err != nil {
+			return err
 		}
 		leaf := tlog.RecordHash(env)
 		if err := appendHashes(b.hashes, int64(seq-1), leaf); err != nil {
@@ -699,7 +703,7 @@ func (w *writer) persist(b *built, size uint64) error {
 		return j.write(w.jbuf)
 	}
 	err := w.l.db.Update(func(tx *bolt.Tx) error {
-		if _, err := storeEvents(tx, b.first-1, b.envs, b.hashes, b.keyOps); err != nil {
+		if _, err := w.l.storeEvents(tx, b.first-1, b.envs, b.hashes, b.keyOps); err != nil {
 			return err
 		}
 		return w.l.f.maybeCheckpoint(tx, size, false)

@@ -181,6 +181,9 @@ func (c *Custody) setReason(err error) {
 	}
 }
 
+// sharingTypes are the records of a sharing. The log indexes them
+// (eventlog.Options.IndexTypes): they are looked up while sealed, and
+// without the index the first lookup read every event of the log.
 var sharingTypes = []string{(&events.Bootstrapped{}).Type(), (&events.ShardsRotated{}).Type()}
 
 // sharingIndex remembers the sharings recorded in the log, and how far

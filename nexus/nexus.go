@@ -63,7 +63,7 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 	if cfg.RetentionInterval <= 0 {
 		cfg.RetentionInterval = time.Minute
 	}
-	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger})
+	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger, IndexTypes: sharingTypes})
 	if err != nil {
 		return err
 	}
