@@ -262,7 +262,7 @@ func (p *Projection) LastApplied() uint64 {
 func openFile(ctx context.Context, path string, bulk bool) (*sql.DB, error) {
 	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 	if bulk {
-		pragmas = "_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=locking_mode(EXCLUSIVE)"
+		pragmas = "_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=locking_mode(EXCLUSIVE)&_pragma=temp_store(MEMORY)"
 	}
 	dsn := "file:" + path + "?" + pragmas + "&_pragma=busy_timeout(10000)&_pragma=cache_size(-32768)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
