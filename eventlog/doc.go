@@ -7,9 +7,19 @@
 // current data key, with the encoded header as associated data. Sequence
 // numbers are dense from 1.
 //
-// Appends are group-committed: concurrent callers are batched into one
-// bbolt transaction by a single writer goroutine, and each call returns only
-// after its batch is durable.
+// Appends are group-committed: concurrent callers are batched by a single
+// writer goroutine, and each call returns only after its batch is
+// durable. A batch is made durable by one write and one fdatasync to a
+// preallocated write-ahead journal beside the bbolt file
+// (events.db.journal), not by a bbolt transaction (two fdatasyncs and the
+// page writes): readers see journalled events at once from memory, and a
+// flusher moves them into bbolt in large batches, off the answer path. On
+// open the journal's records newer than the bbolt file are replayed into
+// it, so a crash loses nothing that was answered. bbolt stays the file
+// format; the journal only ever holds events bbolt has not taken yet.
+//
+// A few rare types can be indexed (Options.IndexTypes), so ScanBack finds
+// them, newest first, without reading every event in between.
 //
 // Every envelope is a leaf of an RFC 6962 Merkle tree (golang.org/x/mod's
 // tlog); the tree's stored hashes are written in the same transaction as the
