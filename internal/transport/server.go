@@ -127,6 +127,7 @@ func NewServer(opts ServerOptions, routes []Route) (*Server, error) {
 		s.routes[k] = r
 	}
 	tlsConf := tlsconfig.MTLSServerConfig(opts.SVID, opts.Bundle, opts.Authorizer)
+	tlsConf.VerifyPeerCertificate = newPeerVerifier(opts.Bundle, opts.Authorizer).verify
 	tlsConf.MinVersion = tls.VersionTLS13
 	s.http = &http.Server{
 		Handler:           s,
