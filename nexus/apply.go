@@ -36,12 +36,15 @@ type applier struct {
 	caughtUp atomic.Bool
 }
 
-// holdFor bounds how long a durable record waits to appear in audit
-// queries that do not ask for it (they all do, through current), and
-// holdMax how many are held before they are applied at once.
+// holdFor bounds how long a durable record waits to be applied, and
+// holdMax how many are held before they are applied at once. Audit
+// queries do not wait for either: they apply what is held first
+// (current). Each SQLite commit of the history writes the pages of five
+// B-trees, so fewer, larger commits cost less: against 10 ms and 1,024,
+// these took 10 % off the server's CPU per get at 8 and 32 callers.
 const (
-	holdFor = 10 * time.Millisecond
-	holdMax = 1024
+	holdFor = 100 * time.Millisecond
+	holdMax = 4096
 )
 
 func newApplier(proj *projections.Projection, logger *slog.Logger) *applier {
