@@ -228,32 +228,24 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 		// their records are held before these are applied or held.
 		s.reads.Wait()
 	}
-	type pending struct {
-		b    built
-		recs []eventlog.Record
-	}
-	var later []pending
+	var later []built
+	var laterRecs [][]eventlog.Record
 	all, records := recs, true
 	for _, b := range seg {
 		own := recs[:len(b.out.events)]
 		recs = recs[len(own):]
-		if onlyRecords(own) && !b.c.write && b.out.durable == nil && b.out.answerAfter == nil {
+		if b.onlyRecords() {
 			b.c.reply <- b.out.answer
 			continue
 		}
-		records = records && onlyRecords(own)
-		later = append(later, pending{b, own})
+		records = records && recordsOnly(b.out.events)
+		later, laterRecs = append(later, b), append(laterRecs, own)
 	}
 	if err := s.applyOrHold(ctx, all, records, policies); err != nil {
-		bs := make([]built, len(later))
-		for i, p := range later {
-			bs[i] = p.b
-		}
-		s.failed(bs, "apply", err)
+		s.failed(later, "apply", err)
 		return
 	}
-	for _, p := range later {
-		b := p.b
+	for i, b := range later {
 		switch {
 		case b.out.durable != nil:
 			b.out.durable()
@@ -262,24 +254,36 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 		}
 		answer := b.out.answer
 		if b.out.answerAfter != nil {
-			answer = b.out.answerAfter(p.recs)
+			answer = b.out.answerAfter(laterRecs[i])
 		}
 		b.c.reply <- answer
 	}
 }
 
-// onlyReads reports whether every command of seg only records (an
-// audited read, a denial, a cipher use, a refusal) and is answered
-// without its records.
+// onlyRecords reports whether b's command only records (an audited
+// read, a denial, a cipher use, a refusal) and is answered without its
+// records: it can be answered once they are durable, before they are
+// applied.
+func (b built) onlyRecords() bool {
+	return !b.c.write && b.out.durable == nil && b.out.answerAfter == nil && recordsOnly(b.out.events)
+}
+
+// onlyReads reports whether every command of seg only records.
 func onlyReads(seg []built) bool {
 	for _, b := range seg {
-		if b.c.write || b.out.durable != nil || b.out.answerAfter != nil {
+		if !b.onlyRecords() {
 			return false
 		}
-		for _, e := range b.out.events {
-			if !projections.RecordOnly(e.Type) {
-				return false
-			}
+	}
+	return true
+}
+
+// recordsOnly reports whether evs only record (projections.RecordOnly):
+// applying them changes nothing a command is built from.
+func recordsOnly(evs []eventlog.Event) bool {
+	for _, e := range evs {
+		if !projections.RecordOnly(e.Type) {
+			return false
 		}
 	}
 	return true
@@ -293,10 +297,7 @@ func onlyReads(seg []built) bool {
 func (s *Service) submitReads(ctx context.Context, seg []built, evs []eventlog.Event) {
 	p, err := s.log.Submit(ctx, evs...)
 	if err != nil {
-		s.logger.Error("command loop: append failed", "err", err)
-		for _, b := range seg {
-			b.c.reply <- fail(http.StatusInternalServerError, api.CodeInternal)
-		}
+		s.failed(seg, "append", err)
 		return
 	}
 	s.reads.Add(1)
@@ -316,14 +317,13 @@ func (s *Service) answerReads() {
 	for q := range s.queued {
 		recs, err := q.p.Wait()
 		if err != nil {
+			// Not s.failed: the write state is the loop's, and reads
+			// changed nothing in it.
 			s.logger.Error("command loop: append failed", "err", err)
+			answerAll(q.seg, errInternal)
 		} else {
 			s.applier.hold(recs)
-		}
-		for _, b := range q.seg {
-			if err != nil {
-				b.c.reply <- fail(http.StatusInternalServerError, api.CodeInternal)
-			} else {
+			for _, b := range q.seg {
 				b.c.reply <- b.out.answer
 			}
 		}
@@ -363,22 +363,18 @@ func (s *Service) applyOrHold(ctx context.Context, recs []eventlog.Record, recor
 func (s *Service) failed(seg []built, what string, err error) {
 	s.state.forgetAll()
 	s.logger.Error("command loop: "+what+" failed", "err", err)
+	answerAll(seg, errInternal)
+}
+
+// answerAll sends r to every command of seg.
+func answerAll(seg []built, r transport.Response) {
 	for _, b := range seg {
-		b.c.reply <- fail(http.StatusInternalServerError, api.CodeInternal)
+		b.c.reply <- r
 	}
 }
 
-// onlyRecords reports whether recs only record (see
-// projections.RecordOnly): applying them changes nothing a command is
-// built from.
-func onlyRecords(recs []eventlog.Record) bool {
-	for _, r := range recs {
-		if !projections.RecordOnly(r.Type) {
-			return false
-		}
-	}
-	return true
-}
+// errInternal answers a command whose append or apply failed.
+var errInternal = fail(http.StatusInternalServerError, api.CodeInternal)
 
 // do queues a state-changing command and waits for its answer.
 func (s *Service) do(ctx context.Context, key string, build func(ctx context.Context) outcome) transport.Response {

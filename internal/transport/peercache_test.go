@@ -8,7 +8,6 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/spikeledger/spike/internal/identity"
@@ -118,5 +117,4 @@ func TestPeerVerifierRemembersOnlyWhatStillHolds(t *testing.T) {
 	if err := v.verify(raw, nil); err == nil {
 		t.Fatal("a remembered chain skipped the authorizer")
 	}
-	var _ tlsconfig.Authorizer = v.authorize
 }
