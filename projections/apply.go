@@ -41,7 +41,7 @@ func (p *Projection) Apply(ctx context.Context, recs []eventlog.Record) error {
 	start := time.Now()
 	err := p.applyLocked(ctx, p.db, prep)
 	if err == nil {
-		p.opts.Observer.Applied(len(prep), time.Since(start))
+		p.observer().Applied(len(prep), time.Since(start))
 	}
 	return err
 }

@@ -108,7 +108,7 @@ func (p *Projection) rebuild(ctx context.Context) error {
 	if err := p.buildInto(ctx, tmp, size); err != nil {
 		return err
 	}
-	defer func() { p.opts.Observer.Rebuilt(size, time.Since(start)) }()
+	defer func() { p.observer().Rebuilt(size, time.Since(start)) }()
 	for _, ext := range []string{"-wal", "-shm"} {
 		// A stale WAL would be replayed into the new file: remove it first.
 		if err := os.Remove(p.path + ext); err != nil && !os.IsNotExist(err) {

@@ -24,9 +24,18 @@ func (noObserver) Applied(int, time.Duration)    {}
 func (noObserver) Queried(string, time.Duration) {}
 func (noObserver) Rebuilt(uint64, time.Duration) {}
 
+// observer is the projection's Observer; projections built without Open
+// (BuildAsOf's) have none.
+func (p *Projection) observer() Observer {
+	if p.opts.Observer == nil {
+		return noObserver{}
+	}
+	return p.opts.Observer
+}
+
 // timed reports a query's duration when the func it returns is called:
 // defer p.timed("secret")().
 func (p *Projection) timed(query string) func() {
 	start := time.Now()
-	return func() { p.opts.Observer.Queried(query, time.Since(start)) }
+	return func() { p.observer().Queried(query, time.Since(start)) }
 }

@@ -128,7 +128,7 @@ func Open(ctx context.Context, log *eventlog.Log, opts Options) (*Projection, er
 	}
 	if opts.Memory {
 		// In memory every open is a rebuild.
-		p.opts.Observer.Rebuilt(p.LastApplied(), time.Since(start))
+		p.observer().Rebuilt(p.LastApplied(), time.Since(start))
 	}
 	return p, nil
 }
