@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/spikeledger/spike/internal/config"
+	"github.com/spikeledger/spike/internal/logging"
 )
 
 // Name is the binary's name.
@@ -44,7 +45,10 @@ type cli struct {
 	SPIFFESocket  string        `name:"spiffe-endpoint-socket" env:"SPIFFE_ENDPOINT_SOCKET" help:"SPIRE Workload API address."`
 	SVIDDir       string        `name:"svid-dir" env:"SPIKE_SVID_DIR" type:"path" help:"Read the SVID from spiffe-helper files here instead of the Workload API."`
 	SourceTimeout time.Duration `name:"spiffe-source-timeout" env:"SPIKE_SPIFFE_SOURCE_TIMEOUT" default:"30s" help:"How long to wait for the first SVID."`
-	LogLevel      string        `name:"log-level" env:"SPIKE_SYSTEM_LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
+	// The fields of logging.Flags, spelled out so that tests can build a
+	// cli with a composite literal.
+	LogLevel  string `name:"log-level" env:"SPIKE_SYSTEM_LOG_LEVEL" default:"info" help:"Log level: debug, info, warn or error."`
+	LogFormat string `name:"log-format" env:"SPIKE_SYSTEM_LOG_FORMAT" default:"json" help:"Log format: json (one object a line) or text (key=value)."`
 }
 
 // Options are the process's settings.
@@ -53,6 +57,8 @@ type Options struct {
 	SPIFFESocket, SVIDDir string
 	SourceTimeout         time.Duration
 	LogLevel              slog.Level
+	// LogFormat is logging.FormatJSON or logging.FormatText.
+	LogFormat string
 }
 
 // Parse reads the command line and the environment and checks them; each
@@ -62,18 +68,22 @@ func Parse(args []string, opts ...kong.Option) (Options, error) {
 	if _, err := config.Parse(Name, description, &c, args, nil, opts...); err != nil {
 		return Options{}, err
 	}
+	// The logging settings first: nothing else is worth reporting in a
+	// format nobody asked for.
+	logs, err := logging.Flags{LogLevel: c.LogLevel, LogFormat: c.LogFormat}.Check()
+	if err != nil {
+		return Options{}, fmt.Errorf("%s: %w", Name, err)
+	}
 	o, err := c.options()
 	if err != nil {
 		return Options{}, fmt.Errorf("%s: %w", Name, err)
 	}
+	o.LogLevel, o.LogFormat = logs.Level, logs.Format
 	return o, nil
 }
 
 func (c *cli) options() (Options, error) {
 	var o Options
-	if err := o.LogLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return o, fmt.Errorf("log level (SPIKE_SYSTEM_LOG_LEVEL) %q: want debug, info, warn or error", c.LogLevel)
-	}
 	if s := strings.ToLower(c.Store); s != "sqlite" {
 		return o, fmt.Errorf("backend store (SPIKE_BACKEND_STORE_TYPE) %q: this build of Nexus serves sqlite only", c.Store)
 	}
