@@ -30,7 +30,7 @@ import (
 // the overview's name first, then SPIKE v0.8's where it differs.
 type cli struct {
 	TLSPort       string        `name:"tls-port" env:"SPIKE_KEEPER_TLS_PORT" default:":8554" help:"Address of the mTLS API: port, :port or host:port."`
-	OpsAddr       string        `name:"ops-addr" env:"SPIKE_KEEPER_OPS_ADDR" placeholder:"ADDR" help:"Address of the plain-HTTP /healthz and /readyz listener, or \"off\" (default: 127.0.0.1 at the TLS port + 1000, 9554 for 8554)."`
+	OpsAddr       string        `name:"ops-addr" env:"SPIKE_KEEPER_OPS_ADDR" placeholder:"ADDR" help:"Address of the plain-HTTP /healthz, /readyz and /metrics listener, or \"off\" (default: 127.0.0.1 at the TLS port + 1000, 9554 for 8554)."`
 	Socket        string        `name:"spiffe-endpoint-socket" env:"SPIFFE_ENDPOINT_SOCKET" help:"SPIRE Agent Workload API address (default ${default_socket})."`
 	SVIDDir       string        `name:"svid-dir" env:"SPIKE_SVID_DIR" help:"Read the SVID from the files spiffe-helper writes in this directory instead of the Workload API."`
 	SourceTimeout time.Duration `name:"spiffe-source-timeout" env:"SPIKE_SPIFFE_SOURCE_TIMEOUT" default:"30s" help:"How long to wait for the first SVID."`
