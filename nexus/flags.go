@@ -25,7 +25,7 @@ const description = `SPIKE Nexus: the secret service. It starts sealed and recov
 type cli struct {
 	DataDir    string   `name:"data-dir" env:"SPIKE_DATA_DIR,SPIKE_NEXUS_DATA_DIR" placeholder:"DIR" help:"Where events.db and projections.db live (default ~/.spike/data)."`
 	TLSPort    string   `name:"tls-port" env:"SPIKE_NEXUS_TLS_PORT" default:":8553" help:"API listen address: a port, :port or host:port."`
-	OpsAddr    string   `name:"ops-addr" env:"SPIKE_NEXUS_OPS_ADDR" placeholder:"ADDR" help:"Plain-HTTP address for /healthz and /readyz; \"off\" disables it (default: 127.0.0.1 at the TLS port + 1000, 9553 for 8553)."`
+	OpsAddr    string   `name:"ops-addr" env:"SPIKE_NEXUS_OPS_ADDR" placeholder:"ADDR" help:"Plain-HTTP address for /healthz, /readyz and /metrics; \"off\" disables it (default: 127.0.0.1 at the TLS port + 1000, 9553 for 8553)."`
 	Keepers    []string `name:"keepers" env:"SPIKE_KEEPERS,SPIKE_NEXUS_KEEPER_PEERS" sep:"," placeholder:"URL" help:"Keeper URLs (https://host:port) in shard order."`
 	Shares     int      `name:"shares" env:"SPIKE_SHAMIR_SHARES,SPIKE_NEXUS_SHAMIR_SHARES" help:"Shards (default: the number of keepers)."`
 	Threshold  int      `name:"threshold" env:"SPIKE_SHAMIR_THRESHOLD,SPIKE_NEXUS_SHAMIR_THRESHOLD" help:"Shards needed to rebuild the key (default: a majority of the keepers)."`
