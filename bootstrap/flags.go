@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -94,6 +96,9 @@ func (c *cli) options() (Options, error) {
 	if err != nil {
 		return Options{}, err
 	}
+	if err := metricsFile(c.MetricsFile); err != nil {
+		return Options{}, err
+	}
 	if c.SourceTimeout < 0 {
 		return Options{}, fmt.Errorf("SPIFFE source timeout (SPIKE_SPIFFE_SOURCE_TIMEOUT) must not be negative")
 	}
@@ -109,6 +114,26 @@ func (c *cli) options() (Options, error) {
 	}
 	return Options{Config: cfg, SPIFFESocket: c.SPIFFESocket, SVIDDir: c.SVIDDir, SourceTimeout: c.SourceTimeout,
 		LogLevel: logs.Level, LogFormat: logs.Format, MetricsAddr: metricsAddr, MetricsFile: c.MetricsFile}, nil
+}
+
+// metricsFile checks, before the run rather than after it, that
+// --metrics-file can be written: its directory exists. Empty is none.
+func metricsFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return fmt.Errorf("metrics file (--metrics-file, SPIKE_BOOTSTRAP_METRICS_FILE) %s: %w", path, err)
+	case !fi.IsDir():
+		return fmt.Errorf("metrics file (--metrics-file, SPIKE_BOOTSTRAP_METRICS_FILE) %s: %s is not a directory", path, dir)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("metrics file (--metrics-file, SPIKE_BOOTSTRAP_METRICS_FILE) %s is a directory", path)
+	}
+	return nil
 }
 
 // metricsAddr checks --metrics-addr: empty (off) or host:port, where a
