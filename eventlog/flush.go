@@ -206,6 +206,7 @@ func (f *flusher) maybeCheckpoint(tx *bolt.Tx, size uint64, force bool) error {
 	f.cp.size.Store(size)
 	f.cp.time = now
 	f.stats.checkpoints.Add(1)
+	f.stats.checkpointAt.Store(now.UnixNano())
 	return nil
 }
 

@@ -60,6 +60,9 @@ type Options struct {
 	// (Nexus) sets this; changing it re-indexes the file once, on open.
 	IndexTypes []string
 
+	// Observer, if set, hears of every commit, for metrics.
+	Observer Observer
+
 	// JournalSync makes the journal's writes durable. Default fdatasync;
 	// tests inject failures and stalls here.
 	JournalSync func(*os.File) error
@@ -93,6 +96,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxEventsPerKey == 0 {
 		o.MaxEventsPerKey = 1 << 28
+	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
 	}
 	switch {
 	case o.JournalSize == 0:

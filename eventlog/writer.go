@@ -47,7 +47,8 @@ type writeState struct {
 }
 
 type request struct {
-	events  []Event
+	events    []Event
+	submitted time.Time
 	op      func(tx *bolt.Tx, st *writeState) error
 	records []Record
 	err     error
@@ -73,6 +74,9 @@ type writer struct {
 // statCounters are updated by the writer and read by Stats.
 type statCounters struct {
 	commits, events, checkpoints, failures atomic.Uint64
+	// checkpointAt is when the newest checkpoint was signed, in Unix
+	// nanoseconds (0: none signed since Open).
+	checkpointAt atomic.Int64
 }
 
 // Stats are cumulative counters since Open, for metrics.
@@ -81,12 +85,22 @@ type Stats struct {
 	Events      uint64 // events appended
 	Checkpoints uint64 // checkpoints signed
 	Failures    uint64 // transactions that failed
+	// Checkpointed is the log size the newest checkpoint signs, and
+	// CheckpointTime when this process signed it (zero if it signed none
+	// since Open).
+	Checkpointed   uint64
+	CheckpointTime time.Time
 }
 
 // Stats returns the log's counters.
 func (l *Log) Stats() Stats {
 	c := &l.w.stats
-	return Stats{Commits: c.commits.Load(), Events: c.events.Load(), Checkpoints: c.checkpoints.Load(), Failures: c.failures.Load()}
+	st := Stats{Commits: c.commits.Load(), Events: c.events.Load(), Checkpoints: c.checkpoints.Load(), Failures: c.failures.Load(),
+		Checkpointed: l.f.cp.size.Load()}
+	if at := c.checkpointAt.Load(); at != 0 {
+		st.CheckpointTime = time.Unix(0, at)
+	}
+	return st
 }
 
 func newWriter(l *Log) *writer {
@@ -140,7 +154,7 @@ func (l *Log) Submit(ctx context.Context, events ...Event) (*Pending, error) {
 		spendAll(events)
 		return nil, err
 	}
-	r := &request{events: events, done: make(chan struct{})}
+	r := &request{events: events, submitted: time.Now(), done: make(chan struct{})}
 	if err := l.w.submit(ctx, r); err != nil {
 		spendAll(events)
 		return nil, err
@@ -345,6 +359,7 @@ func (w *writer) commitDirect(batch []*request) {
 	w.l.flushMu.Lock()
 	defer w.l.flushMu.Unlock()
 	err := w.l.f.flushLocked(false)
+	start := time.Now()
 	if err == nil {
 		err = w.l.db.Update(func(tx *bolt.Tx) error {
 			b := txBuckets{
@@ -377,6 +392,7 @@ func (w *writer) commitDirect(batch []*request) {
 		spendAll(r.events)
 	}
 	if err == nil {
+		w.observe(batch, int(st.size-w.st.size), time.Since(start))
 		w.stats.commits.Add(1)
 		w.stats.events.Add(st.size - w.st.size)
 		w.l.touched(st.written)
@@ -387,6 +403,7 @@ func (w *writer) commitDirect(batch []*request) {
 		w.publish(st)
 	} else {
 		w.stats.failures.Add(1)
+		w.l.opts.Observer.Failed()
 	}
 	for _, r := range batch {
 		close(r.done)
@@ -609,6 +626,7 @@ func (w *writer) commitJournal(batch []*request) {
 			return
 		}
 	}
+	start := time.Now()
 	if len(b.evs) > 0 {
 		err = w.persist(b, st.size)
 	}
@@ -616,6 +634,7 @@ func (w *writer) commitJournal(batch []*request) {
 		w.fail(batch, err)
 		return
 	}
+	w.observe(batch, len(b.evs), time.Since(start))
 	for _, r := range batch {
 		spendAll(r.events)
 	}
@@ -720,6 +739,7 @@ func (w *writer) persist(b *built, size uint64) error {
 // fail answers every request of batch with err; nothing was written.
 func (w *writer) fail(batch []*request, err error) {
 	w.stats.failures.Add(1)
+	w.l.opts.Observer.Failed()
 	for _, r := range batch {
 		if r.err == nil {
 			r.err = fmt.Errorf("commit event log: %w", err)

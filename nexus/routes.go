@@ -45,7 +45,7 @@ func custodyRoutes(c *Custody, roles *identity.Roles) []transport.Route {
 }
 
 func route(op api.Op, allow func(spiffeid.ID) bool, h transport.Handler) transport.Route {
-	return transport.Route{Path: op.Path(), Action: string(op.Action()), Allow: allow, MaxBody: op.BodyLimit(), Handler: h}
+	return transport.Route{Name: op.String(), Path: op.Path(), Action: string(op.Action()), Allow: allow, MaxBody: op.BodyLimit(), Handler: h}
 }
 
 func fail(status int, code api.ErrorCode) transport.Response {

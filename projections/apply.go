@@ -38,7 +38,12 @@ func (p *Projection) Apply(ctx context.Context, recs []eventlog.Record) error {
 	}
 	p.writer.Lock()
 	defer p.writer.Unlock()
-	return p.applyLocked(ctx, p.db, prep)
+	start := time.Now()
+	err := p.applyLocked(ctx, p.db, prep)
+	if err == nil {
+		p.observer().Applied(len(prep), time.Since(start))
+	}
+	return err
 }
 
 // prepared is an event made ready to apply: decoded, and for a written

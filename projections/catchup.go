@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/migrations"
@@ -103,9 +104,11 @@ func (p *Projection) rebuild(ctx context.Context) error {
 	rand.Read(suffix)
 	tmp := p.path + ".rebuild-" + hex.EncodeToString(suffix)
 	defer os.Remove(tmp)
-	if err := p.buildInto(ctx, tmp, p.log.Size()); err != nil {
+	start, size := time.Now(), p.log.Size()
+	if err := p.buildInto(ctx, tmp, size); err != nil {
 		return err
 	}
+	defer func() { p.observer().Rebuilt(size, time.Since(start)) }()
 	for _, ext := range []string{"-wal", "-shm"} {
 		// A stale WAL would be replayed into the new file: remove it first.
 		if err := os.Remove(p.path + ext); err != nil && !os.IsNotExist(err) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 
@@ -33,6 +34,8 @@ type Options struct {
 	Progress func(done, total uint64)
 	// Logger receives why a rebuild happened. Default slog.Default().
 	Logger *slog.Logger
+	// Observer, if set, hears of applies, queries and rebuilds.
+	Observer Observer
 }
 
 // Projection is an open projection database following one event log.
@@ -84,6 +87,9 @@ func Open(ctx context.Context, log *eventlog.Log, opts Options) (*Projection, er
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
+	}
 	if !opts.Memory && opts.Path == "" {
 		return nil, errors.New("projection: no path and not in memory")
 	}
@@ -115,9 +121,14 @@ func Open(ctx context.Context, log *eventlog.Log, opts Options) (*Projection, er
 	} else if err := p.openDisk(ctx); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	if err := p.CatchUp(ctx); err != nil {
 		p.Close()
 		return nil, err
+	}
+	if opts.Memory {
+		// In memory every open is a rebuild.
+		p.observer().Rebuilt(p.LastApplied(), time.Since(start))
 	}
 	return p, nil
 }

@@ -107,6 +107,7 @@ func optTime(n sql.NullInt64) *time.Time {
 // Secret returns version of path with its data; version 0 means the
 // current version. Deleted and destroyed versions are errors.
 func (p *Projection) Secret(ctx context.Context, path string, version int) (SecretVersion, error) {
+	defer p.timed("secret")()
 	if version < 0 {
 		return SecretVersion{}, fmt.Errorf("version %d: %w", version, ErrNotFound)
 	}
@@ -181,6 +182,7 @@ func (p *Projection) open(path string, row cachedRow) (SecretVersion, error) {
 // ValueKey returns the id of the per-value key version of path was sealed
 // under, for shredding it.
 func (p *Projection) ValueKey(ctx context.Context, path string, version int) (string, error) {
+	defer p.timed("value_key")()
 	var id string
 	err := p.queryRow(ctx, "SELECT value_key FROM secrets WHERE path = ? AND version = ?", path, version).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -195,6 +197,7 @@ func (p *Projection) ValueKey(ctx context.Context, path string, version int) (st
 // VersionData returns the data of any version that still has it, deleted
 // or not: exports and restores carry soft-deleted versions along.
 func (p *Projection) VersionData(ctx context.Context, path string, version int) (map[string]string, error) {
+	defer p.timed("version_data")()
 	var value []byte
 	err := p.queryRow(ctx, "SELECT value FROM secrets WHERE path = ? AND version = ?", path, version).Scan(&value)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -224,6 +227,7 @@ func (p *Projection) openValue(path string, version int, sealed []byte) (map[str
 
 // Metadata returns a path's metadata and versions.
 func (p *Projection) Metadata(ctx context.Context, path string) (SecretMetadata, error) {
+	defer p.timed("metadata")()
 	m := SecretMetadata{Path: path}
 	var created, updated, after int64
 	var custom string
@@ -261,6 +265,7 @@ func (p *Projection) Metadata(ctx context.Context, path string) (SecretMetadata,
 // Paths returns every path that has metadata, sorted, including paths
 // whose versions are all deleted (as SPIKE lists them).
 func (p *Projection) Paths(ctx context.Context) ([]string, error) {
+	defer p.timed("paths")()
 	rows, err := p.query(ctx, "SELECT path FROM secret_metadata ORDER BY path")
 	if err != nil {
 		return nil, fmt.Errorf("list paths: %w", err)
@@ -280,6 +285,7 @@ func (p *Projection) Paths(ctx context.Context) ([]string, error) {
 // PathsWithDeleteAfter returns the paths whose versions are soft-deleted
 // a fixed time after they are written (delete_version_after set).
 func (p *Projection) PathsWithDeleteAfter(ctx context.Context) ([]string, error) {
+	defer p.timed("paths_with_delete_after")()
 	rows, err := p.query(ctx, "SELECT path FROM secret_metadata WHERE delete_version_after > 0 ORDER BY path")
 	if err != nil {
 		return nil, fmt.Errorf("retention paths: %w", err)
@@ -300,6 +306,7 @@ func (p *Projection) PathsWithDeleteAfter(ctx context.Context) ([]string, error)
 // metadata, or a metadata delete removed it. Nexus asks it of a path
 // with an empty segment, which only a legacy path may have.
 func (p *Projection) Stored(ctx context.Context, path string) (bool, error) {
+	defer p.timed("stored")()
 	var one int
 	err := p.queryRow(ctx, `SELECT 1 FROM secret_metadata WHERE path = ?
 		UNION ALL SELECT 1 FROM removed_paths WHERE path = ? LIMIT 1`, path, path).Scan(&one)
@@ -316,6 +323,7 @@ func (p *Projection) Stored(ctx context.Context, path string) (bool, error) {
 // '/' or hold "//": stored before spike refused such paths (see
 // api.StoredPathsRequest).
 func (p *Projection) LegacyPaths(ctx context.Context) (int, error) {
+	defer p.timed("legacy_paths")()
 	var n int
 	// GLOB, not LIKE: its match is exact and case-sensitive, and '/'
 	// is no wildcard in either.
@@ -330,6 +338,7 @@ func (p *Projection) LegacyPaths(ctx context.Context) (int, error) {
 // for a path never removed): a new version of it must be numbered
 // above both this and every version it holds.
 func (p *Projection) VersionFloor(ctx context.Context, path string) (int, error) {
+	defer p.timed("version_floor")()
 	var v int
 	err := p.queryRow(ctx, "SELECT last_version FROM removed_paths WHERE path = ?", path).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -352,6 +361,7 @@ type Policy struct {
 
 // Policy returns one policy by name.
 func (p *Projection) Policy(ctx context.Context, name string) (Policy, error) {
+	defer p.timed("policy")()
 	ps, err := p.policies(ctx, "WHERE name = ?", name)
 	if err != nil {
 		return Policy{}, err
@@ -364,6 +374,7 @@ func (p *Projection) Policy(ctx context.Context, name string) (Policy, error) {
 
 // Policies returns every policy, sorted by name.
 func (p *Projection) Policies(ctx context.Context) ([]Policy, error) {
+	defer p.timed("policies")()
 	return p.policies(ctx, "")
 }
 
@@ -480,6 +491,7 @@ const MaxHistoryPage = 1000
 // Limit comes whole, on a page of its own, which may be followed by an
 // empty one.
 func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uint64, error) {
+	defer p.timed("history")()
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 100

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -31,9 +33,16 @@ type peerVerifier struct {
 	now       func() time.Time
 	parse     func([][]byte, x509bundle.Source, ...x509svid.VerifyOption) (spiffeid.ID, [][]*x509.Certificate, error)
 
+	// refused, if set, hears of every chain refused.
+	refused func(error)
+
 	mu      sync.Mutex
 	entries map[[32]byte]*verifiedPeer
 }
+
+// errUnauthorized marks a verified chain whose SPIFFE ID the server does
+// not admit.
+var errUnauthorized = errors.New("peer not authorized")
 
 type verifiedPeer struct {
 	id        spiffeid.ID
@@ -52,18 +61,26 @@ func newPeerVerifier(bundle x509bundle.Source, authorize tlsconfig.Authorizer) *
 
 // verify is a tls.Config VerifyPeerCertificate callback.
 func (v *peerVerifier) verify(raw [][]byte, _ [][]*x509.Certificate) error {
+	err := v.check(raw)
+	if err != nil && v.refused != nil {
+		v.refused(err)
+	}
+	return err
+}
+
+func (v *peerVerifier) check(raw [][]byte) error {
 	key := chainDigest(raw)
 	v.mu.Lock()
 	p := v.entries[key]
 	v.mu.Unlock()
 	if p != nil && v.stillValid(p) {
-		return v.authorize(p.id, p.chains)
+		return v.admit(p.id, p.chains)
 	}
 	id, chains, err := v.parse(raw, v.bundle)
 	if err != nil {
 		return err
 	}
-	if err := v.authorize(id, chains); err != nil {
+	if err := v.admit(id, chains); err != nil {
 		return err
 	}
 	if p, ok := v.entry(id, chains); ok {
@@ -73,6 +90,13 @@ func (v *peerVerifier) verify(raw [][]byte, _ [][]*x509.Certificate) error {
 		}
 		v.entries[key] = p
 		v.mu.Unlock()
+	}
+	return nil
+}
+
+func (v *peerVerifier) admit(id spiffeid.ID, chains [][]*x509.Certificate) error {
+	if err := v.authorize(id, chains); err != nil {
+		return fmt.Errorf("%w: %w", errUnauthorized, err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,6 +39,8 @@ type Request struct {
 	ContentType string
 	// Body is the request body, at most the server's limit.
 	Body []byte
+	// route is the name of the route matched, for metrics.
+	route string
 }
 
 // Response is what a handler returns: a status and a body encoded as
@@ -54,6 +57,9 @@ type Handler func(ctx context.Context, req *Request) Response
 
 // Route binds a handler to an exact path and action.
 type Route struct {
+	// Name labels the route's metrics (an operation name such as
+	// "secret.get"); "" counts it as "unknown".
+	Name   string
 	Path   string
 	Action string
 	// Allow, if set, is checked before the handler: a caller it refuses
@@ -83,6 +89,9 @@ type ServerOptions struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// Logger receives the access log. Default slog.Default().
 	Logger *slog.Logger
+	// Metrics, if set, counts requests, connections and refused
+	// handshakes.
+	Metrics *Metrics
 }
 
 // Server is an mTLS API server.
@@ -127,7 +136,9 @@ func NewServer(opts ServerOptions, routes []Route) (*Server, error) {
 		s.routes[k] = r
 	}
 	tlsConf := tlsconfig.MTLSServerConfig(opts.SVID, opts.Bundle, opts.Authorizer)
-	tlsConf.VerifyPeerCertificate = newPeerVerifier(opts.Bundle, opts.Authorizer).verify
+	verifier := newPeerVerifier(opts.Bundle, opts.Authorizer)
+	verifier.refused = opts.Metrics.peerRefusal
+	tlsConf.VerifyPeerCertificate = verifier.verify
 	tlsConf.MinVersion = tls.VersionTLS13
 	s.http = &http.Server{
 		Handler:           s,
@@ -137,7 +148,8 @@ func NewServer(opts ServerOptions, routes []Route) (*Server, error) {
 		WriteTimeout:      opts.WriteTimeout,
 		IdleTimeout:       opts.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+		ErrorLog:          log.New(errorLog{opts.Metrics, opts.Logger}, "", 0),
+		ConnState:         opts.Metrics.connState,
 	}
 	return s, nil
 }
@@ -190,7 +202,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeJSON(rec, http.StatusInternalServerError, api.NewErrorResponse(api.CodeInternal))
 			}
 		}
-		s.accessLog(r, req, rec, start)
+		took := time.Since(start)
+		s.opts.Metrics.observe(req.route, rec.status, took)
+		s.accessLog(r, req, rec, took)
 	}()
 	resp := s.route(r, req)
 	s.write(rec, resp)
@@ -205,6 +219,9 @@ func (s *Server) route(r *http.Request, req *Request) Response {
 	}
 	req.Peer = peer
 	rt, ok := s.routes[routeKey{req.Path, req.Action}]
+	if ok {
+		req.route = rt.Name
+	}
 	if r.Method != http.MethodPost || !ok {
 		return Response{Status: http.StatusBadRequest, Body: api.NewErrorResponse(api.CodeBadRequest)}
 	}
@@ -298,7 +315,7 @@ func (r *recorder) Write(b []byte) (int, error) {
 
 // accessLog writes one line per request: who, what, outcome, how long.
 // Bodies are never logged: they may hold secrets.
-func (s *Server) accessLog(r *http.Request, req *Request, rec *recorder, start time.Time) {
+func (s *Server) accessLog(r *http.Request, req *Request, rec *recorder, took time.Duration) {
 	s.opts.Logger.Info("request",
 		"request_id", req.ID,
 		"peer", req.Peer.String(),
@@ -308,7 +325,7 @@ func (s *Server) accessLog(r *http.Request, req *Request, rec *recorder, start t
 		"status", rec.status,
 		"bytes_in", len(req.Body),
 		"bytes_out", rec.bytes,
-		"duration_ms", float64(time.Since(start).Microseconds())/1000,
+		"duration_ms", float64(took.Microseconds())/1000,
 		"remote", r.RemoteAddr,
 	)
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 
@@ -74,14 +75,15 @@ type testServer struct {
 	calls atomic.Int64
 	log   *logBuffer
 	src   *identity.StaticSource
+	reg   *prometheus.Registry
 }
 
 // startServer serves routes as nexusID, admitting callers authz allows.
 func startServer(t *testing.T, p *pki, authz tlsconfig.Authorizer, extra ...Route) *testServer {
 	t.Helper()
-	ts := &testServer{log: &logBuffer{}, src: p.source(nexusID)}
+	ts := &testServer{log: &logBuffer{}, src: p.source(nexusID), reg: prometheus.NewRegistry()}
 	routes := []Route{
-		{Path: "/v1/echo", Handler: func(ctx context.Context, r *Request) Response {
+		{Name: "echo", Path: "/v1/echo", Handler: func(ctx context.Context, r *Request) Response {
 			ts.calls.Add(1)
 			return Response{Body: map[string]string{"peer": r.Peer.String(), "body": string(r.Body)}}
 		}},
@@ -94,7 +96,7 @@ func startServer(t *testing.T, p *pki, authz tlsconfig.Authorizer, extra ...Rout
 	}
 	routes = append(routes, extra...)
 	srv, err := NewServer(ServerOptions{SVID: ts.src, Bundle: ts.src, Authorizer: authz, MaxBody: 64,
-		Logger: slog.New(slog.NewJSONHandler(ts.log, nil))}, routes)
+		Logger: slog.New(slog.NewJSONHandler(ts.log, nil)), Metrics: NewMetrics(ts.reg)}, routes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,6 +247,19 @@ func TestHandshakeRefusals(t *testing.T) {
 	}
 	if n := ts.calls.Load(); n != 0 {
 		t.Fatalf("refused clients reached a handler %d times", n)
+	}
+	// Every refusal above is a failed handshake; the listener's own
+	// refusals are counted by reason.
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		min    float64
+	}{
+		{"spike_tls_handshake_failures_total", nil, 3},
+		{"spike_peer_refusals_total", map[string]string{"reason": "unauthorized"}, 1},
+		{"spike_peer_refusals_total", map[string]string{"reason": "untrusted"}, 1},
+	} {
+		waitMetric(t, ts.reg, tc.name, tc.labels, tc.min)
 	}
 }
 
