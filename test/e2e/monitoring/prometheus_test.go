@@ -123,14 +123,13 @@ type apiResponse struct {
 	Data      json.RawMessage `json:"data"`
 }
 
-// get calls the API at path with the form values and decodes data into
+// get calls the API at path with the query parameters and decodes data into
 // out. A status other than success is an error, with Prometheus's reason.
 func (p *promServer) get(ctx context.Context, path string, form url.Values, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+path+"?"+form.Encode(), nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := p.c.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
