@@ -49,10 +49,10 @@ type writeState struct {
 type request struct {
 	events    []Event
 	submitted time.Time
-	op      func(tx *bolt.Tx, st *writeState) error
-	records []Record
-	err     error
-	done    chan struct{}
+	op        func(tx *bolt.Tx, st *writeState) error
+	records   []Record
+	err       error
+	done      chan struct{}
 }
 
 // writer is the single goroutine that writes the file. Appends queue on

@@ -345,6 +345,25 @@ func (a *Authorizer) add(r *rule) {
 // Skipped returns the names of the policies Compile left out.
 func (a *Authorizer) Skipped() []string { return append([]string(nil), a.skipped...) }
 
+// grantsByRole reports whether peer holds one of the roles Allow grants
+// by (rather than by policy).
+func (a *Authorizer) grantsByRole(peer spiffeid.ID) bool {
+	if !a.mayHoldRole(peer) {
+		return false
+	}
+	r := a.roles
+	return r.IsPilotSuperuser(peer) || r.IsPilotAdmin(peer) || r.IsPilotOperator(peer) || r.IsPilotAuditor(peer) || r.IsLiteWorkload(peer)
+}
+
+// Rules returns how many policies are in force.
+func (a *Authorizer) Rules() int {
+	n := len(a.others)
+	for _, rs := range a.byID {
+		n += len(rs)
+	}
+	return n
+}
+
 // Allow reports whether peer may do want on path. The pilot superuser may
 // do anything. Otherwise a grant comes from the peer's role (pilot admin:
 // read, write and list on spike/system/acl; pilot operator: read, write
@@ -356,39 +375,58 @@ func (a *Authorizer) Skipped() []string { return append([]string(nil), a.skipped
 // them, granted only by themselves or super (and list on spike/system/acl
 // by admin). Anything else, including an unknown want, is denied.
 func (a *Authorizer) Allow(peer spiffeid.ID, path string, want api.Permission) bool {
+	return a.Decide(peer, path, want) != Denied
+}
+
+// Decision is what Decide concluded and what decided it, for metrics.
+type Decision uint8
+
+const (
+	// Denied: nothing grants the permission.
+	Denied Decision = iota
+	// ByPolicy: a policy grants it.
+	ByPolicy
+	// ByRole: a role grants it (superuser, admin, operator, auditor,
+	// lite workload).
+	ByRole
+)
+
+// Decide is Allow, saying whether a role or a policy granted the
+// permission.
+func (a *Authorizer) Decide(peer spiffeid.ID, path string, want api.Permission) Decision {
 	bit := permBit(want)
 	if bit == 0 || peer.IsZero() {
-		return false
+		return Denied
 	}
 	if a.mayHoldRole(peer) && a.roles.IsPilotSuperuser(peer) {
-		return true
+		return ByRole
 	}
 	id := peer.String()
-	if allowed, ok := a.cache.get(id, path, bit); ok {
-		return allowed
+	if d, ok := a.cache.get(id, path, bit); ok {
+		return d
 	}
-	allowed := a.decide(peer, id, path, bit)
-	a.cache.put(id, path, bit, allowed)
-	return allowed
+	d := a.decide(peer, id, path, bit)
+	a.cache.put(id, path, bit, d)
+	return d
 }
 
 // decide is Allow without the superuser bypass and the cache.
-func (a *Authorizer) decide(peer spiffeid.ID, id, path string, want permSet) bool {
+func (a *Authorizer) decide(peer spiffeid.ID, id, path string, want permSet) Decision {
 	if a.roleAllows(peer, path, want) {
-		return true
+		return ByRole
 	}
 	reserved := reservedIndex(path)
 	for _, r := range a.byID[id] {
 		if r.applies(id, path, want, reserved) {
-			return true
+			return ByPolicy
 		}
 	}
 	for _, r := range a.others {
 		if r.applies(id, path, want, reserved) {
-			return true
+			return ByPolicy
 		}
 	}
-	return false
+	return Denied
 }
 
 // mayHoldRole is a quick necessary condition for peer to hold one of the
@@ -443,7 +481,7 @@ type cacheKey struct {
 
 type cacheShard struct {
 	mu    sync.RWMutex
-	m     map[cacheKey]bool
+	m     map[cacheKey]Decision
 	bytes int
 	_     [64]byte // keep the locks of neighbouring shards on separate cache lines
 }
@@ -451,7 +489,7 @@ type cacheShard struct {
 func newDecisionCache() *decisionCache {
 	c := &decisionCache{seed: maphash.MakeSeed()}
 	for i := range c.shards {
-		c.shards[i].m = make(map[cacheKey]bool)
+		c.shards[i].m = make(map[cacheKey]Decision)
 	}
 	return c
 }
@@ -461,15 +499,15 @@ func (c *decisionCache) shard(peer, path string) *cacheShard {
 	return &c.shards[h%cacheShards]
 }
 
-func (c *decisionCache) get(peer, path string, want permSet) (allowed, ok bool) {
+func (c *decisionCache) get(peer, path string, want permSet) (d Decision, ok bool) {
 	s := c.shard(peer, path)
 	s.mu.RLock()
-	allowed, ok = s.m[cacheKey{peer, path, want}]
+	d, ok = s.m[cacheKey{peer, path, want}]
 	s.mu.RUnlock()
-	return allowed, ok
+	return d, ok
 }
 
-func (c *decisionCache) put(peer, path string, want permSet, allowed bool) {
+func (c *decisionCache) put(peer, path string, want permSet, d Decision) {
 	if len(path) > api.MaxPathLength {
 		return
 	}
@@ -486,5 +524,5 @@ func (c *decisionCache) put(peer, path string, want permSet, allowed bool) {
 	if _, dup := s.m[key]; !dup {
 		s.bytes += size
 	}
-	s.m[key] = allowed
+	s.m[key] = d
 }

@@ -159,7 +159,7 @@ func TestAuthzAllow(t *testing.T) {
 			if tt.peer.IsZero() || a.roles.IsPilotSuperuser(tt.peer) {
 				return
 			}
-			if got := a.decide(tt.peer, tt.peer.String(), tt.path, permBit(tt.want)); got != tt.allow {
+			if got := a.decide(tt.peer, tt.peer.String(), tt.path, permBit(tt.want)) != Denied; got != tt.allow {
 				t.Fatalf("decide = %v, want %v", got, tt.allow)
 			}
 		})
@@ -375,16 +375,20 @@ func TestAllowConcurrent(t *testing.T) {
 func TestAuthzCacheBounded(t *testing.T) {
 	t.Parallel()
 	c := newDecisionCache()
-	c.put("p", strings.Repeat("x", api.MaxPathLength+1), permRead, true)
+	c.put("p", strings.Repeat("x", api.MaxPathLength+1), permRead, ByPolicy)
 	if _, ok := c.get("p", strings.Repeat("x", api.MaxPathLength+1), permRead); ok {
 		t.Error("an over-long path was cached")
 	}
 	path := strings.Repeat("p", 400)
 	for i := range 100_000 {
-		c.put(fmt.Sprintf("spiffe://spike.ist/workload/w%d", i), path, permRead, i%2 == 0)
+		d := Denied
+		if i%2 == 0 {
+			d = ByPolicy
+		}
+		c.put(fmt.Sprintf("spiffe://spike.ist/workload/w%d", i), path, permRead, d)
 	}
-	if allowed, ok := c.get("spiffe://spike.ist/workload/w99999", path, permRead); !ok || allowed {
-		t.Errorf("latest entry = %v, %v; want false, true", allowed, ok)
+	if d, ok := c.get("spiffe://spike.ist/workload/w99999", path, permRead); !ok || d != Denied {
+		t.Errorf("latest entry = %v, %v; want Denied, true", d, ok)
 	}
 	total := 0
 	for i := range c.shards {
@@ -534,7 +538,7 @@ func BenchmarkAllowUncached(b *testing.B) {
 			id := c.peer.String()
 			b.ReportAllocs()
 			for b.Loop() {
-				if a.decide(c.peer, id, c.path, permRead) != c.allow {
+				if (a.decide(c.peer, id, c.path, permRead) != Denied) != c.allow {
 					b.Fatal("wrong decision")
 				}
 			}

@@ -117,6 +117,30 @@ type Custody struct {
 	// each keeper last answered. Both are for the status route.
 	unsealedAt time.Time
 	health     keeperHealth
+	// awaitingBootstrap is set while the last recovery attempt found no
+	// sharing recorded: Nexus is sealed and not recovering (under mu).
+	awaitingBootstrap bool
+	metrics           *metrics
+}
+
+// Root key states, as the metrics name them.
+const (
+	keySealed     = "sealed"     // no key, and nothing to recover it from yet
+	keyRecovering = "recovering" // no key; gathering shards from the keepers
+	keyReady      = "ready"
+)
+
+// keyState says where the root key is.
+func (c *Custody) keyState() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.key != nil:
+		return keyReady
+	case c.awaitingBootstrap:
+		return keySealed
+	}
+	return keyRecovering
 }
 
 // keeper returns the client for keeper i (0-based).
@@ -142,7 +166,7 @@ func NewCustody(cfg CustodyConfig, log *eventlog.Log, keepers *transport.Client,
 	return &Custody{cfg: cfg, log: log, keepers: keepers, logger: logger, onUnseal: onUnseal,
 		reason: "starting: no shards gathered yet", restore: map[int]shamir.Share{},
 		params: shamir.Params{Shares: cfg.Shares, Threshold: cfg.Threshold}, life: context.Background(),
-		health: keeperHealth{last: make([]keeperContact, len(cfg.Keepers))}}, nil
+		health: keeperHealth{last: make([]keeperContact, len(cfg.Keepers))}, metrics: newMetrics(nil)}, nil
 }
 
 // errAlreadyUnsealed: another path brought the key back first.
@@ -171,6 +195,7 @@ func (c *Custody) Sealed() (bool, string) {
 func (c *Custody) setReason(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.awaitingBootstrap = errors.Is(err, errNotBootstrapped)
 	if r := err.Error(); r != c.reason {
 		c.reason = r
 		level := slog.LevelWarn
@@ -293,7 +318,7 @@ func (c *Custody) unseal(ctx context.Context, key []byte, record events.Payload)
 		}
 	}
 	c.mu.Lock()
-	c.key, c.reason, c.unsealedAt = lk, "", time.Now()
+	c.key, c.reason, c.unsealedAt, c.awaitingBootstrap = lk, "", time.Now(), false
 	for id, s := range c.restore {
 		s.Zero()
 		delete(c.restore, id)
@@ -303,7 +328,7 @@ func (c *Custody) unseal(ctx context.Context, key []byte, record events.Payload)
 	if record != nil {
 		how = record.Type()
 	}
-	c.logger.Info("nexus unsealed", "how", how)
+	c.logger.Info("root key recovered: nexus unsealed", "how", how)
 	return nil
 }
 

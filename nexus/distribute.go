@@ -3,11 +3,11 @@ package nexus
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/events"
-	"github.com/spikeledger/spike/internal/jobs"
 	"github.com/spikeledger/spike/internal/shamir"
 	"github.com/spikeledger/spike/internal/transport"
 )
@@ -15,8 +15,12 @@ import (
 // Distribute re-sends every Keeper its shard of the current epoch
 // (recomputed from the root key: an epoch's shards are the same every
 // time) and records the run, with one event per unreachable Keeper too.
-func (c *Custody) Distribute(ctx context.Context) {
-	c.sendEpoch(ctx, c.currentEpoch())
+func (c *Custody) Distribute(ctx context.Context) error {
+	e := c.currentEpoch()
+	if took, n := c.sendEpoch(ctx, e), len(c.cfg.Keepers); took < n {
+		return fmt.Errorf("shards of epoch %d reached %d of %d keepers", e, took, n)
+	}
+	return nil
 }
 
 // split computes the shards of epoch e.
@@ -39,6 +43,8 @@ func (c *Custody) split(e uint64) ([]shamir.Share, shamir.Commitment, error) {
 func (c *Custody) sendEpoch(ctx context.Context, e uint64) int {
 	shares, _, err := c.split(e)
 	if err != nil {
+		c.metrics.distributed(false)
+		c.logger.Error("shard distribution: cannot split the root key", "epoch", e, "err", err)
 		return 0
 	}
 	results := make([]events.KeeperOutcome, len(c.cfg.Keepers))
@@ -70,9 +76,17 @@ func (c *Custody) sendEpoch(ctx context.Context, e uint64) int {
 		if r.OK {
 			took++
 		} else {
-			c.logger.Warn("shard not delivered", "keeper", r.Keeper, "err", r.Error)
+			c.logger.Warn("shard not delivered", "keeper", r.Keeper, "epoch", e, "err", r.Error)
 		}
 	}
+	if ctx.Err() == nil {
+		c.metrics.distributed(took == len(results))
+	}
+	level := slog.LevelInfo
+	if took < len(results) {
+		level = slog.LevelWarn
+	}
+	c.logger.Log(ctx, level, "shards distributed", "epoch", e, "delivered", took, "keepers", len(results))
 	return took
 }
 
@@ -116,19 +130,23 @@ func (c *Custody) DistributeEvery(ctx context.Context) {
 	defer rotation.Wait() // no rotation may outlive the call: the log closes after it
 	if c.cfg.Rotation == RotationRefresh {
 		rotation.Go(func() {
-			jobs.Every(ctx, c.cfg.RotationInterval, func(ctx context.Context) {
-				if sealed, _ := c.Sealed(); !sealed {
-					if err := c.Rotate(ctx); err != nil {
-						c.logger.Warn("shard rotation failed", "err", err)
-					}
+			c.metrics.jobs.Run(ctx, "shard_rotation", c.cfg.RotationInterval, func(ctx context.Context) error {
+				if sealed, _ := c.Sealed(); sealed {
+					return nil
 				}
+				err := c.Rotate(ctx)
+				if err != nil {
+					c.logger.Warn("shard rotation failed", "err", err)
+				}
+				return err
 			})
 		})
 	}
-	jobs.Every(ctx, c.cfg.KeeperUpdateInterval, func(ctx context.Context) {
-		if sealed, _ := c.Sealed(); !sealed {
-			c.Distribute(ctx)
+	c.metrics.jobs.Run(ctx, "shard_distribution", c.cfg.KeeperUpdateInterval, func(ctx context.Context) error {
+		if sealed, _ := c.Sealed(); sealed {
+			return nil
 		}
+		return c.Distribute(ctx)
 	})
 }
 
@@ -138,11 +156,15 @@ func (c *Custody) DistributeEvery(ctx context.Context) {
 // back. Each probe's result is kept for the status route.
 func (c *Custody) WatchKeepers(ctx context.Context) {
 	down := make([]bool, len(c.cfg.Keepers))
-	jobs.Every(ctx, c.cfg.HealthInterval, func(ctx context.Context) {
+	c.metrics.jobs.Run(ctx, "keeper_probe", c.cfg.HealthInterval, func(ctx context.Context) error {
+		unreachable := 0
 		for i, url := range c.cfg.Keepers {
 			err := c.keeper(i).Probe(ctx, url)
 			if ctx.Err() != nil {
-				return // shutting down: a cancelled probe is not an outage
+				return ctx.Err() // shutting down: a cancelled probe is not an outage
+			}
+			if err != nil {
+				unreachable++
 			}
 			c.sawKeeper(ctx, i, err)
 			switch {
@@ -157,5 +179,9 @@ func (c *Custody) WatchKeepers(ctx context.Context) {
 				c.logger.Info("keeper reachable again", "keeper", url)
 			}
 		}
+		if unreachable > 0 {
+			return fmt.Errorf("%d of %d keepers unreachable", unreachable, len(c.cfg.Keepers))
+		}
+		return nil
 	})
 }

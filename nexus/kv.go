@@ -11,7 +11,6 @@ import (
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/events"
-	"github.com/spikeledger/spike/internal/jobs"
 	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/projections"
 )
@@ -165,10 +164,12 @@ func spiffeIDFrom(s string) (spiffeid.ID, error) { return spiffeid.FromString(s)
 // through the command loop, as Nexus's own act. (Retention by count is
 // enforced by every write, which prunes and shreds at once.)
 func (s *Service) RetainEvery(ctx context.Context, interval time.Duration, self string) {
-	jobs.Every(ctx, interval, func(ctx context.Context) {
-		if err := s.retain(ctx, self, time.Now()); err != nil {
+	s.metrics.jobs.Run(ctx, "retention", interval, func(ctx context.Context) error {
+		err := s.retain(ctx, self, time.Now())
+		if err != nil {
 			s.logger.Warn("retention run failed", "err", err)
 		}
+		return err
 	})
 }
 

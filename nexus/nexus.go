@@ -11,12 +11,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/seal"
+	"github.com/spikeledger/spike/internal/telemetry"
 	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/projections"
 )
@@ -50,6 +52,10 @@ type Config struct {
 	// Ready, if set, receives the API listener's address once it is
 	// listening (tests use a ":0" port).
 	Ready func(apiAddr, opsAddr string)
+	// Metrics is the registry Nexus counts into and serves on the
+	// operations listener's /metrics. Default: a new one with the Go
+	// runtime and process collectors (telemetry.NewRegistry).
+	Metrics *prometheus.Registry
 }
 
 // Run serves Nexus until ctx ends: sealed at first, recovering the root
@@ -63,7 +69,11 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 	if cfg.RetentionInterval <= 0 {
 		cfg.RetentionInterval = time.Minute
 	}
-	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger, IndexTypes: sharingTypes})
+	if cfg.Metrics == nil {
+		cfg.Metrics = telemetry.NewRegistry()
+	}
+	m := newMetrics(cfg.Metrics)
+	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger, IndexTypes: sharingTypes, Observer: m})
 	if err != nil {
 		return err
 	}
@@ -90,7 +100,7 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 			return err
 		}
 		defer seal.Zero(key)
-		p, err := projections.Open(ctx, log, projections.Options{Path: filepath.Join(cfg.DataDir, "projections.db"), Memory: cfg.MemoryProjection, Key: key, Logger: logger})
+		p, err := projections.Open(ctx, log, projections.Options{Path: filepath.Join(cfg.DataDir, "projections.db"), Memory: cfg.MemoryProjection, Key: key, Logger: logger, Observer: m})
 		if err != nil {
 			return err
 		}
@@ -102,6 +112,8 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		if cfg.MaxSecretSize > 0 {
 			svc.maxValue = cfg.MaxSecretSize
 		}
+		svc.metrics = m
+		m.compiled(svc.authz.Load().Rules())
 		projMu.Lock()
 		proj = p
 		projMu.Unlock()
@@ -115,6 +127,13 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		return err
 	}
 	defer custody.Close()
+	custody.metrics = m
+	m.watch(custody, log, func() projectionLag {
+		if svc := custody.service.Load(); svc != nil {
+			return svc
+		}
+		return nil
+	})
 	for i := range cfg.Custody.Keepers {
 		kc, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Timeout: 10 * time.Second, Retries: -1, Logger: logger,
 			Server: identity.AuthorizeRoles(func(id spiffeid.ID) bool { return roles.IsKeeperAt(id, i+1) })})
@@ -124,7 +143,7 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		defer kc.Close()
 		custody.pinned = append(custody.pinned, kc)
 	}
-	srv, err := transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), Logger: logger},
+	srv, err := transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), Logger: logger, Metrics: m.transport},
 		custodyRoutes(custody, roles))
 	if err != nil {
 		return err
@@ -147,7 +166,8 @@ func serve(ctx context.Context, cfg Config, srv *transport.Server, custody *Cust
 			return fmt.Errorf("nexus: listen %s: %w", cfg.OpsAddr, err)
 		}
 		opsAddr = ol.Addr().String()
-		ops = &http.Server{Handler: opsHandler(custody), ReadHeaderTimeout: 5 * time.Second}
+		ops = &http.Server{Handler: opsHandler(custody, cfg.Metrics), ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 		go ops.Serve(ol)
 		defer ops.Close()
 	}
@@ -175,10 +195,11 @@ func serve(ctx context.Context, cfg Config, srv *transport.Server, custody *Cust
 	return err
 }
 
-// opsHandler serves /healthz (the process is up) and /readyz (the root
-// key is back; otherwise 503 and why).
-func opsHandler(c *Custody) http.Handler {
+// opsHandler serves /healthz (the process is up), /readyz (the root key
+// is back; otherwise 503 and why) and /metrics.
+func opsHandler(c *Custody, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", telemetry.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if sealed, reason := c.Sealed(); sealed {

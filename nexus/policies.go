@@ -137,9 +137,11 @@ func (s *Service) cipher(op api.Op) transport.Handler {
 			return fail(http.StatusServiceUnavailable, api.CodeNotReady)
 		}
 		outcomeText := events.OutcomeOK
-		if resp.Status != 0 && resp.Status != http.StatusOK {
+		ok := resp.Status == 0 || resp.Status == http.StatusOK
+		if !ok {
 			outcomeText = events.OutcomeError
 		}
+		s.metrics.ciphered(api.IsStreamMode(r.ContentType), op, ok)
 		used := &events.CipherUsed{Operation: op.String(), Outcome: outcomeText, Bytes: len(r.Body)}
 		return s.read(ctx, api.SystemPathCipher, func(context.Context) outcome {
 			return outcome{events: []eventlog.Event{event(r, used)}, answer: resp}

@@ -45,7 +45,29 @@ func custodyRoutes(c *Custody, roles *identity.Roles) []transport.Route {
 }
 
 func route(op api.Op, allow func(spiffeid.ID) bool, h transport.Handler) transport.Route {
-	return transport.Route{Name: op.String(), Path: op.Path(), Action: string(op.Action()), Allow: allow, MaxBody: op.BodyLimit(), Handler: h}
+	return transport.Route{Name: op.String(), Event: opEvents[op], Path: op.Path(), Action: string(op.Action()), Allow: allow, MaxBody: op.BodyLimit(), Handler: h}
+}
+
+// opEvents name the access-log line of the operations an operator or an
+// auditor looks for in the log.
+var opEvents = map[api.Op]string{
+	api.OpSecretGet:            "secret read",
+	api.OpSecretPut:            "secret changed",
+	api.OpSecretPatch:          "secret changed",
+	api.OpSecretDelete:         "secret changed",
+	api.OpSecretUndelete:       "secret changed",
+	api.OpSecretDestroy:        "secret changed",
+	api.OpSecretRollback:       "secret changed",
+	api.OpSecretMetadataDelete: "secret changed",
+	api.OpSecretSettingsPut:    "secret changed",
+	api.OpPolicyPut:            "policy changed",
+	api.OpPolicyDelete:         "policy changed",
+	api.OpCipherEncrypt:        "cipher used",
+	api.OpCipherDecrypt:        "cipher used",
+	api.OpRestorePointApply:    "secrets restored",
+	api.OpOperatorRecover:      "recovery shards issued",
+	api.OpOperatorRestore:      "restore shard received",
+	api.OpBootstrapVerify:      "bootstrap verified",
 }
 
 func fail(status int, code api.ErrorCode) transport.Response {

@@ -50,6 +50,7 @@ type Service struct {
 	// recordWait bounds a record's wait (defaultRecordWait; tests
 	// shorten it).
 	recordWait time.Duration
+	metrics    *metrics
 }
 
 // outcome is what building a command produced: events to append, and the
@@ -97,7 +98,8 @@ func NewService(ctx context.Context, log *eventlog.Log, proj *projections.Projec
 	if maxVersions <= 0 {
 		maxVersions = projections.DefaultMaxVersions
 	}
-	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024), stopped: make(chan struct{}), recordWait: defaultRecordWait}
+	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024), stopped: make(chan struct{}), recordWait: defaultRecordWait,
+		metrics: newMetrics(nil)}
 	s.applier = newApplier(proj, logger)
 	s.queued = make(chan queuedReads, maxQueuedReads)
 	if err := s.recompile(ctx); err != nil {
@@ -134,6 +136,7 @@ func (s *Service) recompile(ctx context.Context) error {
 		s.logger.Warn("policy skipped", "policy", skipped)
 	}
 	s.authz.Store(a)
+	s.metrics.compiled(a.Rules())
 	return nil
 }
 
@@ -168,6 +171,7 @@ func (s *Service) Run(ctx context.Context) {
 				break drain
 			}
 		}
+		s.metrics.batch.Observe(float64(len(batch)))
 		s.step(ctx, batch)
 	}
 }
@@ -411,6 +415,8 @@ var errStopped = fail(http.StatusServiceUnavailable, api.CodeNotReady)
 // durable, but no one is told they did, which is the only safe side.
 func (s *Service) submit(c *command) transport.Response {
 	ctx := c.ctx
+	start := time.Now()
+	defer func() { s.metrics.command.Observe(time.Since(start).Seconds()) }()
 	select {
 	case s.cmds <- c:
 	case <-ctx.Done():
@@ -491,7 +497,11 @@ func event(r *transport.Request, p events.Payload) eventlog.Event {
 // allow checks a permission, and when it is refused returns the audited
 // 401: the denial is recorded before the caller hears of it.
 func (s *Service) allow(ctx context.Context, r *transport.Request, op api.Op, path string, want api.Permission) (transport.Response, bool) {
-	if s.authz.Load().Allow(r.Peer, path, want) {
+	r.Subject = path
+	a := s.authz.Load()
+	d := a.Decide(r.Peer, path, want)
+	s.metrics.decided(d, d == Denied && a.grantsByRole(r.Peer))
+	if d != Denied {
 		return transport.Response{}, true
 	}
 	return s.read(ctx, path, func(context.Context) outcome {
@@ -587,4 +597,13 @@ func (s *Service) checkStoredPaths(ctx context.Context, op api.Op, req api.Reque
 		}
 	}
 	return transport.Response{}, true
+}
+
+// lag is how many events of the log the projection has not applied yet.
+func (s *Service) lag() uint64 {
+	size, applied := s.log.Size(), s.proj.LastApplied()
+	if applied >= size {
+		return 0
+	}
+	return size - applied
 }

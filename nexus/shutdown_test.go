@@ -19,7 +19,7 @@ import (
 // or queued when it stops, is answered 503 instead of waiting forever.
 func TestSubmitEndsWithTheLoop(t *testing.T) {
 	t.Parallel()
-	s := &Service{cmds: make(chan *command, 8), stopped: make(chan struct{}), applier: newApplier(nil, slog.New(slog.DiscardHandler)), queued: make(chan queuedReads, 1)}
+	s := &Service{cmds: make(chan *command, 8), stopped: make(chan struct{}), applier: newApplier(nil, slog.New(slog.DiscardHandler)), queued: make(chan queuedReads, 1), metrics: newMetrics(nil)}
 	ctx, cancel := context.WithCancel(context.Background())
 	running := make(chan struct{})
 	release := make(chan struct{})
@@ -72,7 +72,7 @@ func TestSubmitEndsWithTheLoop(t *testing.T) {
 	}
 
 	// A caller whose context ends stops waiting too.
-	s2 := &Service{cmds: make(chan *command, 8), stopped: make(chan struct{})}
+	s2 := &Service{cmds: make(chan *command, 8), stopped: make(chan struct{}), metrics: newMetrics(nil)}
 	cctx, ccancel := context.WithCancel(context.Background())
 	fourth := make(chan transport.Response, 1)
 	go func() {
