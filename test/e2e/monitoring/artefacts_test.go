@@ -271,8 +271,11 @@ var requiredAlerts = []string{
 	"SpikeRequestLatencyHigh",
 }
 
-// keeperAlert is the alert the end-to-end test makes fire.
-const keeperAlert = "SpikeKeepersBelowThreshold"
+// The keeper alerts the end-to-end test makes fire.
+const (
+	keeperAlert   = "SpikeKeepersBelowThreshold"
+	keeperWarning = "SpikeKeepersAtThreshold"
+)
 
 func TestPromtoolCheckConfig(t *testing.T) {
 	// The rules file is named relative to the configuration's directory;

@@ -130,39 +130,62 @@ func TestPrometheusScrapesSpike(t *testing.T) {
 		}
 	})
 
-	keeper := ruleNamed(t, rules, keeperAlert)
-	t.Run("keeper alert quiet with every keeper up", func(t *testing.T) {
-		poll(t, keeperAlert+" expression empty", func() (bool, string) {
-			s, err := prom.query(ctx, keeper.Query)
-			if err != nil {
-				t.Fatalf("%s: %v", keeperAlert, err)
+	t.Run("alerts quiet on a healthy system", func(t *testing.T) {
+		// All but the latency alert, which a slow machine may trip.
+		var quiet []rule
+		for _, r := range rules {
+			if r.Name != "SpikeRequestLatencyHigh" {
+				quiet = append(quiet, r)
 			}
-			return len(s) == 0, fmt.Sprint(s)
+		}
+		poll(t, "every alert expression empty", func() (bool, string) {
+			var firing []string
+			for _, r := range quiet {
+				s, err := prom.query(ctx, r.Query)
+				if err != nil {
+					t.Fatalf("alert %s: %v", r.Name, err)
+				}
+				if len(s) > 0 {
+					firing = append(firing, fmt.Sprintf("%s: %v", r.Name, s))
+				}
+			}
+			return len(firing) == 0, strings.Join(firing, "; ")
 		})
 	})
 	if t.Failed() {
 		t.FailNow()
 	}
 
+	below, at := ruleNamed(t, rules, keeperAlert), ruleNamed(t, rules, keeperWarning)
+	t.Run("keepers at threshold", func(t *testing.T) {
+		down := d.All()[threshold:] // leaves threshold keepers
+		d.StopKeepers(t, down...)
+		waitQuery(t, prom, at.Query)
+		if s, err := prom.query(ctx, below.Query); err != nil || len(s) > 0 {
+			t.Errorf("%s with %d of %d keepers up: %v %v, want nothing", keeperAlert, threshold, nKeepers, s, err)
+		}
+	})
 	t.Run("keepers below threshold", func(t *testing.T) {
 		down := d.All()[threshold-1:] // leaves threshold-1 keepers
-		d.StopKeepers(t, down...)
+		for _, n := range down {
+			if p := d.Keeper(n); !p.Exited() {
+				d.StopKeepers(t, n)
+			}
+		}
 		d.RestartNexus(t)
 		body := d.WaitSealed(t, "verified shards needed")
 		t.Logf("keepers %v stopped, nexus restarted: /readyz %q", down, strings.TrimSpace(body))
 		var got []sample
 		took := poll(t, keeperAlert+" expression returns a series", func() (bool, string) {
-			s, err := prom.query(ctx, keeper.Query)
+			s, err := prom.query(ctx, below.Query)
 			if err != nil {
 				t.Fatalf("%s: %v", keeperAlert, err)
 			}
 			got = s
-			reach, _ := prom.query(ctx, `spike_nexus_keepers_reachable or spike_nexus_keepers_threshold`)
-			return len(s) > 0, fmt.Sprintf("%v (%v)", s, reach)
+			return len(s) > 0, fmt.Sprint(s)
 		})
 		t.Logf("%s: %v, %v after nexus restarted", keeperAlert, got, took.Round(time.Millisecond))
-		sealed := ruleNamed(t, rules, "SpikeNexusSealed")
-		waitQuery(t, prom, sealed.Query)
+		waitQuery(t, prom, ruleNamed(t, rules, "SpikeNexusSealed").Query)
 	})
 	t.Logf("after SPIRE: %v", time.Since(begin).Round(time.Millisecond))
 }
