@@ -18,8 +18,12 @@
 // and runs a short load through workload identities: secret writes and
 // reads over many paths, cipher calls and denied requests. Through
 // Prometheus's HTTP API, every dashboard and alert expression must then
-// evaluate without error, every dashboard query must return data, and
-// every rule must be loaded and healthy. Then it stops keepers below the
-// threshold and restarts Nexus: the keepers-below-threshold alert's
-// expression, empty before, must return a series.
+// evaluate without error, every dashboard query must return data, every
+// rule must be loaded and healthy, and every alert's expression but the
+// latency one must be empty. Then it stops one keeper (the
+// keepers-at-threshold warning's expression must return a series), and
+// another, and restarts Nexus: the keepers-below-threshold alert's
+// expression must return a series, and so must the sealed alert's.
+// Alerts are judged by their expressions, never by waiting out their
+// "for" durations.
 package monitoring
