@@ -87,6 +87,9 @@ func startPrometheus(t *testing.T, addr string, jobs []scrapeJob, ruleFiles ...s
 		close(done)
 	}()
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- %s ---\n%s", p.log, system.Tail(p.log))
+		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
