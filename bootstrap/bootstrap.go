@@ -247,7 +247,7 @@ func (r *runner) bootstrap(ctx context.Context) error {
 	if err := r.contribute(ctx, shares); err != nil {
 		return err
 	}
-	r.log.Info("every keeper holds its shard", "keepers", len(shares))
+	r.log.Info("shard distribution done: every keeper holds its shard", "keepers", len(shares))
 	return r.verify(ctx, key, com)
 }
 

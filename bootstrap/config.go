@@ -71,6 +71,9 @@ type Config struct {
 	// PollInitial is the first delay between status and verify
 	// attempts; it doubles up to PollMax.
 	PollInitial, PollMax time.Duration
+
+	// Metrics, if set, counts the run (docs/metrics.md, "Bootstrap").
+	Metrics *Metrics
 }
 
 // UsesKeepers reports whether the backend store keeps the root key with

@@ -65,6 +65,14 @@ func TestParseValid(t *testing.T) {
 			return c.KeeperMaxRetries == 7 && c.KeeperTimeout == time.Minute && c.VerifyTimeout == 30*time.Minute &&
 				c.Timeout == time.Hour && o.LogLevel == slog.LevelWarn && o.SVIDDir == "/run/svid"
 		}},
+		{"log and metrics settings", []string{"--log-format=TEXT", "--metrics-addr=9999", "--metrics-file=/tmp/bootstrap.prom"},
+			env("SPIKE_KEEPERS", three, "SPIKE_SYSTEM_LOG_LEVEL", "debug"), []string{k1, k2, k3}, 3, 2, func(o Options) bool {
+				return o.LogFormat == "text" && o.LogLevel == slog.LevelDebug && o.MetricsAddr == ":9999" &&
+					o.MetricsFile == "/tmp/bootstrap.prom"
+			}},
+		{"logs default to JSON, metrics off", nil, env("SPIKE_KEEPERS", three), []string{k1, k2, k3}, 3, 2, func(o Options) bool {
+			return o.LogFormat == "json" && o.MetricsAddr == "" && o.MetricsFile == ""
+		}},
 		{"memory store needs no keepers", nil, env("SPIKE_NEXUS_BACKEND_STORE", "memory"), nil, 0, 0,
 			func(o Options) bool { return !o.Config.UsesKeepers() }},
 	} {
@@ -123,6 +131,11 @@ func TestParseInvalid(t *testing.T) {
 		{"negative duration", []string{"--nexus-wait=-1s"}, env("SPIKE_KEEPERS", three), "must not be negative"},
 		{"negative retries", []string{"--keeper-max-retries=-1"}, env("SPIKE_KEEPERS", three), "must be positive"},
 		{"bad log level", nil, env("SPIKE_KEEPERS", three, "SPIKE_SYSTEM_LOG_LEVEL", "loud"), "SPIKE_SYSTEM_LOG_LEVEL"},
+		{"bad log format", nil, env("SPIKE_KEEPERS", three, "SPIKE_SYSTEM_LOG_FORMAT", "xml"), "SPIKE_SYSTEM_LOG_FORMAT"},
+		{"bad log format flag", []string{"--log-format=yaml"}, env("SPIKE_KEEPERS", three), "want json or text"},
+		{"metrics file in no directory", []string{"--metrics-file=/nonexistent/dir/bootstrap.prom"}, env("SPIKE_KEEPERS", three), "SPIKE_BOOTSTRAP_METRICS_FILE"},
+		{"metrics file is a directory", nil, env("SPIKE_KEEPERS", three, "SPIKE_BOOTSTRAP_METRICS_FILE", "/"), "is a directory"},
+		{"metrics address without a port", nil, env("SPIKE_KEEPERS", three, "SPIKE_BOOTSTRAP_METRICS_ADDR", "localhost"), "SPIKE_BOOTSTRAP_METRICS_ADDR"},
 		{"bad backend store", nil, env("SPIKE_KEEPERS", three, "SPIKE_BACKEND_STORE_TYPE", "postgres"), "SPIKE_BACKEND_STORE_TYPE"},
 		{"unknown flag", []string{"-force"}, env("SPIKE_KEEPERS", three), "spike-bootstrap"},
 	} {

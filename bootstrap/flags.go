@@ -3,12 +3,16 @@ package bootstrap
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
 
 	"github.com/spikeledger/spike/internal/config"
+	"github.com/spikeledger/spike/internal/logging"
 )
 
 // Name is the binary's name.
@@ -40,7 +44,10 @@ type cli struct {
 	SPIFFESocket  string        `name:"spiffe-endpoint-socket" env:"SPIFFE_ENDPOINT_SOCKET" help:"SPIRE Workload API address (default unix:///tmp/spire-agent/public/api.sock)."`
 	SVIDDir       string        `name:"svid-dir" env:"SPIKE_SVID_DIR" type:"path" help:"Read the SVID from spiffe-helper files in this directory instead of the Workload API."`
 	SourceTimeout time.Duration `name:"spiffe-source-timeout" env:"SPIKE_SPIFFE_SOURCE_TIMEOUT" default:"30s" help:"How long to wait for the first SVID."`
-	LogLevel      string        `name:"log-level" env:"SPIKE_SYSTEM_LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
+	logging.Flags
+
+	MetricsAddr string `name:"metrics-addr" env:"SPIKE_BOOTSTRAP_METRICS_ADDR" placeholder:"ADDR" help:"Serve Prometheus metrics at http://ADDR/metrics while the run lasts (host:port; default: off)."`
+	MetricsFile string `name:"metrics-file" env:"SPIKE_BOOTSTRAP_METRICS_FILE" type:"path" placeholder:"FILE" help:"When the run ends, write its metrics to FILE in Prometheus text format (for node_exporter's textfile collector; default: none)."`
 }
 
 // Options are what the command line and environment set: the run and the
@@ -52,6 +59,11 @@ type Options struct {
 	SPIFFESocket, SVIDDir string
 	SourceTimeout         time.Duration
 	LogLevel              slog.Level
+	// LogFormat is logging.FormatJSON or logging.FormatText.
+	LogFormat string
+	// MetricsAddr, if set, is where /metrics is served during the run;
+	// MetricsFile, if set, receives the final metrics.
+	MetricsAddr, MetricsFile string
 }
 
 // Parse reads the command line args (without the program name) and the
@@ -76,9 +88,16 @@ func Parse(args []string, lookup func(string) (string, bool), opts ...kong.Optio
 
 // options turns the parsed command line into checked Options.
 func (c *cli) options() (Options, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return Options{}, fmt.Errorf("log level (SPIKE_SYSTEM_LOG_LEVEL) %q: want debug, info, warn or error", c.LogLevel)
+	logs, err := c.Flags.Check()
+	if err != nil {
+		return Options{}, err
+	}
+	metricsAddr, err := metricsAddr(c.MetricsAddr)
+	if err != nil {
+		return Options{}, err
+	}
+	if err := metricsFile(c.MetricsFile); err != nil {
+		return Options{}, err
 	}
 	if c.SourceTimeout < 0 {
 		return Options{}, fmt.Errorf("SPIFFE source timeout (SPIKE_SPIFFE_SOURCE_TIMEOUT) must not be negative")
@@ -93,7 +112,44 @@ func (c *cli) options() (Options, error) {
 	if err != nil {
 		return Options{}, err
 	}
-	return Options{Config: cfg, SPIFFESocket: c.SPIFFESocket, SVIDDir: c.SVIDDir, SourceTimeout: c.SourceTimeout, LogLevel: level}, nil
+	return Options{Config: cfg, SPIFFESocket: c.SPIFFESocket, SVIDDir: c.SVIDDir, SourceTimeout: c.SourceTimeout,
+		LogLevel: logs.Level, LogFormat: logs.Format, MetricsAddr: metricsAddr, MetricsFile: c.MetricsFile}, nil
+}
+
+// metricsFile checks, before the run rather than after it, that
+// --metrics-file can be written: its directory exists. Empty is none.
+func metricsFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return fmt.Errorf("metrics file (--metrics-file, SPIKE_BOOTSTRAP_METRICS_FILE) %s: %w", path, err)
+	case !fi.IsDir():
+		return fmt.Errorf("metrics file (--metrics-file, SPIKE_BOOTSTRAP_METRICS_FILE) %s: %s is not a directory", path, dir)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("metrics file (--metrics-file, SPIKE_BOOTSTRAP_METRICS_FILE) %s is a directory", path)
+	}
+	return nil
+}
+
+// metricsAddr checks --metrics-addr: empty (off) or host:port, where a
+// bare port or :port listens on every interface, as Go does.
+func metricsAddr(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	if strings.Trim(s, "0123456789") == "" {
+		s = ":" + s
+	}
+	if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+		return "", fmt.Errorf("metrics address (--metrics-addr, SPIKE_BOOTSTRAP_METRICS_ADDR) %q: want host:port or :port", s)
+	}
+	return s, nil
 }
 
 // goStyleInit rewrites SPIKE's "-init" and "-init=<bool>" to kong's

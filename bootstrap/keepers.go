@@ -65,6 +65,8 @@ func (r *runner) contribute(ctx context.Context, shares []shamir.Share) error {
 		}
 	}
 	if len(failed) > 0 {
+		r.log.Error("shard distribution failed", "keepers", len(shares), "keepers_reached", len(shares)-len(failed),
+			"keepers_failed", len(failed))
 		return failed
 	}
 	return nil
@@ -98,6 +100,7 @@ func (r *runner) contributeOne(ctx context.Context, keeper string, share *shamir
 		}
 		return &KeeperError{URL: keeper, Shard: share.ID, Attempts: n, Err: err}
 	}
+	r.cfg.Metrics.keeperReached()
 	r.log.Info("keeper took its shard", "keeper", keeper, "shard", share.ID, "attempts", n)
 	return nil
 }

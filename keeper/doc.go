@@ -18,8 +18,10 @@
 // restarts holds nothing until Nexus sends its shard again.
 //
 // A plain-HTTP operations listener answers GET /healthz (200 while
-// serving) and GET /readyz (200 once a shard is held, else 503 with a
-// one-line reason). Unless set, it listens on loopback at the TLS port
+// serving), GET /readyz (200 once a shard is held, else 503 with a
+// one-line reason) and GET /metrics (Prometheus: the API server's
+// request, connection and handshake series and the keeper's own, listed
+// in docs/metrics.md; never a shard). Unless set, it listens on loopback at the TLS port
 // plus 1000 (127.0.0.1:9554 for the default 8554), so that keepers
 // started side by side with only their TLS ports different, as SPIKE's
 // scripts start them, do not collide.

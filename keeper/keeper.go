@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"sync/atomic"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/internal/telemetry"
 	"github.com/spikeledger/spike/internal/transport"
 )
 
@@ -24,6 +27,8 @@ type Keeper struct {
 	store   *shardStore
 	epoch   atomic.Uint64 // of the held shard; not secret
 	api     *transport.Server
+	reg     *prometheus.Registry
+	metrics *metrics
 	serving atomic.Bool
 	served  atomic.Bool
 }
@@ -85,13 +90,15 @@ func New(src identity.Source, roles *identity.Roles, logger *slog.Logger) (*Keep
 	if warn != nil {
 		logger.Warn("shard memory is not fully protected: it may reach swap or a core dump", "reason", warn.Error())
 	}
-	k := &Keeper{roles: roles, log: logger, id: id, store: store}
+	reg := telemetry.NewRegistry()
+	k := &Keeper{roles: roles, log: logger, id: id, store: store, reg: reg, metrics: newMetrics(reg)}
 	k.api, err = transport.NewServer(transport.ServerOptions{
 		SVID:       src,
 		Bundle:     src,
 		Authorizer: identity.AuthorizeRoles(roles.IsNexus, roles.IsBootstrap),
 		MaxBody:    api.DefaultBodyLimit,
 		Logger:     logger,
+		Metrics:    transport.NewMetrics(reg),
 	}, k.routes())
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("keeper: %w", err), store.close())
@@ -114,6 +121,10 @@ func ownID(src identity.Source, roles *identity.Roles) (spiffeid.ID, error) {
 
 // ID returns the keeper's own SPIFFE ID.
 func (k *Keeper) ID() spiffeid.ID { return k.id }
+
+// Metrics returns the keeper's metrics, as GET /metrics on the
+// operations listener serves them.
+func (k *Keeper) Metrics() prometheus.Gatherer { return k.reg }
 
 // Serve serves the API on tlsLn and, if opsLn is not nil, the operations
 // endpoints on opsLn, until ctx ends or a listener fails. Then it stops
@@ -152,5 +163,8 @@ func (k *Keeper) Serve(ctx context.Context, tlsLn, opsLn net.Listener) error {
 // return; later calls do nothing.
 func (k *Keeper) Close() error {
 	k.serving.Store(false)
+	if k.store.has() {
+		k.metrics.dropped(time.Now())
+	}
 	return k.store.close()
 }

@@ -77,6 +77,7 @@ type env struct {
 	ca     *identity.DevCA
 	url    string // https://host:port of the API
 	ops    string // http://host:port of the operations listener
+	k      *keeper.Keeper
 	log    *logBuffer
 	cancel context.CancelFunc
 	done   chan error
@@ -104,6 +105,7 @@ func start(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.k = k
 	tlsLn, opsLn := listen(t), listen(t)
 	e.url, e.ops = "https://"+tlsLn.Addr().String(), "http://"+opsLn.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())

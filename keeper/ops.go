@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/spikeledger/spike/internal/telemetry"
 )
 
 // Reasons /readyz and /healthz give when they answer 503.
@@ -16,9 +18,10 @@ const (
 	reasonNoShard    = "no shard: waiting for Nexus or Bootstrap to contribute one"
 )
 
-// opsHandler serves /healthz and /readyz.
+// opsHandler serves /healthz, /readyz and /metrics.
 func (k *Keeper) opsHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", telemetry.Handler(k.reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if !k.serving.Load() {
 			writeText(w, http.StatusServiceUnavailable, reasonNotServing)

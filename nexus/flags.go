@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/spikeledger/spike/internal/config"
+	"github.com/spikeledger/spike/internal/logging"
 )
 
 // Name is the binary's name.
@@ -24,7 +25,7 @@ const description = `SPIKE Nexus: the secret service. It starts sealed and recov
 type cli struct {
 	DataDir    string   `name:"data-dir" env:"SPIKE_DATA_DIR,SPIKE_NEXUS_DATA_DIR" placeholder:"DIR" help:"Where events.db and projections.db live (default ~/.spike/data)."`
 	TLSPort    string   `name:"tls-port" env:"SPIKE_NEXUS_TLS_PORT" default:":8553" help:"API listen address: a port, :port or host:port."`
-	OpsAddr    string   `name:"ops-addr" env:"SPIKE_NEXUS_OPS_ADDR" placeholder:"ADDR" help:"Plain-HTTP address for /healthz and /readyz; \"off\" disables it (default: 127.0.0.1 at the TLS port + 1000, 9553 for 8553)."`
+	OpsAddr    string   `name:"ops-addr" env:"SPIKE_NEXUS_OPS_ADDR" placeholder:"ADDR" help:"Plain-HTTP address for /healthz, /readyz and /metrics; \"off\" disables it (default: 127.0.0.1 at the TLS port + 1000, 9553 for 8553)."`
 	Keepers    []string `name:"keepers" env:"SPIKE_KEEPERS,SPIKE_NEXUS_KEEPER_PEERS" sep:"," placeholder:"URL" help:"Keeper URLs (https://host:port) in shard order."`
 	Shares     int      `name:"shares" env:"SPIKE_SHAMIR_SHARES,SPIKE_NEXUS_SHAMIR_SHARES" help:"Shards (default: the number of keepers)."`
 	Threshold  int      `name:"threshold" env:"SPIKE_SHAMIR_THRESHOLD,SPIKE_NEXUS_SHAMIR_THRESHOLD" help:"Shards needed to rebuild the key (default: a majority of the keepers)."`
@@ -44,7 +45,10 @@ type cli struct {
 	SPIFFESocket  string        `name:"spiffe-endpoint-socket" env:"SPIFFE_ENDPOINT_SOCKET" help:"SPIRE Workload API address."`
 	SVIDDir       string        `name:"svid-dir" env:"SPIKE_SVID_DIR" type:"path" help:"Read the SVID from spiffe-helper files here instead of the Workload API."`
 	SourceTimeout time.Duration `name:"spiffe-source-timeout" env:"SPIKE_SPIFFE_SOURCE_TIMEOUT" default:"30s" help:"How long to wait for the first SVID."`
-	LogLevel      string        `name:"log-level" env:"SPIKE_SYSTEM_LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
+	// The fields of logging.Flags, spelled out so that tests can build a
+	// cli with a composite literal.
+	LogLevel  string `name:"log-level" env:"SPIKE_SYSTEM_LOG_LEVEL" default:"info" help:"Log level: debug, info, warn or error."`
+	LogFormat string `name:"log-format" env:"SPIKE_SYSTEM_LOG_FORMAT" default:"json" help:"Log format: json (one object a line) or text (key=value)."`
 }
 
 // Options are the process's settings.
@@ -53,6 +57,8 @@ type Options struct {
 	SPIFFESocket, SVIDDir string
 	SourceTimeout         time.Duration
 	LogLevel              slog.Level
+	// LogFormat is logging.FormatJSON or logging.FormatText.
+	LogFormat string
 }
 
 // Parse reads the command line and the environment and checks them; each
@@ -62,18 +68,22 @@ func Parse(args []string, opts ...kong.Option) (Options, error) {
 	if _, err := config.Parse(Name, description, &c, args, nil, opts...); err != nil {
 		return Options{}, err
 	}
+	// The logging settings first: nothing else is worth reporting in a
+	// format nobody asked for.
+	logs, err := logging.Flags{LogLevel: c.LogLevel, LogFormat: c.LogFormat}.Check()
+	if err != nil {
+		return Options{}, fmt.Errorf("%s: %w", Name, err)
+	}
 	o, err := c.options()
 	if err != nil {
 		return Options{}, fmt.Errorf("%s: %w", Name, err)
 	}
+	o.LogLevel, o.LogFormat = logs.Level, logs.Format
 	return o, nil
 }
 
 func (c *cli) options() (Options, error) {
 	var o Options
-	if err := o.LogLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return o, fmt.Errorf("log level (SPIKE_SYSTEM_LOG_LEVEL) %q: want debug, info, warn or error", c.LogLevel)
-	}
 	if s := strings.ToLower(c.Store); s != "sqlite" {
 		return o, fmt.Errorf("backend store (SPIKE_BACKEND_STORE_TYPE) %q: this build of Nexus serves sqlite only", c.Store)
 	}

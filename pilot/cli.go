@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/spikeledger/spike/internal/config"
+	"github.com/spikeledger/spike/internal/logging"
 	"github.com/spikeledger/spike/sdk"
 )
 
@@ -21,7 +22,8 @@ import (
 const Name = "spike"
 
 const description = `spike: the operator's command line for spike, the SPIFFE-native secret store. Each flag also reads the environment variables shown: the overview's name first, SPIKE v0.8's second. ` +
-	`Exit status: 0 success; 2 the command line was wrong, and nothing was done: a bad command, flag or argument, a file it names that is missing or unreadable or not what the command reads (a value, policy, key, checkpoint or recovery file, an envelope, an output's directory), or --yes missing without a terminal to ask on; 1 anything else: Nexus refused or could not be reached, a proof or log did not verify, or a confirmation was answered no ("cancelled: nothing was changed").`
+	`Exit status: 0 success; 2 the command line was wrong, and nothing was done: a bad command, flag or argument, a file it names that is missing or unreadable or not what the command reads (a value, policy, key, checkpoint or recovery file, an envelope, an output's directory), or --yes missing without a terminal to ask on; 1 anything else: Nexus refused or could not be reached, a proof or log did not verify, or a confirmation was answered no ("cancelled: nothing was changed"). ` +
+	`Output for people is unchanged by logging; diagnostics (retries, SVID reloads) go to stderr as slog text lines, errors only (warnings and up for spike dev) unless SPIKE_SYSTEM_LOG_LEVEL (debug, info, warn or error) asks for more.`
 
 // globals are the flags every command takes: how to reach Nexus, as
 // every program built on the SDK spells it, and spike's own.
@@ -64,6 +66,8 @@ type env struct {
 	model   *kong.Application
 	opts    runOptions
 	notices *notifier // what the command waits for, on a terminal
+	// logLevel is the level of the diagnostics the command logs.
+	logLevel slog.Level
 
 	client *sdk.Client // made on first use: see nexus
 }
@@ -91,11 +95,20 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, flatten(usageMessage(err)))
 		return exitUsage
 	}
+	// Diagnostics only (the SDK's retries, SVID reloads): errors unless
+	// SPIKE_SYSTEM_LOG_LEVEL asks for more. A bad value stops the command
+	// before it does anything.
+	level, err := logging.LevelFromEnv(o.lookupEnv, slog.LevelError)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
+		return exitUsage
+	}
 	e := &env{
 		ctx: ctx, g: &c.globals, format: parseFormat(c.Format),
 		in: stdin, out: stdout, errOut: stderr,
 		command: kctx.Selected().FullPath(), model: kctx.Model, opts: o,
-		notices: &notifier{w: stderr, enabled: o.terminal(stderr)},
+		notices:  &notifier{w: stderr, enabled: o.terminal(stderr)},
+		logLevel: level,
 	}
 	defer e.close()
 	if err := kctx.Run(e); err != nil {
@@ -164,7 +177,11 @@ func (e *env) nexus() (*sdk.Client, error) {
 		return nil, newClientError(err)
 	}
 	opts = append(opts, e.waitOptions()...)
-	opts = append(opts, sdk.WithLogger(slog.New(slog.NewTextHandler(e.notices, &slog.HandlerOptions{Level: slog.LevelError}))))
+	logger, err := logging.New(e.notices, logging.FormatText, e.logLevel)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, sdk.WithLogger(logger))
 	done := e.waitForSVID()
 	c, err := sdk.New(e.ctx, opts...)
 	done()

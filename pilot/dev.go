@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
+
+	"github.com/spikeledger/spike/internal/logging"
 )
 
 // DevOptions are the settings of `spike dev`, passed to a DevFunc.
@@ -19,6 +22,9 @@ type DevOptions struct {
 	Keepers int
 	// TrustDomain is the development CA's SPIFFE trust domain.
 	TrustDomain string
+	// LogLevel is the level of every component's log (text on stderr):
+	// SPIKE_SYSTEM_LOG_LEVEL, or warn.
+	LogLevel slog.Level
 }
 
 // DevFunc runs a whole development cluster until ctx ends, writing what a
@@ -69,11 +75,16 @@ func (d *devCmd) Run(e *env) error {
 	if e.opts.dev == nil {
 		return errNoDev
 	}
+	level, err := logging.LevelFromEnv(e.opts.lookupEnv, slog.LevelWarn)
+	if err != nil {
+		return usagef("%v", err)
+	}
 	return e.opts.dev(e.ctx, DevOptions{
 		DataDir:     d.DataDir,
 		NexusAddr:   d.NexusAddr,
 		OpsAddr:     d.OpsAddr,
 		Keepers:     d.Keepers,
 		TrustDomain: d.TrustDomain,
+		LogLevel:    level,
 	}, e.out, e.errOut)
 }

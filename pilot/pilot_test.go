@@ -158,13 +158,15 @@ func TestDev(t *testing.T) {
 	}
 	r := run(dev)
 	r.check(t, 0, "")
-	want := pilot.DevOptions{NexusAddr: "127.0.0.1:8553", OpsAddr: "127.0.0.1:9553", Keepers: 3, TrustDomain: "spike.ist"}
+	// The log level is SPIKE_SYSTEM_LOG_LEVEL's, or warn: see
+	// TestLogLevelFromEnvironment.
+	want := pilot.DevOptions{NexusAddr: "127.0.0.1:8553", OpsAddr: "127.0.0.1:9553", Keepers: 3, TrustDomain: "spike.ist", LogLevel: got.LogLevel}
 	if got != want || !strings.Contains(r.stdout, "SPIKE_NEXUS_URL") {
 		t.Errorf("defaults: %+v, stdout %q; want %+v", got, r.stdout, want)
 	}
 	dir := t.TempDir()
 	run(dev, "--data-dir", dir, "--nexus-addr", ":9000", "--ops-addr", "-", "--keepers", "5", "--trust-domain", "example.org").check(t, 0, "")
-	want = pilot.DevOptions{DataDir: dir, NexusAddr: ":9000", OpsAddr: "-", Keepers: 5, TrustDomain: "example.org"}
+	want = pilot.DevOptions{DataDir: dir, NexusAddr: ":9000", OpsAddr: "-", Keepers: 5, TrustDomain: "example.org", LogLevel: got.LogLevel}
 	if got != want {
 		t.Errorf("flags: %+v, want %+v", got, want)
 	}

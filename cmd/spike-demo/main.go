@@ -28,12 +28,14 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/spikeledger/spike/internal/config"
+	"github.com/spikeledger/spike/internal/logging"
 	"github.com/spikeledger/spike/sdk"
 )
 
 const (
 	name        = "spike-demo"
-	description = "spike-demo: the example workload. Writes a database credential to a secret path through the spike SDK, reads it back, and prints what it did (never the password)."
+	description = "spike-demo: the example workload. Writes a database credential to a secret path through the spike SDK, reads it back, and prints what it did (never the password). " +
+		"Diagnostics (the SDK's retries, SVID reloads) go to stderr as slog text lines, warnings and errors only unless SPIKE_SYSTEM_LOG_LEVEL (debug, info, warn or error) asks for more."
 )
 
 type cli struct {
@@ -56,7 +58,17 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	if err := demo(ctx, c, stdout, stderr); err != nil {
+	level, err := logging.LevelFromEnv(lookup, slog.LevelWarn)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	logger, err := logging.New(stderr, logging.FormatText, level)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	if err := demo(ctx, c, logger, stdout); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		if errors.Is(err, sdk.ErrConfig) {
 			return 2
@@ -67,12 +79,12 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 }
 
 // demo connects, writes, reads back and reports.
-func demo(ctx context.Context, c cli, stdout, stderr io.Writer) error {
+func demo(ctx context.Context, c cli, logger *slog.Logger, stdout io.Writer) error {
 	opts, err := c.Options()
 	if err != nil {
 		return err
 	}
-	opts = append(opts, sdk.WithLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	opts = append(opts, sdk.WithLogger(logger))
 	client, err := sdk.New(ctx, opts...)
 	if err != nil {
 		return err

@@ -97,3 +97,33 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// TestLogLevel: SPIKE_SYSTEM_LOG_LEVEL is checked before the demo starts;
+// a bad value is exit 2 with one line naming it.
+func TestLogLevel(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		value string
+		code  int // with no SVID to be had, a demo that starts fails: 1
+	}{
+		{"loud", 2},
+		{"debug", 1},
+		{"", 1},
+	} {
+		lookup := func(k string) (string, bool) {
+			if k == "SPIKE_SYSTEM_LOG_LEVEL" && tc.value != "" {
+				return tc.value, true
+			}
+			return "", false
+		}
+		var stdout, stderr bytes.Buffer
+		args := []string{"--svid-dir", t.TempDir(), "--spiffe-source-timeout", "1ms"}
+		code := run(t.Context(), args, lookup, &stdout, &stderr)
+		if code != tc.code {
+			t.Errorf("SPIKE_SYSTEM_LOG_LEVEL=%q: exit %d, want %d (stderr %q)", tc.value, code, tc.code, stderr.String())
+		}
+		if tc.code == 2 && (strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), "SPIKE_SYSTEM_LOG_LEVEL")) {
+			t.Errorf("SPIKE_SYSTEM_LOG_LEVEL=%q: stderr %q, want one line naming the variable", tc.value, stderr.String())
+		}
+	}
+}

@@ -2,7 +2,8 @@
 // memory and serves it to Nexus over SPIFFE mTLS. See package keeper.
 //
 // Configuration comes from flags or environment variables (--help lists
-// both). A bad setting stops it with one line on stderr and exit status
+// both). It logs JSON lines to stderr (--log-format text for key=value),
+// at the level --log-level (SPIKE_SYSTEM_LOG_LEVEL) names. A bad setting stops it with one line on stderr and exit status
 // 2; SIGINT or SIGTERM stops it gracefully, with the shard zeroed, and
 // exit status 0.
 package main
@@ -21,6 +22,7 @@ import (
 
 	"github.com/spikeledger/spike/internal/config"
 	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/internal/logging"
 	"github.com/spikeledger/spike/keeper"
 )
 
@@ -28,11 +30,11 @@ import (
 // the overview's name first, then SPIKE v0.8's where it differs.
 type cli struct {
 	TLSPort       string        `name:"tls-port" env:"SPIKE_KEEPER_TLS_PORT" default:":8554" help:"Address of the mTLS API: port, :port or host:port."`
-	OpsAddr       string        `name:"ops-addr" env:"SPIKE_KEEPER_OPS_ADDR" placeholder:"ADDR" help:"Address of the plain-HTTP /healthz and /readyz listener, or \"off\" (default: 127.0.0.1 at the TLS port + 1000, 9554 for 8554)."`
+	OpsAddr       string        `name:"ops-addr" env:"SPIKE_KEEPER_OPS_ADDR" placeholder:"ADDR" help:"Address of the plain-HTTP /healthz, /readyz and /metrics listener, or \"off\" (default: 127.0.0.1 at the TLS port + 1000, 9554 for 8554)."`
 	Socket        string        `name:"spiffe-endpoint-socket" env:"SPIFFE_ENDPOINT_SOCKET" help:"SPIRE Agent Workload API address (default ${default_socket})."`
 	SVIDDir       string        `name:"svid-dir" env:"SPIKE_SVID_DIR" help:"Read the SVID from the files spiffe-helper writes in this directory instead of the Workload API."`
 	SourceTimeout time.Duration `name:"spiffe-source-timeout" env:"SPIKE_SPIFFE_SOURCE_TIMEOUT" default:"30s" help:"How long to wait for the first SVID."`
-	LogLevel      slog.Level    `name:"log-level" env:"SPIKE_SYSTEM_LOG_LEVEL" default:"info" help:"Log level: debug, info, warn or error."`
+	logging.Flags
 }
 
 const description = "SPIKE Keeper: holds one shard of the root key in memory and gives it back to SPIKE Nexus."
@@ -43,12 +45,12 @@ func main() {
 
 // run runs the keeper and returns the process's exit status.
 func run(args []string, lookup func(string) (string, bool), stderr io.Writer) int {
-	c, cfg, roles, err := parse(args, lookup)
+	c, cfg, roles, logs, err := parse(args, lookup)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: c.LogLevel}))
+	logger := logs.New(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, c, cfg, roles, logger); err != nil {
@@ -60,24 +62,28 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 
 // parse reads the flags, the environment and the trust roots. Its
 // errors are one line each.
-func parse(args []string, lookup func(string) (string, bool)) (cli, keeper.Config, *identity.Roles, error) {
+func parse(args []string, lookup func(string) (string, bool)) (cli, keeper.Config, *identity.Roles, logging.Settings, error) {
 	var c cli
 	vars := kong.Vars{"default_socket": identity.DefaultWorkloadSocket}
 	if _, err := config.Parse("spike-keeper", description, &c, args, lookup, vars); err != nil {
-		return c, keeper.Config{}, nil, err
+		return c, keeper.Config{}, nil, logging.Settings{}, err
+	}
+	logs, err := c.Flags.Check()
+	if err != nil {
+		return c, keeper.Config{}, nil, logs, fmt.Errorf("spike-keeper: %w", err)
 	}
 	cfg, err := keeper.Config{TLSAddr: c.TLSPort, OpsAddr: c.OpsAddr}.Validate()
 	if err != nil {
-		return c, cfg, nil, fmt.Errorf("spike-keeper: %w", err)
+		return c, cfg, nil, logs, fmt.Errorf("spike-keeper: %w", err)
 	}
 	if c.SourceTimeout <= 0 {
-		return c, cfg, nil, fmt.Errorf("spike-keeper: --spiffe-source-timeout (SPIKE_SPIFFE_SOURCE_TIMEOUT) must be positive, not %s", c.SourceTimeout)
+		return c, cfg, nil, logs, fmt.Errorf("spike-keeper: --spiffe-source-timeout (SPIKE_SPIFFE_SOURCE_TIMEOUT) must be positive, not %s", c.SourceTimeout)
 	}
 	roles, err := identity.NewRoles(lookup)
 	if err != nil {
-		return c, cfg, nil, fmt.Errorf("spike-keeper: %w", err)
+		return c, cfg, nil, logs, fmt.Errorf("spike-keeper: %w", err)
 	}
-	return c, cfg, roles, nil
+	return c, cfg, roles, logs, nil
 }
 
 // serve gets the keeper's SVID and runs it until ctx ends. A signal

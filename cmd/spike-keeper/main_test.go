@@ -184,3 +184,48 @@ func (s *serving) String() string {
 	defer s.mu.Unlock()
 	return s.all.String()
 }
+
+// TestBadLogSettings: a wrong log format or level stops the keeper before
+// it starts anything, with exit status 2 and one line naming the setting.
+func TestBadLogSettings(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"format", []string{"--log-format", "xml"}, "SPIKE_SYSTEM_LOG_FORMAT"},
+		{"empty format", []string{"--log-format="}, "want json or text"},
+		{"level", []string{"--log-level", "loud"}, "SPIKE_SYSTEM_LOG_LEVEL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var stderr bytes.Buffer
+			// Port 0 and no SVID source: were it to start, it would wait
+			// for an SVID and this test would hang, not pass.
+			args := append([]string{"--tls-port", "127.0.0.1:0", "--svid-dir", t.TempDir(), "--spiffe-source-timeout", "1ms"}, tc.args...)
+			code := run(args, func(string) (string, bool) { return "", false }, &stderr)
+			out := stderr.String()
+			if code != 2 || strings.Count(out, "\n") != 1 || !strings.Contains(out, tc.want) || !strings.HasPrefix(out, "spike-keeper: ") {
+				t.Fatalf("exit %d, stderr %q; want 2 and one line naming %s", code, out, tc.want)
+			}
+		})
+	}
+}
+
+// TestHelpDocumentsLogging: --help lists both logging flags with their
+// variables and defaults.
+func TestHelpDocumentsLogging(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "--help")
+	cmd.Env = append(os.Environ(), asKeeperEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("--help: %v\n%s", err, out)
+	}
+	for _, want := range []string{`--log-format="json"`, "SPIKE_SYSTEM_LOG_FORMAT", `--log-level="info"`, "SPIKE_SYSTEM_LOG_LEVEL"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("--help does not mention %s:\n%s", want, out)
+		}
+	}
+}

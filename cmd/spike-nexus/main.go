@@ -1,12 +1,12 @@
 // Command spike-nexus runs SPIKE Nexus; see package nexus. It exits 2 on
 // bad configuration (one line saying which setting and why) and 1 when it
-// cannot run.
+// cannot run. It logs JSON lines to stderr (--log-format text for
+// key=value), at the level --log-level (SPIKE_SYSTEM_LOG_LEVEL) names.
 package main
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/internal/logging"
 	"github.com/spikeledger/spike/nexus"
 )
 
@@ -33,7 +34,10 @@ func run(args []string) int {
 	if err != nil {
 		return fail(2, err)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: opts.LogLevel}))
+	logger, err := logging.New(os.Stderr, opts.LogFormat, opts.LogLevel)
+	if err != nil {
+		return fail(2, err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	src, err := identity.OpenSource(ctx, opts.SPIFFESocket, opts.SVIDDir, opts.SourceTimeout, logger)

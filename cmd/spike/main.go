@@ -6,12 +6,12 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spikeledger/spike/devcluster"
+	"github.com/spikeledger/spike/internal/logging"
 	"github.com/spikeledger/spike/pilot"
 )
 
@@ -25,10 +25,14 @@ func main() {
 	os.Exit(code)
 }
 
-// dev runs `spike dev`: the banner to stdout, warnings and errors of
-// every component to stderr.
+// dev runs `spike dev`: the banner to stdout, every component's log
+// (warnings and errors unless SPIKE_SYSTEM_LOG_LEVEL says otherwise) to
+// stderr as text, for the person watching it.
 func dev(ctx context.Context, o pilot.DevOptions, stdout, stderr io.Writer) error {
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger, err := logging.New(stderr, logging.FormatText, o.LogLevel)
+	if err != nil {
+		return err
+	}
 	return devcluster.Run(ctx, devcluster.Options{
 		DataDir:     o.DataDir,
 		TrustDomain: o.TrustDomain,

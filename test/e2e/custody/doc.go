@@ -10,7 +10,10 @@
 // take keepers down until recovery must fail and check that Nexus says
 // why, bring it back with the operator's recovery files, plant a
 // corrupted shard in one keeper, run Bootstrap twice, and finally search
-// every log and the Nexus data directory for the shards.
+// every log and the Nexus data directory for the shards. Another suite
+// sends canary secret values through every route that carries one, with
+// the servers logging JSON and then text at debug level, and searches
+// every line of every process for them (and for the shards).
 //
 // The test binary also runs as two helper roles (hard links with their
 // own registrations): a Nexus-identity client that reads what each keeper

@@ -24,6 +24,7 @@ const (
 	restoreBin = "spike-restore"           // spike CLI as spike/pilot/role/restore
 	peekBin    = "peek-as-nexus"           // the test binary as spike/nexus
 	contribBin = "contribute-as-bootstrap" // the test binary as spike/bootstrap
+	superBin   = "spike-superuser"         // spike CLI as spike/pilot/role/superuser
 )
 
 func TestMain(m *testing.M) {
@@ -70,6 +71,7 @@ func (e *environment) start() error {
 			{Name: restoreBin, Command: "spike", ID: "/spike/pilot/role/restore"},
 			{Name: peekBin, ID: "/spike/nexus"},
 			{Name: contribBin, ID: "/spike/bootstrap"},
+			{Name: superBin, Command: "spike", ID: "/spike/pilot/role/superuser"},
 		},
 	})
 	if err != nil {
