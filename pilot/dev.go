@@ -54,7 +54,7 @@ func WithDev(f DevFunc) Option {
 type devCmd struct {
 	DataDir     string `name:"data-dir" type:"path" help:"Directory for the cluster's data (kept across runs: a restart unseals from the recovery files there; empty: a temporary directory removed at exit)."`
 	NexusAddr   string `name:"nexus-addr" default:"127.0.0.1:8553" help:"Nexus API address."`
-	OpsAddr     string `name:"ops-addr" default:"127.0.0.1:9553" help:"Operations address (/healthz, /readyz); - turns it off."`
+	OpsAddr     string `name:"ops-addr" default:"127.0.0.1:9553" help:"Operations address (/healthz, /readyz, /metrics); - turns it off."`
 	Keepers     int    `name:"keepers" default:"3" help:"How many Keepers to run (1 to ${max_dev_keepers}; the threshold is a majority)."`
 	TrustDomain string `name:"trust-domain" default:"spike.ist" help:"Trust domain of the development CA."`
 }
