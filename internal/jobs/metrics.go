@@ -9,7 +9,8 @@ import (
 	"github.com/spikeledger/spike/internal/telemetry"
 )
 
-// Metrics counts job runs by job name and result. Names are fixed by the
+// Metrics counts job runs by job name and result. The label is "name",
+// not "job": Prometheus keeps job for the scrape job. Names are fixed by the
 // code that runs the jobs, so the series are bounded.
 type Metrics struct {
 	runs     *prometheus.CounterVec
@@ -21,11 +22,11 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: telemetry.Namespace, Name: "job_runs_total",
-			Help: "Periodic job runs, by job and result (ok, error)."}, []string{"job", "result"}),
+			Help: "Periodic job runs, by job name and result (ok, error)."}, []string{"name", "result"}),
 		success: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: telemetry.Namespace, Name: "job_last_success_timestamp_seconds",
-			Help: "When the job last ran without error, in Unix seconds."}, []string{"job"}),
+			Help: "When the job last ran without error, in Unix seconds."}, []string{"name"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: telemetry.Namespace, Name: "job_duration_seconds",
-			Help: "How long one run of the job took.", Buckets: telemetry.LatencyBuckets}, []string{"job"}),
+			Help: "How long one run of the job took.", Buckets: telemetry.LatencyBuckets}, []string{"name"}),
 	}
 	telemetry.Registerer(reg).MustRegister(m.runs, m.success, m.duration)
 	return m

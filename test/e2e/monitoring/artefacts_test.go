@@ -56,16 +56,18 @@ type panel struct {
 
 // target is one query of a panel.
 type target struct {
-	RefID      string `json:"refId"`
-	Expr       string `json:"expr"`
-	Datasource *dsRef `json:"datasource"`
+	RefID        string `json:"refId"`
+	Expr         string `json:"expr"`
+	LegendFormat string `json:"legendFormat"`
+	Datasource   *dsRef `json:"datasource"`
 }
 
 // query is one PromQL expression of the dashboard or the rules, with
 // where it comes from for messages.
 type query struct {
-	where string // e.g. `panel 12 "Request rate by route" A`
-	expr  string // as written, template variables and all
+	where  string // e.g. `panel 12 "Request rate by route" A`
+	expr   string // as written, template variables and all
+	legend string // the panel's legend format, "{{route}} p99"
 }
 
 // dsVar is the data source variable every panel uses.
@@ -107,7 +109,7 @@ func (d dashboard) queries() []query {
 	var out []query
 	for _, p := range d.allPanels() {
 		for _, tg := range p.Targets {
-			out = append(out, query{where: fmt.Sprintf("panel %d %q %s", p.ID, p.Title, tg.RefID), expr: tg.Expr})
+			out = append(out, query{where: fmt.Sprintf("panel %d %q %s", p.ID, p.Title, tg.RefID), expr: tg.Expr, legend: tg.LegendFormat})
 		}
 	}
 	return out

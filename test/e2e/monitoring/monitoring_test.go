@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -295,6 +296,7 @@ func returnData(t *testing.T, prom *promServer, qs []query) {
 				t.Errorf("%s: %v\n%s", q.where, err, q.expr)
 				delete(pending, i)
 			case len(s) > 0:
+				checkLegend(t, q, s)
 				delete(pending, i)
 			}
 		}
@@ -311,4 +313,22 @@ func returnData(t *testing.T, prom *promServer, qs []query) {
 		}
 	}
 	t.Logf("%d dashboard queries return data", len(qs))
+}
+
+// legendLabel finds the labels a legend format names: {{route}}.
+var legendLabel = regexp.MustCompile(`\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}`)
+
+// checkLegend fails when a panel's legend names a label its query's
+// series do not carry: the panel would draw, but every line would be
+// unnamed (grouping by a label that does not exist still returns data).
+func checkLegend(t *testing.T, q query, series []sample) {
+	t.Helper()
+	for _, m := range legendLabel.FindAllStringSubmatch(q.legend, -1) {
+		for _, s := range series {
+			if s.Metric[m[1]] == "" {
+				t.Errorf("%s: legend %q names label %s, missing from %v", q.where, q.legend, m[1], s.Metric)
+				break
+			}
+		}
+	}
 }
