@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -62,6 +63,10 @@ type Options struct {
 
 	// Observer, if set, hears of every commit, for metrics.
 	Observer Observer
+
+	// mmapSize is bbolt's initial mapping (default 1 GiB); tests make
+	// it small so that the file outgrows it, and bbolt remaps, early.
+	mmapSize int
 
 	// JournalSync makes the journal's writes durable. Default fdatasync;
 	// tests inject failures and stalls here.
@@ -179,7 +184,7 @@ func Open(ctx context.Context, path string, opts Options) (*Log, error) {
 		// per commit costs little.
 		NoFreelistSync:  false,
 		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: 1 << 30,
+		InitialMmapSize: cmp.Or(opts.mmapSize, 1<<30),
 	})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open event log %s: %w (no lock within %s)", path, ErrInUse, opts.LockTimeout)

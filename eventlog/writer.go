@@ -626,6 +626,11 @@ func (w *writer) commitJournal(batch []*request) {
 			return
 		}
 	}
+	// The read transaction must end before anything below commits to
+	// bbolt (a full journal is emptied first; a checkpoint may be due):
+	// a commit that grows the file remaps it, and bbolt's remap waits
+	// for every read transaction to end, this one included.
+	tx.Rollback()
 	start := time.Now()
 	if len(b.evs) > 0 {
 		err = w.persist(b, st.size)
