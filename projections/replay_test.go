@@ -154,8 +154,7 @@ func TestReplayRefuses(t *testing.T) {
 // BenchmarkReplay replays the access history of a log of realistic
 // events (mostly reads) from start to end with no filter: every event
 // decrypted, decoded and turned into its row, from a copy opened
-// read-only. SPIKE_BENCH_EVENTS sets
-// the log's size (default 200,000).
+// read-only. SPIKE_BENCH_EVENTS sets the log's size (default 200,000).
 func BenchmarkReplay(b *testing.B) {
 	n := 200_000
 	if s := os.Getenv("SPIKE_BENCH_EVENTS"); s != "" {
