@@ -24,6 +24,8 @@ const (
 	restoreBin = "spike-restore"           // spike CLI as spike/pilot/role/restore
 	peekBin    = "peek-as-nexus"           // the test binary as spike/nexus
 	contribBin = "contribute-as-bootstrap" // the test binary as spike/bootstrap
+	superBin   = "spike-super"             // spike CLI as spike/pilot/role/superuser
+	auditorBin = "spike-auditor"           // spike CLI as spike/pilot/role/auditor
 )
 
 func TestMain(m *testing.M) {
@@ -70,6 +72,8 @@ func (e *environment) start() error {
 			{Name: restoreBin, Command: "spike", ID: "/spike/pilot/role/restore"},
 			{Name: peekBin, ID: "/spike/nexus"},
 			{Name: contribBin, ID: "/spike/bootstrap"},
+			{Name: superBin, Command: "spike", ID: "/spike/pilot/role/superuser"},
+			{Name: auditorBin, Command: "spike", ID: "/spike/pilot/role/auditor"},
 		},
 	})
 	if err != nil {
