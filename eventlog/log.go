@@ -139,6 +139,9 @@ type Log struct {
 	indexed map[string]bool
 	id      []byte
 	origin  string
+	// readOnly marks a log opened with OpenReadOnly: it has no writer
+	// and no flusher (w and f are nil), and its db is read-only.
+	readOnly bool
 
 	ring atomic.Pointer[ring] // nil while sealed
 
@@ -351,6 +354,9 @@ func (l *Log) Unlock(ctx context.Context, rootKey []byte) error {
 	if len(rootKey) != RootKeySize {
 		return fmt.Errorf("unlock: root key is %d bytes, want %d", len(rootKey), RootKeySize)
 	}
+	if l.readOnly {
+		return l.unlockReadOnly(ctx, rootKey)
+	}
 	return l.w.do(ctx, func(tx *bolt.Tx, st *writeState) error {
 		meta := tx.Bucket(bucketMeta)
 		var (
@@ -373,6 +379,12 @@ func (l *Log) Unlock(ctx context.Context, rootKey []byte) error {
 // Lock drops the key ring and zeroes what Go allows. Appends and
 // decrypting reads fail with ErrSealed until the next Unlock.
 func (l *Log) Lock(ctx context.Context) error {
+	if l.readOnly {
+		if r := l.ring.Swap(nil); r != nil {
+			r.signer.zero()
+		}
+		return nil
+	}
 	return l.w.do(ctx, func(tx *bolt.Tx, st *writeState) error {
 		st.ring = nil
 		return nil
@@ -382,6 +394,9 @@ func (l *Log) Lock(ctx context.Context) error {
 // RotateDataKey starts a new data-key epoch: events appended afterwards
 // are sealed under a fresh random key. Earlier events keep their key.
 func (l *Log) RotateDataKey(ctx context.Context) error {
+	if l.readOnly {
+		return ErrReadOnly
+	}
 	return l.w.do(ctx, func(tx *bolt.Tx, st *writeState) error {
 		if st.ring == nil {
 			return ErrSealed
@@ -401,6 +416,9 @@ func (l *Log) RotateDataKey(ctx context.Context) error {
 func (l *Log) Rewrap(ctx context.Context, newRootKey []byte) error {
 	if len(newRootKey) != RootKeySize {
 		return fmt.Errorf("rewrap: root key is %d bytes, want %d", len(newRootKey), RootKeySize)
+	}
+	if l.readOnly {
+		return ErrReadOnly
 	}
 	return l.w.do(ctx, func(tx *bolt.Tx, st *writeState) error {
 		if st.ring == nil {
@@ -426,6 +444,9 @@ func (l *Log) Close() error {
 	l.isDone = true
 	close(l.closed)
 	l.closeMu.Unlock()
+	if l.readOnly {
+		return l.closeReadOnly()
+	}
 	<-l.w.stopped
 	if r := l.ring.Swap(nil); r != nil {
 		r.signer.zero()

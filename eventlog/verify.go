@@ -48,6 +48,9 @@ func (l *Log) Verify(ctx context.Context, vkey string, opts VerifyOptions) (Repo
 		return Report{}, ErrClosed
 	default:
 	}
+	if l.readOnly {
+		return l.verifyReadOnly(ctx, vkey, opts)
+	}
 	// Everything appended before the call is verified: what only the
 	// journal holds goes into the file first.
 	if err := l.f.flush(false); err != nil {
@@ -73,16 +76,7 @@ func VerifyFile(ctx context.Context, path, vkey string, opts VerifyOptions) (rep
 			err = &IntegrityError{Reason: fmt.Sprintf("file structure is corrupt: %v", p)}
 		}
 	}()
-	err = db.View(func(tx *bolt.Tx) error {
-		var first error
-		for err := range tx.Check() { // drain: Check's goroutine sends every error
-			if first == nil {
-				first = &IntegrityError{Reason: fmt.Sprintf("file structure: %v", err)}
-			}
-		}
-		return first
-	})
-	if err != nil {
+	if err := checkStructure(db); err != nil {
 		return Report{}, err
 	}
 	return verifyDB(ctx, db, vkey, opts, false)

@@ -94,6 +94,9 @@ type Stats struct {
 
 // Stats returns the log's counters.
 func (l *Log) Stats() Stats {
+	if l.readOnly {
+		return Stats{} // it writes nothing
+	}
 	c := &l.w.stats
 	st := Stats{Commits: c.commits.Load(), Events: c.events.Load(), Checkpoints: c.checkpoints.Load(), Failures: c.failures.Load(),
 		Checkpointed: l.f.cp.size.Load()}
@@ -149,6 +152,10 @@ func (l *Log) Submit(ctx context.Context, events ...Event) (*Pending, error) {
 		r := &request{done: make(chan struct{})}
 		close(r.done)
 		return &Pending{r}, nil
+	}
+	if l.readOnly {
+		spendAll(events)
+		return nil, ErrReadOnly
 	}
 	if err := l.validate(events); err != nil {
 		spendAll(events)

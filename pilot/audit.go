@@ -23,6 +23,7 @@ type auditCmd struct {
 	Proof       auditProofCmd       `cmd:"" help:"Prove that the signed log holds an event's hash at its sequence number (--help says what that shows)."`
 	Consistency auditConsistencyCmd `cmd:"" help:"Prove that the log only grew since an earlier checkpoint (--help says what that shows)."`
 	Verify      auditVerifyCmd      `cmd:"" help:"Verify a copy of the log file offline, without Nexus or the root key."`
+	Replay      auditReplayCmd      `cmd:"" help:"Print the access history of a backup of the log offline, with a threshold of recovery files and no Nexus."`
 }
 
 // eventsDoc is the JSON document of `spike secret history` and `spike

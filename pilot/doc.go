@@ -142,6 +142,8 @@
 //	audit proof             {"seq", "treeSize", "leafHash", "proof": […], "checkpoint", "verified"}
 //	audit consistency       {"oldSize", "newSize", "proof": […], "checkpoint", "verified"}
 //	audit verify            {"origin", "size", "checkpoints", "latestSize", "latestRootHash", "verified"}
+//	audit replay            audit list's document; with --as-of also "asOf": {"time", "seq" (the last
+//	                         event at or before it), "secrets": [secret metadata get's document, …]}
 //	restore list            {"points": [{"seq", "time", "rootHash"}, …], "next"}
 //	restore apply           {"seq" (the event recording the restore), "asOfSeq", "asOfTime", "paths": […]}
 //	                        a restore that changed no path is an error (exit 1), with no document

@@ -266,63 +266,12 @@ type pathHistory struct {
 
 func (a *applier) apply(pr prepared) error {
 	r, pl := pr.rec, pr.pl
-	var err error
 	t := r.Time.UnixNano()
-	h := history{outcome: events.OutcomeOK}
-	switch e := pl.(type) {
-	case *events.SecretVersionWritten:
-		h = history{target: e.Path, version: e.Version, outcome: events.OutcomeOK, detail: writtenDetail(e)}
-		err = a.written(r.Seq, t, e, pr.value)
-	case *events.SecretVersionsDeleted:
-		h = versionsHistory(e.Path, e.Versions)
-		if len(e.Versions) == 0 {
-			h.detail = "nothing to delete"
-			break // a delete that found nothing to do changes nothing
-		}
-		when := t
-		if e.Deleted != nil {
-			when = e.Deleted.UnixNano()
-		}
-		err = a.setVersions(e.Path, t, e.Versions, "UPDATE secrets SET deleted_time = ? WHERE path = ? AND version = ? AND destroyed = 0", when)
-	case *events.SecretVersionsUndeleted:
-		h = versionsHistory(e.Path, e.Versions)
-		err = a.setVersions(e.Path, t, e.Versions, "UPDATE secrets SET deleted_time = NULL WHERE path = ? AND version = ? AND destroyed = 0")
-	case *events.SecretVersionsDestroyed:
-		h = versionsHistory(e.Path, e.Versions)
-		err = a.setVersions(e.Path, t, e.Versions, "UPDATE secrets SET value = NULL, destroyed = 1 WHERE path = ? AND version = ?")
-	case *events.SecretMetadataUpdated:
-		h = history{target: e.Path, outcome: events.OutcomeOK, detail: versionsDetail("pruned", e.Pruned)}
-		err = a.metadata(t, e)
-	case *events.SecretMetadataDeleted:
-		h = history{target: e.Path, version: firstOf(e.Versions), versions: e.Versions, outcome: events.OutcomeOK,
-			detail: strings.TrimSpace(versionsDetail("destroyed", e.Versions) + fmt.Sprintf(" last_version=%d", e.LastVersion))}
-		err = a.removePath(e)
-	case *events.SecretRead:
-		h = history{target: e.Path, version: e.Version, outcome: e.Outcome, detail: e.Reason}
-	case *events.AccessDenied:
-		h = history{target: e.Path, outcome: events.OutcomeDenied, detail: strings.TrimSpace(e.Action + " " + e.Reason)}
-	case *events.RequestRefused:
-		h = history{target: e.Path, version: firstOf(e.Versions), versions: e.Versions, outcome: e.Outcome, detail: strings.TrimSpace(e.Action + " " + e.Reason)}
-	case *events.RestorePointApplied:
-		h = restoreHistory(e)
-	case *events.PolicyPut:
-		h.target = e.Name
-		err = a.policyPut(r.Seq, t, e)
-	case *events.PolicyDeleted:
-		h.target = e.Name
-		err = a.exec("DELETE FROM policies WHERE name = ?", e.Name)
-	case *events.CipherUsed:
-		h = history{target: "spike/system/cipher", outcome: e.Outcome, detail: e.Operation}
-	case *events.KeeperUnreachable:
-		h = history{target: e.Keeper, outcome: events.OutcomeError, detail: e.Error}
-	case *events.ShardsDistributed:
-		h = distributed(e)
-	case *events.RootKeyRecovered:
-		h.detail = fmt.Sprintf("keepers=%s rejected=%s", strings.Join(e.Keepers, ","), strings.Join(e.Rejected, ","))
-	}
-	if err != nil {
+	if err := a.change(r.Seq, t, pl, pr.value); err != nil {
 		return err
 	}
+	h := historyOf(pl)
+	var err error
 	m := pl.EventMeta()
 	var ids [4]int64
 	for i, n := range [4]string{m.Actor, r.Type, h.target, h.outcome} {
@@ -338,6 +287,83 @@ func (a *applier) apply(pr prepared) error {
 	a.hist = append(a.hist, r.Seq, t, ids[0], m.RequestID, ids[1], ids[2], h.version, ids[3], h.detail, joinVersions(h.versions))
 	if len(a.hist) == historyRowsPerInsert*historyColumns {
 		return a.flushHistory()
+	}
+	return nil
+}
+
+// historyOf is the access-history row of an event. It reads nothing
+// but the event, so that Replay answers from the log alone exactly what
+// History answers from the database.
+func historyOf(pl events.Payload) history {
+	h := history{outcome: events.OutcomeOK}
+	switch e := pl.(type) {
+	case *events.SecretVersionWritten:
+		h = history{target: e.Path, version: e.Version, outcome: events.OutcomeOK, detail: writtenDetail(e)}
+	case *events.SecretVersionsDeleted:
+		h = versionsHistory(e.Path, e.Versions)
+		if len(e.Versions) == 0 {
+			h.detail = "nothing to delete"
+		}
+	case *events.SecretVersionsUndeleted:
+		h = versionsHistory(e.Path, e.Versions)
+	case *events.SecretVersionsDestroyed:
+		h = versionsHistory(e.Path, e.Versions)
+	case *events.SecretMetadataUpdated:
+		h = history{target: e.Path, outcome: events.OutcomeOK, detail: versionsDetail("pruned", e.Pruned)}
+	case *events.SecretMetadataDeleted:
+		h = history{target: e.Path, version: firstOf(e.Versions), versions: e.Versions, outcome: events.OutcomeOK,
+			detail: strings.TrimSpace(versionsDetail("destroyed", e.Versions) + fmt.Sprintf(" last_version=%d", e.LastVersion))}
+	case *events.SecretRead:
+		h = history{target: e.Path, version: e.Version, outcome: e.Outcome, detail: e.Reason}
+	case *events.AccessDenied:
+		h = history{target: e.Path, outcome: events.OutcomeDenied, detail: strings.TrimSpace(e.Action + " " + e.Reason)}
+	case *events.RequestRefused:
+		h = history{target: e.Path, version: firstOf(e.Versions), versions: e.Versions, outcome: e.Outcome, detail: strings.TrimSpace(e.Action + " " + e.Reason)}
+	case *events.RestorePointApplied:
+		h = restoreHistory(e)
+	case *events.PolicyPut:
+		h.target = e.Name
+	case *events.PolicyDeleted:
+		h.target = e.Name
+	case *events.CipherUsed:
+		h = history{target: "spike/system/cipher", outcome: e.Outcome, detail: e.Operation}
+	case *events.KeeperUnreachable:
+		h = history{target: e.Keeper, outcome: events.OutcomeError, detail: e.Error}
+	case *events.ShardsDistributed:
+		h = distributed(e)
+	case *events.RootKeyRecovered:
+		h.detail = fmt.Sprintf("keepers=%s rejected=%s", strings.Join(e.Keepers, ","), strings.Join(e.Rejected, ","))
+	}
+	return h
+}
+
+// change applies what an event changes in the read model, beside its
+// history row.
+func (a *applier) change(seq uint64, t int64, pl events.Payload, value []byte) error {
+	switch e := pl.(type) {
+	case *events.SecretVersionWritten:
+		return a.written(seq, t, e, value)
+	case *events.SecretVersionsDeleted:
+		if len(e.Versions) == 0 {
+			return nil // a delete that found nothing to do changes nothing
+		}
+		when := t
+		if e.Deleted != nil {
+			when = e.Deleted.UnixNano()
+		}
+		return a.setVersions(e.Path, t, e.Versions, "UPDATE secrets SET deleted_time = ? WHERE path = ? AND version = ? AND destroyed = 0", when)
+	case *events.SecretVersionsUndeleted:
+		return a.setVersions(e.Path, t, e.Versions, "UPDATE secrets SET deleted_time = NULL WHERE path = ? AND version = ? AND destroyed = 0")
+	case *events.SecretVersionsDestroyed:
+		return a.setVersions(e.Path, t, e.Versions, "UPDATE secrets SET value = NULL, destroyed = 1 WHERE path = ? AND version = ?")
+	case *events.SecretMetadataUpdated:
+		return a.metadata(t, e)
+	case *events.SecretMetadataDeleted:
+		return a.removePath(e)
+	case *events.PolicyPut:
+		return a.policyPut(seq, t, e)
+	case *events.PolicyDeleted:
+		return a.exec("DELETE FROM policies WHERE name = ?", e.Name)
 	}
 	return nil
 }

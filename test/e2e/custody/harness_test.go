@@ -25,6 +25,7 @@ const (
 	peekBin    = "peek-as-nexus"           // the test binary as spike/nexus
 	contribBin = "contribute-as-bootstrap" // the test binary as spike/bootstrap
 	superBin   = "spike-superuser"         // spike CLI as spike/pilot/role/superuser
+	auditorBin = "spike-auditor"           // spike CLI as spike/pilot/role/auditor
 )
 
 func TestMain(m *testing.M) {
@@ -72,6 +73,7 @@ func (e *environment) start() error {
 			{Name: peekBin, ID: "/spike/nexus"},
 			{Name: contribBin, ID: "/spike/bootstrap"},
 			{Name: superBin, Command: "spike", ID: "/spike/pilot/role/superuser"},
+			{Name: auditorBin, Command: "spike", ID: "/spike/pilot/role/auditor"},
 		},
 	})
 	if err != nil {
