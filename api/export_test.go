@@ -38,3 +38,11 @@ func TestExportRequestsValidate(t *testing.T) {
 		})
 	}
 }
+
+func FuzzDecodeExportStart(f *testing.F) {
+	fuzzRequest[ExportStartRequest](f, `{"format":"spike-db"}`, `{"format":"json","asOfTime":"2026-07-25T10:11:12Z","withValues":true}`)
+}
+
+func FuzzDecodeExportGet(f *testing.F) {
+	fuzzRequest[ExportGetRequest](f, `{"id":"01J","offset":4194304}`, `{"id":"","offset":-1}`)
+}
