@@ -85,15 +85,22 @@ func runImport(args []string) int {
 	if err != nil {
 		return fail(1, err)
 	}
-	fmt.Printf("Imported %d secrets (%d versions) and %d policies from %s into %s: %d events.\n",
-		res.Secrets, res.Versions, res.Policies, opts.Import.From, opts.Import.DataDir, res.Events)
+	fmt.Printf("Imported %s (%s) and %s from %s into %s: %s.\n", count(res.Secrets, "secret", "secrets"), count(res.Versions, "version", "versions"),
+		count(res.Policies, "policy", "policies"), opts.Import.From, opts.Import.DataDir, count(int(res.Events), "event", "events"))
 	fmt.Println("Start spike-nexus with this data directory and SPIKE's keepers; it recovers the root key from them.")
 	return 0
 }
 
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
 func fail(code int, err error) int {
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
-	if !strings.HasPrefix(msg, nexus.Name+":") {
+	if !strings.HasPrefix(msg, nexus.Name+":") && !strings.HasPrefix(msg, nexus.Name+" import:") {
 		msg = nexus.Name + ": " + msg
 	}
 	fmt.Fprintln(os.Stderr, msg)
