@@ -58,8 +58,11 @@ type exportJobs struct {
 // exportJob is one export. Its fields after done are written once, by
 // the build, before done is closed.
 type exportJob struct {
-	owner   string
-	done    chan struct{}
+	owner string
+	done  chan struct{}
+	// fileMu orders copying chunks out of file against zeroing it: two
+	// fetches of one export may overlap.
+	fileMu  sync.RWMutex
 	file    []byte
 	sum     [sha256.Size]byte
 	counts  exportCounts
@@ -107,7 +110,7 @@ func (e *exportJobs) drop(id string) {
 	delete(e.jobs, id)
 	e.mu.Unlock()
 	if j != nil {
-		go j.zero()
+		j.zeroSoon()
 	}
 }
 
@@ -116,15 +119,43 @@ func (e *exportJobs) expire(now time.Time) {
 	for id, j := range e.jobs {
 		if now.Sub(j.touched) > exportTTL {
 			delete(e.jobs, id)
-			go j.zero()
+			j.zeroSoon()
 		}
+	}
+}
+
+// zeroSoon zeroes the file now if it is built, or once its build ends.
+func (j *exportJob) zeroSoon() {
+	select {
+	case <-j.done:
+		j.zero()
+	default:
+		go j.zero()
 	}
 }
 
 // zero waits for the build to end, then clears the file.
 func (j *exportJob) zero() {
 	<-j.done
+	j.fileMu.Lock()
+	defer j.fileMu.Unlock()
 	clear(j.file)
+	j.file = nil
+}
+
+// chunk copies the file from offset, at most api.MaxExportChunk bytes;
+// ok is false once the file is gone.
+func (j *exportJob) chunk(offset int64) (data []byte, size int64, ok bool) {
+	j.fileMu.RLock()
+	defer j.fileMu.RUnlock()
+	if j.file == nil {
+		return nil, 0, false
+	}
+	size = int64(len(j.file))
+	if offset > size {
+		return nil, size, true
+	}
+	return slices.Clone(j.file[offset:min(size, offset+api.MaxExportChunk)]), size, true
 }
 
 // superuserOnly answers, recorded as a denial, a caller that is not the
@@ -228,13 +259,15 @@ func (s *Service) exportGet(ctx context.Context, r *transport.Request) transport
 		s.logger.Error("export failed", "export", req.ID, "err", job.err)
 		return internalError(op)
 	}
-	size := int64(len(job.file))
+	data, size, ok := job.chunk(req.Offset)
+	if !ok {
+		return refuseNotFound(api.ReasonInvalid, "no export %s: it was fetched to its end", req.ID).response()
+	}
 	if req.Offset > size {
 		return invalidRequest(fmt.Errorf("offset: %d is past the export's end, %d", req.Offset, size)).response()
 	}
-	end := min(size, req.Offset+api.MaxExportChunk)
 	resp := api.ExportGetResponse{Ready: true, Size: size, SHA256: job.sum[:], Secrets: job.counts.secrets, Versions: job.counts.versions,
-		Policies: job.counts.policies, Data: slices.Clone(job.file[req.Offset:end]), EOF: end == size}
+		Policies: job.counts.policies, Data: data, EOF: req.Offset+int64(len(data)) == size}
 	if resp.EOF {
 		// The answer holds its own copy: the export can go.
 		s.exports.drop(req.ID)
