@@ -220,6 +220,10 @@ func ErrorResponseFor(op Op, code ErrorCode) any {
 		return SecretMetadataDeleteResponse{Err: code}
 	case OpSystemStatus:
 		return SystemStatusResponse{Err: code}
+	case OpExportStart:
+		return ExportStartResponse{Err: code}
+	case OpExportGet:
+		return ExportGetResponse{Err: code}
 	}
 	return NewErrorResponse(code)
 }

@@ -204,6 +204,7 @@ func FuzzDecodeResponses(f *testing.F) {
 		decodeAny[RestorePointListResponse], decodeAny[ErrorResponse], decodeAny[Problem],
 		decodeAny[SecretPatchResponse], decodeAny[SecretRollbackResponse], decodeAny[SecretMetadataDeleteResponse],
 		decodeAny[SystemStatusResponse],
+		decodeAny[ExportStartResponse], decodeAny[ExportGetResponse],
 	}
 	f.Add(uint8(3), []byte(`{"versions":{"1":{"createdTime":"2026-07-25T10:11:12Z","version":1,"deletedTime":null}},"metadata":{"currentVersion":1}}`))
 	f.Add(uint8(9), []byte(`{"shards":{"1":`+fuzzShardJSON+`}}`))
@@ -248,6 +249,7 @@ func TestEveryOpHasARequestType(t *testing.T) {
 		AuditProofRequest{}, AuditConsistencyRequest{}, RestorePointApplyRequest{}, RestorePointListRequest{},
 		BootstrapStatusRequest{}, SecretPatchRequest{}, SecretRollbackRequest{}, SecretMetadataDeleteRequest{},
 		SystemStatusRequest{},
+		ExportStartRequest{}, ExportGetRequest{},
 	}
 	seen := map[Op]bool{}
 	for _, r := range reqs {

@@ -157,6 +157,10 @@ func TestMarshalGolden(t *testing.T) {
 		{"AuditListRequest/filters", AuditListRequest{PathPrefix: "app/", Outcomes: []string{"denied"}, Page: Page{Since: &t2}},
 			`{"pathPrefix":"app/","outcomes":["denied"],"since":"2026-07-26T08:00:00Z"}`},
 		{"SystemStatusRequest", SystemStatusRequest{}, `{}`},
+		{"ExportStartRequest", ExportStartRequest{Format: ExportJSON, AsOfSeq: 7, WithValues: true}, `{"format":"json","asOfSeq":7,"withValues":true}`},
+		{"ExportGetResponse/building", ExportGetResponse{}, `{"ready":false}`},
+		{"ExportGetResponse/chunk", ExportGetResponse{Ready: true, Size: 3, SHA256: []byte{1}, Secrets: 1, Versions: 2, Data: []byte("abc"), EOF: true},
+			`{"ready":true,"size":3,"sha256":"AQ==","secrets":1,"versions":2,"data":"YWJj","eof":true}`},
 		{"SystemStatusResponse/sealed", SystemStatusResponse{State: SystemSealed, Reason: "not bootstrapped", Node: "spiffe://spike.ist/spike/nexus",
 			Keepers: []KeeperStatus{{URL: "https://k1:8554"}}, Shares: 1, Threshold: 1},
 			`{"state":"sealed","reason":"not bootstrapped","node":"spiffe://spike.ist/spike/nexus","bootstrapped":false,"keepers":[{"url":"https://k1:8554","reachable":false}],` +

@@ -51,6 +51,7 @@ const (
 	PathSecretsPatch     = "/v1/store/secrets/patch"
 	PathSecretsRollback  = "/v1/store/secrets/rollback"
 	PathSystemStatus     = "/v1/system/status"
+	PathSystemExport     = "/v1/system/export"
 )
 
 // Service is the server a route belongs to.
@@ -113,6 +114,8 @@ const (
 	OpSecretRollback       // Extension: POST /v1/store/secrets/rollback
 	OpSecretMetadataDelete // Extension: POST /v1/store/secrets/metadata?action=delete
 	OpSystemStatus         // Extension: POST /v1/system/status?action=get
+	OpExportStart          // Extension: POST /v1/system/export
+	OpExportGet            // Extension: POST /v1/system/export?action=get
 
 	opEnd // one past the last operation
 )
@@ -219,6 +222,10 @@ func (op Op) describe() route {
 		return route{"secret.metadata.delete", PathSecretsMetadata, ActionDelete, nexus, true, std}
 	case OpSystemStatus:
 		return route{"system.status", PathSystemStatus, ActionGet, nexus, true, std}
+	case OpExportStart:
+		return route{"export.start", PathSystemExport, ActionDefault, nexus, true, std}
+	case OpExportGet:
+		return route{"export.get", PathSystemExport, ActionGet, nexus, true, std}
 	}
 	return route{name: "unknown"}
 }

@@ -32,6 +32,7 @@ var all = []func() Payload{
 	func() Payload { return new(ShardsRotated) },
 	func() Payload { return new(SecretMetadataDeleted) },
 	func() Payload { return new(RequestRefused) },
+	func() Payload { return new(Exported) },
 }
 
 // Outcomes recorded by events that can fail: done; refused because what
@@ -399,6 +400,26 @@ type Imported struct {
 
 func (*Imported) Type() string   { return "system.imported" }
 func (*Imported) Schema() uint32 { return 1 }
+
+// Exported: the state at a point of the log left Nexus as a file (spike
+// export). It is recorded before the file is built, so no export leaves
+// without a record; With values marks a JSON export holding values in
+// clear (the file formats always hold them, sealed).
+type Exported struct {
+	Meta
+	Format     string `json:"format"`
+	AsOfSeq    uint64 `json:"as_of_seq"`
+	WithValues bool   `json:"with_values,omitempty"`
+}
+
+func (*Exported) Type() string   { return "system.exported" }
+func (*Exported) Schema() uint32 { return 1 }
+func (e *Exported) validate() error {
+	if e.Format == "" {
+		return errors.New("export format is empty")
+	}
+	return nil
+}
 
 // RecoveryShardsExported: an operator took every shard of the root key
 // (spike operator recover), for break-glass recovery files.

@@ -33,6 +33,7 @@ func TestRoundTripEveryType(t *testing.T) {
 		&RestorePointApplied{Paths: []string{"a"}, AsOfSeq: 9, AsOfTime: time.Unix(100, 0).UTC(),
 			Changes: []RestoreChange{{Path: "a", Written: 4}, {Path: "b", Deleted: []int{1, 2}}}},
 		&Imported{Source: "spike-v0.8", Secrets: 1, Versions: 2, Policies: 3},
+		&Exported{Format: "spike-db", AsOfSeq: 12, WithValues: true},
 		&RecoveryShardsExported{Shards: 3},
 		&ShardsRotated{Epoch: 2, Shares: 3, Threshold: 2, Commitments: [][]byte{{1}}},
 		&SecretMetadataDeleted{Path: "a", Versions: []int{2, 3}, LastVersion: 3},

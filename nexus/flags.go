@@ -20,7 +20,7 @@ import (
 // Name is the binary's name.
 const Name = "spike-nexus"
 
-const description = `SPIKE Nexus: the secret service. It starts sealed and recovers the root key from the Keepers' shards; every flag also reads the environment variables shown, the overview's name first and SPIKE v0.8's second.`
+const description = `SPIKE Nexus: the secret service. It starts sealed and recovers the root key from the Keepers' shards; every flag also reads the environment variables shown, the overview's name first and SPIKE v0.8's second. "spike-nexus import --from spike.db" imports a SPIKE v0.8 deployment into a new data directory instead (see spike-nexus import --help).`
 
 type cli struct {
 	DataDir    string   `name:"data-dir" env:"SPIKE_DATA_DIR,SPIKE_NEXUS_DATA_DIR" placeholder:"DIR" help:"Where events.db and projections.db live (default ~/.spike/data)."`
@@ -198,4 +198,58 @@ func listenAddr(s string) (string, error) {
 		return "", fmt.Errorf("%q is not a port or host:port", s)
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+const importDescription = `Import a SPIKE v0.8 deployment (its spike.db) into a new data directory, offline: no server starts. ` +
+	`The root key comes from a threshold of SPIKE's recovery files (--recovery-dir) or, without it, from SPIKE's keepers (with this Nexus's SVID). ` +
+	`Keepers, shares and threshold must be SPIKE's own. It refuses a data directory whose log holds any event. See docs/migrate-from-spike.md.`
+
+// importCLI is the grammar of spike-nexus import.
+type importCLI struct {
+	From        string   `name:"from" required:"" type:"existingfile" placeholder:"FILE" help:"The SPIKE v0.8 spike.db to import (stop SPIKE Nexus first, or copy spike.db-wal beside it)."`
+	RecoveryDir string   `name:"recovery-dir" type:"existingdir" placeholder:"DIR" help:"Directory of SPIKE recovery files (spike.recovery.<id>.txt), at least the threshold of them; without it the keepers are asked."`
+	DataDir     string   `name:"data-dir" env:"SPIKE_DATA_DIR,SPIKE_NEXUS_DATA_DIR" placeholder:"DIR" help:"The new data directory (default ~/.spike/data); its events.db must be absent or empty."`
+	Keepers     []string `name:"keepers" env:"SPIKE_KEEPERS,SPIKE_NEXUS_KEEPER_PEERS" sep:"," placeholder:"URL" help:"SPIKE's keeper URLs (https://host:port) in shard order."`
+	Shares      int      `name:"shares" env:"SPIKE_SHAMIR_SHARES,SPIKE_NEXUS_SHAMIR_SHARES" help:"SPIKE's shards (default: the number of keepers)."`
+	Threshold   int      `name:"threshold" env:"SPIKE_SHAMIR_THRESHOLD,SPIKE_NEXUS_SHAMIR_THRESHOLD" help:"SPIKE's threshold (default: a majority of the keepers)."`
+
+	SPIFFESocket  string        `name:"spiffe-endpoint-socket" env:"SPIFFE_ENDPOINT_SOCKET" help:"SPIRE Workload API address (only to ask the keepers)."`
+	SVIDDir       string        `name:"svid-dir" env:"SPIKE_SVID_DIR" type:"path" help:"Read the SVID from spiffe-helper files here instead of the Workload API (only to ask the keepers)."`
+	SourceTimeout time.Duration `name:"spiffe-source-timeout" env:"SPIKE_SPIFFE_SOURCE_TIMEOUT" default:"30s" help:"How long to wait for the first SVID."`
+	LogLevel      string        `name:"log-level" env:"SPIKE_SYSTEM_LOG_LEVEL" default:"info" help:"Log level: debug, info, warn or error."`
+	LogFormat     string        `name:"log-format" env:"SPIKE_SYSTEM_LOG_FORMAT" default:"json" help:"Log format: json (one object a line) or text (key=value)."`
+}
+
+// ImportOptions are the settings of spike-nexus import.
+type ImportOptions struct {
+	Import                ImportConfig
+	SPIFFESocket, SVIDDir string
+	SourceTimeout         time.Duration
+	LogLevel              slog.Level
+	LogFormat             string
+}
+
+// ParseImport reads the command line of spike-nexus import (the words
+// after "import") and the environment.
+func ParseImport(args []string, opts ...kong.Option) (ImportOptions, error) {
+	var c importCLI
+	if _, err := config.Parse(Name+" import", importDescription, &c, args, nil, opts...); err != nil {
+		return ImportOptions{}, err
+	}
+	logs, err := logging.Flags{LogLevel: c.LogLevel, LogFormat: c.LogFormat}.Check()
+	if err != nil {
+		return ImportOptions{}, fmt.Errorf("%s import: %w", Name, err)
+	}
+	o := ImportOptions{SPIFFESocket: c.SPIFFESocket, SVIDDir: c.SVIDDir, SourceTimeout: c.SourceTimeout, LogLevel: logs.Level, LogFormat: logs.Format}
+	// The keepers set the defaults of shares and threshold, as for the
+	// server; they are needed even with recovery files, since the new
+	// Nexus will ask them.
+	base := cli{DataDir: c.DataDir, Keepers: c.Keepers, Shares: c.Shares, Threshold: c.Threshold, Store: "sqlite", TLSPort: ":8553", OpsAddr: "off",
+		MaxSecretSize: 1, MaxSecretVersions: 1, ShardRotation: "deterministic"}
+	so, err := base.options()
+	if err != nil {
+		return ImportOptions{}, fmt.Errorf("%s import: %w", Name, err)
+	}
+	o.Import = ImportConfig{From: c.From, DataDir: so.Config.DataDir, RecoveryDir: c.RecoveryDir, Custody: so.Config.Custody}
+	return o, nil
 }

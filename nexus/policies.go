@@ -178,5 +178,7 @@ func (s *Service) handlers() map[api.Op]transport.Handler {
 		api.OpSecretPatch:          s.secretPatch,
 		api.OpSecretRollback:       s.secretRollback,
 		api.OpSecretMetadataDelete: s.secretMetadataDelete,
+		api.OpExportStart:          s.exportStart,
+		api.OpExportGet:            s.exportGet,
 	}
 }

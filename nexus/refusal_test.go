@@ -322,6 +322,8 @@ func TestEveryRouteRecordsItsDenial(t *testing.T) {
 		api.OpSecretPatch:          api.SecretPatchRequest{Path: "a", Values: map[string]string{"k": "v"}},
 		api.OpSecretRollback:       api.SecretRollbackRequest{Path: "a", Version: 1},
 		api.OpSecretMetadataDelete: api.SecretMetadataDeleteRequest{Path: "a"},
+		api.OpExportStart:          api.ExportStartRequest{Format: api.ExportSpikeDB},
+		api.OpExportGet:            api.ExportGetRequest{ID: "01J"},
 	}
 	for op := range s.routes {
 		if op == api.OpSecretList {

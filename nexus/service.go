@@ -51,6 +51,7 @@ type Service struct {
 	// shorten it).
 	recordWait time.Duration
 	metrics    *metrics
+	exports    exportJobs // see export.go
 }
 
 // outcome is what building a command produced: events to append, and the

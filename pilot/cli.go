@@ -42,6 +42,7 @@ type cli struct {
 	Cipher     cipherCmd     `cmd:"" help:"Encrypt and decrypt with Nexus's key (encryption as a service)."`
 	Audit      auditCmd      `cmd:"" help:"Search the event log and verify that it is intact."`
 	Restore    restoreCmd    `cmd:"" help:"Bring secrets back to an earlier point of the log."`
+	Export     exportCmd     `cmd:"" help:"Write the state at an instant to a file: SPIKE v0.8's spike.db, a projection or JSON (superuser)."`
 	Operator   operatorCmd   `cmd:"" help:"Break-glass recovery of the root key."`
 	Status     statusCmd     `cmd:"" help:"Show whether Nexus is ready or sealed, its keepers, its log (superuser or auditor)."`
 	Dev        devCmd        `cmd:"" help:"Run a whole development system (CA, Keepers, Nexus) in this process."`
