@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -267,19 +268,11 @@ func (l *Log) init(ctx context.Context) error {
 		return err
 	}
 	return l.db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		f := meta.Get(metaFormat)
-		if len(f) != 4 {
-			return fmt.Errorf("format version: %w", ErrMalformed)
+		id, err := readIdentity(tx)
+		if err != nil {
+			return err
 		}
-		if v := binary.BigEndian.Uint32(f); v > formatVersion {
-			return fmt.Errorf("file format version %d is newer than this build understands (%d); upgrade spike", v, formatVersion)
-		}
-		id := meta.Get(metaID)
-		if len(id) != 16 {
-			return fmt.Errorf("log identity: %w", ErrMalformed)
-		}
-		l.id = append([]byte(nil), id...)
+		l.id = id
 		l.origin = originFor(l.id)
 		l.size = lastSeq(tx)
 		return nil
@@ -503,4 +496,22 @@ func (l *Log) touched(n int) {
 	}
 	l.mapped.Store(0)
 	releaseMapped(l.db)
+}
+
+// readIdentity checks the file's format version and returns a copy of
+// the log's identity, from the meta bucket.
+func readIdentity(tx *bolt.Tx) ([]byte, error) {
+	meta := tx.Bucket(bucketMeta)
+	f := meta.Get(metaFormat)
+	if len(f) != 4 {
+		return nil, fmt.Errorf("format version: %w", ErrMalformed)
+	}
+	if v := binary.BigEndian.Uint32(f); v > formatVersion {
+		return nil, fmt.Errorf("file format version %d is newer than this build understands (%d); upgrade spike", v, formatVersion)
+	}
+	id := meta.Get(metaID)
+	if len(id) != 16 {
+		return nil, fmt.Errorf("log identity: %w", ErrMalformed)
+	}
+	return slices.Clone(id), nil
 }

@@ -2,12 +2,10 @@ package eventlog
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"slices"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -75,22 +73,14 @@ func (l *Log) initReadOnly() error {
 				return fmt.Errorf("bucket %q missing: not an event log: %w", b, ErrMalformed)
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		f := meta.Get(metaFormat)
-		if len(f) != 4 {
-			return fmt.Errorf("format version: %w", ErrMalformed)
+		id, err := readIdentity(tx)
+		if err != nil {
+			return err
 		}
-		if v := binary.BigEndian.Uint32(f); v > formatVersion {
-			return fmt.Errorf("file format version %d is newer than this build understands (%d); upgrade spike", v, formatVersion)
-		}
-		id := meta.Get(metaID)
-		if len(id) != 16 {
-			return fmt.Errorf("log identity: %w", ErrMalformed)
-		}
-		l.id = slices.Clone(id)
+		l.id = id
 		l.origin = originFor(l.id)
 		l.size = lastSeq(tx)
-		if stored := string(meta.Get(metaIndexed)); stored != "" {
+		if stored := string(tx.Bucket(bucketMeta).Get(metaIndexed)); stored != "" {
 			l.indexed = typeSet(strings.Split(stored, "\n"))
 		}
 		return nil
