@@ -23,6 +23,12 @@ const (
 	// version is not the current one (409). SPIKE v0.8 clients never
 	// send check-and-set fields, so they never see it.
 	CodeConflict ErrorCode = "api_conflict"
+
+	// CodeBusy is an extension: the server is doing as much of this kind
+	// of work as it allows at once (a restore running, too many audit
+	// followers for one caller), so it refuses rather than queue without
+	// bound (429). The caller may try again later.
+	CodeBusy ErrorCode = "api_busy"
 )
 
 // Codes sent as plain text (text/plain) by stream-mode cipher routes.
@@ -61,6 +67,8 @@ func (c ErrorCode) Status() int {
 		return http.StatusNotFound
 	case CodeConflict:
 		return http.StatusConflict
+	case CodeBusy:
+		return http.StatusTooManyRequests
 	case CodeNotReady:
 		return http.StatusServiceUnavailable
 	}

@@ -20,6 +20,7 @@ func TestErrorCodeStatus(t *testing.T) {
 		{CodeInternal, "api_internal_error", 500},
 		{CodeNotReady, "state_not_ready", 503},
 		{CodeConflict, "api_conflict", 409},
+		{CodeBusy, "api_busy", 429},
 		{CodeCipherNotAvailable, "crypto_cipher_not_available", 500},
 		{CodeFailedToReadVersion, "crypto_failed_to_read_version", 400},
 		{CodeUnsupportedVersion, "crypto_unsupported_version", 400},

@@ -162,8 +162,11 @@ func invalidError(op api.Op, path string, err error) *Error {
 
 // codeForStatus is the code of an answer whose body carried none.
 func codeForStatus(status int) api.ErrorCode {
-	if status == http.StatusConflict {
+	switch status {
+	case http.StatusConflict:
 		return api.CodeConflict
+	case http.StatusTooManyRequests:
+		return api.CodeBusy
 	}
 	if c := api.CodeForStatus(status); c != api.CodePeerConnection {
 		return c
