@@ -34,6 +34,10 @@ var (
 	// destroyed.
 	ErrValueDestroyed = errors.New("value key destroyed: the value is unrecoverable")
 
+	// ErrTooLarge is wrapped by Append's and Check's refusal of an event
+	// whose payload is over the log's limit (Options.MaxPayload).
+	ErrTooLarge = errors.New("event larger than the log's limit")
+
 	// ErrMalformed is wrapped by every decoding failure of stored bytes.
 	ErrMalformed = errors.New("malformed envelope")
 )

@@ -176,6 +176,22 @@ func (p *Pending) Wait() ([]Record, error) {
 	return p.r.records, p.r.err
 }
 
+// Check reports whether Append would take events, without appending
+// them. When it would not, it spends their value keys, as Append does,
+// so that a refused event leaves no key material behind. A caller that
+// appends many callers' events at once checks each caller's first, so
+// that one event over a limit fails only its own caller.
+func (l *Log) Check(events ...Event) error {
+	if err := l.validate(events); err != nil {
+		spendAll(events)
+		return err
+	}
+	return nil
+}
+
+// MaxPayload returns the largest event payload the log takes, in bytes.
+func (l *Log) MaxPayload() int { return l.opts.MaxPayload }
+
 func (l *Log) validate(events []Event) error {
 	if len(events) > l.opts.MaxBatch {
 		return fmt.Errorf("append: %d events in one call exceeds the batch limit %d", len(events), l.opts.MaxBatch)
@@ -188,7 +204,7 @@ func (l *Log) validate(events []Event) error {
 			return fmt.Errorf("append: event %d: public part %d bytes exceeds limit %d", i, len(e.Public), MaxPublicLen)
 		}
 		if len(e.Payload) > l.opts.MaxPayload {
-			return fmt.Errorf("append: event %d: payload %d bytes exceeds limit %d", i, len(e.Payload), l.opts.MaxPayload)
+			return fmt.Errorf("append: event %d: payload %d bytes exceeds limit %d: %w", i, len(e.Payload), l.opts.MaxPayload, ErrTooLarge)
 		}
 		for _, k := range e.NewValueKeys {
 			if k == nil || k.raw == nil {

@@ -121,8 +121,9 @@ func (c *cli) options() (Options, error) {
 		}
 		dir = filepath.Join(home, ".spike", "data")
 	}
-	if c.MaxSecretSize < 1 {
-		return o, fmt.Errorf("max secret size (SPIKE_NEXUS_MAX_SECRET_SIZE) %d: want at least 1", c.MaxSecretSize)
+	if c.MaxSecretSize < 1 || c.MaxSecretSize > MaxSecretSizeLimit {
+		return o, fmt.Errorf("max secret size (SPIKE_NEXUS_MAX_SECRET_SIZE) %d: want 1 to %d bytes (%s), the largest request body Nexus reads",
+			c.MaxSecretSize, MaxSecretSizeLimit, sizeText(MaxSecretSizeLimit))
 	}
 	if c.MaxSecretVersions < 1 {
 		return o, fmt.Errorf("max secret versions (SPIKE_NEXUS_MAX_SECRET_VERSIONS) %d: want at least 1", c.MaxSecretVersions)

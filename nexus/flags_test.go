@@ -1,6 +1,9 @@
 package nexus
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestOpsAddrDefault: unless set, the operations listener is on loopback
 // at the TLS port + 1000, so that Nexus processes on one host with only
@@ -31,6 +34,28 @@ func TestOpsAddrDefault(t *testing.T) {
 			t.Errorf("tls %q ops %q: %q, want an error", tc.tls, tc.ops, o.Config.OpsAddr)
 		case !tc.bad && (err != nil || o.Config.OpsAddr != tc.want):
 			t.Errorf("tls %q ops %q: %q, %v; want %q", tc.tls, tc.ops, o.Config.OpsAddr, err, tc.want)
+		}
+	}
+}
+
+// TestMaxSecretSizeBounds: a size no request body can carry, or none at
+// all, stops Nexus at startup with the range in the message.
+func TestMaxSecretSizeBounds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		size int
+		ok   bool
+	}{
+		{0, false}, {-1, false}, {1, true}, {DefaultMaxSecretSize, true}, {MaxSecretSizeLimit, true}, {MaxSecretSizeLimit + 1, false}, {1 << 30, false},
+	} {
+		c := cli{TLSPort: ":8553", Keepers: []string{"https://k1:8554"}, Store: "sqlite",
+			DataDir: t.TempDir(), LogLevel: "info", MaxSecretSize: tc.size, MaxSecretVersions: 1}
+		_, err := c.options()
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("max secret size %d: %v", tc.size, err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "want 1 to 4194304 bytes")):
+			t.Errorf("max secret size %d: %v, want an error giving the range", tc.size, err)
 		}
 	}
 }

@@ -73,7 +73,11 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		cfg.Metrics = telemetry.NewRegistry()
 	}
 	m := newMetrics(cfg.Metrics)
-	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger, IndexTypes: sharingTypes, Observer: m})
+	if cfg.MaxSecretSize > MaxSecretSizeLimit {
+		return fmt.Errorf("nexus: max secret size %d: at most %d, the largest request body Nexus reads", cfg.MaxSecretSize, MaxSecretSizeLimit)
+	}
+	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger, IndexTypes: sharingTypes, Observer: m,
+		MaxPayload: payloadLimit(cfg.MaxSecretSize)})
 	if err != nil {
 		return err
 	}

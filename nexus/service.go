@@ -87,6 +87,20 @@ const policiesKey = "\x00policies"
 // DefaultMaxSecretSize bounds one version's data: 1 MiB.
 const DefaultMaxSecretSize = 1 << 20
 
+// MaxSecretSizeLimit is the largest --max-secret-size: a version's data
+// arrives in one request body, which Nexus reads up to
+// api.SecretBodyLimit, so a larger setting could never be reached.
+const MaxSecretSizeLimit = api.SecretBodyLimit
+
+// payloadLimit is the event payload limit the log needs for versions of
+// up to maxSecret bytes. A version's data is sealed as JSON, in which a
+// byte can take six (a control character as \u00XX), and the sealed
+// bytes travel in base64 (4/3): eight times the data at worst, plus room
+// for the path, the pruned versions and the other fields.
+func payloadLimit(maxSecret int) int {
+	return 8*max(maxSecret, DefaultMaxSecretSize) + 256<<10
+}
+
 // maxQueuedReads bounds the segments of reads queued in the log and not
 // yet answered; past it the loop waits for the answerer.
 const maxQueuedReads = 64
@@ -194,16 +208,47 @@ func (s *Service) step(ctx context.Context, batch []*command) {
 			s.flush(ctx, seg)
 			seg, written = nil, map[string]bool{}
 		}
+		b := built{c, c.build(c.ctx)}
+		if !s.fits(b) {
+			continue
+		}
 		if c.barrier {
-			s.flush(ctx, []built{{c, c.build(c.ctx)}})
+			s.flush(ctx, []built{b})
 			continue
 		}
 		if c.write {
 			written[c.key] = true
 		}
-		seg = append(seg, built{c, c.build(c.ctx)})
+		seg = append(seg, b)
 	}
 	s.flush(ctx, seg)
+}
+
+// fits reports whether the log takes b's events, and answers b's command
+// when it does not: an event over the log's limits (a huge value's write,
+// a rollback to a version stored under a larger --max-secret-size) fails
+// only the command that made it, never the others of its segment, which
+// share one append. The command's write state is forgotten, as it
+// changed nothing.
+func (s *Service) fits(b built) bool {
+	if len(b.out.events) == 0 {
+		return true
+	}
+	err := s.log.Check(b.out.events...)
+	if err == nil {
+		return true
+	}
+	if b.c.write {
+		s.state.forget(b.c.key)
+	}
+	s.logger.Error("command loop: command refused, its events do not fit the log", "err", err)
+	answer := errInternal
+	if errors.Is(err, eventlog.ErrTooLarge) {
+		answer = refusal{status: http.StatusBadRequest, code: api.CodeBadRequest, reason: api.ReasonTooLarge,
+			message: "the request makes an event larger than the log holds (" + sizeText(s.log.MaxPayload()) + "); store less at once"}.response()
+	}
+	b.c.reply <- answer
+	return false
 }
 
 // flush appends a segment's events in one durable append, applies them,
