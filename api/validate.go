@@ -33,6 +33,17 @@ const (
 	// few enough that no request makes a large event.
 	MaxVersionsListed = 1000
 
+	// MaxPathPatternProgram and MaxSPIFFEIDPatternProgram bound the
+	// compiled size of a policy's patterns, in RE2 instructions. RE2
+	// matches in time linear in the subject, but proportional to the
+	// program too, and counted repetitions multiply: (a*a*a*a*){1000}b is
+	// 25 bytes and 18,000 instructions, tens of milliseconds per match
+	// against every caller's path. The bounds admit any literal pattern
+	// of the longest allowed length, and ordinary wildcards many times
+	// over.
+	MaxPathPatternProgram     = 1024
+	MaxSPIFFEIDPatternProgram = 2560
+
 	// Custom metadata bounds (extension), as in Vault's KV v2.
 	MaxCustomMetadataKeys        = 64
 	MaxCustomMetadataKeyLength   = 128
@@ -288,10 +299,7 @@ func ValidateSPIFFEIDPattern(pattern string) error {
 	if !spiffeIDPatternRE.MatchString(pattern) {
 		return invalid(field, "must be a pattern of spiffe:// IDs")
 	}
-	if _, err := regexp.Compile(pattern); err != nil {
-		return invalid(field, regexpProblem(err))
-	}
-	return nil
+	return checkProgram(field, pattern, MaxSPIFFEIDPatternProgram)
 }
 
 // ValidatePathPattern checks a policy's path pattern: 1–500 bytes of
@@ -304,8 +312,25 @@ func ValidatePathPattern(pattern string) error {
 	if !pathPatternRE.MatchString(pattern) {
 		return invalid(field, `only letters, digits and ._-/^$()?+*|[]{}\ are allowed`)
 	}
-	if _, err := regexp.Compile(pattern); err != nil {
+	return checkProgram(field, pattern, MaxPathPatternProgram)
+}
+
+// checkProgram checks that pattern is a valid RE2 expression whose
+// compiled program has at most limit instructions. It parses and
+// simplifies as regexp.Compile does, so the count is that of the
+// program matching runs.
+func checkProgram(field, pattern string, limit int) error {
+	tree, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
 		return invalid(field, regexpProblem(err))
+	}
+	prog, err := syntax.Compile(tree.Simplify())
+	if err != nil {
+		return invalid(field, regexpProblem(err))
+	}
+	if n := len(prog.Inst); n > limit {
+		return invalid(field, fmt.Sprintf("too costly to match: it compiles to %d RE2 instructions, more than %d; "+
+			"nested or counted repetitions ({n}) multiply, so write them more simply", n, limit))
 	}
 	return nil
 }

@@ -93,6 +93,14 @@ func TestValidators(t *testing.T) {
 		{"pathpat/anchored", func() error { return ValidatePathPattern(`^tenants/demo/db/.*$`) }, true, ""},
 		{"pathpat/everything", func() error { return ValidatePathPattern(`.*`) }, true, ""},
 		{"pathpat/alternation and repeat", func() error { return ValidatePathPattern(`^(a|b){3}/[x-z]+$`) }, true, ""},
+		{"pathpat/nested counted repetition", func() error { return ValidatePathPattern(`(a*a*a*a*a*a*a*a*){1000}b`) }, false, "pathPattern"},
+		{"pathpat/counted repetitions multiply", func() error { return ValidatePathPattern(`(((a{1,10}){10}){10})`) }, false, "pathPattern"},
+		{"pathpat/longest literal", func() error { return ValidatePathPattern("^" + strings.Repeat("a", MaxPathPatternLength-2) + "$") }, true, ""},
+		{"pathpat/many wildcards", func() error { return ValidatePathPattern(strings.Repeat(`[a-z0-9]+/`, 30) + ".*") }, true, ""},
+		{"idpat/longest literal", func() error {
+			return ValidateSPIFFEIDPattern("^spiffe://" + strings.Repeat("a", MaxSPIFFEIDLength-12) + "$")
+		}, true, ""},
+		{"idpat/nested repetition", func() error { return ValidateSPIFFEIDPattern(`^spiffe://((a+)+(b*)*(c?)*){100}$`) }, false, "spiffeidPattern"},
 		{"pathpat/does not compile", func() error { return ValidatePathPattern(`^(a$`) }, false, "pathPattern"},
 		{"pathpat/repeat too big", func() error { return ValidatePathPattern(`a{1001}`) }, false, "pathPattern"},
 		{"pathpat/comma", func() error { return ValidatePathPattern(`a{1,3}`) }, false, "pathPattern"},

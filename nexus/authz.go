@@ -268,19 +268,18 @@ func (r *rule) reservedViolation() error {
 	return nil
 }
 
-// applies reports whether r grants want to peer on path.
+// applies reports whether r grants want to peer on path. The SPIFFE-ID
+// pattern is tried before the path pattern: it rules out most policies
+// for most callers, and a caller must not make Nexus match a policy's
+// path pattern that was never meant for it.
 func (r *rule) applies(peer, path string, want permSet, reserved int) bool {
-	if !r.grants.grants(want, path) {
+	if !r.grants.grants(want, path) || !r.id.match(peer) {
 		return false
 	}
 	if reserved >= 0 {
-		if !r.reach[reserved] {
-			return false
-		}
-	} else if !r.path.match(path) {
-		return false
+		return r.reach[reserved]
 	}
-	return r.id.match(peer)
+	return r.path.match(path)
 }
 
 // CheckPolicy checks a policy before it is stored: the name, both
@@ -395,7 +394,9 @@ const (
 // permission.
 func (a *Authorizer) Decide(peer spiffeid.ID, path string, want api.Permission) Decision {
 	bit := permBit(want)
-	if bit == 0 || peer.IsZero() {
+	if bit == 0 || peer.IsZero() || len(path) > api.MaxPathLength {
+		// No path that long can be stored, and none is matched: the cost
+		// of matching grows with the subject.
 		return Denied
 	}
 	if a.mayHoldRole(peer) && a.roles.IsPilotSuperuser(peer) {
