@@ -1,11 +1,13 @@
 package eventlog
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,7 +35,8 @@ var ErrReadOnly = errors.New("event log is open read-only")
 // sealed; Unlock loads its keys (never creates them); appends and key
 // changes fail with ErrReadOnly. If another process holds the file for
 // writing, OpenReadOnly fails with ErrInUse: open a copy.
-func OpenReadOnly(ctx context.Context, path string, opts Options) (*Log, error) {
+func OpenReadOnly(ctx context.Context, path string, opts Options) (_ *Log, err error) {
+	defer faultsAsErrors(&err)()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -201,12 +204,13 @@ func (l *Log) unlockReadOnly(ctx context.Context, rootKey []byte) error {
 // from the file's last event and are hashed into the tree (by
 // readJournal, from their own bytes). No checkpoint signs them yet: a
 // checkpoint is written only when events move into the file.
-func (l *Log) verifyReadOnly(ctx context.Context, vkey string, opts VerifyOptions) (Report, error) {
+func (l *Log) verifyReadOnly(ctx context.Context, vkey string, opts VerifyOptions) (_ Report, err error) {
+	defer faultsAsErrors(&err)()
 	if err := checkStructure(l.db); err != nil {
 		return Report{}, err
 	}
 	t := l.tail
-	rep, err := verifyDB(ctx, l.db, vkey, opts, false)
+	rep, err := verifyDB(ctx, l.db, l.ring.Load(), vkey, opts, false)
 	if err != nil || len(t.envs) == 0 {
 		return rep, err
 	}
@@ -242,20 +246,61 @@ func (l *Log) verifyReadOnly(ctx context.Context, vkey string, opts VerifyOption
 // checkStructure checks the bbolt file's page structure, turning a panic
 // from a structurally corrupt file into an IntegrityError.
 func checkStructure(db *bolt.DB) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = &IntegrityError{Reason: fmt.Sprintf("file structure is corrupt: %v", p)}
-		}
-	}()
+	defer faultsAsErrors(&err)()
 	return db.View(func(tx *bolt.Tx) error {
-		var first error
-		for err := range tx.Check() { // drain: Check's goroutine sends every error
-			if first == nil {
-				first = &IntegrityError{Reason: fmt.Sprintf("file structure: %v", err)}
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			if err := walkBucket(b); err != nil {
+				return &IntegrityError{Reason: fmt.Sprintf("file structure: bucket %q: %v", name, err)}
 			}
-		}
-		return first
+			return nil
+		})
 	})
+}
+
+// walkBucket reads every key and value of b and of the buckets nested in
+// it, on the calling goroutine, checking that keys ascend: it touches
+// every page a reader could reach, so that a page id pointing outside the
+// file faults here, where faultsAsErrors turns it into an error. (bbolt's
+// own Tx.Check walks on a goroutine of its own, where a fault would end
+// the process.)
+func walkBucket(b *bolt.Bucket) error {
+	var prev []byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if prev != nil && bytes.Compare(prev, k) >= 0 {
+			return fmt.Errorf("keys out of order at %x", k)
+		}
+		prev = k
+		if v != nil {
+			continue
+		}
+		nested := b.Bucket(k)
+		if nested == nil {
+			return fmt.Errorf("key %x: neither a value nor a bucket", k)
+		}
+		if err := walkBucket(nested); err != nil {
+			return fmt.Errorf("bucket %x: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// faultsAsErrors makes a damaged file an error rather than a crash on
+// the calling goroutine; use it as defer faultsAsErrors(&err)(). bbolt
+// maps the file and follows the page ids it finds there without bounds
+// checks, so in a damaged file a read can fault (SIGBUS past the end of
+// the file, SIGSEGV past the map) or trip one of bbolt's assertions (a
+// panic). Until the returned function runs, faults are panics
+// (runtime/debug.SetPanicOnFault), and it turns any panic into an
+// *IntegrityError in *err.
+func faultsAsErrors(err *error) func() {
+	old := debug.SetPanicOnFault(true)
+	return func() {
+		if p := recover(); p != nil {
+			*err = &IntegrityError{Reason: fmt.Sprintf("file structure is corrupt: %v", p)}
+		}
+		debug.SetPanicOnFault(old)
+	}
 }
 
 // closeReadOnly closes a read-only log: there is no writer to stop and

@@ -10,6 +10,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/spikeledger/spike/internal/seal"
 )
 
 // Report is what a successful verification established.
@@ -56,30 +58,28 @@ func (l *Log) Verify(ctx context.Context, vkey string, opts VerifyOptions) (Repo
 	if err := l.f.flush(false); err != nil {
 		return Report{}, err
 	}
-	return verifyDB(ctx, l.db, vkey, opts, true)
+	return verifyDB(ctx, l.db, l.ring.Load(), vkey, opts, true)
 }
 
 // VerifyFile verifies a log file, typically a copy, exactly as Log.Verify
-// does, opening it read-only. It also checks the file's page structure, and
-// turns a panic from a structurally corrupt file into an error.
+// does, opening it read-only. It also checks the file's page structure.
+// The file is untrusted: whatever its bytes, VerifyFile returns, with an
+// *IntegrityError for a damaged file, and never crashes (see
+// faultsAsErrors).
 func VerifyFile(ctx context.Context, path, vkey string, opts VerifyOptions) (rep Report, err error) {
+	defer faultsAsErrors(&err)()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return Report{}, fmt.Errorf("verify %s: %w; verify a copy (spike takes an exclusive lock)", path, ErrInUse)
 	}
 	if err != nil {
-		return Report{}, fmt.Errorf("verify %s: open: %w", path, err)
+		return Report{}, &IntegrityError{Reason: fmt.Sprintf("file structure: %v", err)}
 	}
 	defer db.Close()
-	defer func() {
-		if p := recover(); p != nil {
-			err = &IntegrityError{Reason: fmt.Sprintf("file structure is corrupt: %v", p)}
-		}
-	}()
 	if err := checkStructure(db); err != nil {
 		return Report{}, err
 	}
-	return verifyDB(ctx, db, vkey, opts, false)
+	return verifyDB(ctx, db, nil, vkey, opts, false)
 }
 
 type verifier struct {
@@ -92,7 +92,7 @@ type verifier struct {
 	live bool
 }
 
-func verifyDB(ctx context.Context, db *bolt.DB, vkey string, opts VerifyOptions, live bool) (Report, error) {
+func verifyDB(ctx context.Context, db *bolt.DB, r *ring, vkey string, opts VerifyOptions, live bool) (Report, error) {
 	nv, err := note.NewVerifier(vkey)
 	if err != nil {
 		return Report{}, fmt.Errorf("verifier key: %w", err)
@@ -105,6 +105,9 @@ func verifyDB(ctx context.Context, db *bolt.DB, vkey string, opts VerifyOptions,
 		return Report{}, fmt.Errorf("verifier key is for %s, but this file is %s", nv.Name(), v.origin)
 	}
 	if err := v.events(ctx, db, opts.Progress); err != nil {
+		return Report{}, err
+	}
+	if err := db.View(func(tx *bolt.Tx) error { return checkValueKeys(tx, r) }); err != nil {
 		return Report{}, err
 	}
 	rep := Report{Origin: v.origin, Size: v.size}
@@ -336,4 +339,39 @@ func (l *Log) checkpoint(ctx context.Context, pick func(*bolt.Cursor) []byte) (c
 	}
 	cp, err = OpenCheckpoint(msg, vkey)
 	return cp, err == nil, err
+}
+
+// wrappedValueKeyLen is the length of a stored, wrapped value key.
+const wrappedValueKeyLen = seal.KeySize + seal.Overhead
+
+// checkValueKeys checks the value-key bucket: each entry is a value key
+// id holding either the tombstone or a wrapped key of the length wrapping
+// gives. With r (the log unlocked), every wrapped key must also open
+// under the root key, which binds it to its id. Value keys are outside
+// the hash tree, since destroying one rewrites its entry, so without the
+// root key a byte changed inside a wrapped key is found only when that
+// key is next used.
+func checkValueKeys(tx *bolt.Tx, r *ring) error {
+	c := tx.Bucket(bucketValueKeys).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var id ValueKeyID
+		if len(k) != len(id) {
+			return &IntegrityError{Reason: fmt.Sprintf("value key entry %x: the id is %d bytes, not %d", k, len(k), len(id))}
+		}
+		copy(id[:], k)
+		switch {
+		case isDestroyed(v):
+			continue
+		case len(v) != wrappedValueKeyLen:
+			return &IntegrityError{Reason: fmt.Sprintf("value key %s: %d bytes, neither a wrapped key (%d) nor the destroyed mark", id, len(v), wrappedValueKeyLen)}
+		case r == nil:
+			continue
+		}
+		raw, err := r.kek.Open(nil, v, aadFor(aadValueKey, r.logID, k))
+		if err != nil {
+			return &IntegrityError{Reason: fmt.Sprintf("value key %s: does not open under the root key", id)}
+		}
+		seal.Zero(raw)
+	}
+	return nil
 }
