@@ -223,7 +223,7 @@ type AuditTailRequest struct {
 //     matches, so a client can tell a quiet log from a dead connection;
 //   - the last line, when Nexus ends the stream for a reason of its own
 //     (shutting down, sealed, an error): Err is set and says why (503
-//     api_not_ready: follow again from Next).
+//     state_not_ready: follow again from Next).
 //
 // Every line carries Next: every matching event before it has been sent,
 // so a stream opened again with From = Next continues with no gap and no
