@@ -194,3 +194,73 @@ func (r AuditConsistencyRequest) Validate() error {
 	}
 	return nil
 }
+
+// AuditTailRequest follows the event log as it grows (OpAuditTail,
+// extension): the events that match the filters, as those of
+// [AuditListRequest] choose them, from a starting point on, then each new
+// one as it commits, until the caller hangs up. From and Since choose the
+// start; with neither, the stream starts with the next event committed.
+type AuditTailRequest struct {
+	Actor      string   `json:"actor,omitempty"`
+	Path       string   `json:"path,omitempty"`
+	PathPrefix string   `json:"pathPrefix,omitempty"`
+	Types      []string `json:"types,omitempty"`
+	Outcomes   []string `json:"outcomes,omitempty"`
+	// From is the sequence number of the first event to consider (a
+	// previous stream's Next resumes it exactly). At most one past the
+	// log's end.
+	From uint64 `json:"from,omitempty"`
+	// Since starts at the first event recorded at or after it.
+	Since *time.Time `json:"since,omitempty"`
+}
+
+// AuditTailLine is one line of OpAuditTail's answer, a stream of JSON
+// lines ([ContentTypeNDJSON]). A line is one of three kinds:
+//
+//   - an event: Event is set;
+//   - a heartbeat: neither Event nor Err is set. The stream starts with
+//     one and sends one every [AuditTailHeartbeat] while no event
+//     matches, so a client can tell a quiet log from a dead connection;
+//   - the last line, when Nexus ends the stream for a reason of its own
+//     (shutting down, sealed, an error): Err is set and says why (503
+//     state_not_ready: follow again from Next).
+//
+// Every line carries Next: every matching event before it has been sent,
+// so a stream opened again with From = Next continues with no gap and no
+// duplicate. An event's rows (one per path, for an event about several)
+// share its Next.
+type AuditTailLine struct {
+	Event   *AuditEvent `json:"event,omitempty"`
+	Next    uint64      `json:"next"`
+	Err     ErrorCode   `json:"err,omitempty"`
+	Message string      `json:"message,omitempty"`
+}
+
+// AuditTailHeartbeat is how often a quiet audit tail sends a heartbeat;
+// a client that hears nothing for several of them may take the
+// connection for dead.
+const AuditTailHeartbeat = 5 * time.Second
+
+// MaxAuditTailLine bounds one line of an audit tail, newline included:
+// an event names at most a path, an actor, a request id and a detail.
+const MaxAuditTailLine = 64 << 10
+
+// Op returns OpAuditTail.
+func (AuditTailRequest) Op() Op { return OpAuditTail }
+
+// Validate checks the filters as [AuditListRequest.Validate] does, and
+// that at most one of From and Since is given.
+func (r AuditTailRequest) Validate() error {
+	if r.From != 0 && r.Since != nil {
+		return invalid("since", "give from or since, not both")
+	}
+	return r.list().Validate()
+}
+
+// StoredPaths returns the exact path filter, if any, as an audit list's.
+func (r AuditTailRequest) StoredPaths() (string, []string) { return r.list().StoredPaths() }
+
+// list is the audit search with the same filters.
+func (r AuditTailRequest) list() AuditListRequest {
+	return AuditListRequest{Actor: r.Actor, Path: r.Path, PathPrefix: r.PathPrefix, Types: r.Types, Outcomes: r.Outcomes}
+}

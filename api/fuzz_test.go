@@ -149,6 +149,11 @@ func FuzzDecodeAuditList(f *testing.F) {
 		`{"pathPrefix":"app/","outcomes":["denied","conflict"],"since":"2026-07-25T10:11:12Z"}`)
 }
 
+func FuzzDecodeAuditTail(f *testing.F) {
+	fuzzRequest[AuditTailRequest](f, `{"actor":"spiffe://spike.ist/workload/x","path":"a","types":["secret.read"],"from":5}`,
+		`{"pathPrefix":"app/","outcomes":["denied"],"since":"2026-07-25T10:11:12Z"}`)
+}
+
 func FuzzDecodeAuditCheckpoint(f *testing.F) { fuzzRequest[AuditCheckpointRequest](f) }
 
 func FuzzDecodeAuditProof(f *testing.F) {
@@ -249,7 +254,7 @@ func TestEveryOpHasARequestType(t *testing.T) {
 		AuditProofRequest{}, AuditConsistencyRequest{}, RestorePointApplyRequest{}, RestorePointListRequest{},
 		BootstrapStatusRequest{}, SecretPatchRequest{}, SecretRollbackRequest{}, SecretMetadataDeleteRequest{},
 		SystemStatusRequest{},
-		ExportStartRequest{}, ExportGetRequest{},
+		ExportStartRequest{}, ExportGetRequest{}, AuditTailRequest{},
 	}
 	seen := map[Op]bool{}
 	for _, r := range reqs {

@@ -9,6 +9,8 @@ const (
 	ContentTypeJSON   = "application/json"
 	ContentTypeStream = "application/octet-stream"
 	ContentTypeText   = "text/plain; charset=utf-8" // stream-mode cipher errors
+	// ContentTypeNDJSON is a stream of JSON lines (OpAuditTail).
+	ContentTypeNDJSON = "application/x-ndjson"
 )
 
 // SetJSONHeaders sets the headers SPIKE puts on every JSON response: the

@@ -43,6 +43,10 @@ const (
 	// ReasonBeforeStart: a point in time before the log's first event
 	// (404): there is no state to restore to.
 	ReasonBeforeStart Reason = "before_start"
+	// ReasonTooManyFollowers: the caller already follows the log (audit
+	// tail) as many times at once as Nexus allows (429); Message gives
+	// the limit.
+	ReasonTooManyFollowers Reason = "too_many_followers"
 )
 
 // Problem (extension) is the body of a refusal that has more to say than

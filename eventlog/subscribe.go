@@ -51,6 +51,10 @@ func (s *Subscription) Next(ctx context.Context) (Record, error) {
 // Position returns the sequence number the next call to Next returns.
 func (s *Subscription) Position() uint64 { return s.next - uint64(len(s.buf)) }
 
+// Buffered returns how many events Next returns without reading the log
+// or waiting: a follower flushes what it wrote before it may wait.
+func (s *Subscription) Buffered() int { return len(s.buf) }
+
 func (s *Subscription) fill(ctx context.Context, size uint64) error {
 	r := s.l.ring.Load()
 	if r == nil {

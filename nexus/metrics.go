@@ -44,6 +44,8 @@ type metrics struct {
 
 	distributions *prometheus.CounterVec
 	distributedAt prometheus.Gauge
+
+	followers prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -85,6 +87,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		distributions: counter("nexus_shard_distributions_total",
 			"Shard distribution rounds by result: error when a keeper did not take its shard.", "result"),
 		distributedAt: gauge("nexus_shard_distribution_timestamp_seconds", "When a shard distribution round last reached every keeper, in Unix seconds."),
+		followers:     gauge("nexus_audit_followers", "Audit tails following the log now."),
 	}
 	for _, r := range []string{"allowed", "denied"} {
 		for _, k := range []string{"policy", "role"} {
@@ -96,7 +99,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	reg.MustRegister(m.authz, m.policies, m.policyCompiled, m.cipher, m.batch, m.command,
 		m.commitEvents, m.sync, m.appendWait, m.appended, m.appendErrors,
-		m.apply, m.query, m.rebuild, m.distributions, m.distributedAt)
+		m.apply, m.query, m.rebuild, m.distributions, m.distributedAt, m.followers)
 	return m
 }
 

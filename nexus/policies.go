@@ -180,5 +180,6 @@ func (s *Service) handlers() map[api.Op]transport.Handler {
 		api.OpSecretMetadataDelete: s.secretMetadataDelete,
 		api.OpExportStart:          s.exportStart,
 		api.OpExportGet:            s.exportGet,
+		api.OpAuditTail:            s.auditTail,
 	}
 }

@@ -324,6 +324,7 @@ func TestEveryRouteRecordsItsDenial(t *testing.T) {
 		api.OpSecretMetadataDelete: api.SecretMetadataDeleteRequest{Path: "a"},
 		api.OpExportStart:          api.ExportStartRequest{Format: api.ExportSpikeDB},
 		api.OpExportGet:            api.ExportGetRequest{ID: "01J"},
+		api.OpAuditTail:            api.AuditTailRequest{},
 	}
 	for op := range s.routes {
 		if op == api.OpSecretList {

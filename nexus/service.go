@@ -52,6 +52,12 @@ type Service struct {
 	recordWait time.Duration
 	metrics    *metrics
 	exports    exportJobs // see export.go
+	// followers counts the audit tails open, at most maxFollowers per
+	// caller; heartbeat is how often a quiet tail says it is alive (see
+	// tail.go; tests shorten it).
+	followers    followers
+	maxFollowers int
+	heartbeat    time.Duration
 }
 
 // outcome is what building a command produced: events to append, and the
@@ -114,7 +120,7 @@ func NewService(ctx context.Context, log *eventlog.Log, proj *projections.Projec
 		maxVersions = projections.DefaultMaxVersions
 	}
 	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024), stopped: make(chan struct{}), recordWait: defaultRecordWait,
-		metrics: newMetrics(nil)}
+		metrics: newMetrics(nil), maxFollowers: DefaultMaxFollowers, heartbeat: api.AuditTailHeartbeat}
 	s.applier = newApplier(proj, logger)
 	s.queued = make(chan queuedReads, maxQueuedReads)
 	if err := s.recompile(ctx); err != nil {

@@ -21,13 +21,13 @@ import (
 
 // newTestService is a Service over a fresh unlocked log and a memory
 // projection, its loop running, without HTTP in between.
-func newTestService(t *testing.T, maxVersions int) *Service {
+func newTestService(t testing.TB, maxVersions int) *Service {
 	t.Helper()
 	return newTestServiceWith(t, maxVersions, eventlog.Options{})
 }
 
 // newTestServiceWith is newTestService over a log opened with opts.
-func newTestServiceWith(t *testing.T, maxVersions int, opts eventlog.Options) *Service {
+func newTestServiceWith(t testing.TB, maxVersions int, opts eventlog.Options) *Service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -19,6 +19,7 @@ import (
 
 type auditCmd struct {
 	List        auditListCmd        `cmd:"" help:"Search the event log: who did what to which path, when, with which outcome."`
+	Tail        auditTailCmd        `cmd:"" help:"Follow the event log: print each event that matches as it commits, until Ctrl-C."`
 	Checkpoint  auditCheckpointCmd  `cmd:"" help:"Print (and save) the log's latest signed checkpoint."`
 	Proof       auditProofCmd       `cmd:"" help:"Prove that the signed log holds an event's hash at its sequence number (--help says what that shows)."`
 	Consistency auditConsistencyCmd `cmd:"" help:"Prove that the log only grew since an earlier checkpoint (--help says what that shows)."`
@@ -91,20 +92,29 @@ func (c *secretHistoryCmd) Run(e *env) error {
 	return e.print(doc, doc.human)
 }
 
-type auditListCmd struct {
+// auditFilters are the filters of audit list, audit tail and audit
+// replay.
+type auditFilters struct {
 	Actor      string   `name:"actor" help:"Only events by this SPIFFE ID (exact)."`
 	Path       string   `name:"path" help:"Only events about this secret path (exact)."`
 	PathPrefix string   `name:"path-prefix" placeholder:"PREFIX" help:"Only events about paths that start with PREFIX (app/ keeps app/db and app/x/y)."`
 	Types      []string `name:"type" sep:"," placeholder:"TYPE" help:"Only events of these types, such as secret.read (repeatable or comma-separated; --help lists them)."`
 	Outcomes   []string `name:"outcome" sep:"," placeholder:"OUTCOME" help:"Only events with these outcomes: ok, not_found, conflict, denied or error (repeatable or comma-separated)."`
+}
+
+// help says how the filters combine, and the event types there are.
+func (auditFilters) help() string {
+	return "Filters given together must all hold; a filter given several values keeps events matching any of them. " +
+		"The event types: " + strings.Join(events.Types(), ", ") + "."
+}
+
+type auditListCmd struct {
+	auditFilters
 	pageFlags
 }
 
 // Help is the long help: the event types there are.
-func (c *auditListCmd) Help() string {
-	return "Filters given together must all hold; a filter given several values keeps events matching any of them. " +
-		"The event types: " + strings.Join(events.Types(), ", ") + "."
-}
+func (c *auditListCmd) Help() string { return c.help() }
 
 func (c *auditListCmd) Run(e *env) error {
 	if err := c.check(); err != nil {
@@ -127,7 +137,7 @@ func (c *auditListCmd) Run(e *env) error {
 // check refuses types and outcomes that no event has before anything is
 // sent: a misspelt filter would match nothing, and "No events found."
 // would read as an answer.
-func (c *auditListCmd) check() error {
+func (c *auditFilters) check() error {
 	for _, t := range c.Types {
 		if _, ok := events.CurrentSchema(t); !ok {
 			return usagef("--type %q: no such event type; the types are %s", t, strings.Join(events.Types(), ", "))

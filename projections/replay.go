@@ -32,22 +32,42 @@ func Replay(ctx context.Context, log *eventlog.Log, q HistoryQuery, fn func(rows
 	if err != nil || lo >= hi {
 		return err
 	}
-	m := newMatcher(q)
+	m := NewMatcher(q)
 	var rows []Access
 	return log.Scan(ctx, lo+1, hi, func(r eventlog.Record) error {
-		if len(m.types) > 0 && !m.types[r.Type] {
-			return nil // the type is in the clear header: no need to decode
+		var err error
+		if rows, err = m.Rows(rows[:0], r); err != nil {
+			return fmt.Errorf("replay: %w", err)
 		}
-		pl, err := Decode(r)
-		if err != nil {
-			return fmt.Errorf("replay: seq %d (%s): %w", r.Seq, r.Type, err)
-		}
-		rows = m.rows(rows[:0], r, pl)
 		if len(rows) == 0 {
 			return nil
 		}
 		return fn(rows)
 	})
+}
+
+// Matcher derives the access rows of events one at a time, for a reader
+// that has the events already (a live tail following the log): the rows
+// Replay and History answer, by the same code. Only its filters count;
+// a query's range and page are the reader's to apply.
+type Matcher struct{ m matcher }
+
+// NewMatcher returns a matcher for q's filters.
+func NewMatcher(q HistoryQuery) *Matcher { return &Matcher{m: newMatcher(q)} }
+
+// Rows appends to dst the rows of r that match, all of them (one per
+// path for an event about several, when the query filters by path). An
+// event of a type the query leaves out is not decoded: the type is in
+// the clear header.
+func (m *Matcher) Rows(dst []Access, r eventlog.Record) ([]Access, error) {
+	if len(m.m.types) > 0 && !m.m.types[r.Type] {
+		return dst, nil
+	}
+	pl, err := Decode(r)
+	if err != nil {
+		return dst, fmt.Errorf("seq %d (%s): %w", r.Seq, r.Type, err)
+	}
+	return m.m.rows(dst, r, pl), nil
 }
 
 // errPageFull stops Replay once ReplayPage has read past a page.

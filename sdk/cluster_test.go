@@ -329,6 +329,7 @@ func TestUnauthorized(t *testing.T) {
 			return err
 		},
 		"audit":           func() error { _, _, err := c.AuditEvents(ctx, sdk.AuditQuery{}); return err },
+		"audit tail":      func() error { _, err := c.AuditTail(ctx, sdk.AuditTailQuery{}); return err },
 		"checkpoint":      func() error { _, err := c.Checkpoint(ctx); return err },
 		"inclusion proof": func() error { _, err := c.InclusionProof(ctx, 1, 0); return err },
 		"consistency":     func() error { _, err := c.ConsistencyProof(ctx, 1, 0); return err },
@@ -682,4 +683,43 @@ func TestWritesSayWhatTheyDid(t *testing.T) {
 	}
 	_, err = c.DeleteSecretMetadata(ctx, "apps/none")
 	wantErr(t, "removal of a missing path", err, sdk.ErrNotFound)
+}
+
+// TestAuditTail: an auditor's tail sees a workload's read as it happens,
+// with the workload's SPIFFE ID, and nothing the filters leave out.
+func TestAuditTail(t *testing.T) {
+	t.Parallel()
+	cl := startCluster(t)
+	ctx := t.Context()
+	admin := as(t, cl, devcluster.SVIDSuperuser)
+	try(admin.PutSecret(ctx, "tail/db", map[string]string{"k": "v"})).must(t)
+	try(admin.PutSecret(ctx, "other/db", map[string]string{"k": "v"})).must(t)
+	auditor := as(t, cl, devcluster.SVIDAuditor)
+	s, err := auditor.AuditTail(ctx, sdk.AuditTailQuery{PathPrefix: "tail/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := s.Next()
+	w := as(t, cl, "/workload/tailed")
+	_, _ = w.GetSecret(ctx, "other/db", 0) // filtered out
+	_, err = w.GetSecret(ctx, "tail/db", 0)
+	wantErr(t, "workload get", err, sdk.ErrUnauthorized)
+	ev, err := s.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wid := try(w.SPIFFEID()).must(t)
+	if ev.Path != "tail/db" || ev.Actor != wid.String() || ev.Outcome != "denied" || ev.Seq < start || s.Next() != ev.Seq+1 {
+		t.Fatalf("event %+v (tail from %d)", ev, start)
+	}
+	// From a sequence number: the same event again, first.
+	again, err := auditor.AuditTail(ctx, sdk.AuditTailQuery{PathPrefix: "tail/", From: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if ev2, err := again.Recv(); err != nil || ev2.Seq != ev.Seq {
+		t.Fatalf("tail from %d: %+v, %v", start, ev2, err)
+	}
 }

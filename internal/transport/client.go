@@ -165,9 +165,9 @@ type Call struct {
 // Do makes the call, retrying a safe one with backoff. A non-200 answer
 // is a *StatusError.
 func (c *Client) Do(ctx context.Context, call Call) error {
-	body, err := json.Marshal(call.Request)
+	body, err := jsonBody(call.Request)
 	if err != nil {
-		return fmt.Errorf("transport: encode request: %w", err)
+		return err
 	}
 	u, err := callURL(call)
 	if err != nil {
@@ -203,15 +203,42 @@ func callURL(call Call) (string, error) {
 	return u.String(), nil
 }
 
-func (c *Client) once(ctx context.Context, u string, body []byte, out any) error {
+func jsonBody(v any) ([]byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("transport: encode request: %w", err)
+	}
+	return body, nil
+}
+
+// send posts a JSON body and returns the answer, its body unread.
+func (c *Client) send(ctx context.Context, u string, body []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("transport: %w", err)
+		return nil, fmt.Errorf("transport: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("transport: %w", err)
+		return nil, fmt.Errorf("transport: %w", err)
+	}
+	return resp, nil
+}
+
+// statusError is a non-200 answer, with what its body says.
+func statusError(status int, data []byte) *StatusError {
+	se := &StatusError{Status: status}
+	var p api.Problem
+	if json.Unmarshal(data, &p) == nil {
+		se.Code, se.Reason, se.Message, se.CurrentVersion = p.Err, p.Reason, p.Message, p.CurrentVersion
+	}
+	return se
+}
+
+func (c *Client) once(ctx context.Context, u string, body []byte, out any) error {
+	resp, err := c.send(ctx, u, body)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponse+1))
@@ -222,12 +249,7 @@ func (c *Client) once(ctx context.Context, u string, body []byte, out any) error
 		return fmt.Errorf("transport: response exceeds %d bytes", c.opts.MaxResponse)
 	}
 	if resp.StatusCode != http.StatusOK {
-		se := &StatusError{Status: resp.StatusCode}
-		var p api.Problem
-		if json.Unmarshal(data, &p) == nil {
-			se.Code, se.Reason, se.Message, se.CurrentVersion = p.Err, p.Reason, p.Message, p.CurrentVersion
-		}
-		return se
+		return statusError(resp.StatusCode, data)
 	}
 	if out == nil {
 		return nil

@@ -54,6 +54,9 @@ type Response struct {
 	Body   any
 	// ContentType overrides application/json, for stream routes.
 	ContentType string
+	// Stream, if set, writes the body as it goes (Body is ignored): a
+	// long-lived answer such as an audit tail. See StreamFunc.
+	Stream StreamFunc
 }
 
 // Handler serves one route.
@@ -106,6 +109,10 @@ type Server struct {
 	opts   ServerOptions
 	routes map[routeKey]Route
 	http   *http.Server
+	// streams ends when the server shuts down, and with it every stream:
+	// http.Server.Shutdown waits for handlers but does not cancel them.
+	streams     context.Context
+	stopStreams context.CancelFunc
 }
 
 type routeKey struct{ path, action string }
@@ -132,6 +139,7 @@ func NewServer(opts ServerOptions, routes []Route) (*Server, error) {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{opts: opts, routes: make(map[routeKey]Route, len(routes))}
+	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	for _, r := range routes {
 		k := routeKey{r.Path, r.Action}
 		if _, dup := s.routes[k]; dup {
@@ -158,6 +166,7 @@ func NewServer(opts ServerOptions, routes []Route) (*Server, error) {
 		ErrorLog:          log.New(errorLog{opts.Metrics, opts.Logger}, "", 0),
 		ConnState:         opts.Metrics.connState,
 	}
+	s.http.RegisterOnShutdown(s.stopStreams)
 	return s, nil
 }
 
@@ -199,6 +208,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 // ServeHTTP routes one request. It is exported for http.Server only.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	answered := time.Time{} // when a stream's answer started
 	req := &Request{ID: ulid.Make().String(), Path: r.URL.Path, Action: r.URL.Query().Get("action"), ContentType: r.Header.Get("Content-Type")}
 	w.Header().Set("X-Request-Id", req.ID)
 	rec := &recorder{ResponseWriter: w}
@@ -214,10 +224,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if req.route != nil {
 			name = req.route.Name
 		}
-		s.opts.Metrics.observe(name, rec.status, took)
+		// A stream's latency is the time to its first byte: its length
+		// is the caller's choice.
+		latency := took
+		if !answered.IsZero() {
+			latency = answered.Sub(start)
+		}
+		s.opts.Metrics.observe(name, rec.status, latency)
 		s.accessLog(r, req, rec, took)
 	}()
 	resp := s.route(r, req)
+	if resp.Stream != nil {
+		if resp.Status == 0 {
+			resp.Status = http.StatusOK
+		}
+		answered = s.stream(rec, r, req, resp)
+		return
+	}
 	s.write(rec, resp)
 }
 
@@ -314,6 +337,10 @@ func (r *recorder) WriteHeader(status int) {
 	}
 	r.ResponseWriter.WriteHeader(status)
 }
+
+// Unwrap lets http.ResponseController reach the connection (streams
+// flush and set deadlines through it).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {

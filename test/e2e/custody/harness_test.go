@@ -26,6 +26,7 @@ const (
 	contribBin = "contribute-as-bootstrap" // the test binary as spike/bootstrap
 	superBin   = "spike-superuser"         // spike CLI as spike/pilot/role/superuser
 	auditorBin = "spike-auditor"           // spike CLI as spike/pilot/role/auditor
+	readerBin  = "spike-reader"            // spike CLI as workload/reader
 )
 
 func TestMain(m *testing.M) {
@@ -74,6 +75,7 @@ func (e *environment) start() error {
 			{Name: contribBin, ID: "/spike/bootstrap"},
 			{Name: superBin, Command: "spike", ID: "/spike/pilot/role/superuser"},
 			{Name: auditorBin, Command: "spike", ID: "/spike/pilot/role/auditor"},
+			{Name: readerBin, Command: "spike", ID: "/workload/reader"},
 		},
 	})
 	if err != nil {
