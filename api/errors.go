@@ -232,6 +232,8 @@ func ErrorResponseFor(op Op, code ErrorCode) any {
 		return ExportStartResponse{Err: code}
 	case OpExportGet:
 		return ExportGetResponse{Err: code}
+	case OpRestorePlan:
+		return RestorePlanResponse{Err: code}
 	}
 	return NewErrorResponse(code)
 }

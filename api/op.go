@@ -52,6 +52,7 @@ const (
 	PathSecretsRollback  = "/v1/store/secrets/rollback"
 	PathSystemStatus     = "/v1/system/status"
 	PathSystemExport     = "/v1/system/export"
+	PathRestorePlan      = "/v1/operator/restore-points/plan"
 )
 
 // Service is the server a route belongs to.
@@ -116,6 +117,7 @@ const (
 	OpSystemStatus         // Extension: POST /v1/system/status?action=get
 	OpExportStart          // Extension: POST /v1/system/export
 	OpExportGet            // Extension: POST /v1/system/export?action=get
+	OpRestorePlan          // Extension: POST /v1/operator/restore-points/plan?action=get
 
 	opEnd // one past the last operation
 )
@@ -226,6 +228,8 @@ func (op Op) describe() route {
 		return route{"export.start", PathSystemExport, ActionDefault, nexus, true, std}
 	case OpExportGet:
 		return route{"export.get", PathSystemExport, ActionGet, nexus, true, std}
+	case OpRestorePlan:
+		return route{"restore-point.plan", PathRestorePlan, ActionGet, nexus, true, std}
 	}
 	return route{name: "unknown"}
 }

@@ -43,6 +43,16 @@ const (
 	// ReasonBeforeStart: a point in time before the log's first event
 	// (404): there is no state to restore to.
 	ReasonBeforeStart Reason = "before_start"
+	// ReasonNoSuchPoint: a restore named a restore point that is not one
+	// of the log's signed checkpoints (404).
+	ReasonNoSuchPoint Reason = "no_such_point"
+	// ReasonPlanStale: a restore's plan was made at a base sequence
+	// number after which a path it covers changed (409); plan again, or
+	// apply with force.
+	ReasonPlanStale Reason = "plan_stale"
+	// ReasonBusy: the server is doing as much of this work as it allows
+	// at once (429); Message says what runs. Try again later.
+	ReasonBusy Reason = "busy"
 )
 
 // Problem (extension) is the body of a refusal that has more to say than
