@@ -50,8 +50,13 @@ type Service struct {
 	// recordWait bounds a record's wait (defaultRecordWait; tests
 	// shorten it).
 	recordWait time.Duration
-	metrics    *metrics
-	exports    exportJobs // see export.go
+	// restoring holds the one slot of restore work (restoreSlot);
+	// restoreWait bounds the wait for it (defaultRestoreWait; tests
+	// shorten it).
+	restoring   chan struct{}
+	restoreWait time.Duration
+	metrics     *metrics
+	exports     exportJobs // see export.go
 }
 
 // outcome is what building a command produced: events to append, and the
@@ -99,7 +104,7 @@ func NewService(ctx context.Context, log *eventlog.Log, proj *projections.Projec
 	if maxVersions <= 0 {
 		maxVersions = projections.DefaultMaxVersions
 	}
-	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024), stopped: make(chan struct{}), recordWait: defaultRecordWait,
+	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024), stopped: make(chan struct{}), recordWait: defaultRecordWait, restoring: make(chan struct{}, 1), restoreWait: defaultRestoreWait,
 		metrics: newMetrics(nil)}
 	s.applier = newApplier(proj, logger)
 	s.queued = make(chan queuedReads, maxQueuedReads)
