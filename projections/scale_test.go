@@ -179,3 +179,54 @@ func sizeMiB(path string) float64 {
 	}
 	return float64(fi.Size()) / (1 << 20)
 }
+
+// BenchmarkRestorePlanAtScale measures the part of a restore plan that
+// grows with the log, on the audit-at-scale fixture: the state of one
+// tenant's prefix (1,000 of the 100,000 paths) at the log's middle,
+// rebuilt from the events of that prefix alone, and every path of it
+// read then and now, as Nexus's plan reads them.
+//
+//	SPIKE_BENCH_SCALE=10000000 go test -run '^$' -bench RestorePlanAtScale -benchtime 10x -timeout 2h ./projections
+func BenchmarkRestorePlanAtScale(b *testing.B) {
+	n, _ := strconv.Atoi(os.Getenv("SPIKE_BENCH_SCALE"))
+	if n <= 0 {
+		b.Skip("set SPIKE_BENCH_SCALE to the number of events (10000000 for the documented figures); the fixture is cached under ~/.cache/spike")
+	}
+	f, live, _ := scaleFixture(b, n)
+	if live.LastApplied() != uint64(n) {
+		b.Fatalf("projection at %d of %d events", live.LastApplied(), n)
+	}
+	for _, sc := range []struct {
+		name  string
+		scope Scope
+	}{
+		{"tenant-prefix", Scope{Prefix: "tenants/t7/"}},
+		{"one-path", Scope{Paths: []string{scalePath(1007)}}},
+	} {
+		b.Run(sc.name, func(b *testing.B) {
+			seqs, err := live.changeSeqs(f.ctx, sc.scope, uint64(n/2))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var paths int
+			for b.Loop() {
+				past, err := BuildAsOfScope(f.ctx, live, uint64(n/2), sc.scope, Options{Memory: true, Key: f.key, Logger: quiet})
+				if err != nil {
+					b.Fatal(err)
+				}
+				then, err := past.PathsIn(f.ctx, sc.scope)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, p := range then {
+					past.Secret(f.ctx, p, 0)
+					live.Secret(f.ctx, p, 0)
+				}
+				paths = len(then)
+				past.Close()
+			}
+			b.ReportMetric(float64(len(seqs)), "events")
+			b.ReportMetric(float64(paths), "paths")
+		})
+	}
+}
