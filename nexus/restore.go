@@ -487,15 +487,7 @@ func (s *Service) executeRestore(ctx context.Context, r *transport.Request, at r
 		}
 		changed = append(changed, a.Path)
 	}
-	paths := scope.Paths
-	if scope.Prefix != "" {
-		// The record names what it covered: an empty list would read as
-		// every path.
-		for _, a := range actions {
-			paths = append(paths, a.Path)
-		}
-	}
-	record := event(r, &events.RestorePointApplied{Paths: paths, AsOfSeq: at.seq, AsOfTime: at.time, Changes: changes})
+	record := event(r, &events.RestorePointApplied{Paths: scope.Paths, Prefix: scope.Prefix, AsOfSeq: at.seq, AsOfTime: at.time, Changes: changes})
 	counts := api.Count(actions)
 	return outcome{events: append([]eventlog.Event{record}, evs...), durable: s.state.forgetAll,
 		answerAfter: func(recs []eventlog.Record) transport.Response {

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -263,4 +264,20 @@ func TestRestoresOneAtATime(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestRestoreOfAPrefixNamesIt: the record of a prefix's restore names
+// the prefix, not every path.
+func TestRestoreOfAPrefixNamesIt(t *testing.T) {
+	t.Parallel()
+	s, _ := planFixture(t)
+	at := s.log.Size()
+	res := s.mustServe(t, api.OpRestorePointApply, api.RestorePointApplyRequest{Prefix: "app/", AsOfSeq: at}).Body.(api.RestorePointApplyResponse)
+	if len(res.Paths) != 0 || res.Counts == nil || res.Counts.Nothing != 5 {
+		t.Fatalf("restore to now: %+v", res)
+	}
+	list := s.mustServe(t, api.OpAuditList, api.AuditListRequest{Types: []string{"restore.applied"}}).Body.(api.AuditListResponse).Events
+	if len(list) != 1 || !strings.HasSuffix(list[0].Detail, "; for every path under app/") {
+		t.Fatalf("audit list: %+v", list)
+	}
 }

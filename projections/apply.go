@@ -416,6 +416,8 @@ func restoreHistory(e *events.RestorePointApplied) history {
 	case len(e.Changes) > 0:
 	case len(e.Paths) > 0:
 		parts = append(parts, "for "+strings.Join(e.Paths, ", "))
+	case e.Prefix != "":
+		parts = append(parts, "for every path under "+e.Prefix)
 	default:
 		parts = append(parts, "for every path")
 	}
