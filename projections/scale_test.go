@@ -184,7 +184,8 @@ func sizeMiB(path string) float64 {
 // grows with the log, on the audit-at-scale fixture: the state of one
 // tenant's prefix (1,000 of the 100,000 paths) at the log's middle,
 // rebuilt from the events of that prefix alone, and every path of it
-// read then and now, as Nexus's plan reads them.
+// read then and now, as Nexus's plan reads them. SPIKE_BENCH_WHOLE=1
+// adds the same with every path, which replays the whole log.
 //
 //	SPIKE_BENCH_SCALE=10000000 go test -run '^$' -bench RestorePlanAtScale -benchtime 10x -timeout 2h ./projections
 func BenchmarkRestorePlanAtScale(b *testing.B) {
@@ -196,21 +197,34 @@ func BenchmarkRestorePlanAtScale(b *testing.B) {
 	if live.LastApplied() != uint64(n) {
 		b.Fatalf("projection at %d of %d events", live.LastApplied(), n)
 	}
+	at := uint64(n / 2)
+	tenant := Scope{Prefix: "tenants/t7/"}
 	for _, sc := range []struct {
 		name  string
 		scope Scope
+		whole bool // replay the whole log, as restores did before scopes
 	}{
-		{"tenant-prefix", Scope{Prefix: "tenants/t7/"}},
-		{"one-path", Scope{Paths: []string{scalePath(1007)}}},
+		{"tenant-prefix", tenant, false},
+		{"one-path", Scope{Paths: []string{scalePath(1007)}}, false},
+		{"tenant-prefix-whole-log", tenant, true},
 	} {
+		if sc.whole && os.Getenv("SPIKE_BENCH_WHOLE") == "" {
+			continue // minutes at ten million events
+		}
 		b.Run(sc.name, func(b *testing.B) {
-			seqs, err := live.changeSeqs(f.ctx, sc.scope, uint64(n/2))
+			seqs, err := live.changeSeqs(f.ctx, sc.scope, at)
 			if err != nil {
 				b.Fatal(err)
 			}
 			var paths int
 			for b.Loop() {
-				past, err := BuildAsOfScope(f.ctx, live, uint64(n/2), sc.scope, Options{Memory: true, Key: f.key, Logger: quiet})
+				opts := Options{Memory: true, Key: f.key, Logger: quiet}
+				var past *Projection
+				if sc.whole {
+					past, err = BuildAsOf(f.ctx, f.log, AsOf{Seq: at}, opts)
+				} else {
+					past, err = BuildAsOfScope(f.ctx, live, at, sc.scope, opts)
+				}
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -224,6 +238,9 @@ func BenchmarkRestorePlanAtScale(b *testing.B) {
 				}
 				paths = len(then)
 				past.Close()
+			}
+			if sc.whole {
+				seqs = make([]uint64, at)
 			}
 			b.ReportMetric(float64(len(seqs)), "events")
 			b.ReportMetric(float64(paths), "paths")
