@@ -254,6 +254,10 @@ func (c *restoreApplyCmd) Run(e *env) error {
 		if doc.Counts.Write+doc.Counts.Delete == 0 && doc.Counts.Impossible == 0 {
 			return c.nothingRestored(restoredDoc{AsOfSeq: doc.AsOfSeq, AsOfTime: doc.AsOfTime})
 		}
+		if n := doc.Counts.Impossible; n > 0 {
+			return fmt.Errorf("the plan has %d impossible path%s, whose data of then has been destroyed since (spike restore plan shows which): "+
+				"restore to a later point, leave those paths out, or pass --force to restore the others", n, plural(n))
+		}
 		// The plan is for the person deciding; a document (JSON, YAML)
 		// lists the same actions as done.
 		if e.format == formatHuman {

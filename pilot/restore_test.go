@@ -113,3 +113,30 @@ func TestRestorePlan(t *testing.T) {
 		{name: "nothing left", args: []string{"restore", "apply", "-y", "--prefix", prefix, "--seq", point}, code: 1, want: "restored nothing: every secret path under " + prefix},
 	})
 }
+
+// A plan with an impossible path (data destroyed since) is shown and
+// not applied, unless --force, which restores the other paths.
+func TestRestoreApplyImpossible(t *testing.T) {
+	t.Parallel()
+	p := uniq(t, "s/")
+	super(t, "", "secret", "put", p+"/a", "k=one").check(t, 0, "")
+	super(t, "", "secret", "put", p+"/b", "k=one").check(t, 0, "")
+	r := super(t, "", "-f", "json", "audit", "list", "--path", p+"/b", "--type", "secret.version.written")
+	r.check(t, 0, "")
+	var doc struct{ Events []struct{ Seq uint64 } }
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.Events) != 1 {
+		t.Fatalf("history %q, %v", r.stdout, err)
+	}
+	point := strconv.FormatUint(doc.Events[0].Seq, 10)
+	super(t, "", "secret", "put", p+"/a", "k=two").check(t, 0, "")
+	super(t, "", "secret", "put", p+"/b", "k=two").check(t, 0, "")
+	super(t, "", "secret", "destroy", "-y", p+"/b", "--versions", "1").check(t, 0, "")
+	runCases(t, []cliCase{
+		{name: "plan", args: []string{"restore", "plan", "--prefix", p + "/", "--seq", point}, want: "2 paths: 1 write, 0 delete, 0 nothing, 1 impossible."},
+		{name: "apply refuses", args: []string{"restore", "apply", "-y", "--prefix", p + "/", "--seq", point}, code: 1, want: "the plan has 1 impossible path"},
+		{name: "a unchanged", args: []string{"secret", "get", p + "/a", "k"}, exact: "two\n"},
+		{name: "apply --force", args: []string{"restore", "apply", "-y", "--force", "--prefix", p + "/", "--seq", point}, want: "Restored 1 path to seq " + point},
+		{name: "a restored", args: []string{"secret", "get", p + "/a", "k"}, exact: "one\n"},
+		{name: "b as it was", args: []string{"secret", "get", p + "/b", "k"}, exact: "two\n"},
+	})
+}
