@@ -234,6 +234,8 @@ func ErrorResponseFor(op Op, code ErrorCode) any {
 		return ExportGetResponse{Err: code}
 	case OpAuditTail:
 		return AuditTailLine{Err: code}
+	case OpRestorePlan:
+		return RestorePlanResponse{Err: code}
 	}
 	return NewErrorResponse(code)
 }

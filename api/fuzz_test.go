@@ -168,6 +168,10 @@ func FuzzDecodeRestorePointApply(f *testing.F) {
 	fuzzRequest[RestorePointApplyRequest](f, `{"paths":["a"],"asOfSeq":42}`, `{"asOfTime":"2026-07-26T08:00:00Z"}`)
 }
 
+func FuzzDecodeRestorePlan(f *testing.F) {
+	fuzzRequest[RestorePlanRequest](f, `{"prefix":"app/","asOfSeq":42}`, `{"paths":["a"],"point":7}`)
+}
+
 func FuzzDecodeRestorePointList(f *testing.F) {
 	fuzzRequest[RestorePointListRequest](f, `{"after":3,"limit":2}`)
 }
@@ -209,7 +213,7 @@ func FuzzDecodeResponses(f *testing.F) {
 		decodeAny[RestorePointListResponse], decodeAny[ErrorResponse], decodeAny[Problem],
 		decodeAny[SecretPatchResponse], decodeAny[SecretRollbackResponse], decodeAny[SecretMetadataDeleteResponse],
 		decodeAny[SystemStatusResponse],
-		decodeAny[ExportStartResponse], decodeAny[ExportGetResponse],
+		decodeAny[ExportStartResponse], decodeAny[ExportGetResponse], decodeAny[RestorePlanResponse],
 	}
 	f.Add(uint8(3), []byte(`{"versions":{"1":{"createdTime":"2026-07-25T10:11:12Z","version":1,"deletedTime":null}},"metadata":{"currentVersion":1}}`))
 	f.Add(uint8(9), []byte(`{"shards":{"1":`+fuzzShardJSON+`}}`))
@@ -254,7 +258,7 @@ func TestEveryOpHasARequestType(t *testing.T) {
 		AuditProofRequest{}, AuditConsistencyRequest{}, RestorePointApplyRequest{}, RestorePointListRequest{},
 		BootstrapStatusRequest{}, SecretPatchRequest{}, SecretRollbackRequest{}, SecretMetadataDeleteRequest{},
 		SystemStatusRequest{},
-		ExportStartRequest{}, ExportGetRequest{}, AuditTailRequest{},
+		ExportStartRequest{}, ExportGetRequest{}, AuditTailRequest{}, RestorePlanRequest{},
 	}
 	seen := map[Op]bool{}
 	for _, r := range reqs {

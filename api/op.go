@@ -53,6 +53,7 @@ const (
 	PathSystemStatus     = "/v1/system/status"
 	PathSystemExport     = "/v1/system/export"
 	PathAuditTail        = "/v1/audit/tail"
+	PathRestorePlan      = "/v1/operator/restore-points/plan"
 )
 
 // Service is the server a route belongs to.
@@ -118,6 +119,7 @@ const (
 	OpExportStart          // Extension: POST /v1/system/export
 	OpExportGet            // Extension: POST /v1/system/export?action=get
 	OpAuditTail            // Extension: POST /v1/audit/tail?action=list (a stream)
+	OpRestorePlan          // Extension: POST /v1/operator/restore-points/plan?action=get
 
 	opEnd // one past the last operation
 )
@@ -230,6 +232,8 @@ func (op Op) describe() route {
 		return route{"export.get", PathSystemExport, ActionGet, nexus, true, std}
 	case OpAuditTail:
 		return route{"audit.tail", PathAuditTail, ActionList, nexus, true, std}
+	case OpRestorePlan:
+		return route{"restore-point.plan", PathRestorePlan, ActionGet, nexus, true, std}
 	}
 	return route{name: "unknown"}
 }

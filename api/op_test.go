@@ -164,6 +164,7 @@ func TestOpURL(t *testing.T) {
 		OpPolicyList:        "/v1/acl/policy?action=list",
 		OpShardGet:          "/v1/store/shard",
 		OpRestorePointList:  "/v1/operator/restore-points?action=list",
+		OpRestorePlan:       "/v1/operator/restore-points/plan?action=get",
 	}
 	for op, want := range cases {
 		if got := op.URL(); got != want {

@@ -47,6 +47,16 @@ const (
 	// tail) as many times at once as Nexus allows (429); Message gives
 	// the limit.
 	ReasonTooManyFollowers Reason = "too_many_followers"
+	// ReasonNoSuchPoint: a restore named a restore point that is not one
+	// of the log's signed checkpoints (404).
+	ReasonNoSuchPoint Reason = "no_such_point"
+	// ReasonPlanStale: a restore's plan was made at a base sequence
+	// number after which a path it covers changed (409); plan again, or
+	// apply with force.
+	ReasonPlanStale Reason = "plan_stale"
+	// ReasonBusy: the server is doing as much of this work as it allows
+	// at once (429); Message says what runs. Try again later.
+	ReasonBusy Reason = "busy"
 )
 
 // Problem (extension) is the body of a refusal that has more to say than

@@ -314,6 +314,15 @@ func TestRequestValidate(t *testing.T) {
 		{"restore point/neither", RestorePointApplyRequest{}, "asOfSeq"},
 		{"restore point/both", RestorePointApplyRequest{AsOfSeq: 1, AsOfTime: &t1}, "asOfSeq"},
 		{"restore point/bad path", RestorePointApplyRequest{AsOfSeq: 1, Paths: []string{""}}, "paths"},
+		{"restore point/point", RestorePointApplyRequest{Point: 3, Prefix: "app/", BaseSeq: 9, Force: true}, ""},
+		{"restore point/seq and point", RestorePointApplyRequest{AsOfSeq: 1, Point: 3}, "asOfSeq"},
+		{"restore point/prefix and paths", RestorePointApplyRequest{AsOfSeq: 1, Prefix: "a/", Paths: []string{"a/b"}}, "prefix"},
+		{"restore point/bad prefix", RestorePointApplyRequest{AsOfSeq: 1, Prefix: "a//"}, "prefix"},
+		{"restore plan", RestorePlanRequest{Prefix: "app/", AsOfSeq: 1}, ""},
+		{"restore plan/paths", RestorePlanRequest{Paths: []string{"a", "b"}, Point: 2}, ""},
+		{"restore plan/neither", RestorePlanRequest{Prefix: "app/"}, "asOfSeq"},
+		{"restore plan/three", RestorePlanRequest{AsOfSeq: 1, AsOfTime: &t1, Point: 1}, "asOfSeq"},
+		{"restore plan/path twice", RestorePlanRequest{AsOfSeq: 1, Paths: []string{"a", "a"}}, "paths"},
 		{"restore points", RestorePointListRequest{}, ""},
 	}
 	for _, tc := range cases {

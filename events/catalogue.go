@@ -347,8 +347,11 @@ func (*RootKeyRotated) Schema() uint32 { return 1 }
 // earlier point; the events that do it follow in the same append.
 type RestorePointApplied struct {
 	Meta
-	// Paths restored; empty means every path.
-	Paths    []string  `json:"paths,omitempty"`
+	// Paths restored; empty means every path (under Prefix, if set).
+	Paths []string `json:"paths,omitempty"`
+	// Prefix, if set, is the scope of a restore of every path that
+	// starts with it (added within schema 1: older records lack it).
+	Prefix   string    `json:"prefix,omitempty"`
 	AsOfSeq  uint64    `json:"as_of_seq"`
 	AsOfTime time.Time `json:"as_of_time"`
 	// Changes lists each path the restore changed, ascending by path.

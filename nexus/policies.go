@@ -172,6 +172,7 @@ func (s *Service) handlers() map[api.Op]transport.Handler {
 		api.OpAuditConsistency:  s.auditConsistency,
 		api.OpRestorePointList:  s.restorePointList,
 		api.OpRestorePointApply: s.restorePointApply,
+		api.OpRestorePlan:       s.restorePlan,
 		api.OpCipherEncrypt:     s.cipher(api.OpCipherEncrypt),
 		api.OpCipherDecrypt:     s.cipher(api.OpCipherDecrypt),
 

@@ -35,7 +35,7 @@ func (f refusal) response() transport.Response {
 func (f refusal) outcome() string {
 	switch f.reason {
 	case api.ReasonNoSuchPath, api.ReasonNoSuchVersion, api.ReasonDeleted, api.ReasonNotDeleted,
-		api.ReasonFuture, api.ReasonBeforeStart:
+		api.ReasonFuture, api.ReasonBeforeStart, api.ReasonNoSuchPoint:
 		return events.OutcomeNotFound
 	}
 	return events.OutcomeConflict

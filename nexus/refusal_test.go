@@ -317,6 +317,7 @@ func TestEveryRouteRecordsItsDenial(t *testing.T) {
 		api.OpAuditConsistency:     api.AuditConsistencyRequest{OldSize: 1},
 		api.OpRestorePointList:     api.RestorePointListRequest{},
 		api.OpRestorePointApply:    api.RestorePointApplyRequest{AsOfSeq: 1},
+		api.OpRestorePlan:          api.RestorePlanRequest{AsOfSeq: 1},
 		api.OpCipherEncrypt:        api.CipherEncryptRequest{Plaintext: []byte("x")},
 		api.OpCipherDecrypt:        api.CipherDecryptRequest{Version: 1, Nonce: make([]byte, 12), Ciphertext: make([]byte, 32)},
 		api.OpSecretPatch:          api.SecretPatchRequest{Path: "a", Values: map[string]string{"k": "v"}},

@@ -16,6 +16,7 @@ import (
 	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/projections"
 )
 
 func TestRestorePointApply(t *testing.T) {
@@ -146,13 +147,13 @@ func TestRestoreAllCoversPathsWrittenMeanwhile(t *testing.T) {
 	su := spiffeid.RequireFromString("spiffe://" + identity.DefaultTrustRoot + identity.PathPilotSuperuser)
 	s.serveAs(t, su, api.OpSecretPut, api.SecretPutRequest{Path: "old", Values: map[string]string{"v": "1"}})
 	then := s.log.Size()
-	targets, err := s.restoreTargets(ctx, then, nil)
+	targets, err := s.restoreTargets(ctx, then, projections.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.serveAs(t, su, api.OpSecretPut, api.SecretPutRequest{Path: "late", Values: map[string]string{"v": "2"}})
 	r := &transport.Request{ID: "test", Peer: su}
-	out := s.buildRestore(ctx, r, then, time.Now(), nil, targets)
+	out := s.applyRestore(ctx, r, api.RestorePointApplyRequest{AsOfSeq: then}, restorePoint{seq: then, time: time.Now()}, projections.Scope{}, targets)
 	var deleted []string
 	for _, ev := range out.events {
 		if ev.Type == "secret.versions.deleted" {

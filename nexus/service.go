@@ -58,6 +58,11 @@ type Service struct {
 	followers    followers
 	maxFollowers int
 	heartbeat    time.Duration
+	// restoring holds the one slot of restore work (restoreSlot);
+	// restoreWait bounds the wait for it (defaultRestoreWait; tests
+	// shorten it).
+	restoring   chan struct{}
+	restoreWait time.Duration
 }
 
 // outcome is what building a command produced: events to append, and the
@@ -120,7 +125,7 @@ func NewService(ctx context.Context, log *eventlog.Log, proj *projections.Projec
 		maxVersions = projections.DefaultMaxVersions
 	}
 	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024), stopped: make(chan struct{}), recordWait: defaultRecordWait,
-		metrics: newMetrics(nil), maxFollowers: DefaultMaxFollowers, heartbeat: api.AuditTailHeartbeat}
+		restoring: make(chan struct{}, 1), restoreWait: defaultRestoreWait, metrics: newMetrics(nil), maxFollowers: DefaultMaxFollowers, heartbeat: api.AuditTailHeartbeat}
 	s.applier = newApplier(proj, logger)
 	s.queued = make(chan queuedReads, maxQueuedReads)
 	if err := s.recompile(ctx); err != nil {

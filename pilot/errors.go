@@ -236,7 +236,7 @@ func notFoundText(op api.Op, target string) string {
 		return "the log has no signed checkpoint yet: try again in a second"
 	case api.OpAuditProof, api.OpAuditConsistency:
 		return "the log has no such event or size yet (spike audit checkpoint shows its size)"
-	case api.OpRestorePointApply:
+	case api.OpRestorePointApply, api.OpRestorePlan:
 		return "no such point in the log: it is beyond the log's end or before its first event (spike restore list shows the points)"
 	}
 	if target != "" {
@@ -279,6 +279,8 @@ func (e *env) unauthorizedText(op api.Op, target string) string {
 		need = "read on " + api.SystemPathAudit + " (the auditor role)"
 	case api.OpRestorePointApply:
 		need = "write on every path restored (super on " + api.SystemPathSecret + " to restore every path)"
+	case api.OpRestorePlan:
+		need = "read on " + api.SystemPathAudit + " (the auditor role), or write on every path restored (super on " + api.SystemPathSecret + " for every path)"
 	default:
 		return fmt.Sprintf("Nexus refused %s", who)
 	}

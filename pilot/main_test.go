@@ -144,7 +144,7 @@ var varying = map[string]bool{
 	"seq": true, "requestId": true, "size": true, "treeSize": true, "oldSize": true, "newSize": true,
 	"rootHash": true, "leafHash": true, "proof": true, "checkpoint": true, "verifierKey": true, "origin": true,
 	"latestSize": true, "latestRootHash": true, "nonce": true, "ciphertext": true, "directory": true, "files": true,
-	"checkpoints": true, "asOfSeq": true, "asOfTime": true,
+	"checkpoints": true, "asOfSeq": true, "asOfTime": true, "baseSeq": true,
 	"unsealedAt": true, "lastSeen": true, "lastChecked": true, "logEvents": true, "logBytes": true, "url": true,
 }
 

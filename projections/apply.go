@@ -91,7 +91,7 @@ func (p *Projection) applyLocked(ctx context.Context, db *sql.DB, recs []prepare
 	defer a.close()
 	for _, pr := range recs {
 		r := pr.rec
-		if r.Seq != pos.seq+1 {
+		if r.Seq != pos.seq+1 && !(p.sparse && r.Seq > pos.seq) {
 			return fmt.Errorf("%w: got seq %d after %d", ErrOutOfOrder, r.Seq, pos.seq)
 		}
 		if err := a.apply(pr); err != nil {
@@ -416,6 +416,8 @@ func restoreHistory(e *events.RestorePointApplied) history {
 	case len(e.Changes) > 0:
 	case len(e.Paths) > 0:
 		parts = append(parts, "for "+strings.Join(e.Paths, ", "))
+	case e.Prefix != "":
+		parts = append(parts, "for every path under "+e.Prefix)
 	default:
 		parts = append(parts, "for every path")
 	}

@@ -60,6 +60,9 @@ type Projection struct {
 	// asOf marks a projection built AsOf: it stays at limit.
 	asOf  bool
 	limit uint64
+	// sparse marks an as-of projection of a scope: it applies only the
+	// events that changed its paths, so sequence numbers skip.
+	sparse bool
 }
 
 // position is the last applied event.

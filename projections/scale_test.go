@@ -179,3 +179,71 @@ func sizeMiB(path string) float64 {
 	}
 	return float64(fi.Size()) / (1 << 20)
 }
+
+// BenchmarkRestorePlanAtScale measures the part of a restore plan that
+// grows with the log, on the audit-at-scale fixture: the state of one
+// tenant's prefix (1,000 of the 100,000 paths) at the log's middle,
+// rebuilt from the events of that prefix alone, and every path of it
+// read then and now, as Nexus's plan reads them. SPIKE_BENCH_WHOLE=1
+// adds the same with every path, which replays the whole log.
+//
+//	SPIKE_BENCH_SCALE=10000000 go test -run '^$' -bench RestorePlanAtScale -benchtime 10x -timeout 2h ./projections
+func BenchmarkRestorePlanAtScale(b *testing.B) {
+	n, _ := strconv.Atoi(os.Getenv("SPIKE_BENCH_SCALE"))
+	if n <= 0 {
+		b.Skip("set SPIKE_BENCH_SCALE to the number of events (10000000 for the documented figures); the fixture is cached under ~/.cache/spike")
+	}
+	f, live, _ := scaleFixture(b, n)
+	if live.LastApplied() != uint64(n) {
+		b.Fatalf("projection at %d of %d events", live.LastApplied(), n)
+	}
+	at := uint64(n / 2)
+	tenant := Scope{Prefix: "tenants/t7/"}
+	for _, sc := range []struct {
+		name  string
+		scope Scope
+		whole bool // replay the whole log, as restores did before scopes
+	}{
+		{"tenant-prefix", tenant, false},
+		{"one-path", Scope{Paths: []string{scalePath(1007)}}, false},
+		{"tenant-prefix-whole-log", tenant, true},
+	} {
+		if sc.whole && os.Getenv("SPIKE_BENCH_WHOLE") == "" {
+			continue // minutes at ten million events
+		}
+		b.Run(sc.name, func(b *testing.B) {
+			seqs, err := live.changeSeqs(f.ctx, sc.scope, at)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var paths int
+			for b.Loop() {
+				opts := Options{Memory: true, Key: f.key, Logger: quiet}
+				var past *Projection
+				if sc.whole {
+					past, err = BuildAsOf(f.ctx, f.log, AsOf{Seq: at}, opts)
+				} else {
+					past, err = BuildAsOfScope(f.ctx, live, at, sc.scope, opts)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				then, err := past.PathsIn(f.ctx, sc.scope)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, p := range then {
+					past.Secret(f.ctx, p, 0)
+					live.Secret(f.ctx, p, 0)
+				}
+				paths = len(then)
+				past.Close()
+			}
+			if sc.whole {
+				seqs = make([]uint64, at)
+			}
+			b.ReportMetric(float64(len(seqs)), "events")
+			b.ReportMetric(float64(paths), "paths")
+		})
+	}
+}

@@ -120,12 +120,23 @@ func (c *Client) RestorePoints(ctx context.Context, page Page) (points []api.Res
 }
 
 // RestoreRequest names the point to restore to — a sequence number of
-// the log or a time, exactly one — and the paths to restore (none: every
-// path).
+// the log, a time, or a restore point (the size of a signed checkpoint),
+// exactly one — and the paths to restore: Paths, or every path under
+// Prefix (none of either: every path).
 type RestoreRequest struct {
 	Paths    []string
+	Prefix   string
 	AsOfSeq  uint64
 	AsOfTime time.Time
+	Point    uint64
+	// BaseSeq, for Restore, is the base of the plan being applied (see
+	// RestorePlan): Nexus refuses the restore if a path it covers
+	// changed after it. 0 checks nothing.
+	BaseSeq uint64
+	// Force applies the restore though its plan is stale or has
+	// impossible actions (paths whose data of then is destroyed): it
+	// does what can be done as things are now.
+	Force bool
 }
 
 // RestoreResult says what a restore did.
@@ -137,20 +148,57 @@ type RestoreResult struct {
 	AsOfTime time.Time
 	// Paths are the paths restored.
 	Paths []string
+	// Actions are what the restore did to each path of its scope, in
+	// the shape of a plan, with the versions written; Counts adds them
+	// up.
+	Actions []api.RestoreAction
+	Counts  api.RestoreCounts
+}
+
+// RestorePlan is what a restore would do: its actions per path (key
+// names, never values), their counts, the point in both forms, and the
+// base: the log position it was computed at.
+type RestorePlan struct {
+	BaseSeq  uint64
+	AsOfSeq  uint64
+	AsOfTime time.Time
+	Actions  []api.RestoreAction
+	Counts   api.RestoreCounts
+}
+
+func asOfTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // Restore brings secret paths back to their state at an earlier point of
 // the log. It appends events and rewrites nothing, so a restore can
-// itself be undone by another.
+// itself be undone by another: a restore to the point just before its
+// own event (Seq - 1).
 func (c *Client) Restore(ctx context.Context, r RestoreRequest) (*RestoreResult, error) {
-	req := api.RestorePointApplyRequest{Paths: r.Paths, AsOfSeq: r.AsOfSeq}
-	if !r.AsOfTime.IsZero() {
-		t := r.AsOfTime
-		req.AsOfTime = &t
-	}
+	req := api.RestorePointApplyRequest{Paths: r.Paths, Prefix: r.Prefix, AsOfSeq: r.AsOfSeq, AsOfTime: asOfTime(r.AsOfTime),
+		Point: r.Point, BaseSeq: r.BaseSeq, Force: r.Force}
 	var resp api.RestorePointApplyResponse
 	if err := c.call(ctx, "", req, &resp); err != nil {
 		return nil, err
 	}
-	return &RestoreResult{Seq: resp.Seq, AsOfSeq: resp.AsOfSeq, AsOfTime: resp.AsOfTime, Paths: resp.Paths}, nil
+	res := &RestoreResult{Seq: resp.Seq, AsOfSeq: resp.AsOfSeq, AsOfTime: resp.AsOfTime, Paths: resp.Paths, Actions: resp.Actions}
+	if resp.Counts != nil {
+		res.Counts = *resp.Counts
+	}
+	return res, nil
+}
+
+// RestorePlan says what Restore with the same request would do, changing
+// nothing (BaseSeq and Force are not used). Pass the plan's BaseSeq to
+// Restore to apply exactly this plan.
+func (c *Client) RestorePlan(ctx context.Context, r RestoreRequest) (*RestorePlan, error) {
+	req := api.RestorePlanRequest{Paths: r.Paths, Prefix: r.Prefix, AsOfSeq: r.AsOfSeq, AsOfTime: asOfTime(r.AsOfTime), Point: r.Point}
+	var resp api.RestorePlanResponse
+	if err := c.call(ctx, "", req, &resp); err != nil {
+		return nil, err
+	}
+	return &RestorePlan{BaseSeq: resp.BaseSeq, AsOfSeq: resp.AsOfSeq, AsOfTime: resp.AsOfTime, Actions: resp.Actions, Counts: resp.Counts}, nil
 }

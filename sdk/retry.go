@@ -119,7 +119,7 @@ func readOnly(op api.Op) bool {
 	case api.OpSecretGet, api.OpSecretList, api.OpSecretMetadataGet, api.OpSecretSettingsGet, api.OpSecretHistory,
 		api.OpPolicyGet, api.OpPolicyList, api.OpCipherEncrypt, api.OpCipherDecrypt,
 		api.OpAuditList, api.OpAuditCheckpoint, api.OpAuditProof, api.OpAuditConsistency,
-		api.OpRestorePointList, api.OpBootstrapStatus, api.OpAuditTail:
+		api.OpRestorePointList, api.OpRestorePlan, api.OpBootstrapStatus, api.OpAuditTail:
 		return true
 	}
 	return false
