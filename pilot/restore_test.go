@@ -83,6 +83,7 @@ func TestRestorePlan(t *testing.T) {
 		t.Fatalf("a plan shows values: %s", r.stdout)
 	}
 	base := strconv.FormatUint(plan.BaseSeq, 10)
+	notPoint := notARestorePoint(t, doc.Events[0].Seq)
 	runCases(t, []cliCase{
 		{name: "plan json", args: []string{"-f", "json", "restore", "plan", "--prefix", prefix, "--seq", point}, golden: "restore-plan"},
 		{name: "plan", args: []string{"restore", "plan", "--prefix", prefix, "--seq", point}, want: "3 paths: 1 write, 1 delete, 1 nothing, 0 impossible."},
@@ -92,7 +93,7 @@ func TestRestorePlan(t *testing.T) {
 		{name: "plan, paths", args: []string{"restore", "plan", "--seq", point, p + "/c"}, want: "1 path: 0 write, 1 delete"},
 		{name: "plan, prefix and paths", args: []string{"restore", "plan", "--prefix", prefix, "--seq", point, p + "/c"}, code: 2, want: "not both"},
 		{name: "plan, no point", args: []string{"restore", "plan", "--prefix", prefix}, code: 2, want: "--seq or --time"},
-		{name: "plan, not a restore point", args: []string{"restore", "plan", "--prefix", prefix, "--point", point}, code: 1, want: "no restore point at seq " + point},
+		{name: "plan, not a restore point", args: []string{"restore", "plan", "--prefix", prefix, "--point", notPoint}, code: 1, want: "no restore point at seq " + notPoint},
 		{name: "plan unauthorized", who: nobodyDir(t), args: []string{"restore", "plan", "--prefix", prefix, "--seq", point}, code: 1, want: "the auditor role"},
 	})
 	super(t, "", "secret", "put", p+"/b", "k=changed").check(t, 0, "")
@@ -139,4 +140,28 @@ func TestRestoreApplyImpossible(t *testing.T) {
 		{name: "a restored", args: []string{"secret", "get", p + "/a", "k"}, exact: "one\n"},
 		{name: "b as it was", args: []string{"secret", "get", p + "/b", "k"}, exact: "two\n"},
 	})
+}
+
+// notARestorePoint returns a seq at or before from at which Nexus signed
+// no checkpoint. Checkpoints follow time as well as the event count, so
+// which seqs they land on depends on the machine's speed: look.
+func notARestorePoint(t *testing.T, from uint64) string {
+	t.Helper()
+	r := super(t, "", "-f", "json", "restore", "list")
+	r.check(t, 0, "")
+	var doc struct{ Points []struct{ Seq uint64 } }
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	signed := map[uint64]bool{}
+	for _, p := range doc.Points {
+		signed[p.Seq] = true
+	}
+	for seq := from; seq > 0; seq-- {
+		if !signed[seq] {
+			return strconv.FormatUint(seq, 10)
+		}
+	}
+	t.Fatalf("every seq up to %d is a restore point", from)
+	return ""
 }
