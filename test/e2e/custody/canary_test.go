@@ -43,6 +43,7 @@ func TestCanaryNeverLogged(t *testing.T) {
 			s.checkLogFormat(format)
 			s.assertNoCanary(canaries)
 			s.assertNoShardLeaks(files)
+			s.assertPrivateDataDir()
 		})
 	}
 }
@@ -189,6 +190,41 @@ func (s *deployment) checkLogFormat(format string) {
 				s.t.Errorf("%s line %d is not a %s log line: %q", filepath.Base(path), i+1, format, line)
 				break
 			}
+		}
+	}
+}
+
+// assertPrivateDataDir checks that the Nexus data directory and every
+// directory under it are 0700 and every file in them 0600: the log and
+// the projection (and their journal, WAL and lock files) are readable by
+// their owner alone.
+func (s *deployment) assertPrivateDataDir() {
+	s.t.Helper()
+	seen := map[string]bool{}
+	err := filepath.WalkDir(s.DataDir(), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		if d.IsDir() {
+			want = 0o700
+		}
+		if got := fi.Mode().Perm(); got != want {
+			s.t.Errorf("%s: mode %v, want %v", path, got, want)
+		}
+		seen[d.Name()] = true
+		return nil
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, name := range []string{"events.db", "projections.db"} {
+		if !seen[name] {
+			s.t.Errorf("data directory holds no %s: the mode check checked nothing", name)
 		}
 	}
 }
