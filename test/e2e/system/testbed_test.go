@@ -83,6 +83,7 @@ func TestFreeAddr(t *testing.T) {
 			t.Parallel()
 			low := ephemeralLow()
 			seen := map[string]bool{}
+			taken := 0
 			for range 50 {
 				addr := tc.freeAddr(t)
 				host, port, err := net.SplitHostPort(addr)
@@ -98,9 +99,16 @@ func TestFreeAddr(t *testing.T) {
 				seen[addr] = true
 				ln, err := net.Listen("tcp", addr)
 				if err != nil {
-					t.Fatalf("%s is not free: %v", addr, err)
+					// Free a moment ago is all FreeAddr promises: other
+					// test processes bind ports in the same range.
+					taken++
+					t.Logf("%s is not free now: %v", addr, err)
+					continue
 				}
 				ln.Close()
+			}
+			if taken > 2 {
+				t.Errorf("%d of 50 addresses were not free when tried", taken)
 			}
 		})
 	}
