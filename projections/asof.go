@@ -246,14 +246,5 @@ func (p *Projection) PathsIn(ctx context.Context, scope Scope) ([]string, error)
 	if err != nil {
 		return nil, fmt.Errorf("list paths: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, fmt.Errorf("list paths: %w", err)
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return scanStrings(rows, "list paths")
 }

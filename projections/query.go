@@ -262,6 +262,24 @@ func (p *Projection) Metadata(ctx context.Context, path string) (SecretMetadata,
 	return m, rows.Err()
 }
 
+// scanStrings reads rows of one text column, and closes them; what
+// names the query in its errors.
+func scanStrings(rows *sql.Rows, what string) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
 // Paths returns every path that has metadata, sorted, including paths
 // whose versions are all deleted (as SPIKE lists them).
 func (p *Projection) Paths(ctx context.Context) ([]string, error) {
@@ -270,16 +288,7 @@ func (p *Projection) Paths(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list paths: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, fmt.Errorf("list paths: %w", err)
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return scanStrings(rows, "list paths")
 }
 
 // PathsWithDeleteAfter returns the paths whose versions are soft-deleted
@@ -290,16 +299,7 @@ func (p *Projection) PathsWithDeleteAfter(ctx context.Context) ([]string, error)
 	if err != nil {
 		return nil, fmt.Errorf("retention paths: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, fmt.Errorf("retention paths: %w", err)
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return scanStrings(rows, "retention paths")
 }
 
 // Stored reports whether a secret is, or was, stored at path: it has
