@@ -21,10 +21,11 @@ import (
 // TestCanaryNeverLogged sends canary secret values through every Nexus
 // route that carries one (secret put, patch and rollback, a refused put,
 // secret get, cipher encrypt and decrypt in both modes) on a 3/2 system
-// logging at debug level, in each log format, then stops every process
-// and searches every line each of them wrote (Nexus, the three keepers,
-// spike-bootstrap) and the Nexus data directory for the canaries in any
-// printed form, and every log for the shards of the root key.
+// logging at debug level, in each log format, and searches every line
+// each process wrote (Nexus, the three keepers, spike-bootstrap) and the
+// Nexus data directory for the canaries in any printed form, and for the
+// shards of the root key and the key itself: first while every process
+// still runs (SQLite's WAL included), then after they stop.
 //
 // Policy put is not among them: a policy's name and patterns are not
 // secret, and the audit lines that name a policy change may show them.
@@ -39,6 +40,11 @@ func TestCanaryNeverLogged(t *testing.T) {
 			s := &deployment{Deployment: d, t: t, root: t, tb: tb, recoveryDir: filepath.Join(d.Dir(), "recovery")}
 			canaries := s.sendCanaries(t.TempDir())
 			files := s.takeRecoveryFiles()
+			// Once while everything runs, when SQLite's WAL and shared
+			// memory files and any temporary files exist, and once after.
+			s.assertWALPresent()
+			s.assertNoCanary(canaries)
+			s.assertNoShardLeaks(files)
 			s.Shutdown(t)
 			s.checkLogFormat(format)
 			s.assertNoCanary(canaries)
@@ -226,5 +232,16 @@ func (s *deployment) assertPrivateDataDir() {
 		if !seen[name] {
 			s.t.Errorf("data directory holds no %s: the mode check checked nothing", name)
 		}
+	}
+}
+
+// assertWALPresent checks that the running Nexus's projection has its
+// write-ahead log beside it, so the scan that follows reads the WAL too
+// and not only what a checkpoint left in the database file.
+func (s *deployment) assertWALPresent() {
+	s.t.Helper()
+	matches, err := filepath.Glob(filepath.Join(s.DataDir(), "*-wal"))
+	if err != nil || len(matches) == 0 {
+		s.t.Fatalf("no SQLite WAL file in %s while Nexus runs (%v): the scan would not read one", s.DataDir(), err)
 	}
 }

@@ -61,6 +61,12 @@ func (s *deployment) assertNoShardLeaks(files []recoveryFile) {
 			forms = append(forms, form{fmt.Sprintf("shard %d as %s", f.id, name), b})
 		}
 	}
+	// The root key the shards make, in the same forms: the threshold's
+	// worth of any of them rebuilds it.
+	key := rootKeyOf(s.t, files[:s.Threshold()]...)
+	for name, b := range shardForms(bytes.Clone(key[:])) {
+		forms = append(forms, form{"the root key as " + name, b})
+	}
 	scanned, bytesRead := 0, 0
 	for _, dir := range []string{s.LogDir(), s.DataDir()} {
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -97,5 +103,5 @@ func (s *deployment) assertNoShardLeaks(files []recoveryFile) {
 			s.t.Fatalf("the leak search does not find shard %d in its own recovery file", f.id)
 		}
 	}
-	s.t.Logf("no shard in any of %d files (%d bytes) of logs, command output and the nexus data directory", scanned, bytesRead)
+	s.t.Logf("no shard and no root key in any of %d files (%d bytes) of logs, command output and the nexus data directory", scanned, bytesRead)
 }
