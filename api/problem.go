@@ -57,6 +57,10 @@ const (
 	// ReasonBusy: the server is doing as much of this work as it allows
 	// at once (429); Message says what runs. Try again later.
 	ReasonBusy Reason = "busy"
+	// ReasonNoSpace: Nexus's data directory is out of space, so what the
+	// request must record cannot be made durable (503); nothing of it
+	// was answered. Nexus serves again by itself once space is freed.
+	ReasonNoSpace Reason = "no_space"
 )
 
 // Problem (extension) is the body of a refusal that has more to say than
