@@ -140,10 +140,11 @@ func (d *diskService) stop() {
 // itself, with every acknowledged write in a log that verifies and a
 // projection equal to one rebuilt from it. With the projection on the
 // same filesystem, SQLite is the first to find no room, after the log
-// made the put durable: the put is answered 503 no_space saying it was
-// recorded, and it takes effect once the projection has caught up.
-// With the projection in memory the log's journal fills up and its
-// flush into bbolt fails: the put is refused and never happens.
+// made the put durable: the put is answered 500 no_space saying it was
+// recorded (not 503, which clients retry), it takes effect once the
+// projection has caught up, and until then every request is refused
+// 503. With the projection in memory the log's journal fills up and its
+// flush into bbolt fails: the put is refused 503 and never happens.
 func TestDiskFull(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -188,9 +189,16 @@ func checkDiskFull(t *testing.T, d *diskService, recorded bool) {
 		}
 		acked[refusedPath] = refusedValue
 	}
-	checkNoSpace(t, "put", refused)
-	if p, _ := refused.Body.(api.Problem); strings.Contains(p.Message, "recorded this change") != recorded {
-		t.Errorf("put refused with %q: want it to say whether the change was recorded (%v)", p.Message, recorded)
+	if recorded {
+		// Recorded, not applied: 500, which clients do not retry.
+		p, _ := refused.Body.(api.Problem)
+		if refused.Status != http.StatusInternalServerError || p.Err != api.CodeInternal || p.Reason != api.ReasonNoSpace || !strings.Contains(p.Message, "recorded this change") {
+			t.Errorf("put recorded but not applied: %d %+v, want 500 %s %s saying it was recorded", refused.Status, refused.Body, api.CodeInternal, api.ReasonNoSpace)
+		}
+		// Nothing more is built while the projection is behind.
+		checkNoSpace(t, "put while the projection is behind", put("fill/next", "x"))
+	} else {
+		checkNoSpace(t, "put", refused)
 	}
 	// A retried flush may still find room (pages a failed bbolt write
 	// allocated stay the file's), so an audited get may succeed for a
@@ -260,7 +268,8 @@ func checkDiskFull(t *testing.T, d *diskService, recorded bool) {
 	}
 }
 
-// checkNoSpace fails t unless r is 503 no_space, without a secret in it.
+// checkNoSpace fails t unless r is 503 no_space (nothing was done),
+// without a secret in it.
 func checkNoSpace(t *testing.T, what string, r transport.Response) {
 	t.Helper()
 	p, ok := r.Body.(api.Problem)

@@ -59,17 +59,19 @@ func (s *Service) Unready() string {
 	return ""
 }
 
-// Answers while storage fails: 503 state_not_ready, which SPIKE's
-// clients retry, with the reason no_space for a full disk.
+// Answers while the disk is full, with the reason no_space.
 var (
 	// refuseNoSpace answers a command whose events could not be made
-	// durable: nothing of it happened.
+	// durable: nothing of it happened. 503 state_not_ready, which
+	// clients (SPIKE's and ours) retry, as they may.
 	refuseNoSpace = refusal{status: http.StatusServiceUnavailable, code: api.CodeNotReady, reason: api.ReasonNoSpace,
 		message: "Nexus cannot record this request: its data directory has no space left. Nothing was done; Nexus serves again by itself once space is freed."}.response()
 	// refuseNoSpaceRecorded answers a command whose events are in the
 	// log but could not be applied to the projection: it takes effect
-	// when the projection catches up, so a retry would do it twice.
-	refuseNoSpaceRecorded = refusal{status: http.StatusServiceUnavailable, code: api.CodeNotReady, reason: api.ReasonNoSpace,
+	// when the projection catches up. Not 503, which clients retry as
+	// "nothing was done": a retry would do it twice. 500, as for any
+	// outcome the caller must check.
+	refuseNoSpaceRecorded = refusal{status: http.StatusInternalServerError, code: api.CodeInternal, reason: api.ReasonNoSpace,
 		message: "Nexus recorded this change in its event log but its data directory has no space left to apply it. It takes effect by itself once space is freed: read before repeating it."}.response()
 )
 
