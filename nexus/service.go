@@ -438,9 +438,8 @@ func (s *Service) applyOrHold(ctx context.Context, recs []eventlog.Record, recor
 }
 
 // failed answers every command of seg after a failed append or apply
-// (recorded: its events are in the log): 503 no_space for a full disk,
-// else 500. It forgets the write state, which may no longer match the
-// projection.
+// (recorded: its events are in the log) as storageAnswer says. It
+// forgets the write state, which may no longer match the projection.
 func (s *Service) failed(seg []built, what string, err error, recorded bool) {
 	s.state.forgetAll()
 	s.storageFailed(what, err)

@@ -76,7 +76,8 @@ var (
 )
 
 // storageAnswer is the answer to commands whose append (recorded false)
-// or apply (recorded true) failed with err.
+// or apply (recorded true) failed with err: for a full disk 503 no_space
+// (nothing done) or 500 no_space (recorded, not applied); otherwise 500.
 func storageAnswer(err error, recorded bool) transport.Response {
 	switch {
 	case !noSpace(err):
@@ -143,6 +144,7 @@ func (o *outage) over() time.Duration {
 // storageFailed logs a failed append or apply, once an episode.
 func (s *Service) storageFailed(what string, err error) {
 	if !s.outage.failed() {
+		s.logger.Debug("command loop: "+what+" failed", "err", err)
 		return
 	}
 	s.logger.Error("command loop: "+what+" failed: refusing writes and audited reads until Nexus can record them again; it retries by itself",
