@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -79,6 +80,7 @@ type diskService struct {
 	dir    string
 	cancel func()
 	done   chan struct{}
+	once   sync.Once
 }
 
 // newDiskService opens a service over a log in dir, and a projection in
@@ -91,6 +93,7 @@ func newDiskService(t *testing.T, dir string, opts eventlog.Options, memory bool
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { log.Close() }) // before the unmount, however the test ends
 	root := make([]byte, 32)
 	crand.Read(root)
 	if err := log.Unlock(ctx, root); err != nil {
@@ -104,6 +107,7 @@ func newDiskService(t *testing.T, dir string, opts eventlog.Options, memory bool
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { proj.Close() })
 	withKey := func(f func([]byte) error) error { return f(root) }
 	svc, err := NewService(ctx, log, proj, identity.DefaultRoles(), withKey, 3, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -115,22 +119,15 @@ func newDiskService(t *testing.T, dir string, opts eventlog.Options, memory bool
 	return d
 }
 
-// stop ends the loop and closes the projection and the log, once.
+// stop ends the loop and closes the projection and the log (both close
+// once, whoever asks first).
 func (d *diskService) stop() {
-	select {
-	case <-d.done:
-		if d.log == nil {
-			return
-		}
-	default:
+	d.once.Do(func() {
 		d.cancel()
 		<-d.done
-	}
-	if d.log != nil {
 		d.proj.Close()
 		d.log.Close()
-		d.log = nil
-	}
+	})
 }
 
 // TestDiskFull fills the filesystem under a running service: writes and
