@@ -3,12 +3,14 @@
 package diskfull
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -23,11 +25,11 @@ import (
 )
 
 const (
-	diskSize  = 32 << 20 // the tmpfs under Nexus's data directory
+	diskSize  = 48 << 20 // the filesystem under Nexus's data directory
 	valueSize = 64 << 10 // each put's value
 )
 
-// TestDiskFull runs Nexus on a 32 MiB tmpfs, fills it with a filler file
+// TestDiskFull runs Nexus on a 48 MiB filesystem, fills it with a filler file
 // and puts of 64 KiB values, and checks that it fails closed (503
 // state_not_ready, reason no_space, for puts and audited gets, or 500
 // no_space for a put recorded in the log but not applied; no secret
@@ -39,20 +41,21 @@ const (
 // With the projection in SQLite on the same filesystem, SQLite is the
 // first to find no room (its WAL grows at every commit, the log's
 // journal is preallocated); with the projection in memory, the log's
-// journal fills up and its flush into bbolt fails.
+// journal fills up and its flush into bbolt fails. Each runs on a tmpfs
+// and on ext4 in a loop-mounted image (where block allocation and
+// fdatasync are a disk's).
 func TestDiskFull(t *testing.T) {
-	for _, tc := range []struct{ name, projection string }{
-		{"projection in sqlite", "sqlite"},
-		{"projection in memory", "memory"},
-	} {
-		t.Run(tc.name, func(t *testing.T) { diskFull(t, tc.projection) })
+	for _, fs := range []string{"tmpfs", "ext4"} {
+		for _, projection := range []string{"sqlite", "memory"} {
+			t.Run(fs+"/projection in "+projection, func(t *testing.T) { diskFull(t, fs, projection) })
+		}
 	}
 }
 
-func diskFull(t *testing.T, projection string) {
+func diskFull(t *testing.T, fs, projection string) {
 	tb := setup(t)
 	d := system.NewDeployment(t, tb, system.DeployOptions{Keepers: 3, Threshold: 2, Env: []string{"SPIKE_NEXUS_PROJECTION=" + projection}})
-	mountSmall(t, d.DataDir(), diskSize)
+	mountSmall(t, d.DataDir(), fs, diskSize)
 	d.StartKeepers(t, d.All()...)
 	d.StartNexus(t)
 	if r := d.Bootstrap(t); r.Code != 0 || !strings.Contains(r.Stdout, "bootstrap complete") {
@@ -241,19 +244,48 @@ func checkEpisodeLogged(t *testing.T, path string) {
 	}
 }
 
-// mountSmall mounts a tmpfs of size bytes on dir. It skips where the
-// kernel refuses the mount, and unmounts when the test ends (after the
-// processes started later have ended).
-func mountSmall(t *testing.T, dir string, size int) {
+// mountSmall mounts a filesystem of size bytes on dir: a tmpfs, or ext4
+// in an image file on a loop device. It skips where that cannot be
+// done, and unmounts when the test ends (after the processes started
+// later have ended).
+func mountSmall(t *testing.T, dir, fs string, size int) {
 	t.Helper()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Skipf("skipped: cannot mount a small tmpfs on Nexus's data directory (%v); this test needs root and a kernel that allows mounts", err)
+	var err error
+	switch fs {
+	case "tmpfs":
+		err = syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size))
+	case "ext4":
+		err = mountImage(t, dir, size)
+	default:
+		t.Fatalf("filesystem %q", fs)
+	}
+	if err != nil {
+		t.Skipf("skipped: cannot mount a small %s on Nexus's data directory (%v); this test needs root and a kernel that allows it", fs, err)
 	}
 	t.Cleanup(func() {
 		if err := syscall.Unmount(dir, 0); err != nil {
 			t.Errorf("unmount %s: %v", dir, err)
 		}
 	})
+}
+
+// mountImage makes an ext4 image of size bytes (no blocks reserved for
+// root: the test and Nexus run as root) and mounts it on dir through a
+// loop device, which the kernel frees at the unmount.
+func mountImage(t *testing.T, dir string, size int) error {
+	img := filepath.Join(t.TempDir(), "data.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		return err
+	}
+	if err := os.Truncate(img, int64(size)); err != nil {
+		return err
+	}
+	for _, c := range [][]string{{"mkfs.ext4", "-q", "-F", "-m", "0", img}, {"mount", "-o", "loop", img, dir}} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v: %s", c[0], err, bytes.TrimSpace(out))
+		}
+	}
+	return os.Chmod(dir, 0o700)
 }
 
 // fillDisk writes a file in dir until the filesystem is full, and
