@@ -57,6 +57,13 @@ const (
 	// ReasonBusy: the server is doing as much of this work as it allows
 	// at once (429); Message says what runs. Try again later.
 	ReasonBusy Reason = "busy"
+	// ReasonNoSpace: Nexus's data directory is out of space. With 503
+	// (state_not_ready) nothing of the request was done, as with every
+	// 503, so a client may retry it; Nexus serves again by itself once
+	// space is freed. With 500 (api_internal_error) a change is recorded
+	// in the event log but could not be applied yet: it takes effect by
+	// itself once space is freed, and repeating it would make it twice.
+	ReasonNoSpace Reason = "no_space"
 )
 
 // Problem (extension) is the body of a refusal that has more to say than

@@ -76,6 +76,7 @@ func (f *flusher) run() {
 			// flush made just under an interval ago, and leave new
 			// events unsigned for two intervals instead of one.
 			f.flush(true)
+			f.l.probe()
 			continue
 		case <-f.full:
 		case <-f.kick:
@@ -94,8 +95,8 @@ func (f *flusher) run() {
 }
 
 // flush moves the tail into bbolt and signs a checkpoint if one is due
-// (or, with force, if anything is unsigned). A failure is logged and
-// left for the next flush: the events are durable in the journal.
+// (or, with force, if anything is unsigned). A failure is left for the
+// next flush (the events are durable in the journal), and said by Err.
 func (f *flusher) flush(force bool) error {
 	f.l.flushMu.Lock()
 	defer f.l.flushMu.Unlock()
@@ -122,9 +123,11 @@ func (f *flusher) flushLocked(force bool) error {
 	})
 	if err != nil {
 		f.stats.failures.Add(1)
-		l.opts.Logger.Warn("event log flush failed; the journal keeps the events", "size", size, "err", err)
-		return fmt.Errorf("flush event log: %w", err)
+		err = fmt.Errorf("flush event log: %w", err)
+		l.wroteFile(err) // logged once an episode, not at every retry
+		return err
 	}
+	l.wroteFile(nil)
 	l.tailMu.Lock()
 	l.tail = l.tail.after(size)
 	l.tailMu.Unlock()

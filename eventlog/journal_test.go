@@ -348,6 +348,15 @@ func TestJournalSyncFailureFailsClosed(t *testing.T) {
 	if l.Size() != 3 {
 		t.Fatalf("size %d, want 3: a failed append must not be published", l.Size())
 	}
+	// Err says so, and keeps saying it when bbolt takes writes again: a
+	// flush that succeeds does not mend the journal.
+	if err := l.f.flush(true); err != nil {
+		t.Fatal(err)
+	}
+	l.probe()
+	if err := l.Err(); err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("Err() after a failed sync: %v", err)
+	}
 }
 
 // TestJournalNoAnswerBeforeDurable stalls the journal's fdatasync and

@@ -165,6 +165,7 @@ type Log struct {
 	f       *flusher
 
 	w       *writer
+	health  health
 	closed  chan struct{}
 	closeMu sync.RWMutex
 	isDone  bool

@@ -408,6 +408,8 @@ func (w *writer) commitDirect(batch []*request) {
 	if err != nil {
 		err = fmt.Errorf("commit event log: %w", err)
 	}
+	w.l.wroteFile(err)
+	w.l.appended(err)
 	for _, r := range batch {
 		if err != nil && r.err == nil {
 			r.err, r.records = err, nil
@@ -663,6 +665,7 @@ func (w *writer) commitJournal(batch []*request) {
 		return
 	}
 	w.observe(batch, len(b.evs), time.Since(start))
+	w.l.appended(nil)
 	for _, r := range batch {
 		spendAll(r.events)
 	}
@@ -756,7 +759,11 @@ func (w *writer) persist(b *built, size uint64) error {
 		return w.l.f.maybeCheckpoint(tx, size, false)
 	})
 	if err != nil {
-		return fmt.Errorf("commit event log: %w", err)
+		err = fmt.Errorf("commit event log: %w", err)
+	}
+	w.l.wroteFile(err)
+	if err != nil {
+		return err
 	}
 	w.l.tailMu.Lock()
 	w.l.tail = newTail(size)
@@ -768,6 +775,7 @@ func (w *writer) persist(b *built, size uint64) error {
 func (w *writer) fail(batch []*request, err error) {
 	w.stats.failures.Add(1)
 	w.l.opts.Observer.Failed()
+	w.l.appended(fmt.Errorf("commit event log: %w", err))
 	for _, r := range batch {
 		if r.err == nil {
 			r.err = fmt.Errorf("commit event log: %w", err)

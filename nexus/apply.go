@@ -2,6 +2,8 @@ package nexus
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -34,6 +36,12 @@ type applier struct {
 	// may have applied events appended past the loop: the loop then
 	// forgets the write state it keeps.
 	caughtUp atomic.Bool
+	// behind is why the projection is behind the log (nil: it is not).
+	// Set when an apply and the catch-up after it both failed (a full
+	// disk under SQLite): events the log holds are then missing from
+	// the projection, so nothing may be built or answered from it until
+	// a catch-up succeeds (see Service.step and Service.guard).
+	behind atomic.Pointer[error]
 }
 
 // holdFor bounds how long a durable record waits to be applied, and
@@ -66,17 +74,37 @@ func (a *applier) applyLocked(ctx context.Context, recs []eventlog.Record) error
 		all = append(a.held, recs...)
 	}
 	a.held = nil
-	err := a.proj.Apply(ctx, all)
+	var err error
+	if a.lagging() == nil {
+		err = a.proj.Apply(ctx, all)
+	} else {
+		err = errBehind // the records do not follow what is applied
+	}
 	if err != nil {
 		// Out of order (something appended to the log past the loop) or
 		// a failed transaction: the log has it all.
-		if cerr := a.proj.CatchUp(ctx); cerr == nil {
+		cerr := a.proj.CatchUp(ctx)
+		if cerr == nil {
 			a.caughtUp.Store(true)
+			a.behind.Store(nil)
 			a.logger.Debug("projection caught up from the log", "after", err)
 			return nil
 		}
+		err = fmt.Errorf("%w; catching up from the log: %w", err, cerr)
+		a.behind.Store(&err)
 	}
 	return err
+}
+
+// errBehind is why an apply is not tried while the projection is behind.
+var errBehind = errors.New("the projection is behind the log")
+
+// lagging returns why the projection is behind the log, or nil.
+func (a *applier) lagging() error {
+	if err := a.behind.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // hold keeps recs, all record-only and durable, to be applied within
@@ -93,11 +121,11 @@ func (a *applier) hold(recs []eventlog.Record) {
 }
 
 // current applies whatever is held, so a query that follows sees every
-// event answered so far.
+// event answered so far; if the projection is behind, it catches up.
 func (a *applier) current(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.held) == 0 {
+	if len(a.held) == 0 && a.lagging() == nil {
 		return nil
 	}
 	return a.applyLocked(ctx, nil)

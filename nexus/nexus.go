@@ -200,7 +200,7 @@ func serve(ctx context.Context, cfg Config, srv *transport.Server, custody *Cust
 }
 
 // opsHandler serves /healthz (the process is up), /readyz (the root key
-// is back; otherwise 503 and why) and /metrics.
+// is back and Nexus can record; otherwise 503 and why) and /metrics.
 func opsHandler(c *Custody, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", telemetry.Handler(reg))
@@ -210,6 +210,13 @@ func opsHandler(c *Custody, reg *prometheus.Registry) http.Handler {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "sealed:", reason)
 			return
+		}
+		if svc := c.service.Load(); svc != nil {
+			if why := svc.Unready(); why != "" {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "not ready:", why)
+				return
+			}
 		}
 		fmt.Fprintln(w, "ready")
 	})

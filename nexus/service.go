@@ -63,6 +63,8 @@ type Service struct {
 	// shorten it).
 	restoring   chan struct{}
 	restoreWait time.Duration
+	// outage logs failures to record once an episode (storage.go).
+	outage outage
 }
 
 // outcome is what building a command produced: events to append, and the
@@ -132,6 +134,9 @@ func NewService(ctx context.Context, log *eventlog.Log, proj *projections.Projec
 		return nil, err
 	}
 	s.routes = s.handlers()
+	for op, h := range s.routes {
+		s.routes[op] = s.guard(h)
+	}
 	s.warnLegacyPaths(ctx)
 	return s, nil
 }
@@ -180,10 +185,15 @@ func (s *Service) Run(ctx context.Context) {
 		<-applied
 		s.applier.finish(ctx)
 	}()
+	probe := time.NewTicker(probeEvery)
+	defer probe.Stop()
 	for {
 		var first *command
 		select {
 		case first = <-s.cmds:
+		case <-probe.C:
+			s.probe(ctx)
+			continue
 		case <-ctx.Done():
 			return
 		}
@@ -211,7 +221,16 @@ type built struct {
 // on a key an earlier command of the same segment wrote: a write must see
 // the write before it, and a read must see it too. Reads of one key share
 // a segment (and a commit).
+//
+// While the projection is behind the log nothing is built from it: the
+// whole batch is refused, and the probe catches the projection up.
 func (s *Service) step(ctx context.Context, batch []*command) {
+	if err := s.applier.lagging(); err != nil {
+		for _, c := range batch {
+			c.reply <- behindAnswer(err)
+		}
+		return
+	}
 	written := map[string]bool{}
 	var seg []built
 	for _, c := range batch {
@@ -282,7 +301,7 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 	if len(evs) > 0 {
 		var err error
 		if recs, err = s.log.Append(ctx, evs...); err != nil {
-			s.failed(seg, "append", err)
+			s.failed(seg, "append", err, false)
 			return
 		}
 		// Reads queued before these events are before them in the log:
@@ -303,7 +322,7 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 		later, laterRecs = append(later, b), append(laterRecs, own)
 	}
 	if err := s.applyOrHold(ctx, all, records, policies); err != nil {
-		s.failed(later, "apply", err)
+		s.failed(later, "apply", err, true)
 		return
 	}
 	for i, b := range later {
@@ -358,7 +377,7 @@ func recordsOnly(evs []eventlog.Event) bool {
 func (s *Service) submitReads(ctx context.Context, seg []built, evs []eventlog.Event) {
 	p, err := s.log.Submit(ctx, evs...)
 	if err != nil {
-		s.failed(seg, "append", err)
+		s.failed(seg, "append", err, false)
 		return
 	}
 	s.reads.Add(1)
@@ -380,8 +399,8 @@ func (s *Service) answerReads() {
 		if err != nil {
 			// Not s.failed: the write state is the loop's, and reads
 			// changed nothing in it.
-			s.logger.Error("command loop: append failed", "err", err)
-			answerAll(q.seg, errInternal)
+			s.storageFailed("append", err)
+			answerAll(q.seg, storageAnswer(err, false))
 		} else {
 			s.applier.hold(recs)
 			for _, b := range q.seg {
@@ -418,13 +437,13 @@ func (s *Service) applyOrHold(ctx context.Context, recs []eventlog.Record, recor
 	return nil
 }
 
-// failed answers every command of seg 500 after a failed append or
-// apply, and forgets the write state, which may no longer match the
-// projection.
-func (s *Service) failed(seg []built, what string, err error) {
+// failed answers every command of seg after a failed append or apply
+// (recorded: its events are in the log) as storageAnswer says. It
+// forgets the write state, which may no longer match the projection.
+func (s *Service) failed(seg []built, what string, err error, recorded bool) {
 	s.state.forgetAll()
-	s.logger.Error("command loop: "+what+" failed", "err", err)
-	answerAll(seg, errInternal)
+	s.storageFailed(what, err)
+	answerAll(seg, storageAnswer(err, recorded))
 }
 
 // answerAll sends r to every command of seg.

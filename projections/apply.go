@@ -43,7 +43,7 @@ func (p *Projection) Apply(ctx context.Context, recs []eventlog.Record) error {
 	if err == nil {
 		p.observer().Applied(len(prep), time.Since(start))
 	}
-	return err
+	return asNoSpace(err)
 }
 
 // prepared is an event made ready to apply: decoded, and for a written

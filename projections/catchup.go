@@ -76,7 +76,7 @@ func (p *Projection) applyRange(ctx context.Context, db *sql.DB, to uint64, batc
 	}()
 	for b := range batches {
 		if err := p.applyLocked(ctx, db, b); err != nil {
-			return err
+			return asNoSpace(err)
 		}
 		if p.opts.Progress != nil {
 			p.opts.Progress(b[len(b)-1].rec.Seq, to)
