@@ -113,9 +113,10 @@ func write(s string) func(net.Conn, <-chan struct{}) {
 // TestSlowClientsAreCutOff holds thousands of connections open without
 // finishing a request (no TLS handshake, half a ClientHello, an idle
 // TLS session, headers trickled a byte at a time, a body never
-// finished), checks a well-behaved client is served meanwhile, that the
-// server's timeouts cut every one of them, and that file descriptors and
-// goroutines come back to where they were. Not parallel: it counts the
+// finished) or idle after one (kept alive), checks a well-behaved
+// client is served meanwhile, that the server's timeouts cut every one of
+// them, and that file descriptors and goroutines come back to where they
+// were. Not parallel: it counts the
 // process's fds and goroutines.
 func TestSlowClientsAreCutOff(t *testing.T) {
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
@@ -125,10 +126,12 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	if testing.Short() {
 		rawIdle = 200
 	}
-	const headerTimeout, readTimeout = 500 * time.Millisecond, time.Second
+	// Long enough that all of them are open at once on a loaded machine,
+	// short enough for a quick test.
+	const headerTimeout, readTimeout = 2 * time.Second, 3 * time.Second
 	p := newPKI(t, td)
 	addr, _ := tunedServer(t, p, func(o *ServerOptions) {
-		o.ReadHeaderTimeout, o.ReadTimeout, o.WriteTimeout, o.IdleTimeout = headerTimeout, readTimeout, 2*time.Second, headerTimeout
+		o.ReadHeaderTimeout, o.ReadTimeout, o.WriteTimeout, o.IdleTimeout = headerTimeout, readTimeout, 5*time.Second, headerTimeout
 	})
 	pilot := p.source(pilotID)
 	tlsConf := tlsconfig.MTLSClientConfig(pilot, pilot, tlsconfig.AuthorizeID(nexusID))
@@ -141,6 +144,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 		{name: "TLS established, idle", n: 200, tls: true, hold: idle},
 		{name: "headers trickled", n: 50, tls: true, hold: trickle("POST /v1/echo HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("a", 64), 20*time.Millisecond)},
 		{name: "body never finished", n: 50, tls: true, hold: write("POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"x\":")},
+		{name: "idle after a request", n: 50, tls: true, hold: write("POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")},
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -150,38 +154,53 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 		err  error
 	}
 	cuts := make(chan cut, 4096)
+	// The peak is sampled while they are open: fds of both ends and
+	// goroutines of both sides, all in this process.
+	var fdsPeak, gorPeak int
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			fdsPeak, gorPeak = max(fdsPeak, fdCount(t)), max(gorPeak, runtime.NumGoroutine())
+		}
+	}()
 	opened := 0
 	for ki, k := range kinds {
 		for range k.n {
-			raw, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatalf("%s: dial after %d connections: %v", k.name, opened, err)
-			}
 			opened++
-			var c net.Conn = raw
-			if k.tls {
-				tc := tls.Client(raw, tlsConf)
-				if err := tc.Handshake(); err != nil {
-					t.Fatalf("%s: handshake: %v", k.name, err)
-				}
-				c = tc
-			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Errorf("%s: dial: %v", k.name, err)
+					return
+				}
 				defer c.Close()
+				if k.tls {
+					tc := tls.Client(c, tlsConf)
+					if err := tc.Handshake(); err != nil {
+						t.Errorf("%s: handshake: %v", k.name, err)
+						return
+					}
+					c = tc
+				}
 				start := time.Now()
 				go k.hold(c, stop)
 				// The read ends when the server closes the connection
 				// (perhaps after a 400 for the unfinished body); the
 				// deadline only keeps a failing test from hanging.
 				c.SetReadDeadline(time.Now().Add(15 * time.Second))
-				_, err := io.Copy(io.Discard, c)
+				_, err = io.Copy(io.Discard, c)
 				cuts <- cut{ki, time.Since(start), err}
 			}()
 		}
 	}
-	fdsPeak, gorPeak := fdCount(t), runtime.NumGoroutine()
 
 	// A well-behaved caller is served while they hang on.
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf.Clone()}}
@@ -200,6 +219,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 
 	wg.Wait()
 	close(stop)
+	<-sampled
 	close(cuts)
 	took := make([][]time.Duration, len(kinds))
 	for c := range cuts {
