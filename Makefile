@@ -20,10 +20,14 @@ demo: build
 	@bash test/demo.sh
 
 ## test: everything — lint, the full test suite (crash and memory tests
-## included), and the race detector over the fast subset.
+## included), the race detector over the fast subset, and every fuzz
+## target for FUZZTIME_SHORT (its seed corpus under testdata/fuzz runs
+## with the tests already; this mutates from it).
+FUZZTIME_SHORT ?= 1s
 test: lint spire
 	$(GO) test -count=1 -timeout 45m $(PKGS)
 	$(GO) test -count=1 -race -short -timeout 20m $(PKGS)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
 
 ## spire: build the SPIRE server and agent the end-to-end tests run, once
 ## per machine, before any test binary needs them (Linux only). Cold it
@@ -84,15 +88,27 @@ lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## fuzz: run every fuzz target briefly (FUZZTIME, default 30s each)
+## fuzz: run every fuzz target briefly (FUZZTIME, default 30s each).
+## Targets are found in the test files' source; each package's test
+## binary is built once, with the fuzzing instrumentation, and run once a
+## target (in its directory, so that a failing input lands in its
+## testdata/fuzz as with go test -fuzz).
 FUZZTIME ?= 30s
 fuzz:
-	@for pkg in $$($(GO) list $(PKGS)); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "fuzz $$pkg $$f"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	@start=$$(date +%s); n=0; bin=$$(mktemp -d); trap 'rm -rf "$$bin"' EXIT; \
+	cache=$$($(GO) env GOCACHE)/fuzz; \
+	for pkg in $$($(GO) list -f '{{.ImportPath}}={{.Dir}}' $(PKGS)); do \
+	  dir=$${pkg#*=}; pkg=$${pkg%%=*}; \
+	  targets=$$(cat $$dir/*_test.go 2>/dev/null | sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p'); \
+	  [ -n "$$targets" ] || continue; \
+	  $(GO) test -c -fuzz . -o "$$bin/fuzz.test" $$pkg || exit 1; \
+	  for f in $$targets; do \
+	    echo "fuzz $$pkg $$f"; n=$$((n+1)); \
+	    out=$$(cd $$dir && "$$bin/fuzz.test" -test.run '^$$' -test.fuzz "^$$f$$" -test.fuzztime $(FUZZTIME) \
+	      -test.fuzzcachedir "$$cache/$$pkg" 2>&1) || { echo "$$out"; exit 1; }; \
 	  done; \
-	done
+	done; \
+	echo "fuzz: $$n targets, $(FUZZTIME) each, $$(( $$(date +%s) - start ))s"
 
 clean:
 	rm -rf $(BIN)

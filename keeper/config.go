@@ -40,7 +40,15 @@ type Config struct {
 	// for the default TLS port; an ephemeral port for TLS port 0); OpsOff
 	// means none.
 	OpsAddr string
+	// MaxConnections caps the API's open connections; at the cap new
+	// ones wait for one to close. 0 means
+	// transport.DefaultMaxConnections.
+	MaxConnections int
 }
+
+// MaxConnectionsLimit bounds Config.MaxConnections: each connection costs
+// a file descriptor, and no keeper serves a million callers.
+const MaxConnectionsLimit = 1 << 20
 
 // Validate checks both addresses and returns the config with them in
 // host:port form and defaults filled in.
@@ -60,7 +68,10 @@ func (c Config) Validate() (Config, error) {
 	if err != nil {
 		return c, fmt.Errorf("keeper: operations address: %w", err)
 	}
-	return Config{TLSAddr: tlsAddr, OpsAddr: opsAddr}, nil
+	if c.MaxConnections < 0 || c.MaxConnections > MaxConnectionsLimit {
+		return c, fmt.Errorf("keeper: max connections (SPIKE_KEEPER_MAX_CONNECTIONS) %d: want 1 to %d, or 0 for the default", c.MaxConnections, MaxConnectionsLimit)
+	}
+	return Config{TLSAddr: tlsAddr, OpsAddr: opsAddr, MaxConnections: c.MaxConnections}, nil
 }
 
 // defaultOpsAddr returns the default operations address for the API

@@ -42,7 +42,7 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 	if err != nil {
 		return err
 	}
-	k, err := New(src, roles, logger)
+	k, err := newKeeper(src, roles, logger, cfg.MaxConnections)
 	if err != nil {
 		return err
 	}
@@ -73,6 +73,11 @@ func listen(ctx context.Context, cfg Config) (tlsLn, opsLn net.Listener, err err
 // the shard. Memory that cannot be locked against swap is logged as a
 // warning, not an error. A nil logger means slog.Default().
 func New(src identity.Source, roles *identity.Roles, logger *slog.Logger) (*Keeper, error) {
+	return newKeeper(src, roles, logger, 0)
+}
+
+// newKeeper is New with a cap on the API's connections (0: the default).
+func newKeeper(src identity.Source, roles *identity.Roles, logger *slog.Logger, maxConns int) (*Keeper, error) {
 	if src == nil || roles == nil {
 		return nil, errors.New("keeper: needs an identity source and roles")
 	}
@@ -93,12 +98,13 @@ func New(src identity.Source, roles *identity.Roles, logger *slog.Logger) (*Keep
 	reg := telemetry.NewRegistry()
 	k := &Keeper{roles: roles, log: logger, id: id, store: store, reg: reg, metrics: newMetrics(reg)}
 	k.api, err = transport.NewServer(transport.ServerOptions{
-		SVID:       src,
-		Bundle:     src,
-		Authorizer: identity.AuthorizeRoles(roles.IsNexus, roles.IsBootstrap),
-		MaxBody:    api.DefaultBodyLimit,
-		Logger:     logger,
-		Metrics:    transport.NewMetrics(reg),
+		SVID:           src,
+		Bundle:         src,
+		Authorizer:     identity.AuthorizeRoles(roles.IsNexus, roles.IsBootstrap),
+		MaxBody:        api.DefaultBodyLimit,
+		MaxConnections: maxConns,
+		Logger:         logger,
+		Metrics:        transport.NewMetrics(reg),
 	}, k.routes())
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("keeper: %w", err), store.close())

@@ -34,6 +34,7 @@ type cli struct {
 
 	MaxSecretSize     int `name:"max-secret-size" env:"SPIKE_NEXUS_MAX_SECRET_SIZE" default:"1048576" help:"Largest version, in bytes of keys and values; larger puts are refused."`
 	MaxSecretVersions int `name:"max-secret-versions" env:"SPIKE_NEXUS_MAX_SECRET_VERSIONS" default:"10" help:"Versions a new path keeps; older ones are pruned for good."`
+	MaxConnections    int `name:"max-connections" env:"SPIKE_NEXUS_MAX_CONNECTIONS" default:"4096" help:"Most API connections open at once (1 to 1048576), TLS handshakes included; at the cap new connections wait, unanswered, until one closes."`
 
 	ShardRotation         string        `name:"shard-rotation" env:"SPIKE_SHARD_ROTATION" default:"deterministic" enum:"deterministic,refresh" help:"deterministic: SPIKE's shards, the same forever; refresh: re-split the key into a new epoch every --shard-rotation-interval, so a stolen shard expires."`
 	ShardRotationInterval time.Duration `name:"shard-rotation-interval" env:"SPIKE_SHARD_ROTATION_INTERVAL" default:"24h" help:"How often refresh mode re-splits the key."`
@@ -125,10 +126,14 @@ func (c *cli) options() (Options, error) {
 		return o, fmt.Errorf("max secret size (SPIKE_NEXUS_MAX_SECRET_SIZE) %d: want 1 to %d bytes (%s), the largest request body Nexus reads",
 			c.MaxSecretSize, MaxSecretSizeLimit, sizeText(MaxSecretSizeLimit))
 	}
+	if c.MaxConnections < 1 || c.MaxConnections > MaxConnectionsLimit {
+		return o, fmt.Errorf("max connections (SPIKE_NEXUS_MAX_CONNECTIONS) %d: want 1 to %d", c.MaxConnections, MaxConnectionsLimit)
+	}
 	if c.MaxSecretVersions < 1 {
 		return o, fmt.Errorf("max secret versions (SPIKE_NEXUS_MAX_SECRET_VERSIONS) %d: want at least 1", c.MaxSecretVersions)
 	}
 	o.Config = Config{DataDir: dir, TLSAddr: tlsAddr, OpsAddr: opsAddr, MemoryProjection: c.Projection == "memory", MaxSecretVersions: c.MaxSecretVersions, MaxSecretSize: c.MaxSecretSize,
+		MaxConnections: c.MaxConnections,
 		Custody: CustodyConfig{Keepers: keepers, Shares: shares, Threshold: threshold,
 			KeeperUpdateInterval: c.KeeperUpdateInterval, RecoveryMaxInterval: c.RecoveryMaxInterval,
 			Rotation: c.ShardRotation, RotationInterval: c.ShardRotationInterval, HealthInterval: c.KeeperHealthInterval}}
@@ -138,6 +143,10 @@ func (c *cli) options() (Options, error) {
 	o.SPIFFESocket, o.SVIDDir, o.SourceTimeout = c.SPIFFESocket, c.SVIDDir, c.SourceTimeout
 	return o, nil
 }
+
+// MaxConnectionsLimit bounds --max-connections: each connection costs a
+// file descriptor, and a million is past any sensible deployment.
+const MaxConnectionsLimit = 1 << 20
 
 // keeperURLs checks the keeper list: https URLs with a host, no
 // duplicates, order kept (it is the shard order).
@@ -246,7 +255,7 @@ func ParseImport(args []string, opts ...kong.Option) (ImportOptions, error) {
 	// server; they are needed even with recovery files, since the new
 	// Nexus will ask them.
 	base := cli{DataDir: c.DataDir, Keepers: c.Keepers, Shares: c.Shares, Threshold: c.Threshold, Store: "sqlite", TLSPort: ":8553", OpsAddr: "off",
-		MaxSecretSize: 1, MaxSecretVersions: 1, ShardRotation: "deterministic"}
+		MaxSecretSize: 1, MaxSecretVersions: 1, MaxConnections: 1, ShardRotation: "deterministic"}
 	so, err := base.options()
 	if err != nil {
 		return ImportOptions{}, fmt.Errorf("%s import: %w", Name, err)

@@ -3,6 +3,8 @@ package nexus
 import (
 	"strings"
 	"testing"
+
+	"github.com/spikeledger/spike/internal/transport"
 )
 
 // TestOpsAddrDefault: unless set, the operations listener is on loopback
@@ -27,7 +29,7 @@ func TestOpsAddrDefault(t *testing.T) {
 		{":8553", "off", "", false},
 	} {
 		c := cli{TLSPort: tc.tls, OpsAddr: tc.ops, Keepers: []string{"https://k1:8554"}, Store: "sqlite",
-			DataDir: t.TempDir(), LogLevel: "info", MaxSecretSize: 1, MaxSecretVersions: 1}
+			DataDir: t.TempDir(), LogLevel: "info", MaxSecretSize: 1, MaxSecretVersions: 1, MaxConnections: 1}
 		o, err := c.options()
 		switch {
 		case tc.bad && err == nil:
@@ -49,7 +51,7 @@ func TestMaxSecretSizeBounds(t *testing.T) {
 		{0, false}, {-1, false}, {1, true}, {DefaultMaxSecretSize, true}, {MaxSecretSizeLimit, true}, {MaxSecretSizeLimit + 1, false}, {1 << 30, false},
 	} {
 		c := cli{TLSPort: ":8553", Keepers: []string{"https://k1:8554"}, Store: "sqlite",
-			DataDir: t.TempDir(), LogLevel: "info", MaxSecretSize: tc.size, MaxSecretVersions: 1}
+			DataDir: t.TempDir(), LogLevel: "info", MaxSecretSize: tc.size, MaxSecretVersions: 1, MaxConnections: 1}
 		_, err := c.options()
 		switch {
 		case tc.ok && err != nil:
@@ -57,5 +59,35 @@ func TestMaxSecretSizeBounds(t *testing.T) {
 		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "want 1 to 4194304 bytes")):
 			t.Errorf("max secret size %d: %v, want an error giving the range", tc.size, err)
 		}
+	}
+}
+
+// TestMaxConnectionsBounds: the connection cap must admit a connection
+// and stay within what file descriptors allow; the default is the
+// transport's.
+func TestMaxConnectionsBounds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		n  int
+		ok bool
+	}{
+		{0, false}, {-1, false}, {1, true}, {transport.DefaultMaxConnections, true}, {MaxConnectionsLimit, true}, {MaxConnectionsLimit + 1, false},
+	} {
+		c := cli{TLSPort: ":8553", Keepers: []string{"https://k1:8554"}, Store: "sqlite",
+			DataDir: t.TempDir(), LogLevel: "info", MaxSecretSize: 1, MaxSecretVersions: 1, MaxConnections: tc.n}
+		o, err := c.options()
+		switch {
+		case tc.ok && (err != nil || o.Config.MaxConnections != tc.n):
+			t.Errorf("max connections %d: %d, %v", tc.n, o.Config.MaxConnections, err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "SPIKE_NEXUS_MAX_CONNECTIONS")):
+			t.Errorf("max connections %d: %v, want an error naming the variable", tc.n, err)
+		}
+	}
+	o, err := Parse([]string{"--keepers", "https://k1:8554", "--data-dir", t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Config.MaxConnections != transport.DefaultMaxConnections {
+		t.Errorf("default max connections %d, want %d", o.Config.MaxConnections, transport.DefaultMaxConnections)
 	}
 }

@@ -45,6 +45,9 @@ type Config struct {
 	MaxSecretVersions int
 	// MaxSecretSize bounds one version's data (DefaultMaxSecretSize).
 	MaxSecretSize int
+	// MaxConnections caps the API's open connections (0: the
+	// transport's default).
+	MaxConnections int
 	// RetentionInterval is how often deleteVersionAfter is enforced.
 	// Default 1m.
 	RetentionInterval time.Duration
@@ -147,7 +150,7 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		defer kc.Close()
 		custody.pinned = append(custody.pinned, kc)
 	}
-	srv, err := transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), Logger: logger, Metrics: m.transport},
+	srv, err := transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), MaxConnections: cfg.MaxConnections, Logger: logger, Metrics: m.transport},
 		custodyRoutes(custody, roles))
 	if err != nil {
 		return err

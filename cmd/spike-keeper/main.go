@@ -34,6 +34,7 @@ type cli struct {
 	Socket        string        `name:"spiffe-endpoint-socket" env:"SPIFFE_ENDPOINT_SOCKET" help:"SPIRE Agent Workload API address (default ${default_socket})."`
 	SVIDDir       string        `name:"svid-dir" env:"SPIKE_SVID_DIR" help:"Read the SVID from the files spiffe-helper writes in this directory instead of the Workload API."`
 	SourceTimeout time.Duration `name:"spiffe-source-timeout" env:"SPIKE_SPIFFE_SOURCE_TIMEOUT" default:"30s" help:"How long to wait for the first SVID."`
+	MaxConns      int           `name:"max-connections" env:"SPIKE_KEEPER_MAX_CONNECTIONS" default:"4096" help:"Most API connections open at once (1 to 1048576); at the cap new connections wait, unanswered, until one closes."`
 	logging.Flags
 }
 
@@ -72,7 +73,7 @@ func parse(args []string, lookup func(string) (string, bool)) (cli, keeper.Confi
 	if err != nil {
 		return c, keeper.Config{}, nil, logs, fmt.Errorf("spike-keeper: %w", err)
 	}
-	cfg, err := keeper.Config{TLSAddr: c.TLSPort, OpsAddr: c.OpsAddr}.Validate()
+	cfg, err := keeper.Config{TLSAddr: c.TLSPort, OpsAddr: c.OpsAddr, MaxConnections: c.MaxConns}.Validate()
 	if err != nil {
 		return c, cfg, nil, logs, fmt.Errorf("spike-keeper: %w", err)
 	}

@@ -23,6 +23,7 @@ type Metrics struct {
 	open        prometheus.Gauge
 	handshakes  prometheus.Counter
 	peerRefused *prometheus.CounterVec
+	capWaits    prometheus.Counter
 }
 
 // NewMetrics registers a server's metrics with reg (nil: counted into
@@ -40,11 +41,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		peerRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: telemetry.Namespace, Name: "peer_refusals_total",
 			Help: "Client certificates refused at the handshake: untrusted (not verified by the trust bundle) or unauthorized (an ID this server does not admit)."},
 			[]string{"reason"}),
+		capWaits: prometheus.NewCounter(prometheus.CounterOpts{Namespace: telemetry.Namespace, Name: "connection_cap_waits_total",
+			Help: "Times the server was at its connection cap and a new connection had to wait for one to close."}),
 	}
 	for _, r := range []string{"untrusted", "unauthorized"} {
 		m.peerRefused.WithLabelValues(r)
 	}
-	telemetry.Registerer(reg).MustRegister(m.requests, m.latency, m.open, m.handshakes, m.peerRefused)
+	telemetry.Registerer(reg).MustRegister(m.requests, m.latency, m.open, m.handshakes, m.peerRefused, m.capWaits)
 	return m
 }
 
@@ -73,6 +76,14 @@ func (m *Metrics) connState(_ net.Conn, state http.ConnState) {
 	case http.StateClosed, http.StateHijacked:
 		m.open.Dec()
 	}
+}
+
+// capped counts a wait at the connection cap.
+func (m *Metrics) capped() {
+	if m == nil {
+		return
+	}
+	m.capWaits.Inc()
 }
 
 func (m *Metrics) peerRefusal(err error) {

@@ -96,7 +96,15 @@ type ServerOptions struct {
 	// and reach no handler. Default 1 MiB.
 	MaxBody int64
 	// Timeouts. Defaults: header 10s, read 30s, write 60s, idle 120s.
+	// ReadHeaderTimeout also bounds the TLS handshake (net/http takes the
+	// shortest of the first three), so a connection that never says a
+	// word is closed after it.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConnections caps the client connections open at once, TLS
+	// handshakes in progress included; at the cap new connections wait
+	// (in the kernel's backlog) until one closes. Default
+	// DefaultMaxConnections; negative is an error.
+	MaxConnections int
 	// Logger receives the access log. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics, if set, counts requests, connections and refused
@@ -130,6 +138,12 @@ func NewServer(opts ServerOptions, routes []Route) (*Server, error) {
 	}
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
+	}
+	switch {
+	case opts.MaxConnections < 0:
+		return nil, fmt.Errorf("transport: max connections %d: want 0 (the default, %d) or more", opts.MaxConnections, DefaultMaxConnections)
+	case opts.MaxConnections == 0:
+		opts.MaxConnections = DefaultMaxConnections
 	}
 	opts.ReadHeaderTimeout = orDefault(opts.ReadHeaderTimeout, 10*time.Second)
 	opts.ReadTimeout = orDefault(opts.ReadTimeout, 30*time.Second)
@@ -177,9 +191,11 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Serve accepts connections on ln until ctx ends, then shuts down
-// gracefully (in-flight requests get up to 10 s).
+// Serve accepts connections on ln, at most MaxConnections at a time,
+// until ctx ends, then shuts down gracefully (in-flight requests get up
+// to 10 s).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ln = newLimitListener(ln, s.opts.MaxConnections, s.opts.Logger, s.opts.Metrics)
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.ServeTLS(ln, "", "") }()
 	select {
