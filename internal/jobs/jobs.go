@@ -27,6 +27,11 @@ func Every(ctx context.Context, interval time.Duration, run func(context.Context
 			return
 		case <-t.C:
 		}
+		// A tick and the cancellation can both be ready, and select
+		// picks either: a job cancelled must not run once more.
+		if ctx.Err() != nil {
+			return
+		}
 		run(ctx)
 	}
 }
