@@ -33,7 +33,10 @@ func (c *Custody) fetchShards(ctx context.Context) []fetched {
 			out[i] = fetched{keeper: url, share: shamir.Share{ID: i + 1}}
 			var resp api.ShardGetResponse
 			err := c.keeper(i).Do(ctx, transport.Call{BaseURL: url, Path: api.PathKeeperShard, Request: api.ShardGetRequest{}, Response: &resp, Safe: true})
-			c.sawKeeper(ctx, i, shardGetError(err))
+			// The sealed reason says so too: "400 Bad Request" alone
+			// reads like a fault when the keeper merely lost its shard.
+			err = shardGetError(err)
+			c.sawKeeper(ctx, i, err)
 			switch {
 			case err != nil:
 				out[i].err = err
