@@ -209,6 +209,11 @@ func (c *Custody) recoverOnce(ctx context.Context) error {
 		return err
 	}
 	c.useSharing(recs[epoch])
+	if len(down) > 0 {
+		// Ready, but an operator wants to know which keepers did not
+		// take part: they are one fault closer to a sealed restart.
+		c.logger.Warn("root key recovered without some keepers", "keepers", strings.Join(down, "; "))
+	}
 	return nil
 }
 

@@ -114,6 +114,7 @@ func (s *deployment) fault(t *testing.T, f fault) {
 		took := time.Since(begin)
 		s.intact(t, "ready with "+f.name)
 		s.liarsNamed(t, f)
+		s.absentNamed(t, f)
 		t.Logf("ROW %d/%d %s: expected ready, observed ready in %v", s.Keepers(), s.Threshold(), f.name, took.Round(100*time.Millisecond))
 	} else {
 		want := fmt.Sprintf("%d of %d verified shards needed", f.honest(s.Keepers()), s.Threshold())
@@ -167,6 +168,25 @@ func (s *deployment) liarsNamed(t *testing.T, f fault) {
 	for n := 1; n <= s.Keepers(); n++ {
 		if named := strings.Contains(line, s.proxies[n-1].URL()); named != slices.Contains(f.liars, n) {
 			t.Errorf("nexus log, keeper %d (%s) named as left out: %v, want %v: %s", n, s.proxies[n-1].URL(), named, !named, line)
+		}
+	}
+	t.Logf("nexus log: %s", line)
+}
+
+// absentNamed checks that Nexus, ready without the down and slow
+// keepers, names each of them, and no other, in its log.
+func (s *deployment) absentNamed(t *testing.T, f fault) {
+	gone := slices.Concat(f.down, f.slow)
+	if len(gone) == 0 {
+		return
+	}
+	line := s.nexusLogLine("root key recovered without some keepers")
+	if line == "" {
+		t.Fatalf("nexus ready without keepers %v: its log does not name them:\n%s", gone, system.Tail(s.NexusLog()))
+	}
+	for n := 1; n <= s.Keepers(); n++ {
+		if named := strings.Contains(line, s.proxies[n-1].URL()); named != slices.Contains(gone, n) {
+			t.Errorf("nexus log, keeper %d (%s) named as absent: %v, want %v: %s", n, s.proxies[n-1].URL(), named, !named, line)
 		}
 	}
 	t.Logf("nexus log: %s", line)
