@@ -65,8 +65,10 @@ func TestStartOrders(t *testing.T) {
 
 // TestRestartOrders restarts a bootstrapped 3/2 system in several
 // orders. A keeper keeps its shard in memory only, so a restarted keeper
-// is empty: only a rolling restart, with Nexus restarted while enough
-// keepers hold their shards, ends ready from the keepers alone; once
+// is empty: only a rolling restart ends ready from the keepers alone,
+// with Nexus restarted in between while enough keepers hold their
+// shards, or with Nexus running and refilling each keeper as it comes
+// back from its outage; once
 // every keeper has restarted while Nexus was down, Nexus stays sealed
 // however the processes come back, a further Bootstrap must recognise
 // the system and change nothing (no new root key), and the operator's
@@ -101,6 +103,25 @@ func TestRestartOrders(t *testing.T) {
 				return s.holdRight(t)
 			})
 		}
+	})
+	step("rolling keepers while nexus runs", func(t *testing.T) {
+		// Nexus probes the keepers every 2 s here; each keeper stays
+		// down until Nexus has seen it go, so that its return is an
+		// outage's end (a restart quicker than a probe goes unseen and
+		// waits for the next distribution).
+		for _, k := range s.All() {
+			s.StopKeepers(t, k)
+			system.WaitFor(t, fmt.Sprintf("nexus sees keeper %d down", k), s.Nexus(), func() (bool, string) {
+				return s.nexusLogLine("keeper unreachable", s.proxies[k-1].URL()) != "", ""
+			})
+			s.StartKeeper(t, k)
+			took := system.WaitFor(t, fmt.Sprintf("nexus refills restarted keeper %d", k), s.Nexus(), func() (bool, string) {
+				return s.holdRight(t)
+			})
+			t.Logf("keeper %d restarted empty, refilled by nexus %v after it started", k, took.Round(100*time.Millisecond))
+		}
+		s.RestartNexus(t)
+		s.WaitReady(t, "from keepers that were all restarted while it ran")
 	})
 	step("keepers first then nexus", func(t *testing.T) {
 		s.Nexus().Stop(t)
