@@ -55,7 +55,7 @@ func (c *Custody) VerifyBootstrap(ctx context.Context, actor string, req api.Boo
 		}
 		return "", err
 	}
-	fs := c.fetchShards(ctx)
+	fs := c.fetchShards(ctx, nil)
 	defer zeroFetched(fs)
 	var have []shamir.Share
 	var down []string

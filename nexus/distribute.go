@@ -177,6 +177,9 @@ func (c *Custody) WatchKeepers(ctx context.Context) {
 			case err == nil && down[i]:
 				down[i] = false
 				c.logger.Info("keeper reachable again", "keeper", url)
+				if sealed, _ := c.Sealed(); !sealed {
+					c.refill(ctx, i)
+				}
 			}
 		}
 		if unreachable > 0 {
@@ -184,4 +187,40 @@ func (c *Custody) WatchKeepers(ctx context.Context) {
 		}
 		return nil
 	})
+}
+
+// refill sends Keeper i its shard of the current epoch at once and
+// records it as a distribution to that Keeper alone. A Keeper back from
+// an outage has likely restarted, and a restarted Keeper holds no shard:
+// without this it would stay empty until the next distribution, and a
+// rolling restart of the Keepers inside that window would leave Nexus
+// unable to recover from them.
+func (c *Custody) refill(ctx context.Context, i int) {
+	e := c.currentEpoch()
+	shares, _, err := c.split(e)
+	if err != nil {
+		c.logger.Error("shard refill: cannot split the root key", "epoch", e, "err", err)
+		return
+	}
+	defer func() {
+		for j := range shares {
+			shares[j].Zero()
+		}
+	}()
+	url := c.cfg.Keepers[i]
+	shard := api.Shard(shares[i].Value)
+	err = c.keeper(i).Do(ctx, transport.Call{BaseURL: url, Path: api.PathKeeperContribute,
+		Request: api.ShardContributeRequest{Shard: &shard, Epoch: e}, Safe: true})
+	shard.Wipe()
+	c.sawKeeper(ctx, i, err)
+	outcome := events.KeeperOutcome{Keeper: url, OK: err == nil}
+	if err != nil {
+		outcome.Error = err.Error()
+		c.logger.Warn("shard refill failed", "keeper", url, "epoch", e, "err", err)
+	} else {
+		c.logger.Info("shard refilled", "keeper", url, "epoch", e)
+	}
+	if err := c.append(ctx, &events.ShardsDistributed{Results: []events.KeeperOutcome{outcome}}); err != nil {
+		c.logger.Error("could not record shard refill", "err", err)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spikeledger/spike/api"
@@ -24,30 +23,82 @@ type fetched struct {
 	err    error
 }
 
-// fetchShards asks every Keeper for its shard, concurrently.
-func (c *Custody) fetchShards(ctx context.Context) []fetched {
-	out := make([]fetched, len(c.cfg.Keepers))
-	var wg sync.WaitGroup
-	for i, url := range c.cfg.Keepers {
-		wg.Go(func() {
-			out[i] = fetched{keeper: url, share: shamir.Share{ID: i + 1}}
-			var resp api.ShardGetResponse
-			err := c.keeper(i).Do(ctx, transport.Call{BaseURL: url, Path: api.PathKeeperShard, Request: api.ShardGetRequest{}, Response: &resp, Safe: true})
-			c.sawKeeper(ctx, i, shardGetError(err))
-			switch {
-			case err != nil:
-				out[i].err = err
-			case resp.Shard == nil || resp.Shard.IsZero():
-				out[i].err = errors.New("holds no shard")
-			default:
-				out[i].share.Value = *resp.Shard
-				out[i].epoch = resp.Epoch
-				resp.Shard.Wipe()
-			}
-		})
+// gatherGrace is how long recovery keeps listening for the other
+// Keepers once enough shards have verified: long enough to hear every
+// Keeper that answers promptly (so that a wrong shard among them is
+// still named and left out), short enough that a Keeper answering late
+// does not hold the key back for the whole client timeout.
+const gatherGrace = time.Second
+
+// errNotAwaited marks a Keeper that had not answered when enough others
+// had.
+var errNotAwaited = errors.New("not awaited: enough shards verified without it")
+
+// fetchShards asks every Keeper for its shard, concurrently. It returns
+// once every Keeper has answered or, if enough is not nil, gatherGrace
+// after enough first holds of the answers so far; the calls still
+// running then are cancelled and their Keepers get errNotAwaited.
+func (c *Custody) fetchShards(ctx context.Context, enough func([]fetched) bool) []fetched {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		i int
+		f fetched
 	}
-	wg.Wait()
+	out := make([]fetched, len(c.cfg.Keepers))
+	pending := make([]bool, len(out))
+	answers := make(chan answer, len(out))
+	for i, url := range c.cfg.Keepers {
+		pending[i] = true
+		go func() { answers <- answer{i, c.fetchShard(ctx, i, url)} }()
+	}
+	var grace <-chan time.Time
+	for left := len(out); left > 0; left-- {
+		select {
+		case a := <-answers:
+			out[a.i], pending[a.i] = a.f, false
+			if grace == nil && enough != nil && enough(out) {
+				grace = time.After(gatherGrace)
+			}
+		case <-grace:
+			// Cancelled calls end at once; their answers are drained so
+			// that no shard is left unzeroed in the channel.
+			cancel()
+			for ; left > 0; left-- {
+				a := <-answers
+				a.f.share.Zero()
+			}
+			for i, p := range pending {
+				if p {
+					out[i] = fetched{keeper: c.cfg.Keepers[i], share: shamir.Share{ID: i + 1}, err: errNotAwaited}
+				}
+			}
+			return out
+		}
+	}
 	return out
+}
+
+// fetchShard asks Keeper i for its shard.
+func (c *Custody) fetchShard(ctx context.Context, i int, url string) fetched {
+	f := fetched{keeper: url, share: shamir.Share{ID: i + 1}}
+	var resp api.ShardGetResponse
+	err := c.keeper(i).Do(ctx, transport.Call{BaseURL: url, Path: api.PathKeeperShard, Request: api.ShardGetRequest{}, Response: &resp, Safe: true})
+	// The sealed reason says so too: "400 Bad Request" alone reads like
+	// a fault when the keeper merely lost its shard.
+	err = shardGetError(err)
+	c.sawKeeper(ctx, i, err)
+	switch {
+	case err != nil:
+		f.err = err
+	case resp.Shard == nil || resp.Shard.IsZero():
+		f.err = errors.New("holds no shard")
+	default:
+		f.share.Value = *resp.Shard
+		f.epoch = resp.Epoch
+		resp.Shard.Wipe()
+	}
+	return f
 }
 
 // shardGetError says what a keeper's refusal to give its shard means:
@@ -102,7 +153,11 @@ func (c *Custody) recoverOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot read the recorded sharings: %w", err)
 	}
-	fs := c.fetchShards(ctx)
+	var enough func([]fetched) bool
+	if len(recs) > 0 {
+		enough = func(fs []fetched) bool { _, ok := bestEpoch(verified(fs, recs)); return ok }
+	}
+	fs := c.fetchShards(ctx, enough)
 	defer zeroFetched(fs)
 	if len(recs) == 0 {
 		return c.repairBootstrap(ctx, fs)
@@ -154,7 +209,27 @@ func (c *Custody) recoverOnce(ctx context.Context) error {
 		return err
 	}
 	c.useSharing(recs[epoch])
+	if len(down) > 0 {
+		// Ready, but an operator wants to know which keepers did not
+		// take part: they are one fault closer to a sealed restart.
+		c.logger.Warn("root key recovered without some keepers", "keepers", strings.Join(down, "; "))
+	}
 	return nil
+}
+
+// verified groups the shards that match a recorded commitment by epoch.
+func verified(fs []fetched, recs map[uint64]sharing) (map[uint64][]shamir.Share, map[uint64]sharing) {
+	good := map[uint64][]shamir.Share{}
+	for _, f := range fs {
+		// A zero value is a Keeper not heard from yet.
+		if f.err != nil || f.share.Value == ([shamir.KeySize]byte{}) {
+			continue
+		}
+		if e, ok := epochOf(f.share, f.epoch, recs); ok {
+			good[e] = append(good[e], f.share)
+		}
+	}
+	return good, recs
 }
 
 // epochOf returns the epoch whose commitment share matches, trying the

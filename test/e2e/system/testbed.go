@@ -57,6 +57,9 @@ type Options struct {
 	// (spike-nexus as spike/nexus) and "bootstrap" (spike-bootstrap as
 	// spike/bootstrap), which every testbed has.
 	Workloads []Workload
+	// SVIDTTL is the SPIRE server's X.509 SVID TTL; 0 is spire's default
+	// (1h). A short one makes the agent rotate every SVID during a test.
+	SVIDTTL time.Duration
 }
 
 // Testbed is the module's commands built and linked once per identity,
@@ -99,14 +102,14 @@ func NewTestbed(ctx context.Context, opts Options) (*Testbed, error) {
 		workloads = append(workloads, Workload{Name: keeperName(n), Command: "spike-keeper", ID: "/spike/keeper/" + strconv.Itoa(n)})
 	}
 	workloads = append(workloads, opts.Workloads...)
-	if err := tb.start(ctx, workloads); err != nil {
+	if err := tb.start(ctx, workloads, opts.SVIDTTL); err != nil {
 		return nil, errors.Join(err, tb.Close())
 	}
 	return tb, nil
 }
 
 // start installs the workloads and starts SPIRE.
-func (tb *Testbed) start(ctx context.Context, workloads []Workload) error {
+func (tb *Testbed) start(ctx context.Context, workloads []Workload, ttl time.Duration) error {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	entries, err := tb.layout(workloads)
@@ -119,7 +122,7 @@ func (tb *Testbed) start(ctx context.Context, workloads []Workload) error {
 	var buildErr, spireErr error
 	wg.Go(func() { buildErr = tb.install(ctx, workloads) })
 	wg.Go(func() {
-		tb.cluster, spireErr = spire.Start(ctx, spire.Options{TrustDomain: TrustDomain, Entries: entries})
+		tb.cluster, spireErr = spire.Start(ctx, spire.Options{TrustDomain: TrustDomain, Entries: entries, SVIDTTL: ttl})
 	})
 	wg.Wait()
 	return errors.Join(buildErr, spireErr)
