@@ -12,6 +12,7 @@ import (
 	"github.com/spikeledger/spike/internal/jobs"
 	"github.com/spikeledger/spike/internal/telemetry"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/authz"
 )
 
 // metrics are Nexus's own: authorisation, cipher, the command loop, the
@@ -125,11 +126,11 @@ func (m *metrics) Queried(query string, took time.Duration) {
 
 func (m *metrics) Rebuilt(events uint64, took time.Duration) { m.rebuild.Observe(took.Seconds()) }
 
-func (m *metrics) decided(d Decision, holdsRole bool) {
+func (m *metrics) decided(d authz.Decision, holdsRole bool) {
 	switch {
-	case d == ByRole:
+	case d == authz.ByRole:
 		m.authz.WithLabelValues("allowed", "role").Inc()
-	case d == ByPolicy:
+	case d == authz.ByPolicy:
 		m.authz.WithLabelValues("allowed", "policy").Inc()
 	case holdsRole:
 		m.authz.WithLabelValues("denied", "role").Inc()

@@ -9,6 +9,8 @@ import (
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/authz"
+	"github.com/spikeledger/spike/nexus/internal/cipher"
 )
 
 func (s *Service) policyPut(ctx context.Context, r *transport.Request) transport.Response {
@@ -24,10 +26,10 @@ func (s *Service) policyPut(ctx context.Context, r *transport.Request) transport
 	for i, p := range req.Permissions {
 		perms[i] = string(p)
 	}
-	p := Policy{Name: req.Name, SpiffeIDPattern: req.SPIFFEIDPattern, PathPattern: req.PathPattern, Permissions: perms}
+	p := authz.Policy{Name: req.Name, SpiffeIDPattern: req.SPIFFEIDPattern, PathPattern: req.PathPattern, Permissions: perms}
 	// SPIKE answers rejected patterns with 500 (bug #4); they are 400s,
 	// saying what is wrong (patterns are not secrets).
-	if err := CheckPolicy(p); err != nil {
+	if err := authz.CheckPolicy(p); err != nil {
 		return invalidRequest(err).response()
 	}
 	return s.do(ctx, policiesKey, func(context.Context) outcome {
@@ -125,10 +127,10 @@ func (s *Service) cipher(op api.Op) transport.Handler {
 		var resp transport.Response
 		err := s.withKey(func(key []byte) error {
 			if api.IsStreamMode(r.ContentType) {
-				status, ct, out := CipherStream(key, op, r.Body)
+				status, ct, out := cipher.Stream(key, op, r.Body)
 				resp = transport.Response{Status: status, Body: out, ContentType: ct}
 			} else {
-				status, body := CipherJSON(key, op, r.Body)
+				status, body := cipher.JSON(key, op, r.Body)
 				resp = transport.Response{Status: status, Body: body}
 			}
 			return nil

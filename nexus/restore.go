@@ -15,6 +15,7 @@ import (
 	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/internal/seal"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/authz"
 	"github.com/spikeledger/spike/projections"
 )
 
@@ -123,7 +124,7 @@ func (s *Service) restorePlan(ctx context.Context, r *transport.Request) transpo
 	// A plan shows versions and key names, never values: what an
 	// auditor may see of history, as restore-point list; anyone who may
 	// apply the restore may plan it too.
-	auditor := s.authz.Load().Decide(r.Peer, api.SystemPathAudit, api.PermRead) != Denied
+	auditor := s.authz.Load().Decide(r.Peer, api.SystemPathAudit, api.PermRead) != authz.Denied
 	if !auditor {
 		if resp, ok := s.allowRestore(ctx, r, op, args.scope); !ok {
 			return resp

@@ -15,6 +15,7 @@ import (
 	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/authz"
 	"github.com/spikeledger/spike/projections"
 )
 
@@ -35,7 +36,7 @@ type Service struct {
 	// maxValue bounds one version's data (keys and values together).
 	maxValue int
 	logger   *slog.Logger
-	authz    atomic.Pointer[Authorizer]
+	authz    atomic.Pointer[authz.Authorizer]
 	cmds     chan *command
 	// stopped is closed when Run returns: a command queued after that
 	// is never answered, so every wait on the loop also waits on it.
@@ -162,7 +163,7 @@ func (s *Service) recompile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a := Compile(s.roles, ps)
+	a := authz.Compile(s.roles, ps)
 	for _, skipped := range a.Skipped() {
 		s.logger.Warn("policy skipped", "policy", skipped)
 	}
@@ -588,8 +589,8 @@ func (s *Service) allow(ctx context.Context, r *transport.Request, op api.Op, pa
 	r.Subject = path
 	a := s.authz.Load()
 	d := a.Decide(r.Peer, path, want)
-	s.metrics.decided(d, d == Denied && a.grantsByRole(r.Peer))
-	if d != Denied {
+	s.metrics.decided(d, d == authz.Denied && a.GrantsByRole(r.Peer))
+	if d != authz.Denied {
 		return transport.Response{}, true
 	}
 	return s.read(ctx, path, func(context.Context) outcome {

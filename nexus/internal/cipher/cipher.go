@@ -1,7 +1,6 @@
-package nexus
-
-// The cipher service (encryption as a service), wire-compatible with SPIKE
-// v0.8's /v1/cipher/encrypt and /v1/cipher/decrypt.
+// Package cipher is Nexus's cipher service (encryption as a service),
+// wire-compatible with SPIKE v0.8's /v1/cipher/encrypt and
+// /v1/cipher/decrypt.
 //
 // # Format
 //
@@ -20,9 +19,9 @@ package nexus
 //
 // # Limits
 //
-// A ciphertext (with its tag) may be at most CipherMaxCiphertextSize
+// A ciphertext (with its tag) may be at most MaxCiphertextSize
 // bytes: SPIKE_NEXUS_CRYPTO_MAX_CIPHERTEXT_SIZE, 65536 by default. A
-// plaintext may be at most CipherMaxPlaintextSize bytes, the ciphertext
+// plaintext may be at most MaxPlaintextSize bytes, the ciphertext
 // limit less the 16-byte tag, so every plaintext accepted for encryption
 // gives a ciphertext that is accepted for decryption. SPIKE v0.8 checks
 // plaintexts against the ciphertext limit (reference §14.4 #10), so it
@@ -34,7 +33,7 @@ package nexus
 //
 // # Answers
 //
-// CipherJSON and CipherStream answer as SPIKE v0.8's handlers do once the
+// JSON and Stream answer as SPIKE v0.8's handlers do once the
 // caller is authorised and the cipher exists (401 is the caller's job, as
 // is 503 before the root key is back):
 //
@@ -65,6 +64,7 @@ package nexus
 //
 // Nothing here logs, and no answer quotes a plaintext (or any other part
 // of a request).
+package cipher
 
 import (
 	"bytes"
@@ -82,26 +82,26 @@ import (
 	"github.com/spikeledger/spike/api"
 )
 
-// EnvCipherMaxCiphertextSize names the environment variable that sets the
+// EnvMaxCiphertextSize names the environment variable that sets the
 // largest ciphertext the cipher service accepts, as in SPIKE. A value that
 // is not a positive integer means the default, api.MaxCipherPayload;
-// values above CipherMaxCiphertextSizeCap are lowered to it. It is read
+// values above MaxCiphertextSizeCap are lowered to it. It is read
 // once, on first use.
 //
 // The transport bounds the route bodies too: the routes need room for a
-// stream-mode decrypt body of 1+api.NonceSize+CipherMaxCiphertextSize()
-// bytes and an encrypt body of CipherMaxPlaintextSize() bytes, which
+// stream-mode decrypt body of 1+api.NonceSize+MaxCiphertextSize()
+// bytes and an encrypt body of MaxPlaintextSize() bytes, which
 // api.CipherStreamDecryptLimit and api.CipherStreamEncryptLimit give for
 // the default.
-const EnvCipherMaxCiphertextSize = "SPIKE_NEXUS_CRYPTO_MAX_CIPHERTEXT_SIZE"
+const EnvMaxCiphertextSize = "SPIKE_NEXUS_CRYPTO_MAX_CIPHERTEXT_SIZE"
 
-// CipherMaxCiphertextSizeCap bounds EnvCipherMaxCiphertextSize (1 GiB).
-const CipherMaxCiphertextSizeCap = 1 << 30
+// MaxCiphertextSizeCap bounds EnvMaxCiphertextSize (1 GiB).
+const MaxCiphertextSizeCap = 1 << 30
 
 // cipherKeySize is the root key's size: the v1 envelope is AES-256.
 const cipherKeySize = 32
 
-// Errors of CipherEncrypt and CipherDecrypt. A bad version, nonce or size
+// Errors of Encrypt and Decrypt. A bad version, nonce or size
 // is reported as an *api.FieldError (wrapping api.ErrInvalid), as api's
 // validators report them.
 var (
@@ -117,61 +117,61 @@ var (
 	ErrCipherNonce = fmt.Errorf("nexus: cipher: %w", api.CodeNonceGenerationFailed)
 )
 
-// CipherMaxCiphertextSize returns the largest ciphertext (with its tag),
-// in bytes, the cipher service decrypts: EnvCipherMaxCiphertextSize, or
+// MaxCiphertextSize returns the largest ciphertext (with its tag),
+// in bytes, the cipher service decrypts: EnvMaxCiphertextSize, or
 // api.MaxCipherPayload (65536).
-func CipherMaxCiphertextSize() int { return cipherMaxCiphertextFromEnv() }
+func MaxCiphertextSize() int { return cipherMaxCiphertextFromEnv() }
 
-// CipherMaxPlaintextSize returns the largest plaintext, in bytes, the
-// cipher service encrypts: CipherMaxCiphertextSize less the tag (65520 by
+// MaxPlaintextSize returns the largest plaintext, in bytes, the
+// cipher service encrypts: MaxCiphertextSize less the tag (65520 by
 // default), never negative.
-func CipherMaxPlaintextSize() int { return cipherDefault().maxPlaintext() }
+func MaxPlaintextSize() int { return cipherDefault().maxPlaintext() }
 
 var cipherMaxCiphertextFromEnv = sync.OnceValue(func() int {
-	return parseCipherMaxCiphertextSize(os.Getenv(EnvCipherMaxCiphertextSize))
+	return parseCipherMaxCiphertextSize(os.Getenv(EnvMaxCiphertextSize))
 })
 
-// parseCipherMaxCiphertextSize reads EnvCipherMaxCiphertextSize's value as
+// parseCipherMaxCiphertextSize reads EnvMaxCiphertextSize's value as
 // SPIKE does (a positive decimal integer, else the default), capped.
 func parseCipherMaxCiphertextSize(s string) int {
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
 		return api.MaxCipherPayload
 	}
-	return min(n, CipherMaxCiphertextSizeCap)
+	return min(n, MaxCiphertextSizeCap)
 }
 
-// CipherEncrypt seals plaintext in SPIKE's v1 format: AES-256-GCM under
+// Encrypt seals plaintext in SPIKE's v1 format: AES-256-GCM under
 // key (the 32-byte root key) with a fresh random 12-byte nonce and no
 // associated data (SPIKE's format, kept for compatibility). It returns
 // version 1, the nonce and the ciphertext with its tag; nonce and
 // ciphertext share one backing array.
 //
-// A plaintext longer than CipherMaxPlaintextSize is refused with an
+// A plaintext longer than MaxPlaintextSize is refused with an
 // *api.FieldError; a key of the wrong size with ErrCipherKey.
-func CipherEncrypt(key []byte, plaintext []byte) (version byte, nonce, ciphertext []byte, err error) {
+func Encrypt(key []byte, plaintext []byte) (version byte, nonce, ciphertext []byte, err error) {
 	return cipherDefault().encrypt(key, plaintext)
 }
 
-// CipherDecrypt opens a v1 ciphertext made by CipherEncrypt or by SPIKE
+// Decrypt opens a v1 ciphertext made by Encrypt or by SPIKE
 // under the same key. It refuses a version other than 1, a nonce that is
-// not 12 bytes and a ciphertext longer than CipherMaxCiphertextSize
+// not 12 bytes and a ciphertext longer than MaxCiphertextSize
 // (each with an *api.FieldError), a key of the wrong size (ErrCipherKey),
 // and a ciphertext that does not authenticate (ErrCipherAuth).
-func CipherDecrypt(key []byte, version byte, nonce, ciphertext []byte) ([]byte, error) {
+func Decrypt(key []byte, version byte, nonce, ciphertext []byte) ([]byte, error) {
 	return cipherDefault().decrypt(key, version, nonce, ciphertext)
 }
 
-// CipherJSON answers a JSON-mode cipher request (op api.OpCipherEncrypt or
+// JSON answers a JSON-mode cipher request (op api.OpCipherEncrypt or
 // api.OpCipherDecrypt; any other op gets 400 api_bad_request). body is the
 // request body; resp is an api.CipherEncryptResponse or
 // api.CipherDecryptResponse to send as JSON with the status. The caller
 // has authorised the request; key is the root key.
-func CipherJSON(key []byte, op api.Op, body []byte) (status int, resp any) {
+func JSON(key []byte, op api.Op, body []byte) (status int, resp any) {
 	return cipherDefault().json(key, op, body)
 }
 
-// CipherStream answers a stream-mode cipher request (Content-Type exactly
+// Stream answers a stream-mode cipher request (Content-Type exactly
 // api.ContentTypeStream). body is the raw request body: the plaintext to
 // encrypt, or the envelope to decrypt. out is the response body to send
 // as is with contentType and status: the envelope or the plaintext
@@ -179,7 +179,7 @@ func CipherJSON(key []byte, op api.Op, body []byte) (status int, resp any) {
 // (api.ContentTypeText) or a JSON error body (api.ContentTypeJSON) exactly
 // where SPIKE sends each. The caller has authorised the request; key is
 // the root key.
-func CipherStream(key []byte, op api.Op, body []byte) (status int, contentType string, out []byte) {
+func Stream(key []byte, op api.Op, body []byte) (status int, contentType string, out []byte) {
 	return cipherDefault().stream(key, op, body)
 }
 

@@ -1,4 +1,4 @@
-package nexus
+package cipher
 
 import (
 	"bytes"
@@ -290,18 +290,18 @@ func TestCipherKnownAnswer(t *testing.T) {
 			t.Fatalf("vector %d: crypto/cipher gives %x", i, got)
 		}
 		// Direct API.
-		got, err := CipherDecrypt(key, 1, iv, ctTag)
+		got, err := Decrypt(key, 1, iv, ctTag)
 		if err != nil || !bytes.Equal(got, plain) {
-			t.Fatalf("vector %d: CipherDecrypt = %x, %v", i, got, err)
+			t.Fatalf("vector %d: Decrypt = %x, %v", i, got, err)
 		}
 		// Stream mode.
-		st, ct, out := CipherStream(key, api.OpCipherDecrypt, envelope)
+		st, ct, out := Stream(key, api.OpCipherDecrypt, envelope)
 		if st != http.StatusOK || ct != api.ContentTypeStream || !bytes.Equal(out, plain) {
 			t.Fatalf("vector %d: stream decrypt = %d %q %x", i, st, ct, out)
 		}
 		// JSON mode, with the request encoded as SPIKE's SDK encodes it.
 		body := cipherMustJSON(t, reqres.CipherDecryptRequest{Version: 1, Nonce: iv, Ciphertext: ctTag, Algorithm: "AES-GCM"})
-		st, resp := CipherJSON(key, api.OpCipherDecrypt, body)
+		st, resp := JSON(key, api.OpCipherDecrypt, body)
 		var res reqres.CipherDecryptResponse
 		if err := json.Unmarshal(cipherMustJSON(t, resp), &res); err != nil || st != http.StatusOK || res.Err != "" || !bytes.Equal(res.Plaintext, plain) {
 			t.Fatalf("vector %d: JSON decrypt = %d %+v %v", i, st, res, err)
@@ -321,27 +321,27 @@ func TestCipherEncryptOpensIndependently(t *testing.T) {
 	key := cipherTestKey()
 	gcm := cipherTestGCM(t, key)
 	for _, plain := range [][]byte{nil, {}, []byte("x"), bytes.Repeat([]byte{0xa5}, 4096)} {
-		v, nonce, ct, err := CipherEncrypt(key, plain)
+		v, nonce, ct, err := Encrypt(key, plain)
 		if err != nil || v != 1 || len(nonce) != 12 || len(ct) != len(plain)+16 {
-			t.Fatalf("CipherEncrypt: %d %d %d %v", v, len(nonce), len(ct), err)
+			t.Fatalf("Encrypt: %d %d %d %v", v, len(nonce), len(ct), err)
 		}
 		got, err := gcm.Open(nil, nonce, ct, nil)
 		if err != nil || !bytes.Equal(got, plain) {
 			t.Fatalf("independent open: %v", err)
 		}
-		back, err := CipherDecrypt(key, v, nonce, ct)
+		back, err := Decrypt(key, v, nonce, ct)
 		if err != nil || !bytes.Equal(back, plain) {
-			t.Fatalf("CipherDecrypt: %v", err)
+			t.Fatalf("Decrypt: %v", err)
 		}
 		// Appending to the returned nonce must not clobber the ciphertext.
 		_ = append(nonce, 0xff)
-		if back, err := CipherDecrypt(key, v, nonce, ct); err != nil || !bytes.Equal(back, plain) {
+		if back, err := Decrypt(key, v, nonce, ct); err != nil || !bytes.Equal(back, plain) {
 			t.Fatalf("nonce aliases ciphertext: %v", err)
 		}
 	}
 	// Fresh nonces.
-	_, n1, _, _ := CipherEncrypt(key, []byte("a"))
-	_, n2, _, _ := CipherEncrypt(key, []byte("a"))
+	_, n1, _, _ := Encrypt(key, []byte("a"))
+	_, n2, _, _ := Encrypt(key, []byte("a"))
 	if bytes.Equal(n1, n2) {
 		t.Fatal("nonce repeated")
 	}
@@ -350,30 +350,30 @@ func TestCipherEncryptOpensIndependently(t *testing.T) {
 func TestCipherRoundTripBothModes(t *testing.T) {
 	t.Parallel()
 	key := cipherTestKey()
-	for _, plain := range [][]byte{{}, []byte("hello, SPIKE"), bytes.Repeat([]byte{0}, CipherMaxPlaintextSize())} {
+	for _, plain := range [][]byte{{}, []byte("hello, SPIKE"), bytes.Repeat([]byte{0}, MaxPlaintextSize())} {
 		// Stream.
-		st, ct, env := CipherStream(key, api.OpCipherEncrypt, plain)
+		st, ct, env := Stream(key, api.OpCipherEncrypt, plain)
 		if st != http.StatusOK || ct != api.ContentTypeStream || len(env) != 1+12+len(plain)+16 || env[0] != 1 {
 			t.Fatalf("stream encrypt: %d %q %d", st, ct, len(env))
 		}
-		st, ct, out := CipherStream(key, api.OpCipherDecrypt, env)
+		st, ct, out := Stream(key, api.OpCipherDecrypt, env)
 		if st != http.StatusOK || ct != api.ContentTypeStream || !bytes.Equal(out, plain) {
 			t.Fatalf("stream decrypt: %d %q", st, ct)
 		}
 		// JSON, through the SDK's structs, as the SDK's client does.
-		st, resp := CipherJSON(key, api.OpCipherEncrypt, cipherMustJSON(t, reqres.CipherEncryptRequest{Plaintext: plain, Algorithm: "AES-GCM"}))
+		st, resp := JSON(key, api.OpCipherEncrypt, cipherMustJSON(t, reqres.CipherEncryptRequest{Plaintext: plain, Algorithm: "AES-GCM"}))
 		var enc reqres.CipherEncryptResponse
 		if err := json.Unmarshal(cipherMustJSON(t, resp), &enc); err != nil || st != http.StatusOK || enc.Err != "" || enc.Version != 1 || len(enc.Nonce) != 12 {
 			t.Fatalf("JSON encrypt: %d %v %+v", st, err, enc.Err)
 		}
-		st, resp = CipherJSON(key, api.OpCipherDecrypt, cipherMustJSON(t, reqres.CipherDecryptRequest{Version: enc.Version, Nonce: enc.Nonce, Ciphertext: enc.Ciphertext}))
+		st, resp = JSON(key, api.OpCipherDecrypt, cipherMustJSON(t, reqres.CipherDecryptRequest{Version: enc.Version, Nonce: enc.Nonce, Ciphertext: enc.Ciphertext}))
 		var dec reqres.CipherDecryptResponse
 		if err := json.Unmarshal(cipherMustJSON(t, resp), &dec); err != nil || st != http.StatusOK || dec.Err != "" || !bytes.Equal(dec.Plaintext, plain) {
 			t.Fatalf("JSON decrypt: %d %v %q", st, err, dec.Err)
 		}
 		// Across modes: a JSON ciphertext as a stream envelope.
 		cross := append(append([]byte{enc.Version}, enc.Nonce...), enc.Ciphertext...)
-		if st, _, out := CipherStream(key, api.OpCipherDecrypt, cross); st != http.StatusOK || !bytes.Equal(out, plain) {
+		if st, _, out := Stream(key, api.OpCipherDecrypt, cross); st != http.StatusOK || !bytes.Equal(out, plain) {
 			t.Fatalf("JSON ciphertext as envelope: %d", st)
 		}
 	}
@@ -396,7 +396,7 @@ func TestCipherSPIKEInterop(t *testing.T) {
 	if env.status != http.StatusOK || env.ct != "application/octet-stream" {
 		t.Fatalf("SPIKE encrypt: %d %q", env.status, env.ct)
 	}
-	if st, _, out := CipherStream(key, api.OpCipherDecrypt, env.body); st != http.StatusOK || !bytes.Equal(out, plain) {
+	if st, _, out := Stream(key, api.OpCipherDecrypt, env.body); st != http.StatusOK || !bytes.Equal(out, plain) {
 		t.Fatalf("SPIKE envelope: %d", st)
 	}
 	// SPIKE encrypts (JSON); its response, fed back as the SDK client
@@ -406,17 +406,17 @@ func TestCipherSPIKEInterop(t *testing.T) {
 	if err := json.Unmarshal(enc.body, &res); err != nil || enc.status != http.StatusOK {
 		t.Fatalf("SPIKE JSON encrypt: %d %v", enc.status, err)
 	}
-	st, resp := CipherJSON(key, api.OpCipherDecrypt, cipherMustJSON(t, reqres.CipherDecryptRequest{Version: res.Version, Nonce: res.Nonce, Ciphertext: res.Ciphertext, Algorithm: "AES-GCM"}))
+	st, resp := JSON(key, api.OpCipherDecrypt, cipherMustJSON(t, reqres.CipherDecryptRequest{Version: res.Version, Nonce: res.Nonce, Ciphertext: res.Ciphertext, Algorithm: "AES-GCM"}))
 	if d, ok := resp.(api.CipherDecryptResponse); st != http.StatusOK || !ok || !bytes.Equal(d.Plaintext, plain) {
 		t.Fatalf("SPIKE JSON ciphertext: %d %T", st, resp)
 	}
 
 	// We encrypt, SPIKE decrypts, both modes.
-	_, _, ours := CipherStream(key, api.OpCipherEncrypt, plain)
+	_, _, ours := Stream(key, api.OpCipherEncrypt, plain)
 	if got := spikeCipher(aead, true, api.OpCipherDecrypt, ours); got.status != http.StatusOK || !bytes.Equal(got.body, plain) {
 		t.Fatalf("SPIKE opening ours (stream): %d %q", got.status, got.body)
 	}
-	_, resp = CipherJSON(key, api.OpCipherEncrypt, cipherMustJSON(t, reqres.CipherEncryptRequest{Plaintext: plain}))
+	_, resp = JSON(key, api.OpCipherEncrypt, cipherMustJSON(t, reqres.CipherEncryptRequest{Plaintext: plain}))
 	e := resp.(api.CipherEncryptResponse)
 	got := spikeCipher(aead, false, api.OpCipherDecrypt, cipherMustJSON(t, reqres.CipherDecryptRequest{Version: e.Version, Nonce: e.Nonce, Ciphertext: e.Ciphertext}))
 	var dres reqres.CipherDecryptResponse
@@ -433,13 +433,13 @@ func TestCipherAnswersLikeSPIKE(t *testing.T) {
 	key := cipherTestKey()
 	aead := cipherTestGCM(t, key)
 	s := cipherDefault()
-	_, _, env := CipherStream(key, api.OpCipherEncrypt, []byte("the plaintext"))
+	_, _, env := Stream(key, api.OpCipherEncrypt, []byte("the plaintext"))
 	nonce, ct := env[1:13], env[13:]
 	tampered := bytes.Clone(env)
 	tampered[len(tampered)-1] ^= 1
-	maxCT, maxPT := CipherMaxCiphertextSize(), CipherMaxPlaintextSize()
+	maxCT, maxPT := MaxCiphertextSize(), MaxPlaintextSize()
 	big := make([]byte, maxCT+1)
-	_, _, full := CipherStream(key, api.OpCipherEncrypt, make([]byte, maxPT))
+	_, _, full := Stream(key, api.OpCipherEncrypt, make([]byte, maxPT))
 	dj := func(v byte, n, c []byte) []byte {
 		return cipherMustJSON(t, reqres.CipherDecryptRequest{Version: v, Nonce: n, Ciphertext: c})
 	}
@@ -545,10 +545,10 @@ func cipherShort(a cipherAnswer) string {
 func TestCipherErrors(t *testing.T) {
 	t.Parallel()
 	key := cipherTestKey()
-	_, _, env := CipherStream(key, api.OpCipherEncrypt, []byte("x"))
+	_, _, env := Stream(key, api.OpCipherEncrypt, []byte("x"))
 	tampered := bytes.Clone(env)
 	tampered[5] ^= 0x80
-	big := make([]byte, CipherMaxCiphertextSize()+1)
+	big := make([]byte, MaxCiphertextSize()+1)
 
 	text := func(code api.ErrorCode) string { return string(code) + "\n" }
 	streamCases := []struct {
@@ -565,11 +565,11 @@ func TestCipherErrors(t *testing.T) {
 		{"tampered", api.OpCipherDecrypt, tampered, 400, api.ContentTypeText, "decryption failed\n"},
 		{"truncated tag", api.OpCipherDecrypt, env[:len(env)-1], 400, api.ContentTypeText, "decryption failed\n"},
 		{"oversize", api.OpCipherDecrypt, append(bytes.Clone(env[:13]), big...), 400, api.ContentTypeJSON, `{"plaintext":null,"err":"api_bad_request"}`},
-		{"oversize plaintext", api.OpCipherEncrypt, make([]byte, CipherMaxPlaintextSize()+1), 400, api.ContentTypeJSON, `{"version":0,"nonce":null,"ciphertext":null,"err":"api_bad_request"}`},
+		{"oversize plaintext", api.OpCipherEncrypt, make([]byte, MaxPlaintextSize()+1), 400, api.ContentTypeJSON, `{"version":0,"nonce":null,"ciphertext":null,"err":"api_bad_request"}`},
 		{"other op", api.OpSecretGet, []byte("{}"), 400, api.ContentTypeJSON, `{"err":"api_bad_request"}`},
 	}
 	for _, c := range streamCases {
-		st, ct, out := CipherStream(key, c.op, c.body)
+		st, ct, out := Stream(key, c.op, c.body)
 		if st != c.status || ct != c.ct || string(out) != c.want {
 			t.Errorf("stream %s: %d %q %q, want %d %q %q", c.name, st, ct, out, c.status, c.ct, c.want)
 		}
@@ -595,35 +595,35 @@ func TestCipherErrors(t *testing.T) {
 		{"tampered", api.OpCipherDecrypt, dj(1, tampered[1:13], tampered[13:]), 500, `{"plaintext":null,"err":"api_internal_error"}`},
 		{"empty", api.OpCipherEncrypt, nil, 400, badE},
 		{"malformed", api.OpCipherEncrypt, []byte(`{"plaintext":1}`), 400, badE},
-		{"oversize", api.OpCipherEncrypt, cipherMustJSON(t, api.CipherEncryptRequest{Plaintext: make([]byte, CipherMaxPlaintextSize()+1)}), 400, badE},
+		{"oversize", api.OpCipherEncrypt, cipherMustJSON(t, api.CipherEncryptRequest{Plaintext: make([]byte, MaxPlaintextSize()+1)}), 400, badE},
 		{"other op", api.OpPolicyGet, []byte(`{}`), 400, `{"err":"api_bad_request"}`},
 	}
 	for _, c := range jsonCases {
-		st, resp := CipherJSON(key, c.op, c.body)
+		st, resp := JSON(key, c.op, c.body)
 		if got := string(cipherMustJSON(t, resp)); st != c.status || got != c.want {
 			t.Errorf("JSON %s %s: %d %s, want %d %s", c.op, c.name, st, got, c.status, c.want)
 		}
 	}
 
 	// The direct API reports the same faults as errors.
-	if _, err := CipherDecrypt(key, 2, env[1:13], env[13:]); !errors.Is(err, api.ErrInvalid) {
+	if _, err := Decrypt(key, 2, env[1:13], env[13:]); !errors.Is(err, api.ErrInvalid) {
 		t.Errorf("version 2: %v", err)
 	}
-	if _, err := CipherDecrypt(key, 1, env[1:12], env[13:]); !errors.Is(err, api.ErrInvalid) {
+	if _, err := Decrypt(key, 1, env[1:12], env[13:]); !errors.Is(err, api.ErrInvalid) {
 		t.Errorf("11-byte nonce: %v", err)
 	}
-	if _, err := CipherDecrypt(key, 1, env[1:13], big); !errors.Is(err, api.ErrInvalid) {
+	if _, err := Decrypt(key, 1, env[1:13], big); !errors.Is(err, api.ErrInvalid) {
 		t.Errorf("oversize ciphertext: %v", err)
 	}
-	if _, err := CipherDecrypt(key, 1, tampered[1:13], tampered[13:]); !errors.Is(err, ErrCipherAuth) || api.CodeOf(err) != api.CodeDecryptionFailed {
+	if _, err := Decrypt(key, 1, tampered[1:13], tampered[13:]); !errors.Is(err, ErrCipherAuth) || api.CodeOf(err) != api.CodeDecryptionFailed {
 		t.Errorf("tampered: %v", err)
 	}
 	other := cipherTestKey()
 	other[0] ^= 1
-	if _, err := CipherDecrypt(other, 1, env[1:13], env[13:]); !errors.Is(err, ErrCipherAuth) {
+	if _, err := Decrypt(other, 1, env[1:13], env[13:]); !errors.Is(err, ErrCipherAuth) {
 		t.Errorf("wrong key: %v", err)
 	}
-	if _, _, _, err := CipherEncrypt(key, make([]byte, CipherMaxPlaintextSize()+1)); !errors.Is(err, api.ErrInvalid) {
+	if _, _, _, err := Encrypt(key, make([]byte, MaxPlaintextSize()+1)); !errors.Is(err, api.ErrInvalid) {
 		t.Errorf("oversize plaintext: %v", err)
 	}
 }
@@ -636,13 +636,13 @@ func TestCipherSizeLimits(t *testing.T) {
 	if got := parseCipherMaxCiphertextSize(""); got != 65536 {
 		t.Errorf("default %d", got)
 	}
-	for in, want := range map[string]int{"100": 100, "0": 65536, "-5": 65536, "x": 65536, "1e6": 65536, "99999999999999": CipherMaxCiphertextSizeCap} {
+	for in, want := range map[string]int{"100": 100, "0": 65536, "-5": 65536, "x": 65536, "1e6": 65536, "99999999999999": MaxCiphertextSizeCap} {
 		if got := parseCipherMaxCiphertextSize(in); got != want {
 			t.Errorf("%q: %d, want %d", in, got, want)
 		}
 	}
-	if CipherMaxPlaintextSize() != CipherMaxCiphertextSize()-16 {
-		t.Errorf("plaintext limit %d, ciphertext limit %d", CipherMaxPlaintextSize(), CipherMaxCiphertextSize())
+	if MaxPlaintextSize() != MaxCiphertextSize()-16 {
+		t.Errorf("plaintext limit %d, ciphertext limit %d", MaxPlaintextSize(), MaxCiphertextSize())
 	}
 
 	key := cipherTestKey()
@@ -682,23 +682,23 @@ func TestCipherSizeLimits(t *testing.T) {
 func TestCipherKeyAndNonceFailures(t *testing.T) {
 	t.Parallel()
 	short := make([]byte, 16) // AES-128 would work in AES, not in the v1 envelope
-	if _, _, _, err := CipherEncrypt(short, []byte("x")); !errors.Is(err, ErrCipherKey) || api.CodeOf(err) != api.CodeCipherNotAvailable {
+	if _, _, _, err := Encrypt(short, []byte("x")); !errors.Is(err, ErrCipherKey) || api.CodeOf(err) != api.CodeCipherNotAvailable {
 		t.Errorf("16-byte key: %v", err)
 	}
-	if _, err := CipherDecrypt(nil, 1, make([]byte, 12), make([]byte, 16)); !errors.Is(err, ErrCipherKey) {
+	if _, err := Decrypt(nil, 1, make([]byte, 12), make([]byte, 16)); !errors.Is(err, ErrCipherKey) {
 		t.Errorf("no key: %v", err)
 	}
 	for _, op := range []api.Op{api.OpCipherEncrypt, api.OpCipherDecrypt} {
-		st, ct, out := CipherStream(short, op, append([]byte{1}, make([]byte, 40)...))
+		st, ct, out := Stream(short, op, append([]byte{1}, make([]byte, 40)...))
 		if st != 500 || ct != api.ContentTypeText || string(out) != "crypto_cipher_not_available\n" {
 			t.Errorf("stream %s, bad key: %d %q %q", op, st, ct, out)
 		}
 	}
-	st, resp := CipherJSON(short, api.OpCipherEncrypt, []byte(`{"plaintext":"eA=="}`))
+	st, resp := JSON(short, api.OpCipherEncrypt, []byte(`{"plaintext":"eA=="}`))
 	if got := string(cipherMustJSON(t, resp)); st != 500 || got != `{"version":0,"nonce":null,"ciphertext":null,"err":"api_internal_error"}` {
 		t.Errorf("JSON encrypt, bad key: %d %s", st, got)
 	}
-	st, resp = CipherJSON(short, api.OpCipherDecrypt, cipherMustJSON(t, api.CipherDecryptRequest{Version: 1, Nonce: make([]byte, 12), Ciphertext: make([]byte, 16)}))
+	st, resp = JSON(short, api.OpCipherDecrypt, cipherMustJSON(t, api.CipherDecryptRequest{Version: 1, Nonce: make([]byte, 12), Ciphertext: make([]byte, 16)}))
 	if got := string(cipherMustJSON(t, resp)); st != 500 || got != `{"plaintext":null,"err":"api_internal_error"}` {
 		t.Errorf("JSON decrypt, bad key: %d %s", st, got)
 	}
@@ -726,28 +726,28 @@ func TestCipherNeverEchoes(t *testing.T) {
 	t.Parallel()
 	key := cipherTestKey()
 	marker := []byte("TOP-SECRET-MARKER-")
-	huge := bytes.Repeat(marker, CipherMaxPlaintextSize()/len(marker)+1)
+	huge := bytes.Repeat(marker, MaxPlaintextSize()/len(marker)+1)
 	check := func(name string, out []byte) {
 		if bytes.Contains(out, marker) || bytes.Contains(out, []byte(b64(marker[:12]))) {
 			t.Errorf("%s: answer echoes the request", name)
 		}
 	}
-	_, _, out := CipherStream(key, api.OpCipherEncrypt, huge)
+	_, _, out := Stream(key, api.OpCipherEncrypt, huge)
 	check("stream encrypt", out)
-	_, resp := CipherJSON(key, api.OpCipherEncrypt, cipherMustJSON(t, api.CipherEncryptRequest{Plaintext: huge}))
+	_, resp := JSON(key, api.OpCipherEncrypt, cipherMustJSON(t, api.CipherEncryptRequest{Plaintext: huge}))
 	check("JSON encrypt", cipherMustJSON(t, resp))
-	_, resp = CipherJSON(key, api.OpCipherEncrypt, append([]byte(`{"plaintext":"`), append(marker, '}')...))
+	_, resp = JSON(key, api.OpCipherEncrypt, append([]byte(`{"plaintext":"`), append(marker, '}')...))
 	check("JSON encrypt malformed", cipherMustJSON(t, resp))
-	_, _, out = CipherStream(key, api.OpCipherDecrypt, append([]byte{1}, append(make([]byte, 12), marker...)...))
+	_, _, out = Stream(key, api.OpCipherDecrypt, append([]byte{1}, append(make([]byte, 12), marker...)...))
 	check("stream decrypt", out)
-	_, resp = CipherJSON(key, api.OpCipherDecrypt, cipherMustJSON(t, api.CipherDecryptRequest{Version: 1, Nonce: marker[:12], Ciphertext: marker}))
+	_, resp = JSON(key, api.OpCipherDecrypt, cipherMustJSON(t, api.CipherDecryptRequest{Version: 1, Nonce: marker[:12], Ciphertext: marker}))
 	check("JSON decrypt", cipherMustJSON(t, resp))
 }
 
 // TestCipherSDKClient drives spike-sdk-go's own client functions (the
 // ones its Cipher.EncryptStream/DecryptStream/Encrypt/Decrypt call:
 // net.StreamPost and net.Post, over plain HTTP here instead of mTLS)
-// against handlers built on CipherStream and CipherJSON, selecting the
+// against handlers built on Stream and JSON, selecting the
 // mode by Content-Type exactly as SPIKE does.
 func TestCipherSDKClient(t *testing.T) {
 	t.Parallel()
@@ -760,13 +760,13 @@ func TestCipherSDKClient(t *testing.T) {
 			return
 		}
 		if api.IsStreamMode(r.Header.Get("Content-Type")) {
-			st, ct, out := CipherStream(key, op, body)
+			st, ct, out := Stream(key, op, body)
 			w.Header().Set("Content-Type", ct)
 			w.WriteHeader(st)
 			w.Write(out)
 			return
 		}
-		st, resp := CipherJSON(key, op, body)
+		st, resp := JSON(key, op, body)
 		api.SetJSONHeaders(w.Header())
 		w.WriteHeader(st)
 		w.Write(cipherMustJSON(t, resp))
@@ -827,7 +827,7 @@ func TestCipherSDKClient(t *testing.T) {
 
 func FuzzCipherStream(f *testing.F) {
 	key := cipherTestKey()
-	_, _, env := CipherStream(key, api.OpCipherEncrypt, []byte("seed"))
+	_, _, env := Stream(key, api.OpCipherEncrypt, []byte("seed"))
 	for _, s := range [][]byte{nil, {0}, {1}, {2}, env, env[:13], env[:20], []byte("plain text")} {
 		f.Add(false, s)
 		f.Add(true, s)
@@ -866,7 +866,7 @@ func FuzzCipherStream(f *testing.F) {
 
 func FuzzCipherJSON(f *testing.F) {
 	key := cipherTestKey()
-	_, resp := CipherJSON(key, api.OpCipherEncrypt, []byte(`{"plaintext":"c2VlZA=="}`))
+	_, resp := JSON(key, api.OpCipherEncrypt, []byte(`{"plaintext":"c2VlZA=="}`))
 	e := resp.(api.CipherEncryptResponse)
 	good := cipherMustJSON(f, api.CipherDecryptRequest{Version: 1, Nonce: e.Nonce, Ciphertext: e.Ciphertext})
 	for _, s := range []string{"", "{}", "null", "[]", `{"plaintext":"c2VlZA=="}`, string(good), `{"version":1,"nonce":"AAAAAAAAAAAAAAAA","ciphertext":""}`, `{"version":"1"}`, `{"plaintext":1}`, "{} x"} {

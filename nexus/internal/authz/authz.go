@@ -1,4 +1,8 @@
-package nexus
+// Package authz decides who may do what in Nexus: SPIKE v0.8's roles and
+// access policies (RE2 patterns over SPIFFE IDs and paths, matched
+// unanchored), compiled into an Authorizer that is rebuilt whenever the
+// policies change and never changes after.
+package authz
 
 import (
 	"fmt"
@@ -344,9 +348,9 @@ func (a *Authorizer) add(r *rule) {
 // Skipped returns the names of the policies Compile left out.
 func (a *Authorizer) Skipped() []string { return append([]string(nil), a.skipped...) }
 
-// grantsByRole reports whether peer holds one of the roles Allow grants
+// GrantsByRole reports whether peer holds one of the roles Allow grants
 // by (rather than by policy).
-func (a *Authorizer) grantsByRole(peer spiffeid.ID) bool {
+func (a *Authorizer) GrantsByRole(peer spiffeid.ID) bool {
 	if !a.mayHoldRole(peer) {
 		return false
 	}
