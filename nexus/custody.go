@@ -19,6 +19,7 @@ import (
 	"github.com/spikeledger/spike/internal/seal"
 	"github.com/spikeledger/spike/internal/shamir"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/commit"
 )
 
 // CustodyConfig says where the shards are and how the key is split.
@@ -85,8 +86,12 @@ const (
 
 // Custody holds the root key, or knows why it does not yet.
 type Custody struct {
-	cfg      CustodyConfig
+	cfg CustodyConfig
+	// log is read (the sharings, while sealed) and unlocked; what
+	// custody records goes through commit, or through the command loop
+	// (which commits through the same Committer) once it runs.
 	log      *eventlog.Log
+	commit   commit.Committer
 	keepers  *transport.Client
 	logger   *slog.Logger
 	onUnseal func(ctx context.Context, rootKey []byte) error
@@ -159,11 +164,11 @@ func (c *Custody) background(f func(ctx context.Context)) {
 
 // NewCustody returns sealed custody. onUnseal runs once the log is
 // unlocked (to open the projections) before Nexus reports ready.
-func NewCustody(cfg CustodyConfig, log *eventlog.Log, keepers *transport.Client, logger *slog.Logger, onUnseal func(context.Context, []byte) error) (*Custody, error) {
+func NewCustody(cfg CustodyConfig, log *eventlog.Log, c commit.Committer, keepers *transport.Client, logger *slog.Logger, onUnseal func(context.Context, []byte) error) (*Custody, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	return &Custody{cfg: cfg, log: log, keepers: keepers, logger: logger, onUnseal: onUnseal,
+	return &Custody{cfg: cfg, log: log, commit: c, keepers: keepers, logger: logger, onUnseal: onUnseal,
 		reason: "starting: no shards gathered yet", restore: map[int]shamir.Share{},
 		params: shamir.Params{Shares: cfg.Shares, Threshold: cfg.Threshold}, life: context.Background(),
 		health: keeperHealth{last: make([]keeperContact, len(cfg.Keepers))}, metrics: newMetrics(nil)}, nil
@@ -347,7 +352,7 @@ func (c *Custody) append(ctx context.Context, p events.Payload, public ...[]byte
 		// so audit queries) sees the event the moment it is durable.
 		return svc.record(ctx, ev)
 	}
-	_, err = c.log.Append(ctx, ev)
+	_, err = c.commit.Commit(ctx, ev)
 	return err
 }
 

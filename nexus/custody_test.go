@@ -28,6 +28,7 @@ import (
 	"github.com/spikeledger/spike/internal/shamir"
 	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/keeper"
+	"github.com/spikeledger/spike/nexus/internal/commit"
 )
 
 const td = "spike.test"
@@ -410,7 +411,7 @@ func TestFailedRotationKeepsThePreviousEpoch(t *testing.T) {
 	defer log.Close()
 	src := c.source("/spike/nexus")
 	kc, _ := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Server: identity.AuthorizeRoles(c.roles.IsKeeper), Retries: -1, Timeout: 2 * time.Second})
-	cu, err := NewCustody(CustodyConfig{Keepers: c.keepers, Shares: 3, Threshold: 2, Self: "spiffe://spike.test/spike/nexus"}, log, kc, c.logger(), func(context.Context, []byte) error { return nil })
+	cu, err := NewCustody(CustodyConfig{Keepers: c.keepers, Shares: 3, Threshold: 2, Self: "spiffe://spike.test/spike/nexus"}, log, commit.NewLocal(log), kc, c.logger(), func(context.Context, []byte) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/commit"
 	"github.com/spikeledger/spike/projections"
 )
 
@@ -109,7 +110,7 @@ func newDiskService(t *testing.T, dir string, opts eventlog.Options, memory bool
 	}
 	t.Cleanup(func() { proj.Close() })
 	withKey := func(f func([]byte) error) error { return f(root) }
-	svc, err := NewService(ctx, log, proj, identity.DefaultRoles(), withKey, 3, slog.New(slog.DiscardHandler))
+	svc, err := NewService(ctx, log, commit.NewLocal(log), proj, identity.DefaultRoles(), withKey, 3, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

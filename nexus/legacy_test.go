@@ -12,6 +12,7 @@ import (
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/commit"
 )
 
 // writeLegacy writes a version at path as a spike from before the
@@ -138,7 +139,7 @@ func TestUnsealWarnsOfLegacyPaths(t *testing.T) {
 		writeLegacy(t, s, su, p, map[string]string{"k": "v"})
 	}
 	var logs syncBuffer
-	if _, err := NewService(context.Background(), s.log, s.proj, identity.DefaultRoles(), s.withKey, 3, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+	if _, err := NewService(context.Background(), s.log, commit.NewLocal(s.log), s.proj, identity.DefaultRoles(), s.withKey, 3, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
 		t.Fatal(err)
 	}
 	out := logs.String()

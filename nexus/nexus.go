@@ -20,6 +20,7 @@ import (
 	"github.com/spikeledger/spike/internal/seal"
 	"github.com/spikeledger/spike/internal/telemetry"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/commit"
 	"github.com/spikeledger/spike/projections"
 )
 
@@ -85,6 +86,9 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		return err
 	}
 	defer log.Close()
+	// The one way this Nexus writes its log: custody before the command
+	// loop runs, the loop after.
+	committer := commit.NewLocal(log)
 	keepers, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src,
 		Server: identity.AuthorizeRoles(roles.IsKeeper), Timeout: 10 * time.Second, Retries: -1, Logger: logger})
 	if err != nil {
@@ -111,7 +115,7 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		if err != nil {
 			return err
 		}
-		svc, err := NewService(ctx, log, p, roles, custody.withKey, cfg.MaxSecretVersions, logger)
+		svc, err := NewService(ctx, log, committer, p, roles, custody.withKey, cfg.MaxSecretVersions, logger)
 		if err != nil {
 			p.Close()
 			return err
@@ -129,7 +133,7 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		custody.service.Store(svc)
 		return nil
 	}
-	custody, err = NewCustody(cfg.Custody, log, keepers, logger, onUnseal)
+	custody, err = NewCustody(cfg.Custody, log, committer, keepers, logger, onUnseal)
 	if err != nil {
 		return err
 	}

@@ -80,7 +80,7 @@ func TestFetchShardsDoesNotWaitForALateKeeper(t *testing.T) {
 	}
 	defer nc.Close()
 	urls := append(append([]string{}, c.keepers...), blackHole(t))
-	cu, err := NewCustody(CustodyConfig{Keepers: urls, Shares: 4, Threshold: 2}, nil, nc, c.logger(), nil)
+	cu, err := NewCustody(CustodyConfig{Keepers: urls, Shares: 4, Threshold: 2}, nil, nil, nc, c.logger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/shamir"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/commit"
 )
 
 func (c *cluster) reviewCustody(t *testing.T, threshold int, onUnseal func(context.Context, []byte) error) (*Custody, *eventlog.Log) {
@@ -37,7 +38,7 @@ func (c *cluster) reviewCustody(t *testing.T, threshold int, onUnseal func(conte
 		t.Fatal(err)
 	}
 	t.Cleanup(kc.Close)
-	cu, err := NewCustody(CustodyConfig{Keepers: c.keepers, Shares: len(c.keepers), Threshold: threshold, Self: "spiffe://spike.test/spike/nexus"}, log, kc, c.logger(), onUnseal)
+	cu, err := NewCustody(CustodyConfig{Keepers: c.keepers, Shares: len(c.keepers), Threshold: threshold, Self: "spiffe://spike.test/spike/nexus"}, log, commit.NewLocal(log), kc, c.logger(), onUnseal)
 	if err != nil {
 		t.Fatal(err)
 	}

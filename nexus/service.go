@@ -16,6 +16,7 @@ import (
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/nexus/internal/authz"
+	"github.com/spikeledger/spike/nexus/internal/commit"
 	"github.com/spikeledger/spike/projections"
 )
 
@@ -28,7 +29,10 @@ import (
 // same path (or two policy changes) are never built in the same step, so
 // each sees the one before it: no lost versions under concurrency.
 type Service struct {
+	// log is read (proofs, checkpoints, tails); every write goes through
+	// commit, the one way Nexus writes its log.
 	log         *eventlog.Log
+	commit      commit.Committer
 	proj        *projections.Projection
 	roles       *identity.Roles
 	withKey     func(func([]byte) error) error
@@ -123,11 +127,11 @@ const maxQueuedReads = 64
 const maxBatch = 256
 
 // NewService compiles the policies and returns a service; Run starts it.
-func NewService(ctx context.Context, log *eventlog.Log, proj *projections.Projection, roles *identity.Roles, withKey func(func([]byte) error) error, maxVersions int, logger *slog.Logger) (*Service, error) {
+func NewService(ctx context.Context, log *eventlog.Log, c commit.Committer, proj *projections.Projection, roles *identity.Roles, withKey func(func([]byte) error) error, maxVersions int, logger *slog.Logger) (*Service, error) {
 	if maxVersions <= 0 {
 		maxVersions = projections.DefaultMaxVersions
 	}
-	s := &Service{log: log, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024), stopped: make(chan struct{}), recordWait: defaultRecordWait,
+	s := &Service{log: log, commit: c, proj: proj, roles: roles, withKey: withKey, maxVersions: maxVersions, maxValue: DefaultMaxSecretSize, logger: logger, cmds: make(chan *command, 1024), stopped: make(chan struct{}), recordWait: defaultRecordWait,
 		restoring: make(chan struct{}, 1), restoreWait: defaultRestoreWait, metrics: newMetrics(nil), maxFollowers: DefaultMaxFollowers, heartbeat: api.AuditTailHeartbeat}
 	s.applier = newApplier(proj, logger)
 	s.queued = make(chan queuedReads, maxQueuedReads)
@@ -265,7 +269,7 @@ func (s *Service) fits(b built) bool {
 	if len(b.out.events) == 0 {
 		return true
 	}
-	err := s.log.Check(b.out.events...)
+	err := s.commit.Check(b.out.events...)
 	if err == nil {
 		return true
 	}
@@ -276,7 +280,7 @@ func (s *Service) fits(b built) bool {
 	answer := errInternal
 	if errors.Is(err, eventlog.ErrTooLarge) {
 		answer = refusal{status: http.StatusBadRequest, code: api.CodeBadRequest, reason: api.ReasonTooLarge,
-			message: "the request makes an event larger than the log holds (" + sizeText(s.log.MaxPayload()) + "); store less at once"}.response()
+			message: "the request makes an event larger than the log holds (" + sizeText(s.commit.MaxPayload()) + "); store less at once"}.response()
 	}
 	b.c.reply <- answer
 	return false
@@ -301,7 +305,7 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 	var recs []eventlog.Record
 	if len(evs) > 0 {
 		var err error
-		if recs, err = s.log.Append(ctx, evs...); err != nil {
+		if recs, err = s.commit.Commit(ctx, evs...); err != nil {
 			s.failed(seg, "append", err, false)
 			return
 		}
@@ -376,7 +380,7 @@ func recordsOnly(evs []eventlog.Event) bool {
 // them in the order queued, and a later segment that changes state waits
 // for them to be held before it is applied (s.reads).
 func (s *Service) submitReads(ctx context.Context, seg []built, evs []eventlog.Event) {
-	p, err := s.log.Submit(ctx, evs...)
+	p, err := s.commit.Submit(ctx, evs...)
 	if err != nil {
 		s.failed(seg, "append", err, false)
 		return
@@ -387,7 +391,7 @@ func (s *Service) submitReads(ctx context.Context, seg []built, evs []eventlog.E
 
 // queuedReads is a segment of reads whose events are queued in the log.
 type queuedReads struct {
-	p   *eventlog.Pending
+	p   commit.Pending
 	seg []built
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/commit"
 	"github.com/spikeledger/spike/projections"
 )
 
@@ -29,8 +30,15 @@ func newTestService(t testing.TB, maxVersions int) *Service {
 // newTestServiceWith is newTestService over a log opened with opts.
 func newTestServiceWith(t testing.TB, maxVersions int, opts eventlog.Options) *Service {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	log, root := openTestLog(t, opts)
+	return startTestService(t, log, commit.NewLocal(log), root, maxVersions)
+}
+
+// openTestLog opens a log in a temporary directory, unlocked with a new
+// root key, which it returns.
+func openTestLog(t testing.TB, opts eventlog.Options) (*eventlog.Log, []byte) {
+	t.Helper()
+	ctx := context.Background()
 	opts.Logger = slog.New(slog.DiscardHandler)
 	log, err := eventlog.Open(ctx, filepath.Join(t.TempDir(), "events.db"), opts)
 	if err != nil {
@@ -42,6 +50,15 @@ func newTestServiceWith(t testing.TB, maxVersions int, opts eventlog.Options) *S
 	if err := log.Unlock(ctx, root); err != nil {
 		t.Fatal(err)
 	}
+	return log, root
+}
+
+// startTestService runs a service over log, committing through c, its
+// projection in memory, until the test ends.
+func startTestService(t testing.TB, log *eventlog.Log, c commit.Committer, root []byte, maxVersions int) *Service {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	pk, err := projections.KeyFromRoot(root)
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +69,7 @@ func newTestServiceWith(t testing.TB, maxVersions int, opts eventlog.Options) *S
 	}
 	t.Cleanup(func() { proj.Close() })
 	withKey := func(f func([]byte) error) error { return f(root) }
-	svc, err := NewService(ctx, log, proj, identity.DefaultRoles(), withKey, maxVersions, slog.New(slog.DiscardHandler))
+	svc, err := NewService(ctx, log, c, proj, identity.DefaultRoles(), withKey, maxVersions, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

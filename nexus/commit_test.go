@@ -1,0 +1,108 @@
+package nexus
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/events"
+	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/nexus/internal/commit"
+)
+
+// countingCommitter is a Local committer that counts the events each
+// kind of call commits.
+type countingCommitter struct {
+	*commit.Local
+	mu     sync.Mutex
+	events map[string]int // by "commit" or "submit"
+}
+
+func (c *countingCommitter) count(how string, evs []eventlog.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events[how] += len(evs)
+}
+
+func (c *countingCommitter) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.events["commit"] + c.events["submit"]
+}
+
+func (c *countingCommitter) Submit(ctx context.Context, evs ...eventlog.Event) (commit.Pending, error) {
+	c.count("submit", evs)
+	return c.Local.Submit(ctx, evs...)
+}
+
+func (c *countingCommitter) Commit(ctx context.Context, evs ...eventlog.Event) ([]eventlog.Record, error) {
+	c.count("commit", evs)
+	return c.Local.Commit(ctx, evs...)
+}
+
+// TestOneWayToCommit: every event Nexus writes, whoever writes it
+// (custody before the command loop runs, the loop's writes and audited
+// reads, custody once the loop runs), goes through the one Committer:
+// after each step the log holds exactly the events the Committer was
+// given, so a replicated Committer put in its place sees them all.
+func TestOneWayToCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	log, root := openTestLog(t, eventlog.Options{})
+	cc := &countingCommitter{Local: commit.NewLocal(log), events: map[string]int{}}
+	cu, err := NewCustody(CustodyConfig{Keepers: []string{"https://k1", "https://k2"}, Shares: 2, Threshold: 2, Self: "spiffe://spike.test/spike/nexus"},
+		log, cc, nil, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cu.Close()
+	su := spiffeid.RequireFromString("spiffe://" + identity.DefaultTrustRoot + identity.PathPilotSuperuser)
+	var svc *Service
+	steps := []struct {
+		name string
+		do   func(t *testing.T)
+	}{
+		{"custody before the loop", func(t *testing.T) {
+			if err := cu.append(ctx, &events.KeeperUnreachable{Keeper: "https://k1"}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a write through the loop", func(t *testing.T) {
+			svc = startTestService(t, log, cc, root, 3)
+			if r := svc.serveAs(t, su, api.OpSecretPut, api.SecretPutRequest{Path: "one/way", Values: map[string]string{"k": "v"}}); !succeeded(r) {
+				t.Fatalf("put: %+v", r)
+			}
+		}},
+		{"an audited read through the loop", func(t *testing.T) {
+			if r := svc.serveAs(t, su, api.OpSecretGet, api.SecretGetRequest{Path: "one/way"}); !succeeded(r) {
+				t.Fatalf("get: %+v", r)
+			}
+		}},
+		{"custody once the loop runs", func(t *testing.T) {
+			cu.service.Store(svc)
+			if err := cu.append(ctx, &events.KeeperUnreachable{Keeper: "https://k2"}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	before := uint64(0)
+	for _, s := range steps {
+		s.do(t)
+		size := log.Size()
+		if size == before {
+			t.Fatalf("%s: nothing recorded", s.name)
+		}
+		if got := uint64(cc.total()); got != size {
+			t.Fatalf("%s: the log holds %d events, the Committer was given %d", s.name, size, got)
+		}
+		before = size
+	}
+	if cc.events["submit"] == 0 {
+		t.Error("no read went through Submit: the test no longer covers the loop's queued reads")
+	}
+}
