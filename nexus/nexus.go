@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,12 +63,57 @@ type Config struct {
 	Metrics *prometheus.Registry
 }
 
-// Run serves Nexus until ctx ends: sealed at first, recovering the root
-// key from the Keepers in the background.
+// Run serves Nexus on the addresses in cfg until ctx ends: sealed at
+// first, recovering the root key from the Keepers in the background.
 func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.Roles, logger *slog.Logger) error {
+	n, err := New(ctx, cfg, src, roles, logger)
+	if err != nil {
+		return err
+	}
+	apiLn, opsLn, err := listen(ctx, cfg)
+	if err != nil {
+		return errors.Join(err, n.Close())
+	}
+	return n.Serve(ctx, apiLn, opsLn)
+}
+
+// listen opens the API listener and, unless cfg.OpsAddr is empty, the
+// operations listener.
+func listen(ctx context.Context, cfg Config) (apiLn, opsLn net.Listener, err error) {
+	var lc net.ListenConfig
+	if apiLn, err = lc.Listen(ctx, "tcp", cfg.TLSAddr); err != nil {
+		return nil, nil, fmt.Errorf("nexus: listen %s: %w", cfg.TLSAddr, err)
+	}
+	if cfg.OpsAddr == "" {
+		return apiLn, nil, nil
+	}
+	if opsLn, err = lc.Listen(ctx, "tcp", cfg.OpsAddr); err != nil {
+		apiLn.Close()
+		return nil, nil, fmt.Errorf("nexus: listen %s: %w", cfg.OpsAddr, err)
+	}
+	return apiLn, opsLn, nil
+}
+
+// Nexus is the secret service with its root-key custody. Make one with
+// New and serve it once with Serve; Close releases what New opened.
+type Nexus struct {
+	cfg     Config
+	logger  *slog.Logger
+	custody *Custody
+	srv     *transport.Server
+	served  atomic.Bool
+	// closers release what New opened, last opened first.
+	closers   []func()
+	closeOnce sync.Once
+}
+
+// New opens the event log in cfg.DataDir and returns a sealed Nexus,
+// which recovers the root key once served. src's SVID is its own
+// identity, the actor of the events it records on its own.
+func New(ctx context.Context, cfg Config, src identity.Source, roles *identity.Roles, logger *slog.Logger) (*Nexus, error) {
 	svid, err := src.GetX509SVID()
 	if err != nil {
-		return fmt.Errorf("nexus: own SVID: %w", err)
+		return nil, fmt.Errorf("nexus: own SVID: %w", err)
 	}
 	cfg.Custody.Self = svid.ID.String()
 	if cfg.RetentionInterval <= 0 {
@@ -78,14 +124,27 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 	}
 	m := newMetrics(cfg.Metrics)
 	if cfg.MaxSecretSize > MaxSecretSizeLimit {
-		return fmt.Errorf("nexus: max secret size %d: at most %d, the largest request body Nexus reads", cfg.MaxSecretSize, MaxSecretSizeLimit)
+		return nil, fmt.Errorf("nexus: max secret size %d: at most %d, the largest request body Nexus reads", cfg.MaxSecretSize, MaxSecretSizeLimit)
 	}
+	n := &Nexus{cfg: cfg, logger: logger}
+	if err := n.open(ctx, m, src, roles); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// open opens the log, the keeper clients, custody and the API server,
+// adding each to n.closers as it goes, so that Close releases exactly
+// what was opened.
+func (n *Nexus) open(ctx context.Context, m *metrics, src identity.Source, roles *identity.Roles) error {
+	cfg, logger := n.cfg, n.logger
 	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger, IndexTypes: sharingTypes, Observer: m,
 		MaxPayload: payloadLimit(cfg.MaxSecretSize)})
 	if err != nil {
 		return err
 	}
-	defer log.Close()
+	n.closers = append(n.closers, func() { log.Close() })
 	// The one way this Nexus writes its log: custody before the command
 	// loop runs, the loop after.
 	committer := commit.NewLocal(log)
@@ -94,17 +153,17 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 	if err != nil {
 		return err
 	}
-	defer keepers.Close()
+	n.closers = append(n.closers, func() { keepers.Close() })
 	var custody *Custody // onUnseal runs only after it is set
 	var projMu sync.Mutex
 	var proj *projections.Projection
-	defer func() {
+	n.closers = append(n.closers, func() {
 		projMu.Lock()
 		defer projMu.Unlock()
 		if proj != nil {
 			proj.Close()
 		}
-	}()
+	})
 	onUnseal := func(ctx context.Context, rootKey []byte) error {
 		key, err := projections.KeyFromRoot(rootKey)
 		if err != nil {
@@ -137,7 +196,8 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 	if err != nil {
 		return err
 	}
-	defer custody.Close()
+	n.closers = append(n.closers, custody.Close)
+	n.custody = custody
 	custody.metrics = m
 	m.watch(custody, log, func() projectionLag {
 		if svc := custody.service.Load(); svc != nil {
@@ -151,40 +211,35 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		if err != nil {
 			return err
 		}
-		defer kc.Close()
+		n.closers = append(n.closers, func() { kc.Close() })
 		custody.pinned = append(custody.pinned, kc)
 	}
-	srv, err := transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), MaxConnections: cfg.MaxConnections, Logger: logger, Metrics: m.transport},
+	n.srv, err = transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), MaxConnections: cfg.MaxConnections, Logger: logger, Metrics: m.transport},
 		custodyRoutes(custody, roles))
-	if err != nil {
-		return err
-	}
-	return serve(ctx, cfg, srv, custody, logger)
+	return err
 }
 
-func serve(ctx context.Context, cfg Config, srv *transport.Server, custody *Custody, logger *slog.Logger) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", cfg.TLSAddr)
-	if err != nil {
-		return fmt.Errorf("nexus: listen %s: %w", cfg.TLSAddr, err)
+// Serve serves the API on apiLn and, if opsLn is not nil, /healthz,
+// /readyz and /metrics on opsLn, until ctx ends; meanwhile it recovers
+// the root key and keeps the Keepers' shards up to date. Then it stops
+// its background work and closes n. It may be called once.
+func (n *Nexus) Serve(ctx context.Context, apiLn, opsLn net.Listener) error {
+	if !n.served.CompareAndSwap(false, true) {
+		return errors.New("nexus: Serve called twice")
 	}
+	defer n.Close()
+	cfg, custody := n.cfg, n.custody
 	opsAddr := ""
-	var ops *http.Server
-	if cfg.OpsAddr != "" {
-		ol, err := lc.Listen(ctx, "tcp", cfg.OpsAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("nexus: listen %s: %w", cfg.OpsAddr, err)
-		}
-		opsAddr = ol.Addr().String()
-		ops = &http.Server{Handler: opsHandler(custody, cfg.Metrics), ReadHeaderTimeout: 5 * time.Second,
+	if opsLn != nil {
+		opsAddr = opsLn.Addr().String()
+		ops := &http.Server{Handler: opsHandler(custody, cfg.Metrics), ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-		go ops.Serve(ol)
+		go ops.Serve(opsLn)
 		defer ops.Close()
 	}
-	logger.Info("nexus listening", "api", ln.Addr().String(), "ops", opsAddr, "keepers", len(cfg.Custody.Keepers))
+	n.logger.Info("nexus listening", "api", apiLn.Addr().String(), "ops", opsAddr, "keepers", len(cfg.Custody.Keepers))
 	if cfg.Ready != nil {
-		cfg.Ready(ln.Addr().String(), opsAddr)
+		cfg.Ready(apiLn.Addr().String(), opsAddr)
 	}
 	life, stop := context.WithCancel(ctx)
 	custody.life = life
@@ -196,7 +251,7 @@ func serve(ctx context.Context, cfg Config, srv *transport.Server, custody *Cust
 		}
 		custody.DistributeEvery(ctx)
 	})
-	err = srv.Serve(ctx, ln)
+	err := n.srv.Serve(ctx, apiLn)
 	// Background work ends before the log and the key are closed.
 	stop()
 	custody.bg.Wait()
@@ -204,6 +259,18 @@ func serve(ctx context.Context, cfg Config, srv *transport.Server, custody *Cust
 		return nil
 	}
 	return err
+}
+
+// Close drops the root key and closes the projection, the keeper
+// clients and the log, last opened first. Serve calls it on return;
+// later calls do nothing.
+func (n *Nexus) Close() error {
+	n.closeOnce.Do(func() {
+		for i := len(n.closers) - 1; i >= 0; i-- {
+			n.closers[i]()
+		}
+	})
+	return nil
 }
 
 // opsHandler serves /healthz (the process is up), /readyz (the root key
