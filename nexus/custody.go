@@ -20,6 +20,8 @@ import (
 	"github.com/spikeledger/spike/internal/shamir"
 	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/nexus/internal/commit"
+	"github.com/spikeledger/spike/nexus/internal/metrics"
+	"github.com/spikeledger/spike/nexus/internal/service"
 )
 
 // CustodyConfig says where the shards are and how the key is split.
@@ -109,7 +111,7 @@ type Custody struct {
 	restore map[int]shamir.Share
 	life    context.Context // ends when Nexus stops; background work uses it
 	index   sharingIndex
-	service atomic.Pointer[Service] // set once unsealed
+	service atomic.Pointer[service.Service] // set once unsealed
 	// pinned, when set, holds one client per keeper that accepts only
 	// an identity that may answer at that keeper's position
 	// (identity.Roles.IsKeeperAt), so one stolen numbered keeper identity
@@ -125,7 +127,7 @@ type Custody struct {
 	// awaitingBootstrap is set while the last recovery attempt found no
 	// sharing recorded: Nexus is sealed and not recovering (under mu).
 	awaitingBootstrap bool
-	metrics           *metrics
+	metrics           *metrics.Metrics
 }
 
 // Root key states, as the metrics name them.
@@ -171,7 +173,7 @@ func NewCustody(cfg CustodyConfig, log *eventlog.Log, c commit.Committer, keeper
 	return &Custody{cfg: cfg, log: log, commit: c, keepers: keepers, logger: logger, onUnseal: onUnseal,
 		reason: "starting: no shards gathered yet", restore: map[int]shamir.Share{},
 		params: shamir.Params{Shares: cfg.Shares, Threshold: cfg.Threshold}, life: context.Background(),
-		health: keeperHealth{last: make([]keeperContact, len(cfg.Keepers))}, metrics: newMetrics(nil)}, nil
+		health: keeperHealth{last: make([]keeperContact, len(cfg.Keepers))}, metrics: metrics.New(nil)}, nil
 }
 
 // errAlreadyUnsealed: another path brought the key back first.
@@ -350,7 +352,7 @@ func (c *Custody) append(ctx context.Context, p events.Payload, public ...[]byte
 	if svc := c.service.Load(); svc != nil {
 		// Through the command loop once it runs, so the projection (and
 		// so audit queries) sees the event the moment it is durable.
-		return svc.record(ctx, ev)
+		return svc.Record(ctx, ev)
 	}
 	_, err = c.commit.Commit(ctx, ev)
 	return err

@@ -43,7 +43,7 @@ func (c *Custody) split(e uint64) ([]shamir.Share, shamir.Commitment, error) {
 func (c *Custody) sendEpoch(ctx context.Context, e uint64) int {
 	shares, _, err := c.split(e)
 	if err != nil {
-		c.metrics.distributed(false)
+		c.metrics.Distributed(false)
 		c.logger.Error("shard distribution: cannot split the root key", "epoch", e, "err", err)
 		return 0
 	}
@@ -80,7 +80,7 @@ func (c *Custody) sendEpoch(ctx context.Context, e uint64) int {
 		}
 	}
 	if ctx.Err() == nil {
-		c.metrics.distributed(took == len(results))
+		c.metrics.Distributed(took == len(results))
 	}
 	level := slog.LevelInfo
 	if took < len(results) {
@@ -130,7 +130,7 @@ func (c *Custody) DistributeEvery(ctx context.Context) {
 	defer rotation.Wait() // no rotation may outlive the call: the log closes after it
 	if c.cfg.Rotation == RotationRefresh {
 		rotation.Go(func() {
-			c.metrics.jobs.Run(ctx, "shard_rotation", c.cfg.RotationInterval, func(ctx context.Context) error {
+			c.metrics.Jobs.Run(ctx, "shard_rotation", c.cfg.RotationInterval, func(ctx context.Context) error {
 				if sealed, _ := c.Sealed(); sealed {
 					return nil
 				}
@@ -142,7 +142,7 @@ func (c *Custody) DistributeEvery(ctx context.Context) {
 			})
 		})
 	}
-	c.metrics.jobs.Run(ctx, "shard_distribution", c.cfg.KeeperUpdateInterval, func(ctx context.Context) error {
+	c.metrics.Jobs.Run(ctx, "shard_distribution", c.cfg.KeeperUpdateInterval, func(ctx context.Context) error {
 		if sealed, _ := c.Sealed(); sealed {
 			return nil
 		}
@@ -156,7 +156,7 @@ func (c *Custody) DistributeEvery(ctx context.Context) {
 // back. Each probe's result is kept for the status route.
 func (c *Custody) WatchKeepers(ctx context.Context) {
 	down := make([]bool, len(c.cfg.Keepers))
-	c.metrics.jobs.Run(ctx, "keeper_probe", c.cfg.HealthInterval, func(ctx context.Context) error {
+	c.metrics.Jobs.Run(ctx, "keeper_probe", c.cfg.HealthInterval, func(ctx context.Context) error {
 		unreachable := 0
 		for i, url := range c.cfg.Keepers {
 			err := c.keeper(i).Probe(ctx, url)

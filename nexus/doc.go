@@ -1,22 +1,33 @@
-// Package nexus is the secret service: SPIKE v0.8's routes and spike's
-// extensions over one event log, every change and every audited read made
-// by one writer, the command loop (service.go), and answered only once its
-// events are durable.
+// Package nexus wires SPIKE Nexus together: it opens the event log,
+// holds the root key's custody, and once the key is back builds the
+// secret service over the log and a projection, serving both on one mTLS
+// listener (New, Serve, Close; Run does all three on cfg's addresses).
 //
-// # What is an event
+// # Layout
 //
-// Which requests become events is one rule, stated once for those who
-// audit: docs/auditor.md, "What is an event". Its steps are the code's:
-// admit decodes, authorises (allow records access.denied), then
-// validates, so a 400 for the body is never an event; a write refused by
-// the state it found records request.refused through refuse, with the
-// api.Reason its caller is given (refusal.outcome maps it to not_found or
-// conflict); a get that finds nothing records its secret.read. Every such
-// event is appended through the command loop before the answer leaves.
-// The routes served while sealed (custody's, routes.go) record no
-// refusal. TestEveryRefusedWriteIsOneEvent and
-// TestEveryRouteRecordsItsDenial hold the code to the rule; a change to
-// either changes that section too.
+// The parts live in internal packages, one job each:
+//
+//	nexus/                  wiring (nexus.go), flags, custody (custody.go,
+//	                        recovery.go, distribute.go, breakglass.go,
+//	                        status.go), the routes served while sealed
+//	                        (routes.go), scrape-time gauges (metrics.go),
+//	                        the offline import (import.go)
+//	internal/commit         the one way Nexus writes its log: Committer,
+//	                        and Local, over the bbolt log
+//	internal/service        the command loop and every route served once
+//	                        unsealed (secrets, policies, cipher, audit,
+//	                        export, restore points, tails)
+//	internal/authz          roles and policies compiled to an Authorizer
+//	internal/cipher         the cipher service's envelope and answers
+//	internal/metrics        the metrics the parts count into
+//
+// Custody and the command loop both write through one commit.Committer,
+// built once in New: custody directly while the loop does not yet run
+// (before unseal), through the loop after. A replicated log replaces
+// commit.Local in that one place.
+//
+// Which requests become events is stated in package service's comment
+// and in docs/auditor.md, "What is an event".
 //
 // # Custody
 //

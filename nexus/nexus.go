@@ -22,6 +22,8 @@ import (
 	"github.com/spikeledger/spike/internal/telemetry"
 	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/nexus/internal/commit"
+	"github.com/spikeledger/spike/nexus/internal/metrics"
+	"github.com/spikeledger/spike/nexus/internal/service"
 	"github.com/spikeledger/spike/projections"
 )
 
@@ -45,7 +47,7 @@ type Config struct {
 	MemoryProjection bool
 	// MaxSecretVersions is the retention of a new path (SPIKE's 10).
 	MaxSecretVersions int
-	// MaxSecretSize bounds one version's data (DefaultMaxSecretSize).
+	// MaxSecretSize bounds one version's data (service.DefaultMaxSecretSize).
 	MaxSecretSize int
 	// MaxConnections caps the API's open connections (0: the
 	// transport's default).
@@ -122,9 +124,9 @@ func New(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 	if cfg.Metrics == nil {
 		cfg.Metrics = telemetry.NewRegistry()
 	}
-	m := newMetrics(cfg.Metrics)
-	if cfg.MaxSecretSize > MaxSecretSizeLimit {
-		return nil, fmt.Errorf("nexus: max secret size %d: at most %d, the largest request body Nexus reads", cfg.MaxSecretSize, MaxSecretSizeLimit)
+	m := metrics.New(cfg.Metrics)
+	if cfg.MaxSecretSize > service.MaxSecretSizeLimit {
+		return nil, fmt.Errorf("nexus: max secret size %d: at most %d, the largest request body Nexus reads", cfg.MaxSecretSize, service.MaxSecretSizeLimit)
 	}
 	n := &Nexus{cfg: cfg, logger: logger}
 	if err := n.open(ctx, m, src, roles); err != nil {
@@ -137,10 +139,10 @@ func New(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 // open opens the log, the keeper clients, custody and the API server,
 // adding each to n.closers as it goes, so that Close releases exactly
 // what was opened.
-func (n *Nexus) open(ctx context.Context, m *metrics, src identity.Source, roles *identity.Roles) error {
+func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Source, roles *identity.Roles) error {
 	cfg, logger := n.cfg, n.logger
 	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger, IndexTypes: sharingTypes, Observer: m,
-		MaxPayload: payloadLimit(cfg.MaxSecretSize)})
+		MaxPayload: service.PayloadLimit(cfg.MaxSecretSize)})
 	if err != nil {
 		return err
 	}
@@ -174,16 +176,12 @@ func (n *Nexus) open(ctx context.Context, m *metrics, src identity.Source, roles
 		if err != nil {
 			return err
 		}
-		svc, err := NewService(ctx, log, committer, p, roles, custody.withKey, cfg.MaxSecretVersions, logger)
+		svc, err := service.New(ctx, service.Config{Log: log, Commit: committer, Proj: p, Roles: roles, WithKey: custody.withKey,
+			MaxVersions: cfg.MaxSecretVersions, MaxValue: cfg.MaxSecretSize, Metrics: m, Logger: logger})
 		if err != nil {
 			p.Close()
 			return err
 		}
-		if cfg.MaxSecretSize > 0 {
-			svc.maxValue = cfg.MaxSecretSize
-		}
-		svc.metrics = m
-		m.compiled(svc.authz.Load().Rules())
 		projMu.Lock()
 		proj = p
 		projMu.Unlock()
@@ -199,12 +197,7 @@ func (n *Nexus) open(ctx context.Context, m *metrics, src identity.Source, roles
 	n.closers = append(n.closers, custody.Close)
 	n.custody = custody
 	custody.metrics = m
-	m.watch(custody, log, func() projectionLag {
-		if svc := custody.service.Load(); svc != nil {
-			return svc
-		}
-		return nil
-	})
+	watch(m, custody, log)
 	for i := range cfg.Custody.Keepers {
 		kc, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Timeout: 10 * time.Second, Retries: -1, Logger: logger,
 			Server: identity.AuthorizeRoles(func(id spiffeid.ID) bool { return roles.IsKeeperAt(id, i+1) })})
@@ -214,7 +207,7 @@ func (n *Nexus) open(ctx context.Context, m *metrics, src identity.Source, roles
 		n.closers = append(n.closers, func() { kc.Close() })
 		custody.pinned = append(custody.pinned, kc)
 	}
-	n.srv, err = transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), MaxConnections: cfg.MaxConnections, Logger: logger, Metrics: m.transport},
+	n.srv, err = transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), MaxConnections: cfg.MaxConnections, Logger: logger, Metrics: m.Transport},
 		custodyRoutes(custody, roles))
 	return err
 }

@@ -84,7 +84,7 @@ func (c *Custody) gate(op api.Op) transport.Handler {
 		if sealed, _ := c.Sealed(); sealed || svc == nil {
 			return fail(http.StatusServiceUnavailable, api.CodeNotReady)
 		}
-		h, ok := svc.routes[op]
+		h, ok := svc.Handler(op)
 		if !ok {
 			return fail(http.StatusBadRequest, api.CodeBadRequest)
 		}

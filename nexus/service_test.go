@@ -14,6 +14,7 @@ import (
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/service"
 	"github.com/spikeledger/spike/projections"
 )
 
@@ -101,7 +102,7 @@ func TestSecretsAndPolicies(t *testing.T) {
 		t.Fatalf("missing path: %v", err)
 	}
 	// A version over 1 MiB is refused and changes nothing.
-	huge := api.SecretPutRequest{Path: "db/creds", Values: map[string]string{"blob": strings.Repeat("x", DefaultMaxSecretSize)}}
+	huge := api.SecretPutRequest{Path: "db/creds", Values: map[string]string{"blob": strings.Repeat("x", service.DefaultMaxSecretSize)}}
 	if err := c.call(t, n, superuser, api.OpSecretPut, huge, nil); status4xx(err) != 400 {
 		t.Fatalf("oversized put: %v", err)
 	}

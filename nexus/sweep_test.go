@@ -18,6 +18,7 @@ import (
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/nexus/internal/service"
 )
 
 // Callers of the sweep, by SPIFFE ID path.
@@ -224,7 +225,7 @@ func fieldCases() []sweepCase {
 		c("invalid UTF-8 in the path", api.OpSecretGet, "", "{\"path\":\"a\xffb\"}", bad, api.CodeBadRequest, none),
 		c("key with a dot", api.OpSecretPut, "", `{"path":"ok/path","values":{"db.host":"v"}}`, bad, api.CodeBadRequest, none),
 		c("key with a newline", api.OpSecretPut, "", `{"path":"ok/path","values":{"a\nb":"v"}}`, bad, api.CodeBadRequest, none),
-		c("values over the size limit", api.OpSecretPut, "", `{"path":"ok/path","values":{"k":"`+strings.Repeat("v", DefaultMaxSecretSize+1)+`"}}`, bad, api.CodeBadRequest, none),
+		c("values over the size limit", api.OpSecretPut, "", `{"path":"ok/path","values":{"k":"`+strings.Repeat("v", service.DefaultMaxSecretSize+1)+`"}}`, bad, api.CodeBadRequest, none),
 		c("values of the wrong type", api.OpSecretPut, "", `{"path":"ok/path","values":[1]}`, bad, api.CodeBadRequest, none),
 		c("path of the wrong type", api.OpSecretGet, "", `{"path":17}`, bad, api.CodeBadRequest, none),
 		c("version of the wrong type", api.OpSecretGet, "", `{"path":"ok/path","version":"two"}`, bad, api.CodeBadRequest, none),
