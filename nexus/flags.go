@@ -138,7 +138,7 @@ func (c *cli) options() (Options, error) {
 		Custody: CustodyConfig{Keepers: keepers, Shares: shares, Threshold: threshold,
 			KeeperUpdateInterval: c.KeeperUpdateInterval, RecoveryMaxInterval: c.RecoveryMaxInterval,
 			Rotation: c.ShardRotation, RotationInterval: c.ShardRotationInterval, HealthInterval: c.KeeperHealthInterval}}
-	if err := o.Config.Custody.defaults(); err != nil {
+	if err := o.Config.Custody.Defaults(); err != nil {
 		return o, err
 	}
 	o.SPIFFESocket, o.SVIDDir, o.SourceTimeout = c.SPIFFESocket, c.SVIDDir, c.SourceTimeout

@@ -22,6 +22,7 @@ import (
 	"github.com/spikeledger/spike/internal/telemetry"
 	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/nexus/internal/commit"
+	"github.com/spikeledger/spike/nexus/internal/custody"
 	"github.com/spikeledger/spike/nexus/internal/metrics"
 	"github.com/spikeledger/spike/nexus/internal/service"
 	"github.com/spikeledger/spike/projections"
@@ -65,6 +66,10 @@ type Config struct {
 	Metrics *prometheus.Registry
 }
 
+// CustodyConfig says where the shards are and how the root key is split
+// (see custody.Config).
+type CustodyConfig = custody.Config
+
 // Run serves Nexus on the addresses in cfg until ctx ends: sealed at
 // first, recovering the root key from the Keepers in the background.
 func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.Roles, logger *slog.Logger) error {
@@ -101,7 +106,7 @@ func listen(ctx context.Context, cfg Config) (apiLn, opsLn net.Listener, err err
 type Nexus struct {
 	cfg     Config
 	logger  *slog.Logger
-	custody *Custody
+	custody *custody.Custody
 	srv     *transport.Server
 	served  atomic.Bool
 	// closers release what New opened, last opened first.
@@ -141,7 +146,7 @@ func New(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 // what was opened.
 func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Source, roles *identity.Roles) error {
 	cfg, logger := n.cfg, n.logger
-	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger, IndexTypes: sharingTypes, Observer: m,
+	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger, IndexTypes: custody.SharingTypes, Observer: m,
 		MaxPayload: service.PayloadLimit(cfg.MaxSecretSize)})
 	if err != nil {
 		return err
@@ -156,7 +161,7 @@ func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Sourc
 		return err
 	}
 	n.closers = append(n.closers, func() { keepers.Close() })
-	var custody *Custody // onUnseal runs only after it is set
+	var cu *custody.Custody // onUnseal runs only after it is set
 	var projMu sync.Mutex
 	var proj *projections.Projection
 	n.closers = append(n.closers, func() {
@@ -176,7 +181,7 @@ func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Sourc
 		if err != nil {
 			return err
 		}
-		svc, err := service.New(ctx, service.Config{Log: log, Commit: committer, Proj: p, Roles: roles, WithKey: custody.withKey,
+		svc, err := service.New(ctx, service.Config{Log: log, Commit: committer, Proj: p, Roles: roles, WithKey: cu.WithKey,
 			MaxVersions: cfg.MaxSecretVersions, MaxValue: cfg.MaxSecretSize, Metrics: m, Logger: logger})
 		if err != nil {
 			p.Close()
@@ -185,19 +190,14 @@ func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Sourc
 		projMu.Lock()
 		proj = p
 		projMu.Unlock()
-		custody.background(svc.Run)
-		custody.background(func(ctx context.Context) { svc.RetainEvery(ctx, cfg.RetentionInterval, custody.cfg.Self) })
-		custody.service.Store(svc)
+		cu.Go(svc.Run)
+		cu.Go(func(ctx context.Context) { svc.RetainEvery(ctx, cfg.RetentionInterval, cfg.Custody.Self) })
+		cu.SetService(svc)
 		return nil
 	}
-	custody, err = NewCustody(cfg.Custody, log, committer, keepers, logger, onUnseal)
-	if err != nil {
-		return err
-	}
-	n.closers = append(n.closers, custody.Close)
-	n.custody = custody
-	custody.metrics = m
-	watch(m, custody, log)
+	// One client per keeper that accepts only an identity that may
+	// answer at that keeper's position.
+	var pinned []*transport.Client
 	for i := range cfg.Custody.Keepers {
 		kc, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Timeout: 10 * time.Second, Retries: -1, Logger: logger,
 			Server: identity.AuthorizeRoles(func(id spiffeid.ID) bool { return roles.IsKeeperAt(id, i+1) })})
@@ -205,10 +205,17 @@ func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Sourc
 			return err
 		}
 		n.closers = append(n.closers, func() { kc.Close() })
-		custody.pinned = append(custody.pinned, kc)
+		pinned = append(pinned, kc)
 	}
+	cu, err = custody.New(cfg.Custody, custody.Deps{Log: log, Commit: committer, Keepers: keepers, Pinned: pinned, Metrics: m, Logger: logger, OnUnseal: onUnseal})
+	if err != nil {
+		return err
+	}
+	n.closers = append(n.closers, cu.Close)
+	n.custody = cu
+	cu.Watch(m)
 	n.srv, err = transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), MaxConnections: cfg.MaxConnections, Logger: logger, Metrics: m.Transport},
-		custodyRoutes(custody, roles))
+		cu.Routes(roles))
 	return err
 }
 
@@ -221,11 +228,11 @@ func (n *Nexus) Serve(ctx context.Context, apiLn, opsLn net.Listener) error {
 		return errors.New("nexus: Serve called twice")
 	}
 	defer n.Close()
-	cfg, custody := n.cfg, n.custody
+	cfg := n.cfg
 	opsAddr := ""
 	if opsLn != nil {
 		opsAddr = opsLn.Addr().String()
-		ops := &http.Server{Handler: opsHandler(custody, cfg.Metrics), ReadHeaderTimeout: 5 * time.Second,
+		ops := &http.Server{Handler: opsHandler(n.custody, cfg.Metrics), ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 		go ops.Serve(opsLn)
 		defer ops.Close()
@@ -235,19 +242,11 @@ func (n *Nexus) Serve(ctx context.Context, apiLn, opsLn net.Listener) error {
 		cfg.Ready(apiLn.Addr().String(), opsAddr)
 	}
 	life, stop := context.WithCancel(ctx)
-	custody.life = life
-	custody.background(custody.WatchKeepers)
-	custody.background(func(ctx context.Context) {
-		custody.Recover(ctx)
-		if sealed, _ := custody.Sealed(); !sealed {
-			custody.Distribute(ctx)
-		}
-		custody.DistributeEvery(ctx)
-	})
+	n.custody.Start(life)
 	err := n.srv.Serve(ctx, apiLn)
 	// Background work ends before the log and the key are closed.
 	stop()
-	custody.bg.Wait()
+	n.custody.Wait()
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return nil
 	}
@@ -268,7 +267,7 @@ func (n *Nexus) Close() error {
 
 // opsHandler serves /healthz (the process is up), /readyz (the root key
 // is back and Nexus can record; otherwise 503 and why) and /metrics.
-func opsHandler(c *Custody, reg *prometheus.Registry) http.Handler {
+func opsHandler(c *custody.Custody, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", telemetry.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
@@ -278,7 +277,7 @@ func opsHandler(c *Custody, reg *prometheus.Registry) http.Handler {
 			fmt.Fprintln(w, "sealed:", reason)
 			return
 		}
-		if svc := c.service.Load(); svc != nil {
+		if svc := c.Service(); svc != nil {
 			if why := svc.Unready(); why != "" {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				fmt.Fprintln(w, "not ready:", why)

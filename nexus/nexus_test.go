@@ -24,9 +24,9 @@ func TestNewServeClose(t *testing.T) {
 			c := newCluster(t, 3)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			cfg := Config{DataDir: c.dir, RetentionInterval: 50 * time.Millisecond,
-				Custody: CustodyConfig{Keepers: c.keepers, Shares: 3, Threshold: 2, KeeperUpdateInterval: time.Hour, RecoveryMaxInterval: 200 * time.Millisecond}}
-			n, err := New(ctx, cfg, c.source("/spike/nexus"), c.roles, c.logger())
+			cfg := Config{DataDir: c.Dir, RetentionInterval: 50 * time.Millisecond,
+				Custody: CustodyConfig{Keepers: c.Keepers, Shares: 3, Threshold: 2, KeeperUpdateInterval: time.Hour, RecoveryMaxInterval: 200 * time.Millisecond}}
+			n, err := New(ctx, cfg, c.Source("/spike/nexus"), c.Roles, c.Logger())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,7 +65,7 @@ func TestNewServeClose(t *testing.T) {
 					t.Error("the operations listener still answers after Serve returned")
 				}
 			}
-			log, err := eventlog.Open(context.Background(), filepath.Join(c.dir, "events.db"), eventlog.Options{Logger: c.logger(), LockTimeout: 2 * time.Second})
+			log, err := eventlog.Open(context.Background(), filepath.Join(c.Dir, "events.db"), eventlog.Options{Logger: c.Logger(), LockTimeout: 2 * time.Second})
 			if err != nil {
 				t.Fatalf("reopen the log after Serve returned: %v", err)
 			}
@@ -82,13 +82,13 @@ func TestNewServeClose(t *testing.T) {
 func TestNewFailsClean(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 1)
-	// One keeper for a sharing of two: NewCustody refuses it, after the
+	// One keeper for a sharing of two: custody.New refuses it, after the
 	// log and the keeper client are open.
-	cfg := Config{DataDir: c.dir, Custody: CustodyConfig{Keepers: c.keepers, Shares: 2, Threshold: 2}}
-	if _, err := New(context.Background(), cfg, c.source("/spike/nexus"), c.roles, c.logger()); err == nil {
+	cfg := Config{DataDir: c.Dir, Custody: CustodyConfig{Keepers: c.Keepers, Shares: 2, Threshold: 2}}
+	if _, err := New(context.Background(), cfg, c.Source("/spike/nexus"), c.Roles, c.Logger()); err == nil {
 		t.Fatal("New accepted two shares for one keeper")
 	}
-	log, err := eventlog.Open(context.Background(), filepath.Join(c.dir, "events.db"), eventlog.Options{Logger: c.logger(), LockTimeout: 2 * time.Second})
+	log, err := eventlog.Open(context.Background(), filepath.Join(c.Dir, "events.db"), eventlog.Options{Logger: c.Logger(), LockTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatalf("reopen the log after a failed New: %v", err)
 	}

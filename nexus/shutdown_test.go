@@ -66,8 +66,8 @@ func TestStopWhileBusy(t *testing.T) {
 // busyCaller sends one kind of request (by w) until ctx ends, ignoring
 // the answers: only that they end matters here.
 func busyCaller(ctx context.Context, c *cluster, t *testing.T, n *nexusProc, w int) {
-	cl := c.client(superuser, c.roles.IsNexus)
-	rec := c.client("/spike/pilot/role/recover", c.roles.IsNexus)
+	cl := c.Client(superuser, c.Roles.IsNexus)
+	rec := c.Client("/spike/pilot/role/recover", c.Roles.IsNexus)
 	for i := 0; ctx.Err() == nil; i++ {
 		path := fmt.Sprintf("busy/%d", i%4)
 		var call transport.Call

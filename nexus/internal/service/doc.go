@@ -15,7 +15,7 @@
 // api.Reason its caller is given (refusal.outcome maps it to not_found or
 // conflict); a get that finds nothing records its secret.read. Every such
 // event is appended through the command loop before the answer leaves.
-// The routes served while sealed (custody's, in package nexus) record no
+// The routes served while sealed (custody's, in package custody) record no
 // refusal. TestEveryRefusedWriteIsOneEvent and
 // TestEveryRouteRecordsItsDenial hold the code to the rule; a change to
 // either changes that section too.

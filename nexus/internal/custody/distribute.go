@@ -1,4 +1,4 @@
-package nexus
+package custody
 
 import (
 	"context"
@@ -27,7 +27,7 @@ func (c *Custody) Distribute(ctx context.Context) error {
 func (c *Custody) split(e uint64) ([]shamir.Share, shamir.Commitment, error) {
 	var shares []shamir.Share
 	var com shamir.Commitment
-	err := c.withKey(func(key []byte) error {
+	err := c.WithKey(func(key []byte) error {
 		var k [shamir.KeySize]byte
 		copy(k[:], key)
 		defer clear(k[:])

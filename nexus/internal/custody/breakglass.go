@@ -1,4 +1,4 @@
-package nexus
+package custody
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func (c *Custody) VerifyBootstrap(ctx context.Context, actor string, req api.Boo
 	var hash string
 	var key [shamir.KeySize]byte
 	defer clear(key[:])
-	err := c.withKey(func(k []byte) error {
+	err := c.WithKey(func(k []byte) error {
 		var err error
 		if hash, err = verifyText(k, req); err == nil {
 			copy(key[:], k)

@@ -1,4 +1,4 @@
-package nexus
+package custody
 
 import (
 	"context"
@@ -67,20 +67,20 @@ func TestFetchShardsDoesNotWaitForALateKeeper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc := c.client("/spike/bootstrap", c.roles.IsKeeper)
-	c.contribute(kc, c.keepers[0], shares[0].Value)
-	c.contribute(kc, c.keepers[1], shares[1].Value)
-	c.contribute(kc, c.keepers[2], lies[2].Value)
+	kc := c.Client("/spike/bootstrap", c.Roles.IsKeeper)
+	c.Contribute(kc, c.Keepers[0], shares[0].Value)
+	c.Contribute(kc, c.Keepers[1], shares[1].Value)
+	c.Contribute(kc, c.Keepers[2], lies[2].Value)
 
-	src := c.source("/spike/nexus")
-	nc, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Server: identity.AuthorizeRoles(c.roles.IsKeeper),
+	src := c.Source("/spike/nexus")
+	nc, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Server: identity.AuthorizeRoles(c.Roles.IsKeeper),
 		Timeout: time.Hour, TLSHandshakeTimeout: time.Hour, ResponseHeaderTimeout: time.Hour, Retries: -1, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	urls := append(append([]string{}, c.keepers...), blackHole(t))
-	cu, err := NewCustody(CustodyConfig{Keepers: urls, Shares: 4, Threshold: 2}, nil, nil, nc, c.logger(), nil)
+	urls := append(append([]string{}, c.Keepers...), blackHole(t))
+	cu, err := New(Config{Keepers: urls, Shares: 4, Threshold: 2}, Deps{Keepers: nc, Logger: c.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package nexus
+package custody
 
 import (
 	"context"
@@ -62,8 +62,8 @@ func TestOneWayToCommit(t *testing.T) {
 	ctx := context.Background()
 	log, root := openUnlockedLog(t)
 	cc := &countingCommitter{Local: commit.NewLocal(log), events: map[string]int{}}
-	cu, err := NewCustody(CustodyConfig{Keepers: []string{"https://k1", "https://k2"}, Shares: 2, Threshold: 2, Self: "spiffe://spike.test/spike/nexus"},
-		log, cc, nil, slog.New(slog.DiscardHandler), nil)
+	cu, err := New(Config{Keepers: []string{"https://k1", "https://k2"}, Shares: 2, Threshold: 2, Self: "spiffe://spike.test/spike/nexus"},
+		Deps{Log: log, Commit: cc, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestOneWayToCommit(t *testing.T) {
 			serve(t, api.OpSecretGet, api.SecretGetRequest{Path: "one/way"})
 		}},
 		{"custody once the loop runs", func(t *testing.T) {
-			cu.service.Store(svc)
+			cu.SetService(svc)
 			if err := cu.append(ctx, &events.KeeperUnreachable{Keeper: "https://k2"}); err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package nexus
+package custody
 
 import (
 	"bytes"
@@ -14,9 +14,9 @@ import (
 	"github.com/spikeledger/spike/internal/transport"
 )
 
-// custodyRoutes are the routes that work while sealed, and a 503 gate for
+// Routes are the routes that work while sealed, and a 503 gate for
 // every other Nexus route until the key is back.
-func custodyRoutes(c *Custody, roles *identity.Roles) []transport.Route {
+func (c *Custody) Routes(roles *identity.Roles) []transport.Route {
 	either := func(preds ...func(spiffeid.ID) bool) func(spiffeid.ID) bool {
 		return func(id spiffeid.ID) bool {
 			for _, p := range preds {

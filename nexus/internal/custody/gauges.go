@@ -1,4 +1,4 @@
-package nexus
+package custody
 
 import (
 	"context"
@@ -11,9 +11,10 @@ import (
 	"github.com/spikeledger/spike/nexus/internal/metrics"
 )
 
-// watch registers with m the gauges read from custody, the log and the
+// Watch registers with m the gauges read from custody, the log and the
 // service at scrape time.
-func watch(m *metrics.Metrics, c *Custody, log *eventlog.Log) {
+func (c *Custody) Watch(m *metrics.Metrics) {
+	log := c.log
 	ns := telemetry.Namespace
 	gaugeFunc := func(name, help string, f func() float64) prometheus.GaugeFunc {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: name, Help: help}, f)

@@ -1,4 +1,4 @@
-package nexus
+package custody
 
 import (
 	"context"
@@ -24,8 +24,8 @@ import (
 	"github.com/spikeledger/spike/nexus/internal/service"
 )
 
-// CustodyConfig says where the shards are and how the key is split.
-type CustodyConfig struct {
+// Config says where the shards are and how the key is split.
+type Config struct {
 	// Keepers are the Keepers' base URLs; shard i+1 belongs to Keepers[i].
 	Keepers []string
 	// Shares and Threshold of the sharing; Shares must equal len(Keepers).
@@ -51,7 +51,8 @@ type CustodyConfig struct {
 	HealthInterval time.Duration
 }
 
-func (c *CustodyConfig) defaults() error {
+// Defaults fills in what c leaves out and checks the rest.
+func (c *Config) Defaults() error {
 	if c.KeeperUpdateInterval <= 0 {
 		c.KeeperUpdateInterval = 5 * time.Minute
 	}
@@ -88,7 +89,7 @@ const (
 
 // Custody holds the root key, or knows why it does not yet.
 type Custody struct {
-	cfg CustodyConfig
+	cfg Config
 	// log is read (the sharings, while sealed) and unlocked; what
 	// custody records goes through commit, or through the command loop
 	// (which commits through the same Committer) once it runs.
@@ -158,23 +159,69 @@ func (c *Custody) keeper(i int) *transport.Client {
 	return c.keepers
 }
 
-// background runs f on its own goroutine, tracked so that shutdown waits
-// for it.
-func (c *Custody) background(f func(ctx context.Context)) {
+// Go runs f on its own goroutine under custody's life (see Start),
+// tracked so that Wait waits for it.
+func (c *Custody) Go(f func(ctx context.Context)) {
 	c.bg.Go(func() { f(c.life) })
 }
 
-// NewCustody returns sealed custody. onUnseal runs once the log is
-// unlocked (to open the projections) before Nexus reports ready.
-func NewCustody(cfg CustodyConfig, log *eventlog.Log, c commit.Committer, keepers *transport.Client, logger *slog.Logger, onUnseal func(context.Context, []byte) error) (*Custody, error) {
-	if err := cfg.defaults(); err != nil {
+// Deps are what custody works with.
+type Deps struct {
+	// Log is read (the sharings, while sealed) and unlocked; Commit is
+	// how custody records before the command loop runs (after, it
+	// records through the loop: SetService).
+	Log    *eventlog.Log
+	Commit commit.Committer
+	// Keepers reaches any keeper; Pinned, if set, holds one client per
+	// keeper (see Custody.pinned).
+	Keepers *transport.Client
+	Pinned  []*transport.Client
+	// Metrics, if set, is what custody counts into.
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	// OnUnseal runs once the log is unlocked (to open the projections)
+	// before Nexus reports ready.
+	OnUnseal func(ctx context.Context, rootKey []byte) error
+}
+
+// New returns sealed custody.
+func New(cfg Config, d Deps) (*Custody, error) {
+	if err := cfg.Defaults(); err != nil {
 		return nil, err
 	}
-	return &Custody{cfg: cfg, log: log, commit: c, keepers: keepers, logger: logger, onUnseal: onUnseal,
+	if d.Metrics == nil {
+		d.Metrics = metrics.New(nil)
+	}
+	return &Custody{cfg: cfg, log: d.Log, commit: d.Commit, keepers: d.Keepers, pinned: d.Pinned, logger: d.Logger, onUnseal: d.OnUnseal,
 		reason: "starting: no shards gathered yet", restore: map[int]shamir.Share{},
 		params: shamir.Params{Shares: cfg.Shares, Threshold: cfg.Threshold}, life: context.Background(),
-		health: keeperHealth{last: make([]keeperContact, len(cfg.Keepers))}, metrics: metrics.New(nil)}, nil
+		health: keeperHealth{last: make([]keeperContact, len(cfg.Keepers))}, metrics: d.Metrics}, nil
 }
+
+// Start runs custody's background work until life ends: watching the
+// keepers, and recovering the root key, then keeping the keepers' shards
+// up to date. Wait waits for it (and for all run with Go) to end.
+func (c *Custody) Start(life context.Context) {
+	c.life = life
+	c.Go(c.WatchKeepers)
+	c.Go(func(ctx context.Context) {
+		c.Recover(ctx)
+		if sealed, _ := c.Sealed(); !sealed {
+			c.Distribute(ctx)
+		}
+		c.DistributeEvery(ctx)
+	})
+}
+
+// Wait waits for the background work to end.
+func (c *Custody) Wait() { c.bg.Wait() }
+
+// SetService hands custody the running service: from then on custody
+// records through its command loop, and the gate serves its routes.
+func (c *Custody) SetService(svc *service.Service) { c.service.Store(svc) }
+
+// Service returns the service, or nil while sealed.
+func (c *Custody) Service() *service.Service { return c.service.Load() }
 
 // errAlreadyUnsealed: another path brought the key back first.
 var errAlreadyUnsealed = errors.New("nexus is already unsealed")
@@ -213,10 +260,10 @@ func (c *Custody) setReason(err error) {
 	}
 }
 
-// sharingTypes are the records of a sharing. The log indexes them
+// SharingTypes are the records of a sharing. The log indexes them
 // (eventlog.Options.IndexTypes): they are looked up while sealed, and
 // without the index the first lookup read every event of the log.
-var sharingTypes = []string{(&events.Bootstrapped{}).Type(), (&events.ShardsRotated{}).Type()}
+var SharingTypes = []string{(&events.Bootstrapped{}).Type(), (&events.ShardsRotated{}).Type()}
 
 // sharingIndex remembers the sharings recorded in the log, and how far
 // it has read, so that each lookup reads only the events appended since
@@ -267,7 +314,7 @@ func (c *Custody) sharings(ctx context.Context, _ func(map[uint64]sharing) bool)
 		}
 		found = append(found, s)
 		return true
-	}, sharingTypes...)
+	}, SharingTypes...)
 	if err == nil {
 		err = bad
 	}
@@ -365,8 +412,8 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// withKey runs f with the root key, or returns errSealed.
-func (c *Custody) withKey(f func(key []byte) error) error {
+// WithKey runs f with the root key, or returns errSealed.
+func (c *Custody) WithKey(f func(key []byte) error) error {
 	c.mu.Lock()
 	k := c.key
 	c.mu.Unlock()

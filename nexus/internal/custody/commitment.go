@@ -1,4 +1,4 @@
-package nexus
+package custody
 
 import (
 	"encoding/json"
@@ -33,4 +33,11 @@ func decodeSharing(b []byte) (sharing, error) {
 		return s, fmt.Errorf("recorded sharing: %d commitment points for threshold %d", len(s.Commitment), s.Threshold)
 	}
 	return s, nil
+}
+
+// EncodeSharing is the public part of a bootstrap record of a sharing
+// into shares with threshold and commitment com (epoch 0), as custody
+// reads it back while sealed.
+func EncodeSharing(shares, threshold int, com shamir.Commitment) ([]byte, error) {
+	return sharing{Shares: shares, Threshold: threshold, Commitment: com}.encode()
 }
