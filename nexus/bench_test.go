@@ -44,7 +44,7 @@ func runParallel(b *testing.B, cl *transport.Client, call transport.Call) {
 // after its secret.read event is durable.
 func BenchmarkGetAudited(b *testing.B) {
 	c, n := benchNexus(b)
-	cl := c.client(superuser, c.roles.IsNexus)
+	cl := c.Client(superuser, c.Roles.IsNexus)
 	runParallel(b, cl, transport.Call{BaseURL: n.api, Path: api.PathSecrets, Action: "get",
 		Request: api.SecretGetRequest{Path: "bench/secret"}})
 }
@@ -64,7 +64,7 @@ func BenchmarkGetWith100Policies(b *testing.B) {
 	if err := c.call(b, n, superuser, api.OpPolicyPut, last, nil); err != nil {
 		b.Fatal(err)
 	}
-	cl := c.client("/workload/app", c.roles.IsNexus)
+	cl := c.Client("/workload/app", c.Roles.IsNexus)
 	runParallel(b, cl, transport.Call{BaseURL: n.api, Path: api.PathSecrets, Action: "get",
 		Request: api.SecretGetRequest{Path: "bench/secret"}})
 }
@@ -72,7 +72,7 @@ func BenchmarkGetWith100Policies(b *testing.B) {
 // BenchmarkPutDurable: writes to many paths, each answered once durable.
 func BenchmarkPutDurable(b *testing.B) {
 	c, n := benchNexus(b)
-	cl := c.client(superuser, c.roles.IsNexus)
+	cl := c.Client(superuser, c.Roles.IsNexus)
 	b.SetParallelism(8)
 	b.ResetTimer()
 	var seq int64
@@ -109,7 +109,7 @@ func BenchmarkGetAudited20Versions(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	cl := c.client(superuser, c.roles.IsNexus)
+	cl := c.Client(superuser, c.Roles.IsNexus)
 	runParallel(b, cl, transport.Call{BaseURL: n.api, Path: api.PathSecrets, Action: "get",
 		Request: api.SecretGetRequest{Path: "bench/secret"}})
 }

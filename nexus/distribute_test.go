@@ -2,8 +2,6 @@ package nexus
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -11,28 +9,7 @@ import (
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/internal/shamir"
 	"github.com/spikeledger/spike/internal/transport"
-	"github.com/spikeledger/spike/keeper"
 )
-
-// restartKeeper starts a new, empty keeper id at the address of the one
-// that was there (stopped first), as a restarted keeper process is.
-func (c *cluster) restartKeeper(id int) {
-	c.t.Helper()
-	c.stopKeeper(id)
-	k, err := keeper.New(c.source(fmt.Sprintf("/spike/keeper/%d", id)), c.roles, c.logger())
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", strings.TrimPrefix(c.keepers[id-1], "https://"))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { k.Serve(ctx, ln, nil); close(done) }()
-	c.stopK[id-1] = func() { cancel(); <-done }
-	c.t.Cleanup(func() { cancel(); <-done })
-}
 
 // TestKeeperBackFromAnOutageIsRefilled: a keeper that was seen down and
 // comes back empty (restarted) gets its shard from Nexus at once, not at
@@ -47,12 +24,12 @@ func TestKeeperBackFromAnOutageIsRefilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.stopKeeper(3)
+	c.StopKeeper(3)
 	waitLog(t, c, "keeper unreachable")
-	c.restartKeeper(3)
+	c.RestartKeeper(3)
 	waitLog(t, c, "shard refilled")
 	var resp api.ShardGetResponse
-	if err := c.client("/spike/nexus", c.roles.IsKeeper).Do(context.Background(), transport.Call{BaseURL: c.keepers[2], Path: api.PathKeeperShard, Request: api.ShardGetRequest{}, Response: &resp}); err != nil {
+	if err := c.Client("/spike/nexus", c.Roles.IsKeeper).Do(context.Background(), transport.Call{BaseURL: c.Keepers[2], Path: api.PathKeeperShard, Request: api.ShardGetRequest{}, Response: &resp}); err != nil {
 		t.Fatalf("restarted keeper 3: %v", err)
 	}
 	if resp.Shard == nil || [32]byte(*resp.Shard) != shares[2].Value {
@@ -63,9 +40,9 @@ func TestKeeperBackFromAnOutageIsRefilled(t *testing.T) {
 // waitLog waits, at most 10 s, for the cluster's logs to hold want.
 func waitLog(t *testing.T, c *cluster, want string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(c.logs.String(), want); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(c.Logs.String(), want); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the logs never said %q:\n%s", want, c.logs.String())
+			t.Fatalf("the logs never said %q:\n%s", want, c.Logs.String())
 		}
 	}
 }

@@ -1,33 +1,34 @@
-// Package nexus is the secret service: SPIKE v0.8's routes and spike's
-// extensions over one event log, every change and every audited read made
-// by one writer, the command loop (service.go), and answered only once its
-// events are durable.
+// Package nexus wires SPIKE Nexus together: it opens the event log,
+// builds root-key custody and, once the key is back, the secret service
+// over the log and a projection, and serves both on one mTLS listener
+// (New, Serve, Close; Run does all three on cfg's addresses), with
+// /healthz, /readyz and /metrics on a plain-HTTP operations listener.
 //
-// # What is an event
+// # Layout
 //
-// Which requests become events is one rule, stated once for those who
-// audit: docs/auditor.md, "What is an event". Its steps are the code's:
-// admit decodes, authorises (allow records access.denied), then
-// validates, so a 400 for the body is never an event; a write refused by
-// the state it found records request.refused through refuse, with the
-// api.Reason its caller is given (refusal.outcome maps it to not_found or
-// conflict); a get that finds nothing records its secret.read. Every such
-// event is appended through the command loop before the answer leaves.
-// The routes served while sealed (custody's, routes.go) record no
-// refusal. TestEveryRefusedWriteIsOneEvent and
-// TestEveryRouteRecordsItsDenial hold the code to the rule; a change to
-// either changes that section too.
+// The parts live in internal packages, one job each; nexus only wires
+// them (nexus.go), parses its flags (flags.go) and runs the offline
+// import from SPIKE (import.go):
 //
-// # Custody
+//	internal/commit       the one way Nexus writes its log: Committer, and
+//	                      Local over the bbolt log
+//	internal/custody      the root key: recovery from the Keepers, shard
+//	                      distribution and rotation, break glass, the
+//	                      routes served while sealed, scrape-time gauges
+//	internal/service      the command loop and every route served once
+//	                      unsealed (secrets, policies, cipher, audit,
+//	                      export, restore points, tails)
+//	internal/authz        roles and policies compiled to an Authorizer
+//	internal/cipher       the cipher service's envelope and answers
+//	internal/metrics      the metrics the parts count into
+//	internal/testcluster  keepers under a development CA, for tests
 //
-// Nexus starts sealed, answering every route but the break-glass operator
-// ones with 503 state_not_ready; it gathers shards from the Keepers
-// (checking each against the Feldman commitment recorded in the log at
-// bootstrap, so a wrong shard is left out), rebuilds the root key, unlocks
-// the event log, brings the projections up to date, and only then reports
-// ready. While ready it re-sends every Keeper its shard on a schedule,
-// recording each run in the log.
+// Custody and the command loop both write through one commit.Committer,
+// built once in New: custody directly while the loop does not yet run
+// (before unseal), through the loop after. A replicated log replaces
+// commit.Local in that one place.
 //
-// The root key lives in one locked page of memory (seal.LockedKey);
-// shards are zeroed as soon as the key is rebuilt.
+// How Nexus comes unsealed is described in package custody's comment;
+// which requests become events, in package service's and in
+// docs/auditor.md, "What is an event".
 package nexus

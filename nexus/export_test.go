@@ -159,27 +159,27 @@ func TestExportAndImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh := t.TempDir()
-	cfg := ImportConfig{From: exported, DataDir: fresh, RecoveryDir: recovery, Custody: CustodyConfig{Keepers: c.keepers, Shares: 3, Threshold: 2}}
-	res, err := Import(ctx, cfg, nil, c.roles, c.logger())
+	cfg := ImportConfig{From: exported, DataDir: fresh, RecoveryDir: recovery, Custody: CustodyConfig{Keepers: c.Keepers, Shares: 3, Threshold: 2}}
+	res, err := Import(ctx, cfg, nil, c.Roles, c.Logger())
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}
 	if res.Secrets != 2 || res.Versions != 4 || res.Policies != 1 {
 		t.Fatalf("imported %+v", res)
 	}
-	if _, err := Import(ctx, cfg, nil, c.roles, c.logger()); err == nil || !strings.Contains(err.Error(), "already holds") {
+	if _, err := Import(ctx, cfg, nil, c.Roles, c.Logger()); err == nil || !strings.Contains(err.Error(), "already holds") {
 		t.Fatalf("second import into the same directory: %v", err)
 	}
 	// The same from the keepers, with Nexus's SVID.
 	viaKeepers := cfg
 	viaKeepers.RecoveryDir, viaKeepers.DataDir = "", t.TempDir()
-	if res, err := Import(ctx, viaKeepers, c.source("/spike/nexus"), c.roles, c.logger()); err != nil || res.Versions != 4 {
+	if res, err := Import(ctx, viaKeepers, c.Source("/spike/nexus"), c.Roles, c.Logger()); err != nil || res.Versions != 4 {
 		t.Fatalf("import with the keepers' shards: %+v, %v", res, err)
 	}
 
 	// The new Nexus recovers the key from the same keepers and serves
 	// the same secrets.
-	c.dir = fresh
+	c.Dir = fresh
 	n2 := c.startNexus(2)
 	waitReady(t, n2, true)
 	for i, want := range []string{"one", "two"} {
@@ -244,7 +244,7 @@ func TestImportRefuses(t *testing.T) {
 	}
 	keepers := []string{"https://k1:8443", "https://k2:8443", "https://k3:8443"}
 	used := t.TempDir()
-	if _, err := Import(ctx, ImportConfig{From: db, DataDir: used, RecoveryDir: recDir(good[0], good[1]), Custody: CustodyConfig{Keepers: keepers, Shares: 3, Threshold: 2}}, nil, c.roles, c.logger()); err != nil {
+	if _, err := Import(ctx, ImportConfig{From: db, DataDir: used, RecoveryDir: recDir(good[0], good[1]), Custody: CustodyConfig{Keepers: keepers, Shares: 3, Threshold: 2}}, nil, c.Roles, c.Logger()); err != nil {
 		t.Fatalf("good import: %v", err)
 	}
 	for _, tc := range []struct {
@@ -270,7 +270,7 @@ func TestImportRefuses(t *testing.T) {
 				data = t.TempDir()
 			}
 			cfg := ImportConfig{From: tc.from, DataDir: data, RecoveryDir: tc.rec, Custody: CustodyConfig{Keepers: keepers, Shares: 3, Threshold: tc.threshold}}
-			_, err := Import(ctx, cfg, nil, c.roles, c.logger())
+			_, err := Import(ctx, cfg, nil, c.Roles, c.Logger())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("import: %v, want an error containing %q", err, tc.want)
 			}
@@ -280,53 +280,5 @@ func TestImportRefuses(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestExportJobs: at most maxExports at once, only for their owner, gone
-// after exportTTL untouched, and zeroed when dropped.
-func TestExportJobs(t *testing.T) {
-	t.Parallel()
-	var e exportJobs
-	now := time.Date(2026, 7, 25, 0, 0, 0, 0, time.UTC)
-	built := func(owner string, file []byte) *exportJob {
-		j := &exportJob{owner: owner, done: make(chan struct{}), file: file}
-		close(j.done)
-		return j
-	}
-	a := built("a", []byte("secret-bytes"))
-	idA, ok := e.add(a, now)
-	if !ok {
-		t.Fatal("first export refused")
-	}
-	if _, ok := e.add(built("b", nil), now); !ok {
-		t.Fatal("second export refused")
-	}
-	if _, ok := e.add(built("c", nil), now); ok {
-		t.Fatalf("export %d accepted", maxExports+1)
-	}
-	if _, ok := e.get(idA, "b", now); ok {
-		t.Fatal("an export handed to another caller")
-	}
-	if j, ok := e.get(idA, "a", now.Add(exportTTL/2)); !ok || j != a {
-		t.Fatal("owner cannot fetch its export")
-	}
-	if data, size, ok := a.chunk(7); !ok || size != 12 || string(data) != "bytes" {
-		t.Fatalf("chunk at 7 = %q of %d, %v", data, size, ok)
-	}
-	// b expires (untouched since now); a was touched at TTL/2.
-	if _, ok := e.add(built("c", nil), now.Add(exportTTL+time.Second)); !ok {
-		t.Fatal("an expired export still counts")
-	}
-	file := a.file
-	e.drop(idA)
-	if _, ok := e.get(idA, "a", now); ok {
-		t.Fatal("a dropped export is still there")
-	}
-	if _, _, ok := a.chunk(0); ok {
-		t.Fatal("a dropped export can still be read")
-	}
-	if !bytes.Equal(file, make([]byte, len(file))) {
-		t.Fatalf("dropped export's bytes not zeroed: %q", file)
 	}
 }

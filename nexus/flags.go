@@ -15,6 +15,7 @@ import (
 
 	"github.com/spikeledger/spike/internal/config"
 	"github.com/spikeledger/spike/internal/logging"
+	"github.com/spikeledger/spike/nexus/internal/service"
 )
 
 // Name is the binary's name.
@@ -122,9 +123,9 @@ func (c *cli) options() (Options, error) {
 		}
 		dir = filepath.Join(home, ".spike", "data")
 	}
-	if c.MaxSecretSize < 1 || c.MaxSecretSize > MaxSecretSizeLimit {
+	if c.MaxSecretSize < 1 || c.MaxSecretSize > service.MaxSecretSizeLimit {
 		return o, fmt.Errorf("max secret size (SPIKE_NEXUS_MAX_SECRET_SIZE) %d: want 1 to %d bytes (%s), the largest request body Nexus reads",
-			c.MaxSecretSize, MaxSecretSizeLimit, sizeText(MaxSecretSizeLimit))
+			c.MaxSecretSize, service.MaxSecretSizeLimit, service.SizeText(service.MaxSecretSizeLimit))
 	}
 	if c.MaxConnections < 1 || c.MaxConnections > MaxConnectionsLimit {
 		return o, fmt.Errorf("max connections (SPIKE_NEXUS_MAX_CONNECTIONS) %d: want 1 to %d", c.MaxConnections, MaxConnectionsLimit)
@@ -137,7 +138,7 @@ func (c *cli) options() (Options, error) {
 		Custody: CustodyConfig{Keepers: keepers, Shares: shares, Threshold: threshold,
 			KeeperUpdateInterval: c.KeeperUpdateInterval, RecoveryMaxInterval: c.RecoveryMaxInterval,
 			Rotation: c.ShardRotation, RotationInterval: c.ShardRotationInterval, HealthInterval: c.KeeperHealthInterval}}
-	if err := o.Config.Custody.defaults(); err != nil {
+	if err := o.Config.Custody.Defaults(); err != nil {
 		return o, err
 	}
 	o.SPIFFESocket, o.SVIDDir, o.SourceTimeout = c.SPIFFESocket, c.SVIDDir, c.SourceTimeout

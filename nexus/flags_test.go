@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/service"
 )
 
 // TestOpsAddrDefault: unless set, the operations listener is on loopback
@@ -48,7 +49,7 @@ func TestMaxSecretSizeBounds(t *testing.T) {
 		size int
 		ok   bool
 	}{
-		{0, false}, {-1, false}, {1, true}, {DefaultMaxSecretSize, true}, {MaxSecretSizeLimit, true}, {MaxSecretSizeLimit + 1, false}, {1 << 30, false},
+		{0, false}, {-1, false}, {1, true}, {service.DefaultMaxSecretSize, true}, {service.MaxSecretSizeLimit, true}, {service.MaxSecretSizeLimit + 1, false}, {1 << 30, false},
 	} {
 		c := cli{TLSPort: ":8553", Keepers: []string{"https://k1:8554"}, Store: "sqlite",
 			DataDir: t.TempDir(), LogLevel: "info", MaxSecretSize: tc.size, MaxSecretVersions: 1, MaxConnections: 1}

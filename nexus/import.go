@@ -19,6 +19,7 @@ import (
 	"github.com/spikeledger/spike/internal/seal"
 	"github.com/spikeledger/spike/internal/shamir"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/custody"
 	"github.com/spikeledger/spike/projections"
 	"github.com/spikeledger/spike/spikedb"
 )
@@ -127,7 +128,7 @@ func importInto(ctx context.Context, cfg ImportConfig, path string, key [shamir.
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return ImportResult{}, fmt.Errorf("import: data directory: %w", err)
 	}
-	log, err := eventlog.Open(ctx, path, eventlog.Options{Logger: logger, IndexTypes: sharingTypes})
+	log, err := eventlog.Open(ctx, path, eventlog.Options{Logger: logger, IndexTypes: custody.SharingTypes})
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import: %w", err)
 	}
@@ -152,8 +153,7 @@ func importInto(ctx context.Context, cfg ImportConfig, path string, key [shamir.
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import: %w (the log may hold part of the import: remove %s before trying again)", err, path)
 	}
-	s := sharing{Shares: p.Shares, Threshold: p.Threshold, Commitment: com}
-	pub, err := s.encode()
+	pub, err := custody.EncodeSharing(p.Shares, p.Threshold, com)
 	if err != nil {
 		return ImportResult{}, err
 	}
@@ -183,7 +183,7 @@ func checkNewDataDir(ctx context.Context, path string, logger *slog.Logger) erro
 	} else if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	log, err := eventlog.Open(ctx, path, eventlog.Options{Logger: logger, IndexTypes: sharingTypes})
+	log, err := eventlog.Open(ctx, path, eventlog.Options{Logger: logger, IndexTypes: custody.SharingTypes})
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}

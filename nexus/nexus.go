@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,10 @@ import (
 	"github.com/spikeledger/spike/internal/seal"
 	"github.com/spikeledger/spike/internal/telemetry"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/commit"
+	"github.com/spikeledger/spike/nexus/internal/custody"
+	"github.com/spikeledger/spike/nexus/internal/metrics"
+	"github.com/spikeledger/spike/nexus/internal/service"
 	"github.com/spikeledger/spike/projections"
 )
 
@@ -43,7 +48,7 @@ type Config struct {
 	MemoryProjection bool
 	// MaxSecretVersions is the retention of a new path (SPIKE's 10).
 	MaxSecretVersions int
-	// MaxSecretSize bounds one version's data (DefaultMaxSecretSize).
+	// MaxSecretSize bounds one version's data (service.DefaultMaxSecretSize).
 	MaxSecretSize int
 	// MaxConnections caps the API's open connections (0: the
 	// transport's default).
@@ -61,12 +66,61 @@ type Config struct {
 	Metrics *prometheus.Registry
 }
 
-// Run serves Nexus until ctx ends: sealed at first, recovering the root
-// key from the Keepers in the background.
+// CustodyConfig says where the shards are and how the root key is split
+// (see custody.Config).
+type CustodyConfig = custody.Config
+
+// Run serves Nexus on the addresses in cfg until ctx ends: sealed at
+// first, recovering the root key from the Keepers in the background.
 func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.Roles, logger *slog.Logger) error {
+	n, err := New(ctx, cfg, src, roles, logger)
+	if err != nil {
+		return err
+	}
+	apiLn, opsLn, err := listen(ctx, cfg)
+	if err != nil {
+		return errors.Join(err, n.Close())
+	}
+	return n.Serve(ctx, apiLn, opsLn)
+}
+
+// listen opens the API listener and, unless cfg.OpsAddr is empty, the
+// operations listener.
+func listen(ctx context.Context, cfg Config) (apiLn, opsLn net.Listener, err error) {
+	var lc net.ListenConfig
+	if apiLn, err = lc.Listen(ctx, "tcp", cfg.TLSAddr); err != nil {
+		return nil, nil, fmt.Errorf("nexus: listen %s: %w", cfg.TLSAddr, err)
+	}
+	if cfg.OpsAddr == "" {
+		return apiLn, nil, nil
+	}
+	if opsLn, err = lc.Listen(ctx, "tcp", cfg.OpsAddr); err != nil {
+		apiLn.Close()
+		return nil, nil, fmt.Errorf("nexus: listen %s: %w", cfg.OpsAddr, err)
+	}
+	return apiLn, opsLn, nil
+}
+
+// Nexus is the secret service with its root-key custody. Make one with
+// New and serve it once with Serve; Close releases what New opened.
+type Nexus struct {
+	cfg     Config
+	logger  *slog.Logger
+	custody *custody.Custody
+	srv     *transport.Server
+	served  atomic.Bool
+	// closers release what New opened, last opened first.
+	closers   []func()
+	closeOnce sync.Once
+}
+
+// New opens the event log in cfg.DataDir and returns a sealed Nexus,
+// which recovers the root key once served. src's SVID is its own
+// identity, the actor of the events it records on its own.
+func New(ctx context.Context, cfg Config, src identity.Source, roles *identity.Roles, logger *slog.Logger) (*Nexus, error) {
 	svid, err := src.GetX509SVID()
 	if err != nil {
-		return fmt.Errorf("nexus: own SVID: %w", err)
+		return nil, fmt.Errorf("nexus: own SVID: %w", err)
 	}
 	cfg.Custody.Self = svid.ID.String()
 	if cfg.RetentionInterval <= 0 {
@@ -75,32 +129,48 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 	if cfg.Metrics == nil {
 		cfg.Metrics = telemetry.NewRegistry()
 	}
-	m := newMetrics(cfg.Metrics)
-	if cfg.MaxSecretSize > MaxSecretSizeLimit {
-		return fmt.Errorf("nexus: max secret size %d: at most %d, the largest request body Nexus reads", cfg.MaxSecretSize, MaxSecretSizeLimit)
+	m := metrics.New(cfg.Metrics)
+	if cfg.MaxSecretSize > service.MaxSecretSizeLimit {
+		return nil, fmt.Errorf("nexus: max secret size %d: at most %d, the largest request body Nexus reads", cfg.MaxSecretSize, service.MaxSecretSizeLimit)
 	}
-	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger, IndexTypes: sharingTypes, Observer: m,
-		MaxPayload: payloadLimit(cfg.MaxSecretSize)})
+	n := &Nexus{cfg: cfg, logger: logger}
+	if err := n.open(ctx, m, src, roles); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// open opens the log, the keeper clients, custody and the API server,
+// adding each to n.closers as it goes, so that Close releases exactly
+// what was opened.
+func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Source, roles *identity.Roles) error {
+	cfg, logger := n.cfg, n.logger
+	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger, IndexTypes: custody.SharingTypes, Observer: m,
+		MaxPayload: service.PayloadLimit(cfg.MaxSecretSize)})
 	if err != nil {
 		return err
 	}
-	defer log.Close()
+	n.closers = append(n.closers, func() { log.Close() })
+	// The one way this Nexus writes its log: custody before the command
+	// loop runs, the loop after.
+	committer := commit.NewLocal(log)
 	keepers, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src,
 		Server: identity.AuthorizeRoles(roles.IsKeeper), Timeout: 10 * time.Second, Retries: -1, Logger: logger})
 	if err != nil {
 		return err
 	}
-	defer keepers.Close()
-	var custody *Custody // onUnseal runs only after it is set
+	n.closers = append(n.closers, func() { keepers.Close() })
+	var cu *custody.Custody // onUnseal runs only after it is set
 	var projMu sync.Mutex
 	var proj *projections.Projection
-	defer func() {
+	n.closers = append(n.closers, func() {
 		projMu.Lock()
 		defer projMu.Unlock()
 		if proj != nil {
 			proj.Close()
 		}
-	}()
+	})
 	onUnseal := func(ctx context.Context, rootKey []byte) error {
 		key, err := projections.KeyFromRoot(rootKey)
 		if err != nil {
@@ -111,100 +181,93 @@ func Run(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		if err != nil {
 			return err
 		}
-		svc, err := NewService(ctx, log, p, roles, custody.withKey, cfg.MaxSecretVersions, logger)
+		svc, err := service.New(ctx, service.Config{Log: log, Commit: committer, Proj: p, Roles: roles, WithKey: cu.WithKey,
+			MaxVersions: cfg.MaxSecretVersions, MaxValue: cfg.MaxSecretSize, Metrics: m, Logger: logger})
 		if err != nil {
 			p.Close()
 			return err
 		}
-		if cfg.MaxSecretSize > 0 {
-			svc.maxValue = cfg.MaxSecretSize
-		}
-		svc.metrics = m
-		m.compiled(svc.authz.Load().Rules())
 		projMu.Lock()
 		proj = p
 		projMu.Unlock()
-		custody.background(svc.Run)
-		custody.background(func(ctx context.Context) { svc.RetainEvery(ctx, cfg.RetentionInterval, custody.cfg.Self) })
-		custody.service.Store(svc)
+		cu.Go(svc.Run)
+		cu.Go(func(ctx context.Context) { svc.RetainEvery(ctx, cfg.RetentionInterval, cfg.Custody.Self) })
+		cu.SetService(svc)
 		return nil
 	}
-	custody, err = NewCustody(cfg.Custody, log, keepers, logger, onUnseal)
-	if err != nil {
-		return err
-	}
-	defer custody.Close()
-	custody.metrics = m
-	m.watch(custody, log, func() projectionLag {
-		if svc := custody.service.Load(); svc != nil {
-			return svc
-		}
-		return nil
-	})
+	// One client per keeper that accepts only an identity that may
+	// answer at that keeper's position.
+	var pinned []*transport.Client
 	for i := range cfg.Custody.Keepers {
 		kc, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Timeout: 10 * time.Second, Retries: -1, Logger: logger,
 			Server: identity.AuthorizeRoles(func(id spiffeid.ID) bool { return roles.IsKeeperAt(id, i+1) })})
 		if err != nil {
 			return err
 		}
-		defer kc.Close()
-		custody.pinned = append(custody.pinned, kc)
+		n.closers = append(n.closers, func() { kc.Close() })
+		pinned = append(pinned, kc)
 	}
-	srv, err := transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), MaxConnections: cfg.MaxConnections, Logger: logger, Metrics: m.transport},
-		custodyRoutes(custody, roles))
+	cu, err = custody.New(cfg.Custody, custody.Deps{Log: log, Commit: committer, Keepers: keepers, Pinned: pinned, Metrics: m, Logger: logger, OnUnseal: onUnseal})
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, srv, custody, logger)
+	n.closers = append(n.closers, cu.Close)
+	n.custody = cu
+	cu.Watch(m)
+	n.srv, err = transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), MaxConnections: cfg.MaxConnections, Logger: logger, Metrics: m.Transport},
+		cu.Routes(roles))
+	return err
 }
 
-func serve(ctx context.Context, cfg Config, srv *transport.Server, custody *Custody, logger *slog.Logger) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", cfg.TLSAddr)
-	if err != nil {
-		return fmt.Errorf("nexus: listen %s: %w", cfg.TLSAddr, err)
+// Serve serves the API on apiLn and, if opsLn is not nil, /healthz,
+// /readyz and /metrics on opsLn, until ctx ends; meanwhile it recovers
+// the root key and keeps the Keepers' shards up to date. Then it stops
+// its background work and closes n. It may be called once.
+func (n *Nexus) Serve(ctx context.Context, apiLn, opsLn net.Listener) error {
+	if !n.served.CompareAndSwap(false, true) {
+		return errors.New("nexus: Serve called twice")
 	}
+	defer n.Close()
+	cfg := n.cfg
 	opsAddr := ""
-	var ops *http.Server
-	if cfg.OpsAddr != "" {
-		ol, err := lc.Listen(ctx, "tcp", cfg.OpsAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("nexus: listen %s: %w", cfg.OpsAddr, err)
-		}
-		opsAddr = ol.Addr().String()
-		ops = &http.Server{Handler: opsHandler(custody, cfg.Metrics), ReadHeaderTimeout: 5 * time.Second,
+	if opsLn != nil {
+		opsAddr = opsLn.Addr().String()
+		ops := &http.Server{Handler: opsHandler(n.custody, cfg.Metrics), ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-		go ops.Serve(ol)
+		go ops.Serve(opsLn)
 		defer ops.Close()
 	}
-	logger.Info("nexus listening", "api", ln.Addr().String(), "ops", opsAddr, "keepers", len(cfg.Custody.Keepers))
+	n.logger.Info("nexus listening", "api", apiLn.Addr().String(), "ops", opsAddr, "keepers", len(cfg.Custody.Keepers))
 	if cfg.Ready != nil {
-		cfg.Ready(ln.Addr().String(), opsAddr)
+		cfg.Ready(apiLn.Addr().String(), opsAddr)
 	}
 	life, stop := context.WithCancel(ctx)
-	custody.life = life
-	custody.background(custody.WatchKeepers)
-	custody.background(func(ctx context.Context) {
-		custody.Recover(ctx)
-		if sealed, _ := custody.Sealed(); !sealed {
-			custody.Distribute(ctx)
-		}
-		custody.DistributeEvery(ctx)
-	})
-	err = srv.Serve(ctx, ln)
+	n.custody.Start(life)
+	err := n.srv.Serve(ctx, apiLn)
 	// Background work ends before the log and the key are closed.
 	stop()
-	custody.bg.Wait()
+	n.custody.Wait()
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return nil
 	}
 	return err
 }
 
+// Close drops the root key and closes the projection, the keeper
+// clients and the log, last opened first. Serve calls it on return;
+// later calls do nothing.
+func (n *Nexus) Close() error {
+	n.closeOnce.Do(func() {
+		for i := len(n.closers) - 1; i >= 0; i-- {
+			n.closers[i]()
+		}
+	})
+	return nil
+}
+
 // opsHandler serves /healthz (the process is up), /readyz (the root key
 // is back and Nexus can record; otherwise 503 and why) and /metrics.
-func opsHandler(c *Custody, reg *prometheus.Registry) http.Handler {
+func opsHandler(c *custody.Custody, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", telemetry.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
@@ -214,7 +277,7 @@ func opsHandler(c *Custody, reg *prometheus.Registry) http.Handler {
 			fmt.Fprintln(w, "sealed:", reason)
 			return
 		}
-		if svc := c.service.Load(); svc != nil {
+		if svc := c.Service(); svc != nil {
 			if why := svc.Unready(); why != "" {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				fmt.Fprintln(w, "not ready:", why)

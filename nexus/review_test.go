@@ -4,118 +4,11 @@ package nexus
 // failed before its fix.
 
 import (
-	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"io"
 	"net/http"
-	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/spikeledger/spike/api"
-	"github.com/spikeledger/spike/eventlog"
-	"github.com/spikeledger/spike/internal/identity"
-	"github.com/spikeledger/spike/internal/shamir"
-	"github.com/spikeledger/spike/internal/transport"
 )
-
-func (c *cluster) reviewCustody(t *testing.T, threshold int, onUnseal func(context.Context, []byte) error) (*Custody, *eventlog.Log) {
-	t.Helper()
-	ctx := context.Background()
-	log, err := eventlog.Open(ctx, filepath.Join(c.dir, "events.db"), eventlog.Options{Logger: c.logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { log.Close() })
-	src := c.source("/spike/nexus")
-	kc, err := transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Server: identity.AuthorizeRoles(c.roles.IsKeeper), Retries: -1, Timeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(kc.Close)
-	cu, err := NewCustody(CustodyConfig{Keepers: c.keepers, Shares: len(c.keepers), Threshold: threshold, Self: "spiffe://spike.test/spike/nexus"}, log, kc, c.logger(), onUnseal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cu.Close)
-	return cu, log
-}
-
-// Finding: on a never-bootstrapped system, operator restore accepts any
-// threshold of shards, and Log.Unlock on a fresh log adopts whatever key
-// they combine to. A restore-role caller chooses the root key.
-func TestRestoreRefusedBeforeBootstrap(t *testing.T) {
-	c := newCluster(t, 3)
-	cu, _ := c.reviewCustody(t, 2, func(context.Context, []byte) error { return nil })
-	ctx := context.Background()
-	var chosen [32]byte
-	chosen[31] = 7 // attacker's key
-	shares, _, err := shamir.Split(&chosen, shamir.Params{Shares: 3, Threshold: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res RestoreResult
-	for _, s := range shares[:2] {
-		if res, err = cu.Restore(ctx, "spiffe://spike.test/spike/pilot/role/restore", s); err != nil {
-			break
-		}
-	}
-	if err == nil && res.Restored {
-		var got [32]byte
-		cu.withKey(func(k []byte) error { copy(got[:], k); return nil })
-		boot, _ := cu.Bootstrapped(ctx)
-		t.Fatalf("restore on a fresh, never-bootstrapped system unsealed Nexus (key is the caller's choice: %v; bootstrapped recorded: %v)", got == chosen, boot)
-	}
-}
-
-// Finding: two concurrent bootstrap verifications (Bootstrap retrying
-// after a client timeout) both unseal: onUnseal (projections.Open) runs
-// twice, the first LockedKey is leaked without Destroy, and two
-// Bootstrapped events are recorded.
-func TestConcurrentVerifyUnsealsOnce(t *testing.T) {
-	c := newCluster(t, 3)
-	var opened atomic.Int32
-	cu, log := c.reviewCustody(t, 2, func(context.Context, []byte) error {
-		opened.Add(1)
-		time.Sleep(50 * time.Millisecond)
-		return nil
-	})
-	var key [32]byte
-	rand.Read(key[:])
-	key[0] &= 0x7f
-	shares, _, err := shamir.Split(&key, shamir.Params{Shares: 3, Threshold: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := c.client("/spike/bootstrap", c.roles.IsKeeper)
-	for i, url := range c.keepers {
-		c.contribute(kc, url, shares[i].Value)
-	}
-	block, _ := aes.NewCipher(key[:])
-	gcm, _ := cipher.NewGCM(block)
-	nonce := make([]byte, gcm.NonceSize())
-	rand.Read(nonce)
-	req := api.BootstrapVerifyRequest{Nonce: nonce, Ciphertext: gcm.Seal(nil, nonce, []byte("verify"), nil)}
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() {
-			if _, err := cu.VerifyBootstrap(ctx, "spiffe://spike.test/spike/bootstrap", req); err != nil {
-				t.Log("verify:", err)
-			}
-		})
-	}
-	wg.Wait()
-	n := 0
-	log.ScanBack(ctx, func(eventlog.Record) bool { n++; return true }, sharingTypes[0])
-	if opened.Load() != 1 || n != 1 {
-		t.Fatalf("concurrent verifications: onUnseal ran %d times, %d bootstrapped events; want 1 and 1", opened.Load(), n)
-	}
-}
 
 // Finding: Custody splits with the configured threshold, not the recorded
 // one. Changing SPIKE_SHAMIR_THRESHOLD after bootstrap makes Distribute

@@ -14,13 +14,14 @@ import (
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/service"
 	"github.com/spikeledger/spike/projections"
 )
 
 // call makes one API call as the SPIFFE ID at path.
 func (c *cluster) call(t testing.TB, n *nexusProc, who string, op api.Op, req, resp any) error {
 	t.Helper()
-	return c.client(who, c.roles.IsNexus).Do(context.Background(), transport.Call{BaseURL: n.api, Path: op.Path(), Action: string(op.Action()), Request: req, Response: resp})
+	return c.Client(who, c.Roles.IsNexus).Do(context.Background(), transport.Call{BaseURL: n.api, Path: op.Path(), Action: string(op.Action()), Request: req, Response: resp})
 }
 
 func status4xx(err error) int {
@@ -101,7 +102,7 @@ func TestSecretsAndPolicies(t *testing.T) {
 		t.Fatalf("missing path: %v", err)
 	}
 	// A version over 1 MiB is refused and changes nothing.
-	huge := api.SecretPutRequest{Path: "db/creds", Values: map[string]string{"blob": strings.Repeat("x", DefaultMaxSecretSize)}}
+	huge := api.SecretPutRequest{Path: "db/creds", Values: map[string]string{"blob": strings.Repeat("x", service.DefaultMaxSecretSize)}}
 	if err := c.call(t, n, superuser, api.OpSecretPut, huge, nil); status4xx(err) != 400 {
 		t.Fatalf("oversized put: %v", err)
 	}
@@ -159,7 +160,7 @@ func TestSecretsAndPolicies(t *testing.T) {
 
 	// The audit trail: one secret.read per get, one access.denied per refusal.
 	ctx := context.Background()
-	log, err := eventlog.Open(ctx, filepath.Join(c.dir, "events.db"), eventlog.Options{Logger: c.logger()})
+	log, err := eventlog.Open(ctx, filepath.Join(c.Dir, "events.db"), eventlog.Options{Logger: c.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestConcurrentWritesLoseNothing(t *testing.T) {
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
-			cl := c.client(superuser, c.roles.IsNexus)
+			cl := c.Client(superuser, c.Roles.IsNexus)
 			for i := range each {
 				err := cl.Do(context.Background(), transport.Call{BaseURL: n.api, Path: api.PathSecrets,
 					Request: api.SecretPutRequest{Path: "hot", Values: map[string]string{"w": fmt.Sprint(w, "-", i)}}})
@@ -237,7 +238,7 @@ func TestHostileInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := func(path, action string, body any) int {
-		err := c.client(superuser, c.roles.IsNexus).Do(context.Background(), transport.Call{BaseURL: n.api, Path: path, Action: action, Request: body})
+		err := c.Client(superuser, c.Roles.IsNexus).Do(context.Background(), transport.Call{BaseURL: n.api, Path: path, Action: action, Request: body})
 		return status4xx(err)
 	}
 	for _, tc := range []struct {

@@ -3,9 +3,7 @@ package nexus
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"runtime"
 	"sync"
 	"testing"
@@ -14,75 +12,6 @@ import (
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/internal/transport"
 )
-
-// TestSubmitEndsWithTheLoop: a command submitted after the loop stopped,
-// or queued when it stops, is answered 503 instead of waiting forever.
-func TestSubmitEndsWithTheLoop(t *testing.T) {
-	t.Parallel()
-	s := &Service{cmds: make(chan *command, 8), stopped: make(chan struct{}), applier: newApplier(nil, slog.New(slog.DiscardHandler)), queued: make(chan queuedReads, 1), metrics: newMetrics(nil)}
-	ctx, cancel := context.WithCancel(context.Background())
-	running := make(chan struct{})
-	release := make(chan struct{})
-	loopDone := make(chan struct{})
-	go func() { s.Run(ctx); close(loopDone) }()
-
-	// The first command holds the loop in its build step while a second
-	// one queues behind it; then the loop's context ends.
-	first := make(chan transport.Response, 1)
-	go func() {
-		first <- s.submit(&command{ctx: context.Background(), key: "a", reply: make(chan transport.Response, 1),
-			build: func(context.Context) outcome {
-				close(running)
-				<-release
-				return answerNow(transport.Response{})
-			}})
-	}()
-	<-running
-	second := make(chan transport.Response, 1)
-	go func() {
-		second <- s.submit(&command{ctx: context.Background(), key: "b", reply: make(chan transport.Response, 1),
-			build: func(context.Context) outcome { return answerNow(transport.Response{}) }})
-	}()
-	cancel()
-	close(release)
-	wait := func(name string, ch <-chan transport.Response) transport.Response {
-		t.Helper()
-		select {
-		case r := <-ch:
-			return r
-		case <-time.After(30 * time.Second):
-			t.Fatalf("%s: submit still waiting 30 s after the loop stopped", name)
-		}
-		return transport.Response{}
-	}
-	if r := wait("first", first); r.Status != 0 {
-		t.Errorf("the command being built = %d, want its own answer", r.Status)
-	}
-	if r := wait("second", second); r.Status != 0 && r.Status != http.StatusServiceUnavailable {
-		t.Errorf("the queued command = %d, want its answer or 503", r.Status)
-	}
-	<-loopDone
-	third := make(chan transport.Response, 1)
-	go func() {
-		third <- s.submit(&command{ctx: context.Background(), key: "c", reply: make(chan transport.Response, 1),
-			build: func(context.Context) outcome { return answerNow(transport.Response{}) }})
-	}()
-	if r := wait("after stop", third); r.Status != http.StatusServiceUnavailable {
-		t.Errorf("after the loop stopped = %d, want 503", r.Status)
-	}
-
-	// A caller whose context ends stops waiting too.
-	s2 := &Service{cmds: make(chan *command, 8), stopped: make(chan struct{}), metrics: newMetrics(nil)}
-	cctx, ccancel := context.WithCancel(context.Background())
-	fourth := make(chan transport.Response, 1)
-	go func() {
-		fourth <- s2.submit(&command{ctx: cctx, key: "d", reply: make(chan transport.Response, 1)})
-	}()
-	ccancel()
-	if r := wait("cancelled caller", fourth); r.Status != http.StatusServiceUnavailable {
-		t.Errorf("cancelled caller = %d, want 503", r.Status)
-	}
-}
 
 // TestStopWhileBusy stops Nexus again and again while every kind of work
 // is in flight: puts, audited gets, deletes, policy changes, restores,
@@ -137,8 +66,8 @@ func TestStopWhileBusy(t *testing.T) {
 // busyCaller sends one kind of request (by w) until ctx ends, ignoring
 // the answers: only that they end matters here.
 func busyCaller(ctx context.Context, c *cluster, t *testing.T, n *nexusProc, w int) {
-	cl := c.client(superuser, c.roles.IsNexus)
-	rec := c.client("/spike/pilot/role/recover", c.roles.IsNexus)
+	cl := c.Client(superuser, c.Roles.IsNexus)
+	rec := c.Client("/spike/pilot/role/recover", c.Roles.IsNexus)
 	for i := 0; ctx.Err() == nil; i++ {
 		path := fmt.Sprintf("busy/%d", i%4)
 		var call transport.Call

@@ -18,6 +18,8 @@ import (
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/nexus/internal/custody"
+	"github.com/spikeledger/spike/nexus/internal/service"
 )
 
 // Callers of the sweep, by SPIFFE ID path.
@@ -117,7 +119,7 @@ func sweptOps(t *testing.T, roles *identity.Roles) []api.Op {
 		byName[op.String()] = op
 	}
 	var ops []api.Op
-	for _, r := range custodyRoutes(&Custody{}, roles) {
+	for _, r := range (&custody.Custody{}).Routes(roles) {
 		op, ok := byName[r.Name]
 		if !ok || op.Path() != r.Path || string(op.Action()) != r.Action {
 			t.Fatalf("route %q (%s?action=%s) is no api.Op: the sweep cannot build its cases", r.Name, r.Path, r.Action)
@@ -224,7 +226,7 @@ func fieldCases() []sweepCase {
 		c("invalid UTF-8 in the path", api.OpSecretGet, "", "{\"path\":\"a\xffb\"}", bad, api.CodeBadRequest, none),
 		c("key with a dot", api.OpSecretPut, "", `{"path":"ok/path","values":{"db.host":"v"}}`, bad, api.CodeBadRequest, none),
 		c("key with a newline", api.OpSecretPut, "", `{"path":"ok/path","values":{"a\nb":"v"}}`, bad, api.CodeBadRequest, none),
-		c("values over the size limit", api.OpSecretPut, "", `{"path":"ok/path","values":{"k":"`+strings.Repeat("v", DefaultMaxSecretSize+1)+`"}}`, bad, api.CodeBadRequest, none),
+		c("values over the size limit", api.OpSecretPut, "", `{"path":"ok/path","values":{"k":"`+strings.Repeat("v", service.DefaultMaxSecretSize+1)+`"}}`, bad, api.CodeBadRequest, none),
 		c("values of the wrong type", api.OpSecretPut, "", `{"path":"ok/path","values":[1]}`, bad, api.CodeBadRequest, none),
 		c("path of the wrong type", api.OpSecretGet, "", `{"path":17}`, bad, api.CodeBadRequest, none),
 		c("version of the wrong type", api.OpSecretGet, "", `{"path":"ok/path","version":"two"}`, bad, api.CodeBadRequest, none),
@@ -289,9 +291,9 @@ func (s *sweeper) client(who string) *http.Client {
 	if hc, ok := s.clients[who]; ok {
 		return hc
 	}
-	src := s.c.source(who)
+	src := s.c.Source(who)
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: tlsconfig.MTLSClientConfig(src, src, identity.AuthorizeRoles(s.c.roles.IsNexus))}}
+		TLSClientConfig: tlsconfig.MTLSClientConfig(src, src, identity.AuthorizeRoles(s.c.Roles.IsNexus))}}
 	s.t.Cleanup(hc.CloseIdleConnections)
 	s.clients[who] = hc
 	return hc
@@ -435,7 +437,7 @@ func TestHostileSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ops := sweptOps(t, c.roles)
+	ops := sweptOps(t, c.Roles)
 	var cases []sweepCase
 	for _, op := range ops {
 		if _, ok := validBodies[op]; !ok {
@@ -488,8 +490,8 @@ func TestHostileHandshakes(t *testing.T) {
 	s := &sweeper{t: t, c: c, n: n, clients: map[string]*http.Client{}}
 	head := s.settled()
 
-	superID := spiffeid.RequireFromPath(c.ca.TrustDomain(), superuser)
-	expired, err := c.ca.Issue(superID, time.Nanosecond)
+	superID := spiffeid.RequireFromPath(c.CA.TrustDomain(), superuser)
+	expired, err := c.CA.Issue(superID, time.Nanosecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +504,7 @@ func TestHostileHandshakes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherCA, err := identity.NewDevCA(c.ca.TrustDomain(), time.Hour)
+	otherCA, err := identity.NewDevCA(c.CA.TrustDomain(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,7 +514,7 @@ func TestHostileHandshakes(t *testing.T) {
 	}
 	// The server is verified with the real bundle: only the client's
 	// certificate is hostile.
-	bundle := c.ca.Bundle()
+	bundle := c.CA.Bundle()
 	for _, tc := range []struct {
 		name string
 		svid *x509svid.SVID
@@ -522,9 +524,9 @@ func TestHostileHandshakes(t *testing.T) {
 		{"own trust domain, another CA", impostor},
 		{"no certificate", nil},
 	} {
-		conf := tlsconfig.TLSClientConfig(bundle, identity.AuthorizeRoles(c.roles.IsNexus))
+		conf := tlsconfig.TLSClientConfig(bundle, identity.AuthorizeRoles(c.Roles.IsNexus))
 		if tc.svid != nil {
-			conf = tlsconfig.MTLSClientConfig(identity.NewStaticSource(tc.svid, bundle), bundle, identity.AuthorizeRoles(c.roles.IsNexus))
+			conf = tlsconfig.MTLSClientConfig(identity.NewStaticSource(tc.svid, bundle), bundle, identity.AuthorizeRoles(c.Roles.IsNexus))
 		}
 		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: conf}}
 		resp, err := hc.Post(n.api+target(api.OpSecretGet), api.ContentTypeJSON, strings.NewReader(validBodies[api.OpSecretGet]))

@@ -1,0 +1,22 @@
+// Package service is Nexus's secret service once the root key is back:
+// SPIKE v0.8's routes and spike's extensions over one event log, every
+// change and every audited read made by one writer, the command loop
+// (service.go), which commits through a commit.Committer and answers only
+// once its events are durable. Nexus (package nexus) builds a Service
+// when it unseals and routes every request but custody's to Handler.
+//
+// # What is an event
+//
+// Which requests become events is one rule, stated once for those who
+// audit: docs/auditor.md, "What is an event". Its steps are the code's:
+// admit decodes, authorises (allow records access.denied), then
+// validates, so a 400 for the body is never an event; a write refused by
+// the state it found records request.refused through refuse, with the
+// api.Reason its caller is given (refusal.outcome maps it to not_found or
+// conflict); a get that finds nothing records its secret.read. Every such
+// event is appended through the command loop before the answer leaves.
+// The routes served while sealed (custody's, in package custody) record no
+// refusal. TestEveryRefusedWriteIsOneEvent and
+// TestEveryRouteRecordsItsDenial hold the code to the rule; a change to
+// either changes that section too.
+package service
