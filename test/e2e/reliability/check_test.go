@@ -33,8 +33,8 @@ type report struct {
 	Events    int `json:"events"`    // secret.read events counted
 	Decrypted int `json:"decrypted"` // acknowledged encrypts decrypted
 	Policies  int `json:"policies"`
-	// Uncertain counts paths whose deleted states were not compared
-	// because a delete or undelete of unknown outcome touched them.
+	// Uncertain counts versions whose deleted states were not compared
+	// because a delete or undelete of unknown outcome was their last.
 	Uncertain int `json:"uncertain"`
 	// VerifierKey is the checkpoint verifier key Nexus reports, for the
 	// offline verification that follows.
@@ -50,7 +50,7 @@ type pathModel struct {
 	unknown   map[string]bool // values of puts of unknown outcome
 	gets      []entry         // acknowledged gets
 	deleted   map[int]bool    // deleted state after the acknowledged deletes and undeletes
-	uncertain bool            // a delete or undelete of unknown outcome
+	uncertain map[int]bool    // versions whose last delete or undelete had an unknown outcome
 	problems  []string
 }
 
@@ -95,7 +95,7 @@ func readJournal(path string) (*journal, error) {
 func (j *journal) path(p string) *pathModel {
 	m := j.paths[p]
 	if m == nil {
-		m = &pathModel{acked: map[int]string{}, unknown: map[string]bool{}, deleted: map[int]bool{}}
+		m = &pathModel{acked: map[int]string{}, unknown: map[string]bool{}, deleted: map[int]bool{}, uncertain: map[int]bool{}}
 		j.paths[p] = m
 	}
 	return m
@@ -123,11 +123,8 @@ func (j *journal) add(e entry) {
 		}
 	case opDelete, opUndelete:
 		m := j.path(e.Path)
-		if !ok {
-			m.uncertain = true
-		}
 		for _, v := range e.Versions {
-			m.deleted[v] = e.Op == opDelete
+			m.deleted[v], m.uncertain[v] = e.Op == opDelete, !ok
 		}
 	case opEncrypt:
 		if ok {
@@ -274,7 +271,7 @@ func (ch *checker) path(ctx context.Context, p string, m *pathModel) error {
 		if isDeleted {
 			deleted = append(deleted, info.Version)
 		}
-		if !m.uncertain && isDeleted != m.deleted[info.Version] {
+		if !m.uncertain[info.Version] && isDeleted != m.deleted[info.Version] {
 			errs = append(errs, fmt.Errorf("%s: version %d deleted %v, but the acknowledged deletes and undeletes leave it deleted %v", p, info.Version, isDeleted, m.deleted[info.Version]))
 		}
 	}
@@ -285,12 +282,8 @@ func (ch *checker) path(ctx context.Context, p string, m *pathModel) error {
 	if m.last > n {
 		errs = append(errs, fmt.Errorf("%s: version %d was acknowledged, but the path has only %d", p, m.last, n))
 	}
-	for len(deleted) > 0 {
-		batch := deleted[:min(len(deleted), api.MaxVersionsListed)]
-		deleted = deleted[len(batch):]
-		if _, err := ch.c.UndeleteVersions(ctx, p, batch...); err != nil {
-			return errors.Join(append(errs, fmt.Errorf("%s: undelete to read back: %w", p, err))...)
-		}
+	if err := inBatches(deleted, func(vs []int) error { _, err := ch.c.UndeleteVersions(ctx, p, vs...); return err }); err != nil {
+		return errors.Join(append(errs, fmt.Errorf("%s: undelete to read back: %w", p, err))...)
 	}
 	values := map[int]string{}
 	used := map[string]int{}
@@ -312,6 +305,11 @@ func (ch *checker) path(ctx context.Context, p string, m *pathModel) error {
 		}
 		used[got] = v
 	}
+	// Deleted again, the path is as the load left it, and a second check
+	// finds what the first did.
+	if err := inBatches(deleted, func(vs []int) error { _, err := ch.c.DeleteVersions(ctx, p, vs...); return err }); err != nil {
+		errs = append(errs, fmt.Errorf("%s: delete again after reading back: %w", p, err))
+	}
 	for _, g := range m.gets {
 		if values[g.Version] != g.Value {
 			errs = append(errs, fmt.Errorf("%s: an acknowledged get read %q as version %d, which holds %q", p, g.Value, g.Version, values[g.Version]))
@@ -319,8 +317,10 @@ func (ch *checker) path(ctx context.Context, p string, m *pathModel) error {
 	}
 	ch.count(func(r *report) {
 		r.Versions += n
-		if m.uncertain {
-			r.Uncertain++
+		for _, u := range m.uncertain {
+			if u {
+				r.Uncertain++
+			}
 		}
 	})
 	return errors.Join(errs...)
@@ -394,6 +394,18 @@ func (ch *checker) policy(ctx context.Context, pm *policyModel) error {
 		return nil
 	}
 	return fmt.Errorf("policy %s: path pattern %q, acknowledged as %q (or, of unknown outcome, %q)", pm.name, state, pm.last, pm.possible)
+}
+
+// inBatches calls f with vs in batches as long as a request may list.
+func inBatches(vs []int, f func([]int) error) error {
+	for len(vs) > 0 {
+		batch := vs[:min(len(vs), api.MaxVersionsListed)]
+		vs = vs[len(batch):]
+		if err := f(batch); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func versionList(vs []api.SecretVersionInfo) []int {

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,16 +77,17 @@ func TestCrashLoop(t *testing.T) {
 		}
 		t.Errorf("loss: %s", p)
 	}
+	forgeriesCaught(t, tb, d, journal)
 
 	d.Nexus().Stop(t)
 	size := verifyLog(t, d, rep.VerifierKey)
 	compareDigests(t, d, key[:])
 	rebuilt := nexusRebuilds(t, d)
 	t.Logf("crash loop: %d crashes in %v; acknowledged %d ops (%s); unknown outcome %d (%s); failed %d; "+
-		"checked %d paths, %d versions, %d reads against %d secret.read events, %d decrypts, %d policies; "+
+		"checked %d paths, %d versions (%d of uncertain deleted state), %d reads against %d secret.read events, %d decrypts, %d policies; "+
 		"%d losses; log of %d events verifies offline; projection digest equals a full rebuild's; nexus rebuilt its projection %d times",
 		crashes, time.Since(begin).Round(time.Second), total(sum.Acked), byKind(sum.Acked), total(sum.Unknown), byKind(sum.Unknown), total(sum.Failed),
-		rep.Paths, rep.Versions, rep.Reads, rep.Events, rep.Decrypted, rep.Policies, len(rep.Problems), size, rebuilt)
+		rep.Paths, rep.Versions, rep.Uncertain, rep.Reads, rep.Events, rep.Decrypted, rep.Policies, len(rep.Problems), size, rebuilt)
 }
 
 // rootKey has the recover role write the recovery files and rebuilds the
@@ -132,6 +134,56 @@ func check(t *testing.T, tb *system.Testbed, d *system.Deployment, journal strin
 		t.Fatal("the check role reports no verifier key")
 	}
 	return rep
+}
+
+// forgeriesCaught is the checks' control: a journal of two paths' real
+// entries with three forged ones added (a put acknowledged with a version
+// the path never had, a get that read a value never written, an encrypt
+// whose plaintext is not its envelope's) must give a problem for each
+// forgery and no other.
+func forgeriesCaught(t *testing.T, tb *system.Testbed, d *system.Deployment, journal string) {
+	t.Helper()
+	p0, p1 := workerPath(1, 0), workerPath(1, 1)
+	b, err := os.ReadFile(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []entry
+	var envelope *entry
+	for line := range strings.Lines(string(b)) {
+		var e entry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("journal: %v", err)
+		}
+		switch {
+		case e.Path == p0 || e.Path == p1:
+			kept = append(kept, e)
+		case e.Op == opEncrypt && e.Outcome == acked && envelope == nil:
+			envelope = &e
+		}
+	}
+	if envelope == nil {
+		t.Fatal("the journal holds no acknowledged encrypt")
+	}
+	kept = append(kept,
+		entry{Worker: 1, Op: opPut, Outcome: acked, Path: p0, Version: 999_999, Value: "forged-put"},
+		entry{Worker: 1, Op: opGet, Outcome: acked, Path: p1, Version: 1, Value: "forged-get"},
+		entry{Worker: 1, Op: opEncrypt, Outcome: acked, Value: "forged-plain", Envelope: envelope.Envelope})
+	forged := filepath.Join(d.Dir(), "forged.jsonl")
+	if err := writeJournal(forged, [][]entry{kept}); err != nil {
+		t.Fatal(err)
+	}
+	rep := check(t, tb, d, forged)
+	for _, want := range []string{p0 + ": version 999999 was acknowledged", `read "forged-get" as version 1`, `envelope of "forged-plain" decrypts to`} {
+		if !slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, want) }) {
+			t.Errorf("the checks miss a forgery: no problem says %q; problems: %q", want, rep.Problems)
+		}
+	}
+	for _, p := range rep.Problems {
+		if !strings.HasPrefix(p, p0+":") && !strings.HasPrefix(p, p1+":") && !strings.Contains(p, "forged-plain") {
+			t.Errorf("the checks of a journal with three forgeries find another problem: %s", p)
+		}
+	}
 }
 
 // verifyLog verifies the stopped Nexus's event log offline with the

@@ -71,7 +71,8 @@ type entry struct {
 	Path    string `json:"path,omitempty"`
 	// Version is the version a put wrote or a get read.
 	Version int `json:"version,omitempty"`
-	// Versions are the versions a delete or undelete changed.
+	// Versions are the versions a delete or undelete named: after it,
+	// acknowledged, they are deleted or not, whatever they were before.
 	Versions []int `json:"versions,omitempty"`
 	// Value is what a put wrote or a get read, or an encrypt's plaintext.
 	Value    string              `json:"value,omitempty"`
@@ -317,10 +318,10 @@ func (w *worker) round(ctx context.Context) {
 		w.record(err, entry{Op: opGet, Path: path})
 	}
 	if w.rng.IntN(3) == 0 {
-		ch, err := w.c.DeleteVersions(ctx, path, v)
-		if w.record(err, entry{Op: opDelete, Path: path, Versions: changed(ch)}) && w.rng.IntN(2) == 0 {
-			ch, err := w.c.UndeleteVersions(ctx, path, v)
-			w.record(err, entry{Op: opUndelete, Path: path, Versions: changed(ch)})
+		_, err := w.c.DeleteVersions(ctx, path, v)
+		if w.record(err, entry{Op: opDelete, Path: path, Versions: []int{v}}) && w.rng.IntN(2) == 0 {
+			_, err := w.c.UndeleteVersions(ctx, path, v)
+			w.record(err, entry{Op: opUndelete, Path: path, Versions: []int{v}})
 		}
 	}
 	plain := fmt.Sprintf("plain-w%d-n%d", w.id, w.n)
@@ -358,11 +359,4 @@ func (w *worker) policyChange(ctx context.Context) {
 func (w *worker) mismatch(err error) {
 	w.tally.mismatches.Add(1)
 	w.tally.note("mismatch", err)
-}
-
-func changed(ch *sdk.VersionChange) []int {
-	if ch == nil {
-		return nil
-	}
-	return ch.Versions
 }
