@@ -1,0 +1,233 @@
+//go:build linux
+
+package reliability
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spikeledger/spike/test/e2e/system"
+)
+
+// The soak's settings: how long (default 2m, what `make test` runs;
+// `make soak` sets 10m) and, if set, where to copy the samples' CSV (the
+// deployment's log directory goes with the test).
+const (
+	soakDurationEnv = "SPIKE_SOAK_DURATION"
+	soakCSVEnv      = "SPIKE_SOAK_CSV"
+)
+
+const (
+	defaultSoak = 2 * time.Minute
+	// soakWorkers clients with soakPaths paths each: enough in flight to
+	// keep Nexus busy on two cores, and more paths than any cache holds.
+	soakWorkers = 32
+	soakPaths   = 16
+	// warmupShare of the run is left out of the fits: caches, pools and
+	// the heap grow to their working size first.
+	warmupShare = 0.20
+)
+
+// The growth criteria, per series: growth over the fitted window beyond a
+// tenth of the mean and beyond a floor fails the soak. The floors are
+// what a steady process may drift by without leaking: heap and page
+// cache settling (16 MiB), a few goroutines and connections more at one
+// moment than another (the load keeps 32 connections, each with its
+// goroutines and a file).
+var (
+	memoryGrowth    = growth{Relative: 0.10, Floor: 16 << 20}
+	goroutineGrowth = growth{Relative: 0.10, Floor: 32}
+	fileGrowth      = growth{Relative: 0.10, Floor: 16}
+)
+
+// sample is one look at the Nexus process.
+type sample struct {
+	at         time.Duration // since the load started
+	rss        int64         // VmRSS, bytes
+	anon       int64         // RssAnon, bytes: the heap and stacks, not the mapped files
+	goroutines int           // go_goroutines from /metrics
+	threads    int
+	fds        int
+}
+
+// TestSoak runs 32 clients' mixed load against one Nexus for the soak's
+// duration, sampling the Nexus process every second, and fails on any
+// request that did not succeed and on a growth trend in anonymous
+// resident memory, goroutines or open files after the warm-up. VmRSS is
+// sampled and fitted too but only reported: it includes the pages of the
+// event log that bbolt maps, which grow with the log by design.
+func TestSoak(t *testing.T) {
+	tb := setup(t)
+	dur := defaultSoak
+	if v := os.Getenv(soakDurationEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Second {
+			t.Fatalf("%s=%q: want a duration of 10s or more", soakDurationEnv, v)
+		}
+		dur = d
+	}
+	d := system.Deploy(t, tb, system.DeployOptions{Keepers: 3, Threshold: 2})
+	nexus := d.Nexus()
+	load := startLoad(t, tb, d, workersEnv+"="+strconv.Itoa(soakWorkers), pathsEnv+"="+strconv.Itoa(soakPaths))
+	begin := time.Now()
+	var samples []sample
+	tick := time.NewTicker(time.Second)
+	for time.Since(begin) < dur {
+		<-tick.C
+		if nexus.Exited() {
+			t.Fatalf("nexus exited during the soak: %v\n%s", nexus.Err(), system.Tail(nexus.Log()))
+		}
+		if load.exited() {
+			t.Fatalf("the load ended by itself\n%s", system.Tail(load.stderr))
+		}
+		s, err := sampleProc(nexus.Pid(), d.NexusOpsAddr())
+		if err != nil {
+			t.Fatalf("sample nexus: %v", err)
+		}
+		s.at = time.Since(begin)
+		samples = append(samples, s)
+	}
+	tick.Stop()
+	sum := load.stop(t)
+	took := time.Since(begin)
+
+	csv := writeSamples(t, d, samples)
+	acked := total(sum.Acked)
+	t.Logf("soak: %v, %d clients; %d acknowledged ops (%.0f/s: %s); %d failed, %d unknown outcome, %d mismatches; samples in %s",
+		took.Round(time.Second), soakWorkers, acked, float64(acked)/took.Seconds(), byKind(sum.Acked),
+		total(sum.Failed), total(sum.Unknown), sum.Mismatches, csv)
+	if n := total(sum.Failed) + total(sum.Unknown) + sum.Mismatches; n > 0 {
+		t.Errorf("%d requests did not succeed during the soak; the first: %q", n, sum.Errors)
+	}
+	if acked == 0 {
+		t.Error("the soak acknowledged nothing")
+	}
+
+	warmup := warmupShare * dur.Seconds()
+	series := []struct {
+		name  string
+		unit  float64 // divides values for the report
+		uname string
+		crit  *growth // nil: reported, not judged
+		value func(s sample) float64
+	}{
+		{"VmRSS", 1 << 20, "MiB", nil, func(s sample) float64 { return float64(s.rss) }},
+		{"RssAnon", 1 << 20, "MiB", &memoryGrowth, func(s sample) float64 { return float64(s.anon) }},
+		{"goroutines", 1, "", &goroutineGrowth, func(s sample) float64 { return float64(s.goroutines) }},
+		{"threads", 1, "", nil, func(s sample) float64 { return float64(s.threads) }},
+		{"open files", 1, "", &fileGrowth, func(s sample) float64 { return float64(s.fds) }},
+	}
+	xs := make([]float64, len(samples))
+	for i, s := range samples {
+		xs[i] = s.at.Seconds()
+	}
+	var report []string
+	for _, se := range series {
+		ys := make([]float64, len(samples))
+		for i, s := range samples {
+			ys[i] = se.value(s)
+		}
+		tr, err := fitTrend(xs, ys, warmup)
+		if err != nil {
+			t.Fatalf("%s: %v", se.name, err)
+		}
+		line := fmt.Sprintf("%s mean %.1f%s slope %+.3f%s/min (%+.1f%s over the window)",
+			se.name, tr.Mean/se.unit, se.uname, tr.Slope*60/se.unit, se.uname, tr.Projected/se.unit, se.uname)
+		report = append(report, line)
+		if se.crit != nil && se.crit.excessive(tr) {
+			t.Errorf("%s grows after the warm-up: %s; more than %.0f%% of the mean and %.0f%s",
+				se.name, line, se.crit.Relative*100, se.crit.Floor/se.unit, se.uname)
+		}
+	}
+	t.Logf("soak trends after a %v warm-up: %s", time.Duration(warmup*float64(time.Second)).Round(time.Second), strings.Join(report, "; "))
+}
+
+// sampleProc reads one sample of process pid, whose metrics are at
+// http://opsAddr/metrics.
+func sampleProc(pid int, opsAddr string) (sample, error) {
+	var s sample
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, err
+	}
+	for line := range strings.Lines(string(status)) {
+		name, value, _ := strings.Cut(line, ":")
+		fields := strings.Fields(value)
+		if len(fields) == 0 {
+			continue
+		}
+		n, _ := strconv.ParseInt(fields[0], 10, 64)
+		switch name {
+		case "VmRSS":
+			s.rss = n << 10 // kB
+		case "RssAnon":
+			s.anon = n << 10
+		case "Threads":
+			s.threads = int(n)
+		}
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return s, err
+	}
+	s.fds = len(fds)
+	s.goroutines, err = goroutines(opsAddr)
+	return s, err
+}
+
+// goroutines reads go_goroutines from the metrics endpoint.
+func goroutines(opsAddr string) (int, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + opsAddr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("/metrics: %s", resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return 0, fmt.Errorf("go_goroutines %q: %w", v, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			return int(f), nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("/metrics has no go_goroutines")
+}
+
+// writeSamples writes the samples as CSV into the deployment's log
+// directory, and to SPIKE_SOAK_CSV if set, and returns where they are.
+func writeSamples(t *testing.T, d *system.Deployment, samples []sample) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("seconds,vmrss_bytes,rssanon_bytes,goroutines,threads,open_files\n")
+	for _, s := range samples {
+		fmt.Fprintf(&b, "%.3f,%d,%d,%d,%d,%d\n", s.at.Seconds(), s.rss, s.anon, s.goroutines, s.threads, s.fds)
+	}
+	paths := []string{filepath.Join(d.LogDir(), "soak-samples.csv")}
+	if p := os.Getenv(soakCSVEnv); p != "" {
+		paths = append(paths, p)
+	}
+	for _, p := range paths {
+		if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+			t.Fatalf("samples: %v", err)
+		}
+	}
+	return paths[len(paths)-1]
+}
