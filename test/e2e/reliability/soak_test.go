@@ -36,9 +36,10 @@ const (
 	warmupShare = 0.20
 )
 
-// The growth criteria, per series: growth over the fitted window beyond a
-// tenth of the mean and beyond a floor fails the soak. Each floor is what
-// a steady process may legitimately grow by:
+// The growth criteria, per series (see growth): growth over the fitted
+// window beyond a tenth of the mean and beyond a floor, with the window's
+// second half growing as steeply, fails the soak. Each floor is what a
+// steady process may legitimately grow by:
 //
 //   - the Go heap's live floor (the lowest heap in use of each 10 s, as
 //     the collector's saw-tooth bottoms out): 8 MiB, a megabyte a minute
@@ -155,15 +156,15 @@ func TestSoak(t *testing.T) {
 		if se.floor {
 			fx, fy = windowMinima(xs, ys, 10)
 		}
-		tr, err := fitTrend(fx, fy, warmup)
+		tr, late, err := trends(fx, fy, warmup)
 		if err != nil {
 			t.Fatalf("%s: %v", se.name, err)
 		}
-		line := fmt.Sprintf("%s mean %.1f%s slope %+.3f%s/min (%+.1f%s over the window)",
-			se.name, tr.Mean/se.unit, se.uname, tr.Slope*60/se.unit, se.uname, tr.Projected/se.unit, se.uname)
+		line := fmt.Sprintf("%s mean %.1f%s slope %+.3f%s/min (%+.1f%s over the window), second half %+.3f%s/min",
+			se.name, tr.Mean/se.unit, se.uname, tr.Slope*60/se.unit, se.uname, tr.Projected/se.unit, se.uname, late.Slope*60/se.unit, se.uname)
 		report = append(report, line)
-		if se.crit != nil && se.crit.excessive(tr) {
-			t.Errorf("%s grows after the warm-up: %s; more than %.0f%% of the mean and %.0f%s",
+		if se.crit != nil && se.crit.leaks(tr, late) {
+			t.Errorf("%s grows after the warm-up and is still growing at the end: %s; more than %.0f%% of the mean and %.0f%s",
 				se.name, line, se.crit.Relative*100, se.crit.Floor/se.unit, se.uname)
 		}
 	}

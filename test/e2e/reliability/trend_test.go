@@ -68,11 +68,34 @@ func windowMinima(xs, ys []float64, width float64) (mx, my []float64) {
 	return mx, my
 }
 
+// trends fits the window after the warm-up, and its second half alone
+// with the growth projected over the whole window, so that the two
+// compare.
+func trends(xs, ys []float64, warmup float64) (whole, late trend, err error) {
+	if whole, err = fitTrend(xs, ys, warmup); err != nil {
+		return whole, late, err
+	}
+	first, last := math.Inf(1), math.Inf(-1)
+	for _, x := range xs {
+		if x >= warmup {
+			first, last = min(first, x), max(last, x)
+		}
+	}
+	if late, err = fitTrend(xs, ys, first+(last-first)/2); err != nil {
+		return whole, late, err
+	}
+	late.Projected = late.Slope * (last - first)
+	return whole, late, nil
+}
+
 // growth is the criterion for a leak: the fitted line rises, over the
 // window after the warm-up, by more than a tenth of the mean and by more
-// than an absolute floor. The relative bound ignores noise in a large
-// quantity; the floor ignores a few extra units of a small one (a
-// goroutine or file more at the end than at the start is no leak).
+// than an absolute floor, and the window's second half alone rises as
+// steeply. The relative bound ignores noise in a large quantity; the
+// floor ignores a few extra units of a small one (a goroutine or file
+// more at the end than at the start is no leak); the second half tells a
+// leak, which goes on growing, from caches and pools that are still
+// filling after the warm-up and level off.
 type growth struct {
 	Relative float64 // of the mean, e.g. 0.10
 	Floor    float64 // in the series' units
@@ -82,6 +105,10 @@ type growth struct {
 func (g growth) excessive(tr trend) bool {
 	return tr.Projected > g.Relative*tr.Mean && tr.Projected > g.Floor
 }
+
+// leaks reports whether the whole window and its second half both show
+// growth beyond g.
+func (g growth) leaks(whole, late trend) bool { return g.excessive(whole) && g.excessive(late) }
 
 func TestFitTrend(t *testing.T) {
 	t.Parallel()
@@ -130,6 +157,42 @@ func TestFitTrend(t *testing.T) {
 	}
 	if _, err := fitTrend([]float64{1, 2, 3}, []float64{1, 2, 3}, 3); err == nil {
 		t.Error("a fit of one point after the warm-up: no error")
+	}
+}
+
+func TestTrendsLeaks(t *testing.T) {
+	t.Parallel()
+	g := growth{Relative: 0.10, Floor: 5}
+	series := func(f func(x float64) float64) ([]float64, []float64) {
+		xs, ys := make([]float64, 100), make([]float64, 100)
+		for i := range xs {
+			xs[i] = float64(i)
+			ys[i] = f(xs[i])
+		}
+		return xs, ys
+	}
+	tests := []struct {
+		name string
+		f    func(x float64) float64
+		want bool
+	}{
+		{"flat", func(float64) float64 { return 100 }, false},
+		{"steady rise", func(x float64) float64 { return 100 + x }, true},
+		{"rise that levels off", func(x float64) float64 { return 100 + min(x, 50) }, false},
+		{"flat, then a rise", func(x float64) float64 { return 100 + max(x-50, 0) }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			xs, ys := series(tt.f)
+			whole, late, err := trends(xs, ys, 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := g.leaks(whole, late); got != tt.want {
+				t.Errorf("leaks = %v, want %v (whole %+v, late %+v)", got, tt.want, whole, late)
+			}
+		})
 	}
 }
 
