@@ -5,7 +5,6 @@ package reliability
 import (
 	"fmt"
 	"math"
-	"slices"
 	"testing"
 )
 
@@ -46,26 +45,6 @@ func fitTrend(xs, ys []float64, warmup float64) (trend, error) {
 	}
 	b := sxy / sxx
 	return trend{Slope: b, Mean: my, Projected: b * (last - first)}, nil
-}
-
-// windowMinima returns, for each window of the given width from the
-// first x on, its lowest point: the floor of a saw-tooth such as a
-// garbage-collected heap, which is its live data, sampled at whatever
-// moment of the collector's cycle.
-func windowMinima(xs, ys []float64, width float64) (mx, my []float64) {
-	for i := 0; i < len(xs); {
-		end := xs[i] + width
-		lo := i
-		j := i
-		for ; j < len(xs) && xs[j] < end; j++ {
-			if ys[j] < ys[lo] {
-				lo = j
-			}
-		}
-		mx, my = append(mx, xs[lo]), append(my, ys[lo])
-		i = j
-	}
-	return mx, my
 }
 
 // trends fits the window after the warm-up, and its second half alone
@@ -191,30 +170,6 @@ func TestTrendsLeaks(t *testing.T) {
 			}
 			if got := g.leaks(whole, late); got != tt.want {
 				t.Errorf("leaks = %v, want %v (whole %+v, late %+v)", got, tt.want, whole, late)
-			}
-		})
-	}
-}
-
-func TestWindowMinima(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name         string
-		xs, ys       []float64
-		width        float64
-		wantX, wantY []float64
-	}{
-		{"empty", nil, nil, 10, nil, nil},
-		{"one window", []float64{0, 1, 2}, []float64{5, 3, 4}, 10, []float64{1}, []float64{3}},
-		{"two windows", []float64{0, 5, 10, 15}, []float64{5, 3, 4, 6}, 10, []float64{5, 10}, []float64{3, 4}},
-		{"a gap", []float64{0, 30, 31}, []float64{1, 9, 8}, 10, []float64{0, 31}, []float64{1, 8}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			gx, gy := windowMinima(tt.xs, tt.ys, tt.width)
-			if !slices.Equal(gx, tt.wantX) || !slices.Equal(gy, tt.wantY) {
-				t.Errorf("windowMinima = %v %v, want %v %v", gx, gy, tt.wantX, tt.wantY)
 			}
 		})
 	}
