@@ -223,10 +223,11 @@ func sampleProc(pid int, opsAddr string) (sample, error) {
 	return s, nil
 }
 
-// liveHeap is the heap the last collection marked live: the collector
-// sets the next goal at that times 1 + GOGC/100. (Without a memory limit,
-// which Nexus does not set; the goal's small floor of 4 MiB only matters
-// for a heap far smaller than Nexus's.)
+// liveHeap estimates the heap the last collection marked live from the
+// goal it set for the next: marked + (marked + stacks + globals) times
+// GOGC/100, without a memory limit, which Nexus does not set. Dividing
+// the goal by 1 + GOGC/100 overstates the marked heap by a near-constant
+// share of the stacks and globals, which leaves its trend as it is.
 func liveHeap(nextGC, gogc float64) int64 {
 	if gogc <= 0 {
 		return int64(nextGC)
