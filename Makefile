@@ -79,6 +79,17 @@ COLD_FLAGS ?=
 bench-cold-start: spire
 	$(GO) test -count=1 -v -timeout 1h -run '^TestColdStart$$' ./test/e2e/bench -spire-bench $(COLD_FLAGS)
 
+## soak: ten minutes (SOAK_DURATION) of 32 clients' mixed load against
+## spike-nexus under a real SPIRE (test/e2e/reliability), sampling its
+## memory, goroutines and open files every second into SOAK_CSV; fails on
+## any failed request or a growth trend. `make test` runs two minutes.
+SOAK_DURATION ?= 10m
+SOAK_CSV      ?= $(BIN)/soak-samples.csv
+soak: spire
+	@mkdir -p $(dir $(SOAK_CSV))
+	SPIKE_SOAK_DURATION=$(SOAK_DURATION) SPIKE_SOAK_CSV=$(abspath $(SOAK_CSV)) \
+	  $(GO) test -count=1 -v -timeout 1h -run '^TestSoak$$' ./test/e2e/reliability
+
 ## bench-go: the Go benchmarks, no tests
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s $(PKGS)
