@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    := ./...
 BIN     := bin
 
-.PHONY: all build demo test spire unit race bench bench-go bench-spire bench-rebuild bench-cold-start lint fuzz clean
+.PHONY: all build demo test spire unit race bench bench-go bench-spire bench-rebuild bench-cold-start lint fuzz soak clean
 
 all: build
 

@@ -61,6 +61,8 @@ var skips = []struct{ doc, line, why string }{
 	{"docs/performance.md", "make bench-go", "see make bench"},
 	{"docs/reliability.md", "go test -count=1 -v -run 'TestCrashLosesNoAcknowledgedAppend|TestVerifyFileNeverCrashes|TestMillionAppendsStayUnder200MB' ./eventlog", "make test runs these tests; the guide shows how to run them alone, from a source tree, not against spike dev"},
 	{"docs/reliability.md", "go test -count=1 -run TestCanaryNeverLogged -v ./test/e2e/custody", "see the first go test line of docs/reliability.md"},
+	{"docs/reliability.md", "go test -count=1 -v ./test/e2e/reliability", "see the first go test line of docs/reliability.md"},
+	{"docs/reliability.md", "make soak", "ten minutes of load that measures; make test runs the same test for two minutes"},
 	{"docs/reliability.md", "go test -count=1 -run 'TestHostileSweep|TestHostileHandshakes' -v ./nexus", "see the first go test line of docs/reliability.md"},
 	{"docs/reliability.md", "go test -count=1 -run 'TestSlowClients|TestConnectionCap' -v ./internal/transport", "see the first go test line of docs/reliability.md"},
 	{"docs/reliability.md", "go test -count=1 -run TestDiskFull -v ./test/e2e/diskfull", "see the first go test line of docs/reliability.md"},
