@@ -9,46 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spikeledger/spike/internal/testdisk"
 )
-
-// smallDisk mounts a tmpfs of size bytes under a test directory: a
-// filesystem the test fills for real, so that bbolt and the journal meet
-// ENOSPC from the kernel. It skips where the kernel refuses the mount.
-func smallDisk(t *testing.T, size int) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Skipf("skipped: cannot mount a small tmpfs here (%v); the disk-full tests need root and a kernel that allows mounts", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fillDisk writes a file in dir until the filesystem is full, and
-// returns its path: removing it frees the space.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for n := len(chunk); n > 0; {
-		if _, err := f.Write(chunk[:n]); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			n /= 2
-		}
-	}
-	return path
-}
 
 // TestDiskFullAppendsFailAndResume fills the filesystem under a log, with
 // the journal on and off: appends go on while the journal has room (it
@@ -68,7 +31,7 @@ func TestDiskFullAppendsFailAndResume(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			dir := smallDisk(t, 4<<20)
+			dir := testdisk.Small(t, 4<<20)
 			path := filepath.Join(dir, "events.db")
 			l, err := Open(ctx, path, Options{JournalSize: tc.journal, CheckpointInterval: 100 * time.Millisecond, Logger: quietLogger})
 			if err != nil {
@@ -78,7 +41,7 @@ func TestDiskFullAppendsFailAndResume(t *testing.T) {
 			if err := l.Unlock(ctx, testKey(1)); err != nil {
 				t.Fatal(err)
 			}
-			filler := fillDisk(t, dir)
+			filler := testdisk.Fill(t, dir)
 			payload := make([]byte, 8<<10)
 			var acked []string
 			var appendErr error

@@ -10,46 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/spikeledger/spike/internal/testdisk"
 )
-
-// smallDisk mounts a tmpfs of size bytes under a test directory: a
-// filesystem the test fills for real, so that SQLite meets ENOSPC from
-// the kernel. It skips where the kernel refuses the mount.
-func smallDisk(t *testing.T, size int) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Skipf("skipped: cannot mount a small tmpfs here (%v); the disk-full tests need root and a kernel that allows mounts", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fillDisk writes a file in dir until the filesystem is full, and
-// returns its path: removing it frees the space.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for n := len(chunk); n > 0; {
-		if _, err := f.Write(chunk[:n]); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			n /= 2
-		}
-	}
-	return path
-}
 
 // TestDiskFullApplyFailsWhole fills the filesystem under a projection
 // file (its log elsewhere): an apply fails with an error that wraps
@@ -60,14 +23,14 @@ func fillDisk(t *testing.T, dir string) string {
 func TestDiskFullApplyFailsWhole(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	dir := smallDisk(t, 2<<20)
+	dir := testdisk.Small(t, 2<<20)
 	path := filepath.Join(dir, "projections.db")
 	p := f.open(path)
 	value := strings.Repeat("v", 16<<10)
 	if err := p.Apply(f.ctx, f.append(f.written("alice", "kept", 1, map[string]string{"k": "before"}))); err != nil {
 		t.Fatal(err)
 	}
-	filler := fillDisk(t, dir)
+	filler := testdisk.Fill(t, dir)
 	var applyErr error
 	for i := 0; applyErr == nil; i++ {
 		if i == 1000 {

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	crand "crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,60 +18,11 @@ import (
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/internal/testdisk"
 	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/nexus/internal/commit"
 	"github.com/spikeledger/spike/projections"
 )
-
-// smallDisk mounts a tmpfs of size bytes under a test directory and
-// returns it: a filesystem the test can fill for real, so that bbolt,
-// the journal and SQLite meet ENOSPC from the kernel, not from a mock.
-// It skips where the kernel refuses the mount (not root, or a
-// container without CAP_SYS_ADMIN).
-func smallDisk(t *testing.T, size int) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Skipf("skipped: cannot mount a small tmpfs here (%v); the disk-full tests need root and a kernel that allows mounts", err)
-	}
-	// Registered after TempDir's removal, so it runs before it; and
-	// before anything the test opens inside, so it runs after they close.
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fillDisk writes a filler file in dir until the filesystem has no room
-// left, and returns its path: removing it frees the space.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for {
-		_, err := f.Write(chunk)
-		if errors.Is(err, syscall.ENOSPC) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	// A few pages may remain below a chunk: take them too.
-	for n := 4096; n > 0; {
-		if _, err := f.Write(chunk[:n]); err != nil {
-			n /= 2
-		}
-	}
-	return path
-}
 
 // diskService is a service whose log and projection files are in dir.
 type diskService struct {
@@ -155,7 +104,7 @@ func TestDiskFull(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			dir := smallDisk(t, 8<<20)
+			dir := testdisk.Small(t, 8<<20)
 			d := newDiskService(t, dir, eventlog.Options{JournalSize: 256 << 10}, tc.memory)
 			checkDiskFull(t, d, tc.recorded)
 		})
@@ -170,7 +119,7 @@ func checkDiskFull(t *testing.T, d *diskService, recorded bool) {
 	if r := put("keep/a", "before"); !succeeded(r) {
 		t.Fatalf("put before the disk fills: %d %+v", r.Status, r.Body)
 	}
-	filler := fillDisk(t, d.dir)
+	filler := testdisk.Fill(t, d.dir)
 
 	acked := map[string]string{"keep/a": "before"}
 	var refused transport.Response

@@ -3,24 +3,21 @@
 package diskfull
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/internal/testdisk"
 	"github.com/spikeledger/spike/test/e2e/system"
 )
 
@@ -55,7 +52,7 @@ func TestDiskFull(t *testing.T) {
 func diskFull(t *testing.T, fs, projection string) {
 	tb := setup(t)
 	d := system.NewDeployment(t, tb, system.DeployOptions{Keepers: 3, Threshold: 2, Env: []string{"SPIKE_NEXUS_PROJECTION=" + projection}})
-	mountSmall(t, d.DataDir(), fs, diskSize)
+	testdisk.Mount(t, d.DataDir(), fs, diskSize)
 	d.StartKeepers(t, d.All()...)
 	d.StartNexus(t)
 	if r := d.Bootstrap(t); r.Code != 0 || !strings.Contains(r.Stdout, "bootstrap complete") {
@@ -73,8 +70,8 @@ func diskFull(t *testing.T, fs, projection string) {
 		t.Fatalf("16 puts with room to spare: %+v", before)
 	}
 
-	filler := fillDisk(t, d.DataDir())
-	t.Logf("filled %s: %s", d.DataDir(), usage(d.DataDir()))
+	filler := testdisk.Fill(t, d.DataDir())
+	t.Logf("filled %s: %s", d.DataDir(), testdisk.Usage(d.DataDir()))
 	var full filled
 	c.do(&full, "fill", "full", strconv.Itoa(valueSize), "1000")
 	if full.Refused == nil {
@@ -242,80 +239,4 @@ func checkEpisodeLogged(t *testing.T, path string) {
 	if refusing == 0 || again == 0 {
 		t.Errorf("nexus did not log the episode (%d starts, %d ends)", refusing, again)
 	}
-}
-
-// mountSmall mounts a filesystem of size bytes on dir: a tmpfs, or ext4
-// in an image file on a loop device. It skips where that cannot be
-// done, and unmounts when the test ends (after the processes started
-// later have ended).
-func mountSmall(t *testing.T, dir, fs string, size int) {
-	t.Helper()
-	var err error
-	switch fs {
-	case "tmpfs":
-		err = syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size))
-	case "ext4":
-		err = mountImage(t, dir, size)
-	default:
-		t.Fatalf("filesystem %q", fs)
-	}
-	if err != nil {
-		t.Skipf("skipped: cannot mount a small %s on Nexus's data directory (%v); this test needs root and a kernel that allows it", fs, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-}
-
-// mountImage makes an ext4 image of size bytes (no blocks reserved for
-// root: the test and Nexus run as root) and mounts it on dir through a
-// loop device, which the kernel frees at the unmount.
-func mountImage(t *testing.T, dir string, size int) error {
-	img := filepath.Join(t.TempDir(), "data.img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		return err
-	}
-	if err := os.Truncate(img, int64(size)); err != nil {
-		return err
-	}
-	for _, c := range [][]string{{"mkfs.ext4", "-q", "-F", "-m", "0", img}, {"mount", "-o", "loop", img, dir}} {
-		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %v: %s", c[0], err, bytes.TrimSpace(out))
-		}
-	}
-	return os.Chmod(dir, 0o700)
-}
-
-// fillDisk writes a file in dir until the filesystem is full, and
-// returns its path: removing it frees the space.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 1<<20)
-	for n := len(chunk); n > 0; {
-		if _, err := f.Write(chunk[:n]); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			n /= 2
-		}
-	}
-	return path
-}
-
-// usage says how full the filesystem at dir is.
-func usage(dir string) string {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return err.Error()
-	}
-	total, free := st.Blocks*uint64(st.Bsize), st.Bavail*uint64(st.Bsize)
-	return fmt.Sprintf("%d of %d KiB free", free>>10, total>>10)
 }
