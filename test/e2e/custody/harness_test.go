@@ -3,12 +3,8 @@
 package custody
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/spikeledger/spike/test/e2e/system"
 )
@@ -33,64 +29,27 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(roleEnv); role != "" {
 		os.Exit(runRole(role))
 	}
-	code := m.Run()
-	env.teardown()
-	os.Exit(code)
+	os.Exit(shared.Main(m))
 }
 
-// environment is what the suites share: one testbed, the binaries under
-// one SPIRE cluster, set up by the first test that needs it and torn
-// down by TestMain.
-type environment struct {
-	once sync.Once
-	err  error
-	tb   *system.Testbed
-}
+// shared is the testbed the package's tests share, started by the first
+// test that asks for it and closed by TestMain.
+var shared = system.NewShared("custody", system.Options{
+	Prefix:  "spike-custody-",
+	Keepers: maxKeepers,
+	Workloads: []system.Workload{
+		{Name: recoverBin, Command: "spike", ID: "/spike/pilot/role/recover"},
+		{Name: restoreBin, Command: "spike", ID: "/spike/pilot/role/restore"},
+		{Name: peekBin, ID: "/spike/nexus"},
+		{Name: contribBin, ID: "/spike/bootstrap"},
+		{Name: superBin, Command: "spike", ID: "/spike/pilot/role/superuser"},
+		{Name: auditorBin, Command: "spike", ID: "/spike/pilot/role/auditor"},
+		{Name: readerBin, Command: "spike", ID: "/workload/reader"},
+	},
+})
 
-var env environment
-
-// setup builds the binaries and starts SPIRE once per package; a failure
-// fails every test that asks, with the reason. Under -short it skips.
+// setup returns the shared testbed; under -short it skips.
 func setup(t *testing.T) *system.Testbed {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end test with real binaries under a real SPIRE: skipped with -short")
-	}
-	env.once.Do(func() { env.err = env.start() })
-	if env.err != nil {
-		t.Fatalf("end-to-end setup failed: %v", env.err)
-	}
-	return env.tb
-}
-
-func (e *environment) start() error {
-	begin := time.Now()
-	tb, err := system.NewTestbed(context.Background(), system.Options{
-		Prefix:  "spike-custody-",
-		Keepers: maxKeepers,
-		Workloads: []system.Workload{
-			{Name: recoverBin, Command: "spike", ID: "/spike/pilot/role/recover"},
-			{Name: restoreBin, Command: "spike", ID: "/spike/pilot/role/restore"},
-			{Name: peekBin, ID: "/spike/nexus"},
-			{Name: contribBin, ID: "/spike/bootstrap"},
-			{Name: superBin, Command: "spike", ID: "/spike/pilot/role/superuser"},
-			{Name: auditorBin, Command: "spike", ID: "/spike/pilot/role/auditor"},
-			{Name: readerBin, Command: "spike", ID: "/workload/reader"},
-		},
-	})
-	if err != nil {
-		return err
-	}
-	e.tb = tb
-	fmt.Fprintf(os.Stderr, "custody e2e: binaries built and SPIRE started in %v\n", time.Since(begin).Round(time.Millisecond))
-	return nil
-}
-
-func (e *environment) teardown() {
-	if e.tb == nil {
-		return
-	}
-	if err := e.tb.Close(); err != nil {
-		fmt.Fprintf(os.Stderr, "custody e2e: %v\n", err)
-	}
+	return shared.Testbed(t)
 }

@@ -184,7 +184,7 @@ type clientRole struct {
 func (c *clientRole) do(out any, args ...string) {
 	c.t.Helper()
 	c.n++
-	r := c.d.Run(c.t, fmt.Sprintf("client-%s-%d", args[0], c.n), system.Cmd{Bin: env.tb.Path(clientBin), Args: args,
+	r := c.d.Run(c.t, fmt.Sprintf("client-%s-%d", args[0], c.n), system.Cmd{Bin: setup(c.t).Path(clientBin), Args: args,
 		Env: c.d.Env(roleEnv + "=client")})
 	if r.Code != 0 {
 		c.t.Fatalf("client %v: %s", args, r)

@@ -3,10 +3,7 @@
 package faults
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,37 +27,17 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(roleEnv); role != "" {
 		os.Exit(runRole(role))
 	}
-	code := m.Run()
-	env.teardown()
-	os.Exit(code)
+	os.Exit(shared.Main(m))
 }
 
-// environment is the testbed the fault and restart tests share, set up
-// by the first test that needs it and torn down by TestMain.
-type environment struct {
-	once sync.Once
-	err  error
-	tb   *system.Testbed
-}
+// shared is the testbed the fault and restart tests share, started by
+// the first test that asks for it and closed by TestMain.
+var shared = system.NewShared("faults", options("spike-faults-", 0))
 
-var env environment
-
-// setup builds the binaries and starts SPIRE once per package. Under
-// -short it skips.
+// setup returns the shared testbed; under -short it skips.
 func setup(t *testing.T) *system.Testbed {
 	t.Helper()
-	skipShort(t)
-	env.once.Do(func() {
-		begin := time.Now()
-		env.tb, env.err = newTestbed(context.Background(), "spike-faults-", 0)
-		if env.err == nil {
-			fmt.Fprintf(os.Stderr, "faults e2e: binaries built and SPIRE started in %v\n", time.Since(begin).Round(time.Millisecond))
-		}
-	})
-	if env.err != nil {
-		t.Fatalf("end-to-end setup failed: %v", env.err)
-	}
-	return env.tb
+	return shared.Testbed(t)
 }
 
 func skipShort(t *testing.T) {
@@ -70,10 +47,10 @@ func skipShort(t *testing.T) {
 	}
 }
 
-// newTestbed starts a testbed with every workload of the package, its
+// options describes a testbed with every workload of the package, its
 // SVIDs living ttl (0: SPIRE's default, 1h).
-func newTestbed(ctx context.Context, prefix string, ttl time.Duration) (*system.Testbed, error) {
-	return system.NewTestbed(ctx, system.Options{
+func options(prefix string, ttl time.Duration) system.Options {
+	return system.Options{
 		Prefix:  prefix,
 		Keepers: maxKeepers,
 		SVIDTTL: ttl,
@@ -85,14 +62,5 @@ func newTestbed(ctx context.Context, prefix string, ttl time.Duration) (*system.
 			{Name: contribBin, ID: "/spike/bootstrap"},
 			{Name: loadBin, ID: "/spike/pilot/role/superuser"},
 		},
-	})
-}
-
-func (e *environment) teardown() {
-	if e.tb == nil {
-		return
-	}
-	if err := e.tb.Close(); err != nil {
-		fmt.Fprintf(os.Stderr, "faults e2e: %v\n", err)
 	}
 }

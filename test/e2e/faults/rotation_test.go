@@ -58,7 +58,7 @@ func TestRotationUnderLoad(t *testing.T) {
 			t.Fatalf("%s=%q: want whole seconds (%v)", ttlEnv, v, err)
 		}
 	}
-	tb, err := newTestbed(context.Background(), "spike-rotation-", ttl)
+	tb, err := system.NewTestbed(context.Background(), options("spike-rotation-", ttl))
 	if err != nil {
 		t.Fatalf("testbed with %v SVIDs: %v", ttl, err)
 	}
