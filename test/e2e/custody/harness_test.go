@@ -26,8 +26,8 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if role := os.Getenv(roleEnv); role != "" {
-		os.Exit(runRole(role))
+	if code, ran := system.RunKeeperRole(); ran {
+		os.Exit(code)
 	}
 	os.Exit(shared.Main(m))
 }

@@ -5,11 +5,9 @@ package custody
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -146,21 +144,9 @@ func (s *deployment) takeRecoveryFiles() []recoveryFile {
 }
 
 // peek asks every keeper, as Nexus would, for its shard.
-func (s *deployment) peek() []peeked {
+func (s *deployment) peek() []system.KeeperAnswer {
 	s.t.Helper()
-	cmd := exec.Command(s.tb.Path(peekBin))
-	cmd.Env = append(s.Env(), roleEnv+"=peek", keepersEnv+"="+s.keeperURLs())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output() // holds shards: kept in memory, never in a file
-	if err != nil {
-		s.t.Fatalf("peek at the keepers as spike/nexus: %v\n%s", err, stderr.String())
-	}
-	var got []peeked
-	if err := json.Unmarshal(out, &got); err != nil || len(got) != s.Keepers() {
-		s.t.Fatalf("peek at the keepers: %d answers (%v), want %d", len(got), err, s.Keepers())
-	}
-	return got
+	return s.PeekShards(s.t, s.tb.Path(peekBin))
 }
 
 // keepersHold checks that each listed keeper holds the shard of its
@@ -170,7 +156,7 @@ func (s *deployment) keepersHold(files []recoveryFile, ns ...int) (bool, string)
 	for _, n := range ns {
 		p := got[n-1]
 		if p.Status != http.StatusOK || p.Shard != hex.EncodeToString(files[n-1].shard) {
-			return false, fmt.Sprintf("keeper %d: status %d %s %s, holds its recovery shard: %v", n, p.Status, p.Code, p.Err, p.Shard == hex.EncodeToString(files[n-1].shard))
+			return false, fmt.Sprintf("keeper %d: %v, holds its recovery shard: %v", n, p, p.Shard == hex.EncodeToString(files[n-1].shard))
 		}
 	}
 	return true, ""
@@ -186,19 +172,7 @@ func (s *deployment) requireKeepersHold(files []recoveryFile, why string, ns ...
 // contribute gives keeper n a shard as spike/bootstrap would.
 func (s *deployment) contribute(n int, shard []byte) {
 	s.t.Helper()
-	cmd := exec.Command(s.tb.Path(contribBin))
-	cmd.Env = append(s.Env(), roleEnv+"=contribute", keepersEnv+"="+s.keeperURLs(),
-		targetEnv+"="+strconv.Itoa(n), shardEnv+"="+hex.EncodeToString(shard))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		s.t.Fatalf("contribute to keeper %d as spike/bootstrap: %v\n%s", n, err, stderr.String())
-	}
-	var o peeked
-	if err := json.Unmarshal(out, &o); err != nil || o.Status != http.StatusOK {
-		s.t.Fatalf("contribute to keeper %d as spike/bootstrap: %s (%v)", n, out, err)
-	}
+	s.ContributeShard(s.t, s.tb.Path(contribBin), n, shard)
 }
 
 // nexusLogLine returns the first line of the current Nexus log holding

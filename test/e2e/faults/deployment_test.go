@@ -3,16 +3,14 @@
 package faults
 
 import (
-	"bytes"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,28 +160,16 @@ func (s *deployment) verifyLog(t testing.TB) {
 }
 
 // peek asks every keeper, as Nexus would, for its shard.
-func (s *deployment) peek(t testing.TB) []outcome {
+func (s *deployment) peek(t testing.TB) []system.KeeperAnswer {
 	t.Helper()
-	cmd := exec.Command(s.tb.Path(peekBin))
-	cmd.Env = append(s.Env(), roleEnv+"=peek", keepersEnv+"="+strings.Join(s.KeeperURLs(), ","))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output() // holds shards: kept in memory, never in a file
-	if err != nil {
-		t.Fatalf("peek at the keepers as spike/nexus: %v\n%s", err, stderr.String())
-	}
-	var got []outcome
-	if err := json.Unmarshal(out, &got); err != nil || len(got) != s.Keepers() {
-		t.Fatalf("peek at the keepers: %d answers (%v), want %d", len(got), err, s.Keepers())
-	}
-	return got
+	return s.PeekShards(t, s.tb.Path(peekBin))
 }
 
 // holdRight reports whether every keeper holds its shard of bootstrap.
 func (s *deployment) holdRight(t testing.TB) (bool, string) {
 	for n, o := range s.peek(t) {
 		if o.Shard != s.shards[n] {
-			return false, fmt.Sprintf("keeper %d: status %d %s, holds its own shard: false", n+1, o.Status, o.Err)
+			return false, fmt.Sprintf("keeper %d: %v, holds its own shard: false", n+1, o)
 		}
 	}
 	return true, ""
@@ -192,16 +178,11 @@ func (s *deployment) holdRight(t testing.TB) (bool, string) {
 // contribute gives keeper n a shard (hex) as spike/bootstrap would.
 func (s *deployment) contribute(t testing.TB, n int, shard string) {
 	t.Helper()
-	cmd := exec.Command(s.tb.Path(contribBin))
-	cmd.Env = append(s.Env(), roleEnv+"=contribute", keepersEnv+"="+strings.Join(s.KeeperURLs(), ","),
-		targetEnv+"="+strconv.Itoa(n), shardEnv+"="+shard)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var o outcome
-	if err != nil || json.Unmarshal(out, &o) != nil || o.Status != http.StatusOK {
-		t.Fatalf("contribute to keeper %d as spike/bootstrap: %s %v\n%s", n, out, err, stderr.String())
+	b, err := hex.DecodeString(shard)
+	if err != nil {
+		t.Fatalf("contribute to keeper %d: the shard is not hex: %v", n, err)
 	}
+	s.ContributeShard(t, s.tb.Path(contribBin), n, b)
 }
 
 // nexusLogLine returns the first line of the current Nexus log holding

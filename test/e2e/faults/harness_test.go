@@ -24,6 +24,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if code, ran := system.RunKeeperRole(); ran {
+		os.Exit(code)
+	}
 	if role := os.Getenv(roleEnv); role != "" {
 		os.Exit(runRole(role))
 	}

@@ -5,11 +5,8 @@ package faults
 import (
 	"context"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -19,24 +16,18 @@ import (
 	"sync"
 	"time"
 
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 
-	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/internal/identity"
-	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/sdk"
-	"github.com/spikeledger/spike/test/e2e/system"
 )
 
 // The test binary re-executes itself under role names (hard links with
 // their own SPIRE registrations); these variables tell the child what to
 // do.
 const (
-	roleEnv     = "SPIKE_E2E_FAULTS_ROLE"     // peek, contribute or load
+	roleEnv     = "SPIKE_E2E_FAULTS_ROLE"     // load (peek and contribute are system.RunKeeperRole's)
 	keepersEnv  = "SPIKE_E2E_FAULTS_KEEPERS"  // comma list of keeper URLs; keeper N is spike/keeper/N
-	targetEnv   = "SPIKE_E2E_FAULTS_TARGET"   // contribute: the keeper's position, from 1
-	shardEnv    = "SPIKE_E2E_FAULTS_SHARD"    // contribute: the shard, hex
 	durationEnv = "SPIKE_E2E_FAULTS_DURATION" // load: how long to keep calling
 	workersEnv  = "SPIKE_E2E_FAULTS_WORKERS"  // load: how many callers
 	nameEnv     = "SPIKE_E2E_FAULTS_NAME"     // load: this client's name, in its secret paths
@@ -48,10 +39,6 @@ func runRole(role string) int {
 	defer cancel()
 	var err error
 	switch role {
-	case "peek":
-		err = peekRole(ctx)
-	case "contribute":
-		err = contributeRole(ctx)
 	case "load":
 		err = loadRole(ctx)
 	default:
@@ -62,87 +49,6 @@ func runRole(role string) int {
 		return 1
 	}
 	return 0
-}
-
-// outcome is what one keeper answered.
-type outcome struct {
-	Status int    `json:"status"` // 200, the refusal status, or 0 for a transport error
-	Err    string `json:"err,omitempty"`
-	Shard  string `json:"shard,omitempty"` // hex
-}
-
-func outcomeOf(err error) outcome {
-	var se *transport.StatusError
-	switch {
-	case err == nil:
-		return outcome{Status: 200}
-	case errors.As(err, &se):
-		return outcome{Status: se.Status, Err: string(se.Code)}
-	default:
-		return outcome{Err: err.Error()}
-	}
-}
-
-// keeperClient returns a client pinned to keeper n (spike/keeper/n).
-func keeperClient(src *identity.WorkloadSource, n int) (*transport.Client, error) {
-	pin := spiffeid.RequireFromString(system.KeeperID(n))
-	return transport.NewClient(transport.ClientOptions{SVID: src, Bundle: src, Server: tlsconfig.AuthorizeID(pin),
-		Timeout: 10 * time.Second, Retries: -1, Logger: slog.New(slog.DiscardHandler)})
-}
-
-// peekRole asks every keeper, as Nexus, for its shard and prints the
-// answers as JSON, in keeper order. Shards go to the parent on a pipe,
-// never to a file.
-func peekRole(ctx context.Context) error {
-	src, err := identity.NewWorkloadSource(ctx, "", 30*time.Second)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	var out []outcome
-	for i, u := range strings.Split(os.Getenv(keepersEnv), ",") {
-		c, err := keeperClient(src, i+1)
-		if err != nil {
-			return err
-		}
-		var resp api.ShardGetResponse
-		err = c.Do(ctx, transport.Call{BaseURL: u, Path: api.PathKeeperShard, Request: api.ShardGetRequest{}, Response: &resp})
-		c.Close()
-		o := outcomeOf(err)
-		if err == nil && resp.Shard != nil {
-			o.Shard = hex.EncodeToString(resp.Shard[:])
-		}
-		out = append(out, o)
-	}
-	return json.NewEncoder(os.Stdout).Encode(out)
-}
-
-// contributeRole gives one keeper, as Bootstrap, the shard it is told.
-func contributeRole(ctx context.Context) error {
-	n, err := strconv.Atoi(os.Getenv(targetEnv))
-	urls := strings.Split(os.Getenv(keepersEnv), ",")
-	if err != nil || n < 1 || n > len(urls) {
-		return fmt.Errorf("target %q: not a keeper position", os.Getenv(targetEnv))
-	}
-	var shard api.Shard
-	b, err := hex.DecodeString(os.Getenv(shardEnv))
-	if err != nil || len(b) != len(shard) {
-		return fmt.Errorf("shard: want %d bytes of hex", len(shard))
-	}
-	copy(shard[:], b)
-	src, err := identity.NewWorkloadSource(ctx, "", 30*time.Second)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	c, err := keeperClient(src, n)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	err = c.Do(ctx, transport.Call{BaseURL: urls[n-1], Path: api.PathKeeperContribute,
-		Request: api.ShardContributeRequest{Shard: &shard}, Response: &api.ShardContributeResponse{}})
-	return json.NewEncoder(os.Stdout).Encode(outcomeOf(err))
 }
 
 // loadReport is what one load client did and saw.
