@@ -1,12 +1,15 @@
 package cluster
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -398,4 +401,111 @@ func TestNewStreamLayerArguments(t *testing.T) {
 	if _, err := NewTransport(nil, TransportOptions{}); err == nil {
 		t.Fatal("NewTransport without a stream layer: no error")
 	}
+}
+
+// TestNothingInClear relays a connection through a proxy that records
+// every byte and checks that what one Nexus writes arrives at the other
+// but never crosses the wire in clear.
+func TestNothingInClear(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t, mainTD)
+	nexus := listen(t, "", source(t, ca, identity.PathNexus, time.Hour, ca.Bundle()), newCaptureLog().logger())
+	t.Cleanup(func() { _ = nexus.Close() })
+	peer := listen(t, "", source(t, ca, identity.PathNexus, time.Hour, ca.Bundle()), newCaptureLog().logger())
+	t.Cleanup(func() { _ = peer.Close() })
+	proxy := newRecordingProxy(t, nexus.Addr().String())
+
+	marker := []byte("sealed-event-batch-0123456789")
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := nexus.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(waitFor))
+		b := make([]byte, len(marker))
+		if _, err := io.ReadFull(c, b); err != nil {
+			b = nil
+		}
+		_, _ = c.Write([]byte{1}) // let the dialler know it arrived
+		got <- b
+	}()
+	c, err := peer.Dial(raft.ServerAddress(proxy.addr), waitFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(marker); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(waitFor))
+	if _, err := c.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, marker) {
+		t.Fatalf("the Nexus read %q, want %q", b, marker)
+	}
+	wire := proxy.bytes()
+	if len(wire) == 0 {
+		t.Fatal("the proxy saw no bytes")
+	}
+	if bytes.Contains(wire, marker) {
+		t.Fatal("the payload crossed the wire in clear")
+	}
+}
+
+// recordingProxy relays one TCP connection to a target and keeps a copy
+// of every byte sent either way.
+type recordingProxy struct {
+	addr string
+	mu   sync.Mutex
+	seen []byte
+}
+
+func newRecordingProxy(t *testing.T, target string) *recordingProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	p := &recordingProxy{addr: ln.Addr().String()}
+	go func() {
+		in, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer in.Close()
+		out, err := net.Dial("tcp", target)
+		if err != nil {
+			return
+		}
+		defer out.Close()
+		done := make(chan struct{}, 2)
+		relay := func(dst, src net.Conn) {
+			_, _ = io.Copy(io.MultiWriter(dst, p), src)
+			_ = dst.Close()
+			done <- struct{}{}
+		}
+		go relay(out, in)
+		go relay(in, out)
+		<-done
+	}()
+	return p
+}
+
+// Write records b; the proxy relays through it.
+func (p *recordingProxy) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen = append(p.seen, b...)
+	return len(b), nil
+}
+
+func (p *recordingProxy) bytes() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.seen)
 }
