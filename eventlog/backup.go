@@ -1,0 +1,223 @@
+package eventlog
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// BackupInfo describes a copy of the log written by Backup: what an
+// installer checks the copy against.
+type BackupInfo struct {
+	// Size is the number of events the copy holds.
+	Size uint64
+	// Checkpoint is the signed checkpoint note at exactly Size.
+	Checkpoint []byte
+	// Bytes is the length of the copy.
+	Bytes int64
+	// SHA256 is the digest of the copy's bytes.
+	SHA256 [32]byte
+}
+
+// Backup writes a consistent copy of the log's file to w while the log
+// keeps serving appends. Every event acknowledged before the call is in
+// the copy, and the copy ends exactly at a signed checkpoint, which info
+// returns. The log must be unlocked: a sealed log cannot sign the
+// checkpoint the copy must end at.
+func (l *Log) Backup(ctx context.Context, w io.Writer) (info BackupInfo, err error) {
+	if l.readOnly {
+		return BackupInfo{}, fmt.Errorf("back up event log: %w: it cannot sign the checkpoint a copy ends at", ErrReadOnly)
+	}
+	if err := ctx.Err(); err != nil {
+		return BackupInfo{}, fmt.Errorf("back up event log: %w", err)
+	}
+	select {
+	case <-l.closed:
+		return BackupInfo{}, fmt.Errorf("back up event log: %w", ErrClosed)
+	default:
+	}
+	tx, err := l.backupTx()
+	if err != nil {
+		return BackupInfo{}, fmt.Errorf("back up event log: %w", err)
+	}
+	defer tx.Rollback()
+	info.Size = lastSeq(tx)
+	info.Checkpoint = bytes.Clone(tx.Bucket(bucketCheckpoints).Get(u64key(info.Size)))
+	if info.Checkpoint == nil {
+		// flushLocked(true) signs at the end of what it wrote; nothing
+		// else writes bbolt while backupTx holds flushMu.
+		return BackupInfo{}, fmt.Errorf("back up event log: no checkpoint at its end, event %d", info.Size)
+	}
+	// The copy runs without flushMu: appends go on into the journal and
+	// the flusher keeps committing. bbolt's read transaction only pins
+	// the pages it sees. The one thing it blocks is a remap: a commit
+	// that grows the file past the mapping (1 GiB by default, see
+	// InitialMmapSize in Open) waits until the copy ends, and with it
+	// the flusher, so appends stall only once the journal is full too.
+	h := sha256.New()
+	info.Bytes, err = tx.WriteTo(io.MultiWriter(ctxWriter{ctx, w}, h))
+	if cerr := ctx.Err(); cerr != nil {
+		// bbolt flattens the writer's error into text.
+		err = cerr
+	}
+	if err != nil {
+		return BackupInfo{}, fmt.Errorf("back up event log: copy: %w", err)
+	}
+	h.Sum(info.SHA256[:0])
+	return info, nil
+}
+
+// backupTx makes everything acknowledged so far durable in bbolt with a
+// signed checkpoint at its end, and begins the read transaction the copy
+// is taken in before anything else can commit.
+func (l *Log) backupTx() (*bolt.Tx, error) {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	// Key operations publish the ring under flushMu, so it cannot be
+	// dropped between this test and the checkpoint below.
+	if l.ring.Load() == nil {
+		return nil, fmt.Errorf("%w: a sealed log cannot sign the checkpoint a copy ends at", ErrSealed)
+	}
+	if err := l.f.flushLocked(true); err != nil {
+		return nil, err
+	}
+	tx, err := l.db.Begin(false)
+	if err != nil {
+		return nil, fmt.Errorf("begin read transaction: %w", err)
+	}
+	if lastSeq(tx) == 0 {
+		tx.Rollback()
+		return nil, errors.New("the log is empty: no checkpoint to end a copy at")
+	}
+	return tx, nil
+}
+
+// ctxWriter stops a copy between writes once ctx is done: bbolt's
+// WriteTo takes no context.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// InstallBackup writes a copy made by Backup, read from r, to path, where
+// no log may exist yet (neither the file nor its journal). The copy is
+// written to a temporary file beside path, made durable, and verified
+// with VerifyFile against vkey; it must end exactly at want.Checkpoint,
+// and match want.Size, want.Bytes and want.SHA256 where those are set
+// (non-zero). Only then is it moved to path. On any failure nothing is
+// left behind at path or beside it.
+func InstallBackup(ctx context.Context, r io.Reader, path, vkey string, want BackupInfo) (rep Report, err error) {
+	if len(want.Checkpoint) == 0 {
+		return Report{}, fmt.Errorf("install backup %s: the expected checkpoint is missing", path)
+	}
+	cp, err := OpenCheckpoint(want.Checkpoint, vkey)
+	if err != nil {
+		return Report{}, fmt.Errorf("install backup %s: expected checkpoint: %w", path, err)
+	}
+	if want.Size != 0 && want.Size != cp.Size {
+		return Report{}, fmt.Errorf("install backup %s: expected size %d, but the expected checkpoint is at %d", path, want.Size, cp.Size)
+	}
+	for _, p := range []string{path, journalPath(path)} {
+		if _, err := os.Lstat(p); err == nil {
+			return Report{}, fmt.Errorf("install backup: %s exists; install only into an empty place", p)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return Report{}, fmt.Errorf("install backup: %w", err)
+		}
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Report{}, fmt.Errorf("install backup: create directory: %w", err)
+	}
+	tmp, n, sum, err := writeTemp(ctx, dir, filepath.Base(path), r)
+	if err != nil {
+		return Report{}, fmt.Errorf("install backup %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	if err := checkCopy(ctx, tmp, vkey, want, cp, n, sum, &rep); err != nil {
+		return Report{}, fmt.Errorf("install backup %s: %w", path, err)
+	}
+	// A hard link, unlike a rename, never replaces a file that appeared
+	// at path after the check above.
+	if err := os.Link(tmp, path); err != nil {
+		return Report{}, fmt.Errorf("install backup: %w", err)
+	}
+	if err := os.Remove(tmp); err != nil {
+		os.Remove(path)
+		return Report{}, fmt.Errorf("install backup: remove temporary file: %w", err)
+	}
+	if err := syncDir(path); err != nil {
+		return Report{}, fmt.Errorf("install backup %s: sync directory: %w", path, err)
+	}
+	return rep, nil
+}
+
+// writeTemp copies r into a new file (mode 0600) in dir and makes it
+// durable, returning its name, length and SHA-256. On failure it removes
+// the file.
+func writeTemp(ctx context.Context, dir, base string, r io.Reader) (name string, n int64, sum [32]byte, err error) {
+	f, err := os.CreateTemp(dir, "."+base+".install-*")
+	if err != nil {
+		return "", 0, sum, fmt.Errorf("create temporary file: %w", err)
+	}
+	name = f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(name)
+		}
+	}()
+	h := sha256.New()
+	if n, err = io.Copy(io.MultiWriter(ctxWriter{ctx, f}, h), r); err != nil {
+		return "", 0, sum, fmt.Errorf("write copy: %w", err)
+	}
+	if err = f.Sync(); err != nil {
+		return "", 0, sum, fmt.Errorf("sync copy: %w", err)
+	}
+	if err = f.Close(); err != nil {
+		return "", 0, sum, fmt.Errorf("close copy: %w", err)
+	}
+	h.Sum(sum[:0])
+	return name, n, sum, nil
+}
+
+// checkCopy checks the copy at tmp against what the installer expects:
+// its length and digest, then its contents, which must end exactly at the
+// expected checkpoint.
+func checkCopy(ctx context.Context, tmp, vkey string, want BackupInfo, cp Checkpoint, n int64, sum [32]byte, rep *Report) error {
+	if want.Bytes != 0 && n != want.Bytes {
+		return fmt.Errorf("the copy is %d bytes, expected %d (truncated?)", n, want.Bytes)
+	}
+	if want.SHA256 != [32]byte{} && sum != want.SHA256 {
+		return errors.New("checksum mismatch: the copy's SHA-256 is not the expected one")
+	}
+	got, err := VerifyFile(ctx, tmp, vkey, VerifyOptions{})
+	if err != nil {
+		return fmt.Errorf("damaged: %w", err)
+	}
+	if got.Size != cp.Size {
+		return fmt.Errorf("the copy ends at %d events, its checkpoint says %d", got.Size, cp.Size)
+	}
+	if !bytes.Equal(got.Latest.Note, want.Checkpoint) {
+		return fmt.Errorf("the copy's newest checkpoint (at %d events) is not the expected one", got.Latest.Size)
+	}
+	*rep = got
+	return nil
+}
