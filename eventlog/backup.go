@@ -51,16 +51,20 @@ func (l *Log) Backup(ctx context.Context, w io.Writer) (info BackupInfo, err err
 	info.Size = lastSeq(tx)
 	info.Checkpoint = bytes.Clone(tx.Bucket(bucketCheckpoints).Get(u64key(info.Size)))
 	if info.Checkpoint == nil {
-		// flushLocked(true) signs at the end of what it wrote; nothing
-		// else writes bbolt while backupTx holds flushMu.
+		// flushLocked(true) signs at the end of what it wrote, and tx
+		// began before anything else could commit. Only a checkpoint
+		// whose transaction failed after signing leaves none here.
 		return BackupInfo{}, fmt.Errorf("back up event log: no checkpoint at its end, event %d", info.Size)
 	}
 	// The copy runs without flushMu: appends go on into the journal and
-	// the flusher keeps committing. bbolt's read transaction only pins
-	// the pages it sees. The one thing it blocks is a remap: a commit
-	// that grows the file past the mapping (1 GiB by default, see
-	// InitialMmapSize in Open) waits until the copy ends, and with it
-	// the flusher, so appends stall only once the journal is full too.
+	// the flusher keeps committing. The read transaction pins the pages
+	// it sees, so pages freed meanwhile are not reused until it ends and
+	// the file may grow by what is committed during the copy. The one
+	// thing it blocks is a remap: a commit that grows the file past the
+	// mapping (1 GiB by default, see InitialMmapSize in Open) waits until
+	// the copy ends. Through the journal, appends stall then only once
+	// the journal is full too; without it (JournalSize < 0) every append
+	// is such a commit and waits.
 	h := sha256.New()
 	info.Bytes, err = tx.WriteTo(io.MultiWriter(ctxWriter{ctx, w}, h))
 	if cerr := ctx.Err(); cerr != nil {
