@@ -35,15 +35,8 @@ func tunedServer(t *testing.T, p *pki, tune func(*ServerOptions)) (string, *prom
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String(), reg
+	addr, _ := serveLoopback(t, srv)
+	return addr, reg
 }
 
 // fdCount is the number of open file descriptors of this process.

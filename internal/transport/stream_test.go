@@ -19,6 +19,22 @@ import (
 	"github.com/spikeledger/spike/api"
 )
 
+// serveLoopback serves srv on a loopback port until stop is called or
+// the test ends, and returns the port's address.
+func serveLoopback(t testing.TB, srv *Server) (addr string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
+}
+
 // streamServer serves stream routes with short read and write timeouts,
 // which a stream must outlive; stop shuts it down.
 func streamServer(t *testing.T, p *pki, routes ...Route) (url string, stop func()) {
@@ -29,16 +45,8 @@ func streamServer(t *testing.T, p *pki, routes ...Route) (url string, stop func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	stop = func() { cancel(); <-done }
-	t.Cleanup(stop)
-	return "https://" + ln.Addr().String(), stop
+	addr, stop := serveLoopback(t, srv)
+	return "https://" + addr, stop
 }
 
 func TestStream(t *testing.T) {

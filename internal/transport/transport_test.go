@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -100,15 +99,8 @@ func startServer(t *testing.T, p *pki, authz tlsconfig.Authorizer, extra ...Rout
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	ts.url = "https://" + ln.Addr().String()
+	addr, _ := serveLoopback(t, srv)
+	ts.url = "https://" + addr
 	return ts
 }
 
