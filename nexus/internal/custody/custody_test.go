@@ -2,17 +2,12 @@ package custody
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/internal/identity"
-	"github.com/spikeledger/spike/internal/shamir"
 	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/nexus/internal/commit"
 )
@@ -71,22 +66,7 @@ func bootstrapLog(t *testing.T, c *cluster, threshold int) {
 		t.Fatal(err)
 	}
 	defer cu.Close()
-	var key [32]byte
-	rand.Read(key[:])
-	key[0] &= 0x7f
-	shares, _, err := shamir.Split(&key, shamir.Params{Shares: len(c.Keepers), Threshold: threshold})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc := c.Client("/spike/bootstrap", c.Roles.IsKeeper)
-	for i, url := range c.Keepers {
-		c.Contribute(bc, url, shares[i].Value)
-	}
-	block, _ := aes.NewCipher(key[:])
-	gcm, _ := cipher.NewGCM(block)
-	nonce := make([]byte, gcm.NonceSize())
-	rand.Read(nonce)
-	req := api.BootstrapVerifyRequest{Nonce: nonce, Ciphertext: gcm.Seal(nil, nonce, []byte("verify"), nil)}
+	req := c.contributeNewKey(t, threshold)
 	if _, err := cu.VerifyBootstrap(ctx, "spiffe://spike.test/spike/bootstrap", req); err != nil {
 		t.Fatalf("bootstrap verification: %v", err)
 	}

@@ -6,16 +6,12 @@ package custody
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/shamir"
@@ -84,22 +80,7 @@ func TestConcurrentVerifyUnsealsOnce(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		return nil
 	})
-	var key [32]byte
-	rand.Read(key[:])
-	key[0] &= 0x7f
-	shares, _, err := shamir.Split(&key, shamir.Params{Shares: 3, Threshold: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := c.Client("/spike/bootstrap", c.Roles.IsKeeper)
-	for i, url := range c.Keepers {
-		c.Contribute(kc, url, shares[i].Value)
-	}
-	block, _ := aes.NewCipher(key[:])
-	gcm, _ := cipher.NewGCM(block)
-	nonce := make([]byte, gcm.NonceSize())
-	rand.Read(nonce)
-	req := api.BootstrapVerifyRequest{Nonce: nonce, Ciphertext: gcm.Seal(nil, nonce, []byte("verify"), nil)}
+	req := c.contributeNewKey(t, 2)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for range 2 {
