@@ -13,9 +13,16 @@ package commit
 
 import (
 	"context"
+	"errors"
 
 	"github.com/spikeledger/spike/eventlog"
 )
+
+// ErrNotLeader is returned by a replicated Committer on a replica that
+// is not (or is no longer) the cluster's leader: nothing was committed
+// by this call, and the caller should answer 503 so that the client
+// retries, through a replica that forwards to the new leader.
+var ErrNotLeader = errors.New("this replica is not the cluster's leader")
 
 // Committer makes events durable, each call's events consecutive and in
 // one order that every reader of the log sees.
