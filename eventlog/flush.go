@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -75,7 +76,11 @@ func (f *flusher) run() {
 			// time test here would miss by a hair a checkpoint that a
 			// flush made just under an interval ago, and leave new
 			// events unsigned for two intervals instead of one.
-			f.flush(true)
+			if f.l.replicated() {
+				f.l.w.requestCheckpoint()
+			} else {
+				f.flush(true)
+			}
 			f.l.probe()
 			continue
 		case <-f.full:
@@ -105,6 +110,9 @@ func (f *flusher) flush(force bool) error {
 
 func (f *flusher) flushLocked(force bool) error {
 	l := f.l
+	if l.replicated() {
+		return nil // no tail, and checkpoints are replicated
+	}
 	s := l.takeTail()
 	n := len(s.envs)
 	if n == 0 && !(force && f.cp.size.Load() < s.base) {
@@ -272,4 +280,19 @@ func (l *Log) replay(j *journal) error {
 	l.opts.Logger.Info("event log recovered events from its journal", "events", len(evs), "size", next-1)
 	l.size = next - 1
 	return nil
+}
+
+func (f *flusher) cpTime() time.Time { return f.cp.time }
+
+// requestCheckpoint asks the writer of a replicated log for a checkpoint
+// of what is unsigned, without waiting: on a follower it fails, and the
+// leader's own tick signs.
+func (w *writer) requestCheckpoint() {
+	if w.l.f.cp.size.Load() >= w.l.Size() {
+		return
+	}
+	r := &request{checkpoint: true, done: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	w.submit(ctx, r)
 }

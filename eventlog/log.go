@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -79,6 +80,16 @@ type Options struct {
 
 	// Now is the clock, for tests. Default time.Now.
 	Now func() time.Time
+
+	// ID, if set (16 bytes), is the identity a new file gets instead of
+	// a random one, and the one an existing file must have: the replicas
+	// of a cluster derive the same ID, so that their files are one log.
+	ID []byte
+
+	// Replicator, if set, makes the log a replica of a replicated log:
+	// every write goes through it (see Replicator), the journal is off,
+	// and only changes applied with ApplyChange reach the file.
+	Replicator Replicator
 }
 
 func (o Options) withDefaults() Options {
@@ -105,6 +116,11 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Observer == nil {
 		o.Observer = noObserver{}
+	}
+	if o.Replicator != nil {
+		// Raft's log is where a replicated change is durable first;
+		// each change is one bbolt commit on every replica.
+		o.JournalSize = -1
 	}
 	switch {
 	case o.JournalSize == 0:
@@ -151,6 +167,8 @@ type Log struct {
 	mu     sync.Mutex
 	size   uint64
 	notify chan struct{}
+	// last is the newest event's stamp (kept for a replicated log).
+	last lastStamp
 
 	// mapped counts bytes read or written through bbolt's mmap since the
 	// mapping was last released (see releaseMapped).
@@ -253,9 +271,15 @@ func (l *Log) init(ctx context.Context) error {
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
+		if have := meta.Get(metaID); have != nil && l.opts.ID != nil && !bytes.Equal(have, l.opts.ID) {
+			return fmt.Errorf("the file is log %x, not %x (the cluster's): it belongs to another log", have, l.opts.ID)
+		}
 		if meta.Get(metaID) == nil {
 			id := make([]byte, 16)
 			rand.Read(id)
+			if l.opts.ID != nil {
+				id = bytes.Clone(l.opts.ID)
+			}
 			if err := meta.Put(metaID, id); err != nil {
 				return err
 			}

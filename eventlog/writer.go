@@ -53,6 +53,9 @@ type request struct {
 	records   []Record
 	err       error
 	done      chan struct{}
+	// checkpoint asks a replicated log's writer for a checkpoint of
+	// everything so far (the flusher's tick).
+	checkpoint bool
 }
 
 // writer is the single goroutine that writes the file. Appends queue on
@@ -122,6 +125,7 @@ func newWriter(l *Log) *writer {
 		}
 		return nil
 	})
+	l.last = lastStamp{id: w.st.lastID, t: w.st.lastTime}
 	return w
 }
 
@@ -346,6 +350,10 @@ collect:
 const lingerMax = 200 * time.Microsecond
 
 func (w *writer) runOp(r *request) {
+	if w.l.replicated() {
+		w.runOpReplicated(r)
+		return
+	}
 	st := w.st
 	old := st.ring
 	w.l.flushMu.Lock()
@@ -578,6 +586,14 @@ func nextULID(id ulid.ULID) ulid.ULID {
 // when the journal cannot take it.
 func (w *writer) commit(batch []*request) {
 	if len(batch) == 0 {
+		return
+	}
+	if w.l.replicated() {
+		cp := false
+		for _, r := range batch {
+			cp = cp || r.checkpoint
+		}
+		w.commitReplicated(batch, cp)
 		return
 	}
 	if w.l.j == nil || w.st.ring == nil || w.rotates(batch) {
