@@ -1,0 +1,118 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// Peer is one replica as configured: its id, the address its Raft
+// listener is reached at, and the address of its API, where followers
+// forward requests while it leads.
+type Peer struct {
+	ID       string
+	RaftAddr string
+	APIAddr  string
+}
+
+// MaxPeers bounds a group's configured size: Raft groups of more than
+// seven voters only add latency.
+const MaxPeers = 9
+
+// ParsePeers parses SPIKE_NEXUS_CLUSTER_PEERS: comma-separated
+// id=raft-host:port=api-host:port entries, such as
+// "n1=10.0.0.1:8554=10.0.0.1:8553,n2=…". The API address may be left out
+// (id=raft-host:port): the replica's API is then taken to be on the Raft
+// host at the port this replica's own API listens on.
+func ParsePeers(s string) ([]Peer, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, errors.New("no peers")
+	}
+	var peers []Peer
+	for _, entry := range strings.Split(s, ",") {
+		parts := strings.Split(strings.TrimSpace(entry), "=")
+		if len(parts) < 2 || len(parts) > 3 {
+			return nil, fmt.Errorf("peer %q: want id=raft-host:port[=api-host:port]", entry)
+		}
+		p := Peer{ID: parts[0], RaftAddr: parts[1]}
+		if len(parts) == 3 {
+			p.APIAddr = parts[2]
+		}
+		if err := p.check(); err != nil {
+			return nil, err
+		}
+		peers = append(peers, p)
+	}
+	if len(peers) > MaxPeers {
+		return nil, fmt.Errorf("%d peers: at most %d", len(peers), MaxPeers)
+	}
+	return peers, nil
+}
+
+func (p Peer) check() error {
+	if err := validID(p.ID); err != nil {
+		return fmt.Errorf("peer id %q: %w", p.ID, err)
+	}
+	if err := ValidAddr(p.RaftAddr); err != nil {
+		return fmt.Errorf("peer %s: raft address: %w", p.ID, err)
+	}
+	if p.APIAddr != "" {
+		if err := ValidAddr(p.APIAddr); err != nil {
+			return fmt.Errorf("peer %s: api address: %w", p.ID, err)
+		}
+	}
+	return nil
+}
+
+// checkPeers checks that self is among peers and that ids and Raft
+// addresses are distinct.
+func checkPeers(self string, peers []Peer) error {
+	ids, addrs := map[string]bool{}, map[string]bool{}
+	found := false
+	for _, p := range peers {
+		if err := p.check(); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		if ids[p.ID] || addrs[p.RaftAddr] {
+			return fmt.Errorf("cluster: peer %s (%s) is listed twice", p.ID, p.RaftAddr)
+		}
+		ids[p.ID], addrs[p.RaftAddr] = true, true
+		found = found || p.ID == self
+	}
+	if !found {
+		return fmt.Errorf("cluster: this replica's id %q is not among the peers", self)
+	}
+	return nil
+}
+
+// validID checks a replica id: 1-64 of a-z, 0-9 and -.
+func validID(id string) error {
+	if id == "" || len(id) > 64 {
+		return errors.New("must be 1 to 64 characters")
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return fmt.Errorf("%q holds %q: only a-z, 0-9 and - are allowed", id, c)
+		}
+	}
+	return nil
+}
+
+// ValidAddr checks a host:port address with a port in 1-65535.
+func ValidAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: port must be 1 to 65535", addr)
+	}
+	return nil
+}
