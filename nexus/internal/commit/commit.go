@@ -13,16 +13,17 @@ package commit
 
 import (
 	"context"
-	"errors"
 
+	"github.com/spikeledger/spike/cluster"
 	"github.com/spikeledger/spike/eventlog"
 )
 
-// ErrNotLeader is returned by a replicated Committer on a replica that
-// is not (or is no longer) the cluster's leader: nothing was committed
-// by this call, and the caller should answer 503 so that the client
-// retries, through a replica that forwards to the new leader.
-var ErrNotLeader = errors.New("this replica is not the cluster's leader")
+// ErrNotLeader is the error of a commit on a replica that is not (or is
+// no longer) the cluster's leader: the log's writer replicates through
+// cluster.Node, whose error this is. Nothing was committed through this
+// replica, and the caller answers 503 so that the client retries,
+// through a replica that forwards to the new leader.
+var ErrNotLeader = cluster.ErrNotLeader
 
 // Committer makes events durable, each call's events consecutive and in
 // one order that every reader of the log sees.
