@@ -64,6 +64,10 @@ const (
 	// in the event log but could not be applied yet: it takes effect by
 	// itself once space is freed, and repeating it would make it twice.
 	ReasonNoSpace Reason = "no_space"
+	// ReasonNotLeader: the Nexus replica that took the request is not,
+	// or is no longer, its cluster's leader (503, state_not_ready).
+	// Nothing of the request was done; retry it.
+	ReasonNotLeader Reason = "not_leader"
 )
 
 // Problem (extension) is the body of a refusal that has more to say than

@@ -107,6 +107,22 @@ func (a *applier) lagging() error {
 	return nil
 }
 
+// catchUp applies whatever the log holds past the projection, held
+// records included (they are in the log), and clears behind if it
+// succeeds; if it fails, the projection is behind until a catch-up
+// succeeds.
+func (a *applier) catchUp(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.held = nil
+	if err := a.proj.CatchUp(ctx); err != nil {
+		a.behind.Store(&err)
+		return err
+	}
+	a.behind.Store(nil)
+	return nil
+}
+
 // hold keeps recs, all record-only and durable, to be applied within
 // holdFor or once holdMax are held.
 func (a *applier) hold(recs []eventlog.Record) {

@@ -54,7 +54,7 @@ func TestOversizedEventFailsOnlyItsCommand(t *testing.T) {
 	for i, c := range calls {
 		wg.Go(func() { answers[i] = s.serveAs(t, su, c.op, c.req) })
 	}
-	for len(s.cmds) < len(calls) {
+	for s.QueueDepth() < len(calls) {
 		time.Sleep(time.Millisecond)
 	}
 	close(release)

@@ -52,7 +52,7 @@ func TestRecordTellsTheTruth(t *testing.T) {
 			go func() { done <- s.Record(ctx, ev) }()
 			var err error
 			returned := false
-			for len(s.cmds) == 0 && !returned { // queued behind the held step
+			for s.QueueDepth() == 0 && !returned { // queued behind the held step
 				select {
 				case err = <-done:
 					returned = true // only a short wait can end before it queues

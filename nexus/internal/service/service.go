@@ -42,14 +42,21 @@ type Service struct {
 	maxValue int
 	logger   *slog.Logger
 	authz    atomic.Pointer[authz.Authorizer]
-	cmds     chan *command
-	// stopped is closed when Run returns: a command queued after that
-	// is never answered, so every wait on the loop also waits on it.
-	stopped chan struct{}
-	state   writeState // the loop's own: see writeState
-	applier *applier
+	// loop is the command loop's current term (see loop.go): the queue
+	// submitters use, and whether a Run takes from it.
+	loop atomic.Pointer[loop]
+	// loopMu orders starting a term, standing by and closing; running
+	// is held by Run or Follow, so that only one runs at a time.
+	loopMu  sync.Mutex
+	running sync.Mutex
+	// closed is closed by Close: the service is shutting down for good.
+	closed    chan struct{}
+	closeOnce sync.Once
+	state     writeState // the loop's own: see writeState
+	applier   *applier
 	// queued carries segments of reads whose events are queued in the
-	// log to answerReads; reads counts those not yet answered.
+	// log to answerReads (made anew by each Run); reads counts those
+	// not yet answered.
 	queued chan queuedReads
 	reads  sync.WaitGroup
 	routes map[api.Op]transport.Handler
@@ -158,10 +165,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Metrics = metrics.New(nil)
 	}
 	s := &Service{log: cfg.Log, commit: cfg.Commit, proj: cfg.Proj, roles: cfg.Roles, withKey: cfg.WithKey, maxVersions: cfg.MaxVersions, maxValue: cfg.MaxValue,
-		logger: cfg.Logger, cmds: make(chan *command, 1024), stopped: make(chan struct{}), recordWait: defaultRecordWait,
+		logger: cfg.Logger, closed: make(chan struct{}), recordWait: defaultRecordWait,
 		restoring: make(chan struct{}, 1), restoreWait: defaultRestoreWait, metrics: cfg.Metrics, maxFollowers: DefaultMaxFollowers, heartbeat: api.AuditTailHeartbeat}
 	s.applier = newApplier(cfg.Proj, cfg.Logger)
-	s.queued = make(chan queuedReads, maxQueuedReads)
+	// Commands submitted before the first Run wait for it, as at start
+	// before there were terms: custody may record as soon as it has
+	// the service, before Run's goroutine is scheduled.
+	s.loop.Store(newLoop())
 	if err := s.recompile(ctx); err != nil {
 		return nil, err
 	}
@@ -203,17 +213,32 @@ func (s *Service) recompile(ctx context.Context) error {
 	return nil
 }
 
-// Run is the command loop; it returns when ctx ends. Commands still
-// queued then are answered 503 (nothing of them was done), and every
-// later submission fails at once.
+// Run is the command loop, while this replica leads; it returns when
+// ctx ends or the service is closed. It first brings the projection up
+// to the log's end (a follower's log grows without it), and only then
+// builds commands. Commands still queued when it returns are answered
+// 503 (nothing of them was done), and so is every submission until the
+// next Run. Run and Follow may alternate on one service, one at a time.
 func (s *Service) Run(ctx context.Context) {
+	s.running.Lock()
+	defer s.running.Unlock()
+	l := s.lead()
+	if l == nil {
+		return // closed
+	}
+	if err := s.catchUp(ctx); err != nil && ctx.Err() == nil {
+		// The projection is marked behind: commands are refused 503
+		// until the probe has caught it up.
+		s.logger.Error("command loop: catch the projection up before leading", "err", err)
+	}
+	s.queued = make(chan queuedReads, maxQueuedReads)
 	applied, answered := make(chan struct{}), make(chan struct{})
 	go func() { s.applier.run(ctx); close(applied) }()
-	go func() { s.answerReads(); close(answered) }()
+	go func() { s.answerReads(ctx, s.queued); close(answered) }()
 	defer func() {
 		close(s.queued)
 		<-answered
-		s.stop()
+		l.stop()
 		<-applied
 		s.applier.finish(ctx)
 	}()
@@ -222,18 +247,26 @@ func (s *Service) Run(ctx context.Context) {
 	for {
 		var first *command
 		select {
-		case first = <-s.cmds:
+		case first = <-l.cmds:
+			if ctx.Err() != nil {
+				// Both were ready: stop rather than build after the
+				// end, when committing would fail half-way.
+				first.reply <- errStopped
+				return
+			}
 		case <-probe.C:
 			s.probe(ctx)
 			continue
 		case <-ctx.Done():
+			return
+		case <-l.stopped: // Close
 			return
 		}
 		batch := []*command{first}
 	drain:
 		for len(batch) < maxBatch {
 			select {
-			case c := <-s.cmds:
+			case c := <-l.cmds:
 				batch = append(batch, c)
 			default:
 				break drain
@@ -303,6 +336,10 @@ func (s *Service) fits(b built) bool {
 	if b.c.write {
 		s.state.forget(b.c.key)
 	}
+	if errors.Is(err, commit.ErrNotLeader) {
+		b.c.reply <- refuseNotLeader
+		return false
+	}
 	s.logger.Error("command loop: command refused, its events do not fit the log", "err", err)
 	answer := errInternal
 	if errors.Is(err, eventlog.ErrTooLarge) {
@@ -333,7 +370,7 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 	if len(evs) > 0 {
 		var err error
 		if recs, err = s.commit.Commit(ctx, evs...); err != nil {
-			s.failed(seg, "append", err, false)
+			s.failedCommit(ctx, seg, err)
 			return
 		}
 		// Reads queued before these events are before them in the log:
@@ -409,7 +446,7 @@ func recordsOnly(evs []eventlog.Event) bool {
 func (s *Service) submitReads(ctx context.Context, seg []built, evs []eventlog.Event) {
 	p, err := s.commit.Submit(ctx, evs...)
 	if err != nil {
-		s.failed(seg, "append", err, false)
+		s.failedCommit(ctx, seg, err)
 		return
 	}
 	s.reads.Add(1)
@@ -424,15 +461,19 @@ type queuedReads struct {
 
 // answerReads answers queued reads, in the order queued, once their
 // events are durable, and hands their records to the applier; it
-// returns when s.queued is closed and drained.
-func (s *Service) answerReads() {
-	for q := range s.queued {
+// returns when queued is closed and drained. ctx is the loop's.
+func (s *Service) answerReads(ctx context.Context, queued <-chan queuedReads) {
+	for q := range queued {
 		recs, err := q.p.Wait()
 		if err != nil {
 			// Not s.failed: the write state is the loop's, and reads
 			// changed nothing in it.
-			s.storageFailed("append", err)
-			answerAll(q.seg, storageAnswer(err, false))
+			if r, ok := uncommitted(ctx, err); ok {
+				answerAll(q.seg, r)
+			} else {
+				s.storageFailed("append", err)
+				answerAll(q.seg, storageAnswer(err, false))
+			}
 		} else {
 			s.applier.hold(recs)
 			for _, b := range q.seg {
@@ -453,7 +494,9 @@ func (s *Service) applyOrHold(ctx context.Context, recs []eventlog.Record, recor
 		}
 		return nil
 	}
-	err := s.applier.apply(ctx, recs)
+	// Not ctx, the loop's: committed events are applied and answered
+	// even as the term ends (a local apply takes milliseconds).
+	err := s.applier.apply(context.WithoutCancel(ctx), recs)
 	if s.applier.caughtUp.Swap(false) {
 		// The catch-up may have applied events appended past the loop.
 		s.state.forgetAll()
@@ -503,21 +546,6 @@ func (s *Service) read(ctx context.Context, key string, build func(ctx context.C
 	return s.submit(&command{ctx: ctx, key: key, build: build, reply: make(chan transport.Response, 1)})
 }
 
-// stop marks the loop stopped, then answers what is still queued.
-// Closing stopped first means a submitter that queues after the drain
-// sees the loop gone instead of waiting for an answer.
-func (s *Service) stop() {
-	close(s.stopped)
-	for {
-		select {
-		case c := <-s.cmds:
-			c.reply <- errStopped
-		default:
-			return
-		}
-	}
-}
-
 // errStopped answers a command the loop will never build: 503, so a
 // client retries elsewhere or later, as it does while Nexus starts.
 var errStopped = fail(http.StatusServiceUnavailable, api.CodeNotReady)
@@ -530,18 +558,22 @@ func (s *Service) submit(c *command) transport.Response {
 	ctx := c.ctx
 	start := time.Now()
 	defer func() { s.metrics.Command.Observe(time.Since(start).Seconds()) }()
+	l := s.loop.Load()
+	if l.isStopped() {
+		return errStopped // not leading, or closed: do not queue at all
+	}
 	select {
-	case s.cmds <- c:
+	case l.cmds <- c:
 	case <-ctx.Done():
 		return errStopped
-	case <-s.stopped:
+	case <-l.stopped:
 		return errStopped
 	}
 	select {
 	case r := <-c.reply:
 		return r
 	case <-ctx.Done():
-	case <-s.stopped:
+	case <-l.stopped:
 	}
 	// The answer may have been sent as the wait ended: prefer it.
 	select {
@@ -732,7 +764,7 @@ func (s *Service) Handler(op api.Op) (h transport.Handler, ok bool) {
 }
 
 // QueueDepth is how many commands wait for the command loop.
-func (s *Service) QueueDepth() int { return len(s.cmds) }
+func (s *Service) QueueDepth() int { return len(s.loop.Load().cmds) }
 
 // Lag is how many events of the log the projection has not applied yet.
 func (s *Service) Lag() uint64 {

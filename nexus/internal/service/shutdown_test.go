@@ -2,20 +2,21 @@ package service
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/internal/transport"
-	"github.com/spikeledger/spike/nexus/internal/metrics"
+	"github.com/spikeledger/spike/nexus/internal/commit"
 )
 
 // TestSubmitEndsWithTheLoop: a command submitted after the loop stopped,
 // or queued when it stops, is answered 503 instead of waiting forever.
 func TestSubmitEndsWithTheLoop(t *testing.T) {
 	t.Parallel()
-	s := &Service{cmds: make(chan *command, 8), stopped: make(chan struct{}), applier: newApplier(nil, slog.New(slog.DiscardHandler)), queued: make(chan queuedReads, 1), metrics: metrics.New(nil)}
+	log, root := openTestLog(t, eventlog.Options{})
+	s := newIdleService(t, log, commit.NewLocal(log), root, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	running := make(chan struct{})
 	release := make(chan struct{})
@@ -68,7 +69,7 @@ func TestSubmitEndsWithTheLoop(t *testing.T) {
 	}
 
 	// A caller whose context ends stops waiting too.
-	s2 := &Service{cmds: make(chan *command, 8), stopped: make(chan struct{}), metrics: metrics.New(nil)}
+	s2 := newIdleService(t, log, commit.NewLocal(log), root, 0) // no loop runs: it waits for the first
 	cctx, ccancel := context.WithCancel(context.Background())
 	fourth := make(chan transport.Response, 1)
 	go func() {

@@ -127,7 +127,7 @@ func (s *Service) follow(ctx context.Context, w io.Writer, from uint64, q projec
 	defer close(stop)
 	go func() {
 		select {
-		case <-s.stopped: // sealed or shutting down: the log may close
+		case <-s.closed: // shutting down: the log may close
 			cancel()
 		case <-stop:
 		}

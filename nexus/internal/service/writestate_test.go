@@ -57,8 +57,19 @@ func openTestLog(t testing.TB, opts eventlog.Options) (*eventlog.Log, []byte) {
 // projection in memory, until the test ends.
 func startTestService(t testing.TB, log *eventlog.Log, c commit.Committer, root []byte, maxVersions int) *Service {
 	t.Helper()
+	svc := newIdleService(t, log, c, root, maxVersions)
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	done := make(chan struct{})
+	go func() { svc.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return svc
+}
+
+// newIdleService builds a service over log, committing through c, its
+// projection in memory, and leaves running it (Run, Follow) to the test.
+func newIdleService(t testing.TB, log *eventlog.Log, c commit.Committer, root []byte, maxVersions int) *Service {
+	t.Helper()
+	ctx := context.Background()
 	pk, err := projections.KeyFromRoot(root)
 	if err != nil {
 		t.Fatal(err)
@@ -73,9 +84,6 @@ func startTestService(t testing.TB, log *eventlog.Log, c commit.Committer, root 
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { svc.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
 	return svc
 }
 
