@@ -282,7 +282,7 @@ func fieldCases() []sweepCase {
 // sweeper makes the requests: one mTLS client per caller.
 type sweeper struct {
 	t       *testing.T
-	c       *cluster
+	c       *keeperSet
 	n       *nexusProc
 	clients map[string]*http.Client
 }
