@@ -217,7 +217,10 @@ func (n *Node) Replicate(ctx context.Context, change []byte) error {
 	}
 	f := n.raft.Apply(change, timeout)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+		// Refused before it was sent: nothing committed. Lost
+		// leadership after sending is another matter (the entry may
+		// still commit under the next leader): that error says so.
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
 			return fmt.Errorf("%w: %v", ErrNotLeader, err)
 		}
 		return fmt.Errorf("cluster: replicate: %w", err)
