@@ -64,6 +64,10 @@ const (
 	// in the event log but could not be applied yet: it takes effect by
 	// itself once space is freed, and repeating it would make it twice.
 	ReasonNoSpace Reason = "no_space"
+	// ReasonNoLeader: the replica called is a follower and could not
+	// hand the request to the cluster's leader, none being known or
+	// reachable (503). Nothing was done; retry, through any replica.
+	ReasonNoLeader Reason = "no_leader"
 )
 
 // Problem (extension) is the body of a refusal that has more to say than
