@@ -184,7 +184,16 @@ func (lw lockedWriter) Write(b []byte) (int, error) {
 // Its own timeouts are short, which forwarded streams must outlive.
 func (p *pki) follower(leaderAddr func() (string, bool)) (url string) {
 	p.t.Helper()
-	proxy := New(Config{Source: p.source(followerID), LeaderID: NexusOnly(roles), Leader: leaderAddr, Logger: slog.New(slog.DiscardHandler)})
+	url, _, _ = p.followerWith(leaderAddr)
+	return url
+}
+
+// followerWith is follower, also returning its proxy and the source of
+// the proxy's SVID.
+func (p *pki) followerWith(leaderAddr func() (string, bool)) (url string, proxy *Proxy, src *identity.StaticSource) {
+	p.t.Helper()
+	src = p.source(followerID)
+	proxy = New(Config{Source: src, LeaderID: NexusOnly(roles), Leader: leaderAddr, Logger: slog.New(slog.DiscardHandler)})
 	p.t.Cleanup(proxy.Close)
 	notHere := func(ctx context.Context, r *transport.Request) transport.Response {
 		p.t.Errorf("the follower served %s itself", r.Path)
@@ -201,7 +210,7 @@ func (p *pki) follower(leaderAddr func() (string, bool)) (url string) {
 			return true
 		},
 	}
-	return "https://" + p.serve(followerID, opts, routes)
+	return "https://" + p.serve(followerID, opts, routes), proxy, src
 }
 
 func at(addr string) func() (string, bool) { return func() (string, bool) { return addr, true } }
@@ -447,5 +456,96 @@ func TestForwardLargeBody(t *testing.T) {
 	}
 	if l.calls.Load() != before {
 		t.Fatal("a body over the follower's limit reached the leader")
+	}
+}
+
+func TestForwardPoolsAndRotates(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	var conns atomic.Int64
+	vias := make(chan string, 100)
+	src := p.source(leaderID)
+	conf := tlsconfig.MTLSServerConfig(src, src, tlsconfig.AuthorizeMemberOf(td))
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id, err := spiffeid.FromURI(r.TLS.PeerCertificates[0].URIs[0])
+			if err != nil {
+				t.Error(err)
+			}
+			vias <- id.String()
+		}),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		},
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	url, proxy, followerSrc := p.followerWith(at(ln.Addr().String()))
+	c := p.client(appID)
+	call := func() string {
+		t.Helper()
+		if err := c.Do(context.Background(), transport.Call{BaseURL: url, Path: "/v1/who", Request: struct{}{}}); err != nil {
+			t.Fatal(err)
+		}
+		return <-vias
+	}
+	// Sequential requests share one connection to the leader.
+	for range 20 {
+		if via := call(); via != followerID.String() {
+			t.Fatalf("the leader was called by %s", via)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("20 sequential requests opened %d connections to the leader, want 1", n)
+	}
+	// A rotated SVID is presented on the next new connection.
+	rotated := spiffeid.RequireFromPath(td, identity.PathNexus+"/replica-2-rotated")
+	svid, err := p.ca.Issue(rotated, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	followerSrc.SetSVID(svid)
+	proxy.Close()
+	if via := call(); via != rotated.String() {
+		t.Fatalf("after rotation the leader was called by %s, want %s", via, rotated)
+	}
+}
+
+func TestForwardConcurrentCallersKeepTheirIDs(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	l := p.leader()
+	url := p.follower(at(l.addr))
+	const callers, calls = 16, 10
+	clients := make([]*transport.Client, callers)
+	for i := range clients {
+		clients[i] = p.client(spiffeid.RequireFromPath(td, identity.PathWorkloads+"/app-"+string(rune('a'+i))))
+	}
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		want := spiffeid.RequireFromPath(td, identity.PathWorkloads+"/app-"+string(rune('a'+i))).String()
+		wg.Go(func() {
+			for range calls {
+				var got seen
+				if err := c.Do(context.Background(), transport.Call{BaseURL: url, Path: "/v1/who", Request: want, Response: &got}); err != nil {
+					t.Error(err)
+					return
+				}
+				if got.Peer != want || string(got.Body) != `"`+want+`"` {
+					t.Errorf("caller %s: the leader saw %s with body %s", want, got.Peer, got.Body)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := l.calls.Load(); n != callers*calls {
+		t.Fatalf("the leader served %d calls, want %d", n, callers*calls)
 	}
 }
