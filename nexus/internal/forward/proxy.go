@@ -115,9 +115,13 @@ func New(cfg Config) *Proxy {
 		ForceAttemptHTTP2: false,
 	}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:        rewrite,
-		Transport:      p.tr,
-		FlushInterval:  -1, // an audit tail's lines go out as they come
+		Rewrite:   rewrite,
+		Transport: p.tr,
+		// No periodic flushing: ReverseProxy flushes an answer of
+		// unknown length (chunked, as an audit tail is) at once and
+		// after every write anyway, and an answer of known length is
+		// best sent in one write.
+		FlushInterval:  0,
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   p.failed,
 		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),

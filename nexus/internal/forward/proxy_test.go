@@ -39,11 +39,11 @@ var (
 
 // pki is a development CA that issues test identities.
 type pki struct {
-	t  *testing.T
+	t  testing.TB
 	ca *identity.DevCA
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	ca, err := identity.NewDevCA(td, time.Hour)
 	if err != nil {
@@ -406,6 +406,8 @@ func TestForwardStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer body.Close()
+	// Open returned: the answer's headers came through before any line
+	// of it existed.
 	lines := bufio.NewReader(body)
 	// Each line is sent only after the one before it arrived, so the
 	// stream can only pass if the follower passes lines on as they
