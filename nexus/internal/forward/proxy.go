@@ -182,7 +182,8 @@ func stateOf(r *http.Request) *state { return r.Context().Value(stateKey{}).(*st
 // rewrite addresses the request to the leader, same path and query, with
 // the buffered body and the caller named in the forwarded-peer header.
 // Hop-by-hop and X-Forwarded headers are gone already (ReverseProxy
-// removes them); so is every Spike-Forwarded- header the client sent.
+// removes them); every Spike-Forwarded- header the client sent goes
+// here, so that only this server vouches for a caller.
 func rewrite(pr *httputil.ProxyRequest) {
 	st := stateOf(pr.In)
 	pr.SetURL(&url.URL{Scheme: "https", Host: st.leader})
@@ -254,10 +255,26 @@ type deadlineWriter struct {
 }
 
 func (d *deadlineWriter) Write(b []byte) (int, error) {
-	if err := d.rc.SetWriteDeadline(time.Now().Add(d.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return 0, fmt.Errorf("forward: %w", err)
+	if err := d.extend(); err != nil {
+		return 0, err
 	}
 	return d.ResponseWriter.Write(b)
+}
+
+// FlushError flushes within a fresh deadline too: ReverseProxy flushes
+// an answer's headers before any of its body, which may come much later.
+func (d *deadlineWriter) FlushError() error {
+	if err := d.extend(); err != nil {
+		return err
+	}
+	return d.rc.Flush()
+}
+
+func (d *deadlineWriter) extend() error {
+	if err := d.rc.SetWriteDeadline(time.Now().Add(d.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("forward: %w", err)
+	}
+	return nil
 }
 
 // Unwrap lets http.ResponseController (ReverseProxy flushes through one)

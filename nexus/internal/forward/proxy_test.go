@@ -551,3 +551,29 @@ func TestForwardConcurrentCallersKeepTheirIDs(t *testing.T) {
 		t.Fatalf("the leader served %d calls, want %d", n, callers*calls)
 	}
 }
+
+func TestForwardSlowStreamStart(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	next := make(chan struct{})
+	addr := p.listen(leaderID, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The answer begins after the follower's 300 ms write timeout
+		// has passed, and its first line later still.
+		time.Sleep(time.Second)
+		w.Header().Set("Content-Type", api.ContentTypeNDJSON)
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		<-next
+		io.WriteString(w, "{}\n")
+	}))
+	url := p.follower(at(addr))
+	body, err := p.client(appID).Open(context.Background(), transport.Call{BaseURL: url, Path: "/v1/tail", Request: struct{}{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	close(next)
+	if got, err := io.ReadAll(body); err != nil || string(got) != "{}\n" {
+		t.Fatalf("stream: %q, %v", got, err)
+	}
+}
