@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 
 	"github.com/spikeledger/spike/cluster"
 	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/forward"
 )
 
 // ClusterConfig makes Nexus one replica of a Raft group (issue 16):
@@ -199,4 +202,24 @@ func (n *Nexus) whileLeading(ctx context.Context, f func(ctx context.Context)) {
 		<-ctx.Done()
 		return nil
 	})
+}
+
+// forwardTo makes the API server hand every request a follower takes to
+// the leader, as its caller (see package forward), and trust the caller
+// a Nexus replica forwards.
+func (n *Nexus) forwardTo(opts *transport.ServerOptions, src identity.Source, roles *identity.Roles) {
+	proxy := forward.New(forward.Config{Source: src, LeaderID: forward.NexusOnly(roles), Leader: n.leaderAPI,
+		Logger: n.logger})
+	n.closers = append(n.closers, proxy.Close)
+	opts.TrustForwarded = roles.IsNexus
+	opts.Forward = func(w http.ResponseWriter, r *http.Request, req *transport.Request) bool {
+		if n.leading() {
+			return false
+		}
+		if id, _, ok := n.node.Leader(); ok && id == n.node.ID() {
+			return false // elected, still catching up: the service answers 503
+		}
+		proxy.Forward(w, r, req.Peer)
+		return true
+	}
 }

@@ -110,9 +110,9 @@ func (rs *replicaSet) leader(t *testing.T, ready bool) int {
 }
 
 // TestClusterServesAndFailsOver: three replicas form a cluster; one
-// bootstrap through the leader unseals all three; writes through the
-// leader reach every replica's log and projection; a follower refuses
-// to record on its own; when the leader stops another leads, continues
+// bootstrap through a follower unseals all three; writes and reads
+// through any replica are forwarded to the leader and answered as the
+// caller's; when the leader stops another leads, continues
 // the log and serves what was written; the old leader returns as a
 // follower and catches up; every replica's log verifies offline and
 // holds the same events.
@@ -126,7 +126,7 @@ func TestClusterServesAndFailsOver(t *testing.T) {
 	})
 	rs := newReplicaSet(t, c, 3)
 	l := rs.leader(t, false)
-	c.bootstrap(rs.procs[l], 2)
+	c.bootstrap(rs.procs[(l+1)%3], 2) // through a follower, which forwards
 	for i, n := range rs.procs {
 		if body := waitReady(t, n, true); !strings.Contains(body, rs.peers[i].ID) {
 			t.Fatalf("replica %d ready as %q", i+1, body)
@@ -136,9 +136,13 @@ func TestClusterServesAndFailsOver(t *testing.T) {
 	put := func(n *nexusProc, path, v string) error {
 		return c.call(t, n, superuser, api.OpSecretPut, api.SecretPutRequest{Path: path, Values: map[string]string{"v": v}}, nil)
 	}
-	for i := range 20 {
-		if err := put(rs.procs[l], fmt.Sprintf("app/%d", i), "one"); err != nil {
-			t.Fatal(err)
+	for i := range 21 { // through every replica in turn
+		if err := put(rs.procs[i%3], fmt.Sprintf("app/%d", i), "one"); err != nil {
+			t.Fatalf("put through replica %d: %v", i%3+1, err)
+		}
+		var got api.SecretGetResponse
+		if err := c.call(t, rs.procs[(i+1)%3], superuser, api.OpSecretGet, api.SecretGetRequest{Path: fmt.Sprintf("app/%d", i)}, &got); err != nil || got.Data["v"] != "one" {
+			t.Fatalf("get through replica %d: %v %v", (i+1)%3+1, got.Data, err)
 		}
 	}
 	rs.procs[l].stop()

@@ -249,8 +249,11 @@ func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Sourc
 	n.closers = append(n.closers, cu.Close)
 	n.custody = cu
 	cu.Watch(m)
-	n.srv, err = transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), MaxConnections: cfg.MaxConnections, Logger: logger, Metrics: m.Transport},
-		cu.Routes(roles))
+	srvOpts := transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), MaxConnections: cfg.MaxConnections, Logger: logger, Metrics: m.Transport}
+	if n.node != nil {
+		n.forwardTo(&srvOpts, src, roles)
+	}
+	n.srv, err = transport.NewServer(srvOpts, cu.Routes(roles))
 	return err
 }
 
