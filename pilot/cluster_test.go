@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/devcluster"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
 )
@@ -233,5 +234,40 @@ func TestClusterRefusals(t *testing.T) {
 			n.answerWith(tc.answer)
 			n.run(t, "", append([]string{"operator", "cluster"}, tc.args...)...).check(t, 1, tc.want)
 		})
+	}
+}
+
+// A Nexus that runs alone (the dev system) answers the superuser that
+// clustering is off, changes nothing and records nothing for it; anyone
+// else is refused, and the refusal is in the log.
+func TestClusterOnASingleNexus(t *testing.T) {
+	t.Parallel()
+	auditor := svidDir(t, devcluster.SVIDAuditor)
+	runCases(t, []cliCase{
+		{name: "list", args: []string{"operator", "cluster", "list"}, code: 1, want: "clustering is off: this Nexus runs as a single node"},
+		{name: "add", args: []string{"operator", "cluster", "add", "nexus-2", "127.0.0.1:8300"}, code: 1, want: "clustering is off"},
+		{name: "remove", args: []string{"operator", "cluster", "remove", "--yes", "nexus-2"}, code: 1, want: "clustering is off"},
+		{name: "auditor", who: auditor, args: []string{"operator", "cluster", "list"}, code: 1,
+			want: "Nexus refused spiffe://spike.ist/spike/pilot/role/auditor: managing the cluster needs the spike/pilot/role/superuser identity"},
+	})
+	r := as(t, auditor, "", "-f", "json", "audit", "list", "--path", api.SystemPathCluster, "--type", "access.denied,cluster.member_added,cluster.member_removed,request.refused")
+	r.check(t, 0, "")
+	var doc struct {
+		Events []struct {
+			Type, Actor, Detail string
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("audit list %q: %v", r.stdout, err)
+	}
+	// Only the auditor's denials (one a run of this test, -count=N
+	// runs it N times against the same log).
+	if len(doc.Events) == 0 {
+		t.Fatalf("no events on %s, want the auditor's denial", api.SystemPathCluster)
+	}
+	for _, e := range doc.Events {
+		if e.Type != "access.denied" || e.Actor != "spiffe://spike.ist/spike/pilot/role/auditor" || !strings.Contains(e.Detail, "cluster.list") {
+			t.Errorf("event on %s: %+v, want only the auditor's denials of cluster.list", api.SystemPathCluster, e)
+		}
 	}
 }
