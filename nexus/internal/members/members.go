@@ -47,7 +47,8 @@ type Cluster interface {
 	// committed.
 	Add(ctx context.Context, id, raftAddr, apiAddr string) error
 	// Remove takes the member id out of the configuration, returning
-	// once the change is committed.
+	// once the change is committed. It is never asked to remove the
+	// leader (see Members.remove).
 	Remove(ctx context.Context, id string) error
 }
 
@@ -165,13 +166,20 @@ func (m *Members) remove(ctx context.Context, r *transport.Request) transport.Re
 			fmt.Sprintf("%s is not a member of the cluster (spike operator cluster list shows the members)", req.ID)})
 	}
 	// The event names the addresses the member had: read them first.
-	ms, _, err := m.cfg.Cluster.Members(ctx)
+	ms, leader, err := m.cfg.Cluster.Members(ctx)
 	if err != nil {
 		return m.failed(op, "remove", err)
 	}
 	gone, found := find(ms, req.ID)
 	if !found {
 		return noSuch()
+	}
+	if req.ID == leader {
+		// The leader that removed itself would step down before its
+		// record of the change could commit: a change the log never
+		// shows. Refused instead; once another replica leads, it can.
+		return m.refuse(ctx, r, op, req.ID, refusal{http.StatusConflict, api.CodeConflict, api.ReasonMemberConflict, events.OutcomeConflict,
+			fmt.Sprintf("%s is the leader and cannot remove itself: stop it (another replica takes over), then remove it", req.ID)})
 	}
 	if err := m.cfg.Cluster.Remove(ctx, req.ID); err != nil {
 		if errors.Is(err, ErrNoSuchMember) {
