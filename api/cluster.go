@@ -40,9 +40,8 @@ const (
 	// already a member's, with other addresses or under another ID
 	// (409).
 	ReasonMemberConflict Reason = "member_conflict"
-	// ReasonNoLeader: the change could not be made now: the replica is
-	// not the leader, or the cluster has no quorum (503: retry).
-	ReasonNoLeader Reason = "no_leader"
+	// (A change that cannot be made now, no leader or no quorum, is
+	// ReasonNoLeader, 503: retry.)
 )
 
 // The roles a member plays in the cluster, as [ClusterMember] shows
