@@ -355,11 +355,14 @@ func (n *Node) watchHealth() {
 		for _, s := range f.Configuration().Servers {
 			in = in || s.ID == raft.ServerID(n.cfg.ID)
 		}
-		if member && !in && !n.removed.Load() {
-			n.removed.Store(true)
+		switch removed := member && !in; {
+		case removed && !n.removed.Load():
 			n.setLeading(false)
 			n.logger.Warn("cluster: this replica was removed from the group and stops serving", "id", n.cfg.ID)
+		case !removed && n.removed.Load():
+			n.logger.Info("cluster: this replica is a member again", "id", n.cfg.ID)
 		}
+		n.removed.Store(member && !in)
 		member = member || in
 	}
 }

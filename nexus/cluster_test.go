@@ -198,3 +198,53 @@ func TestClusterServesAndFailsOver(t *testing.T) {
 		t.Fatalf("replica logs hold %v events", sizes)
 	}
 }
+
+// TestClusterMembership: the superuser lists the members through any
+// replica; a removed follower stops serving while the others go on; adding it back makes it a follower again.
+func TestClusterMembership(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	rs := newReplicaSet(t, c, 3)
+	l := rs.leader(t, false)
+	c.bootstrap(rs.procs[l], 2)
+	for _, n := range rs.procs {
+		waitReady(t, n, true)
+	}
+	l = rs.leader(t, true)
+	f := (l + 1) % 3
+	list := func(via int) api.ClusterListResponse {
+		t.Helper()
+		var resp api.ClusterListResponse
+		if err := c.call(t, rs.procs[via], superuser, api.OpClusterList, api.ClusterListRequest{}, &resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if got := list(f); len(got.Members) != 3 || got.Leader != rs.peers[l].ID {
+		t.Fatalf("members through a follower: %+v", got)
+	}
+	if err := c.call(t, rs.procs[l], superuser, api.OpClusterRemove, api.ClusterRemoveRequest{ID: rs.peers[f].ID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A removed replica learns of it if the entry reaches it, else it
+	// stops hearing from the leader: either way it stops serving.
+	if body := waitReady(t, rs.procs[f], false); !strings.Contains(body, "removed") && !strings.Contains(body, "no leader") {
+		t.Fatalf("removed replica says %q", body)
+	}
+	if got := list(l); len(got.Members) != 2 {
+		t.Fatalf("members after removal: %+v", got)
+	}
+	if err := c.call(t, rs.procs[l], superuser, api.OpSecretPut, api.SecretPutRequest{Path: "after/remove", Values: map[string]string{"k": "v"}}, nil); err != nil {
+		t.Fatalf("a write with two of three replicas: %v", err)
+	}
+	p := rs.peers[f]
+	if err := c.call(t, rs.procs[l], superuser, api.OpClusterAdd, api.ClusterAddRequest{ID: p.ID, RaftAddress: p.RaftAddr, APIAddress: p.APIAddr}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if body := waitReady(t, rs.procs[f], true); !strings.Contains(body, "follower") {
+		t.Fatalf("re-added replica says %q", body)
+	}
+	if got := list(f); len(got.Members) != 3 {
+		t.Fatalf("members after adding back: %+v", got)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/nexus/internal/commit"
 	"github.com/spikeledger/spike/nexus/internal/custody"
+	"github.com/spikeledger/spike/nexus/internal/members"
 	"github.com/spikeledger/spike/nexus/internal/metrics"
 	"github.com/spikeledger/spike/nexus/internal/service"
 	"github.com/spikeledger/spike/projections"
@@ -208,7 +209,11 @@ func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Sourc
 		if err != nil {
 			return err
 		}
-		svc, err := service.New(ctx, service.Config{Log: log, Commit: committer, Proj: p, Roles: roles, WithKey: cu.WithKey,
+		var mem members.Cluster
+		if n.node != nil {
+			mem = membership{n}
+		}
+		svc, err := service.New(ctx, service.Config{Log: log, Commit: committer, Proj: p, Roles: roles, WithKey: cu.WithKey, Cluster: mem,
 			MaxVersions: cfg.MaxSecretVersions, MaxValue: cfg.MaxSecretSize, Metrics: m, Logger: logger})
 		if err != nil {
 			p.Close()
