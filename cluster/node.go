@@ -250,6 +250,9 @@ func (n *Node) setLeading(v bool) {
 	n.changed = make(chan struct{})
 }
 
+// Leads reports whether this replica leads and is caught up.
+func (n *Node) Leads() bool { return n.leading.Load() }
+
 // Leader returns the leader's id and API address, if one is known.
 func (n *Node) Leader() (id, apiAddr string, ok bool) {
 	if n.raft == nil {

@@ -291,6 +291,9 @@ func (w *writer) requestCheckpoint() {
 	if w.l.f.cp.size.Load() >= w.l.Size() {
 		return
 	}
+	if lr, ok := w.l.opts.Replicator.(interface{ Leads() bool }); ok && !lr.Leads() {
+		return // the leader signs; a follower's try would only fail
+	}
 	r := &request{checkpoint: true, done: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
