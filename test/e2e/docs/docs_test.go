@@ -72,6 +72,20 @@ var skips = []struct{ doc, line, why string }{
 	{"docs/performance.md", "SPIKE_BENCH_SCRIPT=/path/to/spike-run.sh make bench-spire BENCH_FLAGS='-clients ours,sdk,sdk-new -format md'", "it needs SPIKE built outside this repository, and it is a benchmark: see make bench"},
 	{"docs/performance.md", "SPIKE_BENCH_SCRIPT=/path/to/spike-run.sh make bench-spire BENCH_FLAGS='-mix get -c 1,8,32 -clients sdk -versions 20 -format md'", "see the line before"},
 	{"docs/performance.md", "SPIKE_BENCH_SCRIPT=/path/to/spike-run.sh make bench-spire BENCH_FLAGS='-mix get -c 1,8,32 -clients sdk -policies 100 -format md'", "see the line before"},
+	{"docs/ha.md", "export SPIKE_KEEPERS=https://127.0.0.1:8554,https://127.0.0.1:8555,https://127.0.0.1:8556", "the settings of a three-replica cluster, which spike dev does not run; nexus/cluster_test.go runs three replicas in one process (TestClusterServesAndFailsOver)"},
+	{"docs/ha.md", "export SPIKE_NEXUS_CLUSTER_PEERS=n1=127.0.0.1:8653=127.0.0.1:8553,n2=127.0.0.1:8663=127.0.0.1:8563,n3=127.0.0.1:8673=127.0.0.1:8573", "see the first line of docs/ha.md"},
+	{"docs/ha.md", "SPIKE_NEXUS_CLUSTER_ID=n1 SPIKE_NEXUS_CLUSTER_ADDR=127.0.0.1:8653 SPIKE_NEXUS_TLS_PORT=127.0.0.1:8553 SPIKE_DATA_DIR=$HOME/spike-ha/n1 bin/spike-nexus &", "a production start of a replica: it needs an SVID from SPIRE; see the first line of docs/ha.md"},
+	{"docs/ha.md", "SPIKE_NEXUS_CLUSTER_ID=n2 SPIKE_NEXUS_CLUSTER_ADDR=127.0.0.1:8663 SPIKE_NEXUS_TLS_PORT=127.0.0.1:8563 SPIKE_DATA_DIR=$HOME/spike-ha/n2 bin/spike-nexus &", "see the line before"},
+	{"docs/ha.md", "SPIKE_NEXUS_CLUSTER_ID=n3 SPIKE_NEXUS_CLUSTER_ADDR=127.0.0.1:8673 SPIKE_NEXUS_TLS_PORT=127.0.0.1:8573 SPIKE_DATA_DIR=$HOME/spike-ha/n3 bin/spike-nexus &", "see the line before"},
+	{"docs/ha.md", "for p in 9553 9563 9573; do curl -s 127.0.0.1:$p/readyz; done", "the replicas' operations listeners, which spike dev does not have (this test turns its one off); nexus/cluster_test.go reads every replica's /readyz"},
+	{"docs/ha.md", "SPIKE_NEXUS_URL=https://127.0.0.1:8563 bin/spike-bootstrap", "a bootstrap through a follower of a running cluster; TestClusterServesAndFailsOver bootstraps through a follower"},
+	{"docs/ha.md", "export SPIKE_NEXUS_CLUSTER_PEERS=n1=10.0.0.1:8555,n2=10.0.0.2:8555,n3=10.0.0.3:8555", "three hosts, which this test does not have; see the first line of docs/ha.md"},
+	{"docs/ha.md", "export SPIKE_KEEPERS=https://10.0.0.1:8554,https://10.0.0.2:8554,https://10.0.0.3:8554", "see the line before"},
+	{"docs/ha.md", "SPIKE_NEXUS_CLUSTER_ID=n1 SPIKE_NEXUS_OPS_ADDR=10.0.0.1:9553 bin/spike-nexus &", "see the line before"},
+	{"docs/ha.md", "SPIKE_NEXUS_URL=https://10.0.0.2:8553 bin/spike-bootstrap", "see the line before"},
+	{"docs/ha.md", "spike operator cluster list --nexus-url https://10.0.0.2:8553", "it needs a cluster; nexus/cluster_test.go (TestClusterMembership) lists, removes and adds members of one, and the line before runs the command against spike dev"},
+	{"docs/ha.md", "spike operator cluster remove n3 --yes", "see the line before"},
+	{"docs/ha.md", "spike operator cluster add n3 10.0.0.3:8555 10.0.0.3:8553", "see the line before"},
 }
 
 // subs fill in what a reader would: placeholders, and the answer to a
