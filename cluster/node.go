@@ -319,7 +319,7 @@ func (n *Node) watchLeadership() {
 				n.logger.Warn("cluster: elected, but could not apply the earlier terms' entries", "err", err)
 				continue
 			}
-			if n.raft.State() == raft.Leader {
+			if n.raft.State() == raft.Leader && n.Broken() == nil {
 				n.setLeading(true)
 				n.logger.Info("cluster: leading", "id", n.cfg.ID)
 			}
@@ -339,6 +339,13 @@ func (n *Node) watchHealth() {
 		case <-n.stop:
 			return
 		case <-t.C:
+		}
+		if n.Broken() != nil && n.raft.State() == raft.Leader {
+			// Its log takes no more changes: it must not lead.
+			n.setLeading(false)
+			n.logger.Warn("cluster: this replica stopped applying changes; handing leadership on", "id", n.cfg.ID)
+			n.raft.LeadershipTransfer()
+			continue
 		}
 		if n.raft.State() == raft.Leader && n.cfg.CanLead != nil && !n.cfg.CanLead() &&
 			n.cfg.LogInitialized != nil && n.cfg.LogInitialized() {

@@ -95,7 +95,7 @@ func (n *Nexus) newNode(ctx context.Context, src identity.Source, roles *identit
 				return false
 			}
 			sealed, _ := n.custody.Sealed()
-			return !sealed
+			return !sealed || n.custody.Restoring()
 		},
 		LogInitialized: func() bool {
 			ok, err := n.log.Initialized(context.Background())

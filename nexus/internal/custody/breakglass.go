@@ -250,3 +250,12 @@ func restoreGroup(have []shamir.Share, recs map[uint64]sharing) (epoch uint64, g
 	}
 	return epoch, group, need, remaining
 }
+
+// Restoring reports whether an operator restore is under way: shards
+// given, not yet enough. A cluster's leader keeps leading meanwhile,
+// keyless as it is, so that the next shard finds the ones before it.
+func (c *Custody) Restoring() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.restore) > 0
+}
