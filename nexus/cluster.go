@@ -8,12 +8,15 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/spikeledger/spike/cluster"
+	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/nexus/internal/forward"
@@ -117,12 +120,22 @@ func (n *Nexus) leading() bool {
 	return ok
 }
 
-// leaderAPI is the leader's API address, for forwarding; an address
-// configured without one gets this replica's API port.
+// memberTypes are the events the log indexes for leaderAPI.
+var memberTypes = []string{(&events.ClusterMemberAdded{}).Type()}
+
+// leaderAPI is the leader's API address, for forwarding: the one in the
+// peers, else the one its newest cluster add recorded (so every replica
+// knows an added member's address, after restarts too), else its Raft
+// host at this replica's API port.
 func (n *Nexus) leaderAPI() (string, bool) {
-	_, addr, ok := n.node.Leader()
+	id, addr, ok := n.node.Leader()
 	if !ok || addr == "" {
 		return "", false
+	}
+	if _, port, _ := net.SplitHostPort(addr); port == "" {
+		if a := n.apiCache.get(id, n.recordedAPI); a != "" {
+			return a, true
+		}
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -260,4 +273,56 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// recordedAPI is the API address the newest cluster.member_added event
+// of replica id gives ("" if none does, or the log is sealed). ScanBack
+// reads sealed, so the events are found first and read after it ends:
+// a read inside it could wait on a remap that waits on it.
+func (n *Nexus) recordedAPI(id string) string {
+	ctx := context.Background()
+	var seqs []uint64
+	n.log.ScanBack(ctx, func(r eventlog.Record) bool {
+		seqs = append(seqs, r.Seq)
+		return true
+	}, memberTypes...)
+	for _, seq := range seqs {
+		r, err := n.log.Get(ctx, seq)
+		if err != nil {
+			return ""
+		}
+		p, err := events.Decode(r.Type, r.Schema, r.Payload)
+		if e, ok := p.(*events.ClusterMemberAdded); err == nil && ok && e.ID == id {
+			return e.APIAddress
+		}
+	}
+	return ""
+}
+
+// apiCache keeps recordedAPI's answers for a few seconds: forwarding
+// asks for every request.
+type apiCache struct {
+	mu sync.Mutex
+	m  map[string]cachedAPI
+}
+
+type cachedAPI struct {
+	addr string
+	at   time.Time
+}
+
+const apiCacheTTL = 5 * time.Second
+
+func (c *apiCache) get(id string, lookup func(string) string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[id]; ok && (time.Since(e.at) < apiCacheTTL && e.addr != "" || time.Since(e.at) < time.Second) {
+		return e.addr // none found is asked again sooner: an add may just have recorded it
+	}
+	if c.m == nil {
+		c.m = map[string]cachedAPI{}
+	}
+	addr := lookup(id)
+	c.m[id] = cachedAPI{addr: addr, at: time.Now()}
+	return addr
 }

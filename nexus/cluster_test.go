@@ -21,6 +21,9 @@ import (
 type replicaSet struct {
 	c     *keeperSet
 	peers []cluster.Peer
+	// configured is what the replicas are given as peers (default
+	// peers).
+	configured []cluster.Peer
 	dirs  []string
 	procs []*nexusProc
 }
@@ -36,10 +39,19 @@ func freePort(t testing.TB) string {
 }
 
 func newReplicaSet(t *testing.T, c *keeperSet, n int) *replicaSet {
+	return startReplicaSet(t, c, n, false)
+}
+
+// startReplicaSet starts n replicas; with noAPI their peers are given
+// without API addresses.
+func startReplicaSet(t *testing.T, c *keeperSet, n int, noAPI bool) *replicaSet {
 	rs := &replicaSet{c: c}
 	for i := range n {
 		rs.peers = append(rs.peers, cluster.Peer{ID: fmt.Sprintf("n%d", i+1), RaftAddr: freePort(t), APIAddr: freePort(t)})
 		rs.dirs = append(rs.dirs, t.TempDir())
+		if noAPI {
+			rs.configured = append(rs.configured, cluster.Peer{ID: rs.peers[i].ID, RaftAddr: rs.peers[i].RaftAddr})
+		}
 	}
 	rs.procs = make([]*nexusProc, n)
 	for i := range n {
@@ -55,9 +67,13 @@ func (rs *replicaSet) start(i int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]string, 1)
 	n := &nexusProc{cancel: cancel, done: make(chan error, 1)}
+	peers := rs.peers
+	if rs.configured != nil {
+		peers = rs.configured
+	}
 	cfg := Config{DataDir: rs.dirs[i], TLSAddr: rs.peers[i].APIAddr, OpsAddr: "127.0.0.1:0", RetentionInterval: 50 * time.Millisecond,
 		Custody: CustodyConfig{Keepers: c.Keepers, Shares: len(c.Keepers), Threshold: 2, KeeperUpdateInterval: time.Hour, RecoveryMaxInterval: 200 * time.Millisecond},
-		Cluster: &ClusterConfig{ID: rs.peers[i].ID, Peers: rs.peers, Addr: rs.peers[i].RaftAddr,
+		Cluster: &ClusterConfig{ID: rs.peers[i].ID, Peers: peers, Addr: rs.peers[i].RaftAddr,
 			Timing: cluster.Timing{HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond, LeaderLeaseTimeout: 250 * time.Millisecond}},
 		Ready: func(a, o string) { ready <- [2]string{a, o} }}
 	go func() { n.done <- Run(ctx, cfg, c.Source("/spike/nexus"), c.Roles, c.Logger()) }()
@@ -286,5 +302,34 @@ func TestClusterMembership(t *testing.T) {
 	}
 	if got := list(f); len(got.Members) != 3 {
 		t.Fatalf("members after adding back: %+v", got)
+	}
+}
+
+// TestClusterRecordedAPIAddresses: replicas configured without their
+// peers' API addresses forward to the address a cluster add recorded in
+// the log, which every replica reads.
+func TestClusterRecordedAPIAddresses(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	rs := startReplicaSet(t, c, 3, true)
+	l := rs.leader(t, false)
+	c.bootstrap(rs.procs[l], 2)
+	for _, n := range rs.procs {
+		waitReady(t, n, true)
+	}
+	l = rs.leader(t, true)
+	for _, p := range rs.peers {
+		if err := retry(t, func() error {
+			return c.call(t, rs.procs[l], superuser, api.OpClusterAdd, api.ClusterAddRequest{ID: p.ID, RaftAddress: p.RaftAddr, APIAddress: p.APIAddr}, nil)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		if err := retry(t, func() error {
+			return c.call(t, rs.procs[i], superuser, api.OpSecretPut, api.SecretPutRequest{Path: fmt.Sprintf("via/%d", i), Values: map[string]string{"k": "v"}}, nil)
+		}); err != nil {
+			t.Fatalf("put through replica %d: %v", i+1, err)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +118,8 @@ type Nexus struct {
 	log     *eventlog.Log
 	// node is this replica's membership in its cluster (nil: alone).
 	node *cluster.Node
+	// apiCache holds the API addresses cluster adds recorded.
+	apiCache apiCache
 	// apiAddr is the API listener's address, once serving.
 	apiAddr     string
 	trustDomain spiffeid.TrustDomain
@@ -158,7 +161,7 @@ func New(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 // what was opened.
 func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Source, roles *identity.Roles) error {
 	cfg, logger := n.cfg, n.logger
-	opts := eventlog.Options{Logger: logger, IndexTypes: custody.SharingTypes, Observer: m,
+	opts := eventlog.Options{Logger: logger, IndexTypes: append(slices.Clone(custody.SharingTypes), memberTypes...), Observer: m,
 		MaxPayload: service.PayloadLimit(cfg.MaxSecretSize)}
 	if cfg.Cluster != nil {
 		node, err := n.newNode(ctx, src, roles)
