@@ -24,8 +24,8 @@ type replicaSet struct {
 	// configured is what the replicas are given as peers (default
 	// peers).
 	configured []cluster.Peer
-	dirs  []string
-	procs []*nexusProc
+	dirs       []string
+	procs      []*nexusProc
 }
 
 func freePort(t testing.TB) string {
