@@ -333,6 +333,11 @@ func historyOf(pl events.Payload) history {
 		h = distributed(e)
 	case *events.RootKeyRecovered:
 		h.detail = fmt.Sprintf("keepers=%s rejected=%s", strings.Join(e.Keepers, ","), strings.Join(e.Rejected, ","))
+	case *events.ClusterMemberAdded:
+		h = history{target: "spike/system/cluster/" + e.ID, outcome: events.OutcomeOK,
+			detail: strings.TrimSpace(fmt.Sprintf("raft=%s api=%s", e.RaftAddress, e.APIAddress))}
+	case *events.ClusterMemberRemoved:
+		h = history{target: "spike/system/cluster/" + e.ID, outcome: events.OutcomeOK}
 	}
 	return h
 }

@@ -31,6 +31,8 @@ func TestReplayMatchesHistory(t *testing.T) {
 			f.event(&events.KeeperUnreachable{Meta: m, Keeper: "https://k3:8554", Error: "refused"}),
 			f.event(&events.ShardsDistributed{Meta: m, Results: []events.KeeperOutcome{{Keeper: "k1", OK: true}, {Keeper: "k2"}}}),
 			f.event(&events.CipherUsed{Meta: m, Operation: "encrypt", Outcome: events.OutcomeOK}),
+			f.event(&events.ClusterMemberAdded{Meta: m, ID: "n2", RaftAddress: "10.0.0.2:8554", APIAddress: "10.0.0.2:8553"}),
+			f.event(&events.ClusterMemberRemoved{Meta: m, ID: "n2"}),
 		)
 		return f, f.open("")
 	}
@@ -54,7 +56,7 @@ func TestReplayMatchesHistory(t *testing.T) {
 			for i := range queries {
 				var q HistoryQuery
 				if rng.IntN(3) == 0 {
-					q.Target = pick("app/db", "web/a", "x", "fewer", "few/1/x", "many/7", "admins", "k1", "never/recorded")
+					q.Target = pick("app/db", "web/a", "x", "fewer", "few/1/x", "many/7", "admins", "k1", "spike/system/cluster/n2", "never/recorded")
 				}
 				if rng.IntN(3) == 0 {
 					q.TargetPrefix = pick("app/", "web/", "many/", "many/1", "few/", "f", "spike/", "nope/")
