@@ -236,6 +236,12 @@ func ErrorResponseFor(op Op, code ErrorCode) any {
 		return AuditTailLine{Err: code}
 	case OpRestorePlan:
 		return RestorePlanResponse{Err: code}
+	case OpClusterList:
+		return ClusterListResponse{Err: code}
+	case OpClusterAdd:
+		return ClusterAddResponse{Err: code}
+	case OpClusterRemove:
+		return ClusterRemoveResponse{Err: code}
 	}
 	return NewErrorResponse(code)
 }

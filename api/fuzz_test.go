@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -176,6 +177,19 @@ func FuzzDecodeRestorePointList(f *testing.F) {
 	fuzzRequest[RestorePointListRequest](f, `{"after":3,"limit":2}`)
 }
 
+func FuzzDecodeClusterList(f *testing.F) { fuzzRequest[ClusterListRequest](f, `{"x":1}`) }
+
+func FuzzDecodeClusterAdd(f *testing.F) {
+	fuzzRequest[ClusterAddRequest](f,
+		`{"id":"nexus-2","raftAddress":"nexus-2.nexus:8300","apiAddress":"nexus-2.nexus:8553"}`,
+		`{"id":"n3","raftAddress":"[fe80::1%eth0]:8300"}`,
+		`{"id":"N3","raftAddress":"10.0.0.3:0","apiAddress":"a b:1"}`)
+}
+
+func FuzzDecodeClusterRemove(f *testing.F) {
+	fuzzRequest[ClusterRemoveRequest](f, `{"id":"nexus-2"}`, `{"id":"`+strings.Repeat("a", 65)+`"}`)
+}
+
 // FuzzParseCipherEnvelope: the stream-mode decrypt body.
 func FuzzParseCipherEnvelope(f *testing.F) {
 	f.Add([]byte{})
@@ -214,10 +228,12 @@ func FuzzDecodeResponses(f *testing.F) {
 		decodeAny[SecretPatchResponse], decodeAny[SecretRollbackResponse], decodeAny[SecretMetadataDeleteResponse],
 		decodeAny[SystemStatusResponse],
 		decodeAny[ExportStartResponse], decodeAny[ExportGetResponse], decodeAny[RestorePlanResponse],
+		decodeAny[ClusterListResponse], decodeAny[ClusterAddResponse], decodeAny[ClusterRemoveResponse],
 	}
 	f.Add(uint8(3), []byte(`{"versions":{"1":{"createdTime":"2026-07-25T10:11:12Z","version":1,"deletedTime":null}},"metadata":{"currentVersion":1}}`))
 	f.Add(uint8(9), []byte(`{"shards":{"1":`+fuzzShardJSON+`}}`))
 	f.Add(uint8(11), []byte(`{"shard":`+fuzzShardJSON+`,"Err":""}`))
+	f.Add(uint8(28), []byte(`{"members":[{"id":"a","raftAddress":"a:1","role":"leader","voter":true,"healthy":false}],"leader":"a"}`))
 	f.Add(uint8(4), []byte(`{"id":"","name":"p","spiffiedPattern":"^spiffe://x$","permissions":["read"],"createdAt":"2026-07-25T10:11:12Z"}`))
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		dec := decoders[int(which)%len(decoders)]
@@ -259,6 +275,7 @@ func TestEveryOpHasARequestType(t *testing.T) {
 		BootstrapStatusRequest{}, SecretPatchRequest{}, SecretRollbackRequest{}, SecretMetadataDeleteRequest{},
 		SystemStatusRequest{},
 		ExportStartRequest{}, ExportGetRequest{}, AuditTailRequest{}, RestorePlanRequest{},
+		ClusterListRequest{}, ClusterAddRequest{}, ClusterRemoveRequest{},
 	}
 	seen := map[Op]bool{}
 	for _, r := range reqs {

@@ -120,6 +120,9 @@ const (
 	OpExportGet            // Extension: POST /v1/system/export?action=get
 	OpAuditTail            // Extension: POST /v1/audit/tail?action=list (a stream)
 	OpRestorePlan          // Extension: POST /v1/operator/restore-points/plan?action=get
+	OpClusterList          // Extension: POST /v1/operator/cluster?action=list
+	OpClusterAdd           // Extension: POST /v1/operator/cluster
+	OpClusterRemove        // Extension: POST /v1/operator/cluster?action=delete
 
 	opEnd // one past the last operation
 )
@@ -234,6 +237,12 @@ func (op Op) describe() route {
 		return route{"audit.tail", PathAuditTail, ActionList, nexus, true, std}
 	case OpRestorePlan:
 		return route{"restore-point.plan", PathRestorePlan, ActionGet, nexus, true, std}
+	case OpClusterList:
+		return route{"cluster.list", PathOperatorCluster, ActionList, nexus, true, std}
+	case OpClusterAdd:
+		return route{"cluster.add", PathOperatorCluster, ActionDefault, nexus, true, std}
+	case OpClusterRemove:
+		return route{"cluster.remove", PathOperatorCluster, ActionDelete, nexus, true, std}
 	}
 	return route{name: "unknown"}
 }

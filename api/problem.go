@@ -68,6 +68,10 @@ const (
 	// or is no longer, its cluster's leader (503, state_not_ready).
 	// Nothing of the request was done; retry it.
 	ReasonNotLeader Reason = "not_leader"
+	// ReasonNoLeader: the replica called is a follower and could not
+	// hand the request to the cluster's leader, none being known or
+	// reachable (503). Nothing was done; retry, through any replica.
+	ReasonNoLeader Reason = "no_leader"
 )
 
 // Problem (extension) is the body of a refusal that has more to say than

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,6 +39,9 @@ func (f *fsm) Apply(entry *raft.Log) any {
 		return *p
 	}
 	if err := f.log.ApplyChange(entry.Data); err != nil {
+		if errors.Is(err, eventlog.ErrStaleChange) {
+			return err // refused alike by every replica: nothing changed
+		}
 		err = fmt.Errorf("apply raft entry %d: %w", entry.Index, err)
 		f.broken.Store(&err)
 		f.logger.Error("cluster: this replica could not apply a committed change and stops following; restart it (it catches up from the leader)", "index", entry.Index, "err", err)

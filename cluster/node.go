@@ -217,7 +217,10 @@ func (n *Node) Replicate(ctx context.Context, change []byte) error {
 	}
 	f := n.raft.Apply(change, timeout)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+		// Refused before it was sent: nothing committed. Lost
+		// leadership after sending is another matter (the entry may
+		// still commit under the next leader): that error says so.
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
 			return fmt.Errorf("%w: %v", ErrNotLeader, err)
 		}
 		return fmt.Errorf("cluster: replicate: %w", err)
@@ -352,11 +355,14 @@ func (n *Node) watchHealth() {
 		for _, s := range f.Configuration().Servers {
 			in = in || s.ID == raft.ServerID(n.cfg.ID)
 		}
-		if member && !in && !n.removed.Load() {
-			n.removed.Store(true)
+		switch removed := member && !in; {
+		case removed && !n.removed.Load():
 			n.setLeading(false)
 			n.logger.Warn("cluster: this replica was removed from the group and stops serving", "id", n.cfg.ID)
+		case !removed && n.removed.Load():
+			n.logger.Info("cluster: this replica is a member again", "id", n.cfg.ID)
 		}
+		n.removed.Store(member && !in)
 		member = member || in
 	}
 }

@@ -3,6 +3,7 @@ package eventlog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,6 +31,12 @@ type Replicator interface {
 	// must treat the outcome as unknown).
 	Replicate(ctx context.Context, change []byte) error
 }
+
+// ErrStaleChange is ApplyChange's answer to a change built on a state
+// the log has moved past (or not reached): a leader's change that lost a
+// race with another commit. Every replica refuses it alike, since all
+// apply the same changes in the same order, so it changes nothing.
+var ErrStaleChange = errors.New("replicated change does not continue the log")
 
 // ReplicateTimeout bounds one Replicate call of the writer.
 const ReplicateTimeout = 10 * time.Second
@@ -297,7 +304,7 @@ func (l *Log) applyLocked(c *change) error {
 	case c.size < size || (c.size == size && c.base < size):
 		return nil // already applied
 	case c.base != size:
-		return fmt.Errorf("apply change: it continues the log from event %d, but this replica ends at %d", c.base, size)
+		return fmt.Errorf("apply change: it continues the log from event %d, but the log ends at %d: %w", c.base, size, ErrStaleChange)
 	}
 	written := 0
 	err := l.db.Update(func(tx *bolt.Tx) error {

@@ -33,6 +33,8 @@ var all = []func() Payload{
 	func() Payload { return new(SecretMetadataDeleted) },
 	func() Payload { return new(RequestRefused) },
 	func() Payload { return new(Exported) },
+	func() Payload { return new(ClusterMemberAdded) },
+	func() Payload { return new(ClusterMemberRemoved) },
 }
 
 // Outcomes recorded by events that can fail: done; refused because what
@@ -498,6 +500,45 @@ func (*RequestRefused) Schema() uint32 { return 1 }
 func (e *RequestRefused) validate() error {
 	if e.Action == "" || e.Outcome == "" {
 		return errors.New("action or outcome is empty")
+	}
+	return nil
+}
+
+// ClusterMemberAdded: the superuser added a Nexus replica to the
+// cluster's Raft configuration (spike operator cluster add). It is
+// recorded once the change is committed by the cluster.
+type ClusterMemberAdded struct {
+	Meta
+	ID          string `json:"id"`
+	RaftAddress string `json:"raft_address"`
+	APIAddress  string `json:"api_address,omitempty"`
+}
+
+func (*ClusterMemberAdded) Type() string   { return "cluster.member_added" }
+func (*ClusterMemberAdded) Schema() uint32 { return 1 }
+func (e *ClusterMemberAdded) validate() error {
+	if e.ID == "" || e.RaftAddress == "" {
+		return errors.New("member id or raft address is empty")
+	}
+	return nil
+}
+
+// ClusterMemberRemoved: the superuser removed a replica from the
+// cluster's Raft configuration (spike operator cluster remove), once the
+// change is committed. The addresses are the member's as it was
+// configured, when the cluster knew them.
+type ClusterMemberRemoved struct {
+	Meta
+	ID          string `json:"id"`
+	RaftAddress string `json:"raft_address,omitempty"`
+	APIAddress  string `json:"api_address,omitempty"`
+}
+
+func (*ClusterMemberRemoved) Type() string   { return "cluster.member_removed" }
+func (*ClusterMemberRemoved) Schema() uint32 { return 1 }
+func (e *ClusterMemberRemoved) validate() error {
+	if e.ID == "" {
+		return errors.New("member id is empty")
 	}
 	return nil
 }

@@ -39,6 +39,8 @@ func TestRoundTripEveryType(t *testing.T) {
 		&SecretMetadataDeleted{Path: "a", Versions: []int{2, 3}, LastVersion: 3},
 		&RequestRefused{Path: "a", Action: "secret.put", Outcome: OutcomeConflict, Reason: "cas_mismatch", Versions: []int{2}},
 		&SecretVersionWritten{Path: "a", Version: 5, ValueKey: "01K", Sealed: []byte{3}, Via: "rollback", From: 2},
+		&ClusterMemberAdded{ID: "nexus-2", RaftAddress: "nexus-2.nexus:8300", APIAddress: "nexus-2.nexus:8553"},
+		&ClusterMemberRemoved{ID: "nexus-2", RaftAddress: "nexus-2.nexus:8300"},
 	}
 	types := map[string]bool{}
 	for _, p := range samples {
@@ -99,6 +101,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"metadata delete, bad version", "secret.metadata.deleted", 1, `{"path":"a","versions":[-1]}`, "not positive"},
 		{"restore changing a path twice", "restore.applied", 1, `{"as_of_seq":1,"changes":[{"path":"a","written":2},{"path":"a","deleted":[1]}]}`, "changed twice"},
 		{"refusal without action", "request.refused", 1, `{"path":"a","outcome":"conflict"}`, "action or outcome"},
+		{"member added without address", "cluster.member_added", 1, `{"id":"n2"}`, "raft address is empty"},
+		{"member removed without id", "cluster.member_removed", 1, `{"raft_address":"h:1"}`, "member id is empty"},
 	} {
 		_, err := Decode(tc.typ, tc.schema, []byte(tc.data))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

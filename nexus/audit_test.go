@@ -211,7 +211,7 @@ func openNote(t *testing.T, msg, vkey string) eventlog.Checkpoint {
 
 // openNoteless returns the root of the tree of size events from an
 // inclusion proof of its only leaf: for size 1 the root is the leaf.
-func openNoteless(t *testing.T, c *cluster, n *nexusProc, size uint64) tlog.Hash {
+func openNoteless(t *testing.T, c *keeperSet, n *nexusProc, size uint64) tlog.Hash {
 	t.Helper()
 	var pr api.AuditProofResponse
 	if err := c.call(t, n, auditor, api.OpAuditProof, api.AuditProofRequest{Seq: 1, TreeSize: size}, &pr); err != nil {

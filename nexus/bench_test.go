@@ -11,7 +11,7 @@ import (
 
 // benchNexus is a bootstrapped Nexus with three in-process keepers, and a
 // secret at bench/secret.
-func benchNexus(b *testing.B) (*cluster, *nexusProc) {
+func benchNexus(b *testing.B) (*keeperSet, *nexusProc) {
 	b.Helper()
 	c := newCluster(b, 3)
 	n := c.startNexus(2)

@@ -20,13 +20,13 @@ import (
 	"github.com/spikeledger/spike/nexus/internal/testcluster"
 )
 
-// cluster is testcluster's keepers and a way to run Nexus.
-type cluster struct{ *testcluster.Cluster }
+// keeperSet is testcluster's keepers and a way to run Nexus.
+type keeperSet struct{ *testcluster.Cluster }
 
-func newCluster(t testing.TB, keepers int) *cluster { return &cluster{testcluster.New(t, keepers)} }
+func newCluster(t testing.TB, keepers int) *keeperSet { return &keeperSet{testcluster.New(t, keepers)} }
 
 // bootstrap is testcluster's Bootstrap, against n.
-func (c *cluster) bootstrap(n *nexusProc, threshold int) [32]byte {
+func (c *keeperSet) bootstrap(n *nexusProc, threshold int) [32]byte {
 	c.T.Helper()
 	return c.Bootstrap(n.api, threshold)
 }
@@ -39,12 +39,12 @@ type nexusProc struct {
 	done     chan error
 }
 
-func (c *cluster) startNexus(threshold int) *nexusProc {
+func (c *keeperSet) startNexus(threshold int) *nexusProc {
 	c.T.Helper()
 	return c.startNexusWith(CustodyConfig{Threshold: threshold})
 }
 
-func (c *cluster) startNexusWith(cc CustodyConfig) *nexusProc {
+func (c *keeperSet) startNexusWith(cc CustodyConfig) *nexusProc {
 	c.T.Helper()
 	threshold := cc.Threshold
 	ctx, cancel := context.WithCancel(context.Background())
@@ -97,7 +97,7 @@ func waitReady(t testing.TB, n *nexusProc, want bool) string {
 	}
 }
 
-func status(t testing.TB, c *cluster, n *nexusProc) api.BootstrapStatusResponse {
+func status(t testing.TB, c *keeperSet, n *nexusProc) api.BootstrapStatusResponse {
 	t.Helper()
 	var s api.BootstrapStatusResponse
 	if err := c.Client("/spike/bootstrap", c.Roles.IsNexus).Do(context.Background(), transport.Call{BaseURL: n.api, Path: api.PathBootstrapStatus, Request: struct{}{}, Response: &s}); err != nil {

@@ -38,7 +38,7 @@ func TestKeeperBackFromAnOutageIsRefilled(t *testing.T) {
 }
 
 // waitLog waits, at most 10 s, for the cluster's logs to hold want.
-func waitLog(t *testing.T, c *cluster, want string) {
+func waitLog(t *testing.T, c *keeperSet, want string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(c.Logs.String(), want); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -20,7 +20,7 @@ import (
 
 // fetchExport starts an export as who and fetches it chunk by chunk, as
 // the SDK does, checking size and digest.
-func fetchExport(t *testing.T, c *cluster, n *nexusProc, who string, req api.ExportStartRequest) ([]byte, api.ExportStartResponse) {
+func fetchExport(t *testing.T, c *keeperSet, n *nexusProc, who string, req api.ExportStartRequest) ([]byte, api.ExportStartResponse) {
 	t.Helper()
 	var start api.ExportStartResponse
 	if err := c.call(t, n, who, api.OpExportStart, req, &start); err != nil {

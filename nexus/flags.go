@@ -1,6 +1,7 @@
 package nexus
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/spikeledger/spike/cluster"
 	"github.com/spikeledger/spike/internal/config"
 	"github.com/spikeledger/spike/internal/logging"
 	"github.com/spikeledger/spike/nexus/internal/service"
@@ -33,9 +35,15 @@ type cli struct {
 	Store      string   `name:"backend-store" env:"SPIKE_BACKEND_STORE_TYPE,SPIKE_NEXUS_BACKEND_STORE" default:"sqlite" help:"sqlite: the event log and its projections on disk."`
 	Projection string   `name:"projection" env:"SPIKE_NEXUS_PROJECTION" default:"sqlite" enum:"sqlite,memory" help:"Keep the projections in a file (sqlite) or in RAM (memory)."`
 
-	MaxSecretSize     int `name:"max-secret-size" env:"SPIKE_NEXUS_MAX_SECRET_SIZE" default:"1048576" help:"Largest version, in bytes of keys and values; larger puts are refused."`
-	MaxSecretVersions int `name:"max-secret-versions" env:"SPIKE_NEXUS_MAX_SECRET_VERSIONS" default:"10" help:"Versions a new path keeps; older ones are pruned for good."`
-	MaxConnections    int `name:"max-connections" env:"SPIKE_NEXUS_MAX_CONNECTIONS" default:"4096" help:"Most API connections open at once (1 to 1048576), TLS handshakes included; at the cap new connections wait, unanswered, until one closes."`
+	MaxSecretSize     int    `name:"max-secret-size" env:"SPIKE_NEXUS_MAX_SECRET_SIZE" default:"1048576" help:"Largest version, in bytes of keys and values; larger puts are refused."`
+	MaxSecretVersions int    `name:"max-secret-versions" env:"SPIKE_NEXUS_MAX_SECRET_VERSIONS" default:"10" help:"Versions a new path keeps; older ones are pruned for good."`
+	ClusterID         string `name:"cluster-id" env:"SPIKE_NEXUS_CLUSTER_ID" placeholder:"ID" help:"This replica's id (a-z, 0-9 and -, up to 64). With --cluster-peers, Nexus runs as one replica of a Raft group (docs/ha.md)."`
+	ClusterPeers      string `name:"cluster-peers" env:"SPIKE_NEXUS_CLUSTER_PEERS" placeholder:"PEERS" help:"The cluster's replicas, this one included: id=raft-host:port=api-host:port,... (without =api-host:port, the Raft host at this replica's API port). Empty: a single Nexus."`
+	ClusterAddr       string `name:"cluster-addr" env:"SPIKE_NEXUS_CLUSTER_ADDR" placeholder:"ADDR" help:"Raft listen address (default: this replica's port in --cluster-peers, on every interface)."`
+	ClusterJoin       bool   `name:"cluster-join" env:"SPIKE_NEXUS_CLUSTER_JOIN" help:"This replica joins a running cluster: it waits to be added (spike operator cluster add) instead of forming a cluster from --cluster-peers."`
+	ClusterName       string `name:"cluster-name" env:"SPIKE_NEXUS_CLUSTER_NAME" default:"spike" help:"Names the replicated log; every replica of one cluster must use the same name."`
+
+	MaxConnections int `name:"max-connections" env:"SPIKE_NEXUS_MAX_CONNECTIONS" default:"4096" help:"Most API connections open at once (1 to 1048576), TLS handshakes included; at the cap new connections wait, unanswered, until one closes."`
 
 	ShardRotation         string        `name:"shard-rotation" env:"SPIKE_SHARD_ROTATION" default:"deterministic" enum:"deterministic,refresh" help:"deterministic: SPIKE's shards, the same forever; refresh: re-split the key into a new epoch every --shard-rotation-interval, so a stolen shard expires."`
 	ShardRotationInterval time.Duration `name:"shard-rotation-interval" env:"SPIKE_SHARD_ROTATION_INTERVAL" default:"24h" help:"How often refresh mode re-splits the key."`
@@ -139,6 +147,9 @@ func (c *cli) options() (Options, error) {
 			KeeperUpdateInterval: c.KeeperUpdateInterval, RecoveryMaxInterval: c.RecoveryMaxInterval,
 			Rotation: c.ShardRotation, RotationInterval: c.ShardRotationInterval, HealthInterval: c.KeeperHealthInterval}}
 	if err := o.Config.Custody.Defaults(); err != nil {
+		return o, err
+	}
+	if o.Config.Cluster, err = c.cluster(); err != nil {
 		return o, err
 	}
 	o.SPIFFESocket, o.SVIDDir, o.SourceTimeout = c.SPIFFESocket, c.SVIDDir, c.SourceTimeout
@@ -263,4 +274,46 @@ func ParseImport(args []string, opts ...kong.Option) (ImportOptions, error) {
 	}
 	o.Import = ImportConfig{From: c.From, DataDir: so.Config.DataDir, RecoveryDir: c.RecoveryDir, Custody: so.Config.Custody}
 	return o, nil
+}
+
+// cluster checks the cluster settings: all or nothing.
+func (c *cli) cluster() (*ClusterConfig, error) {
+	if strings.TrimSpace(c.ClusterPeers) == "" {
+		if c.ClusterID != "" || c.ClusterAddr != "" || c.ClusterJoin {
+			return nil, errors.New("cluster peers (SPIKE_NEXUS_CLUSTER_PEERS) not set, but other cluster settings are: set the peers too, or none")
+		}
+		return nil, nil
+	}
+	peers, err := cluster.ParsePeers(c.ClusterPeers)
+	if err != nil {
+		return nil, fmt.Errorf("cluster peers (SPIKE_NEXUS_CLUSTER_PEERS): %w", err)
+	}
+	cc := &ClusterConfig{ID: c.ClusterID, Peers: peers, Join: c.ClusterJoin, Name: c.ClusterName}
+	if cc.ID == "" {
+		return nil, errors.New("cluster id (SPIKE_NEXUS_CLUSTER_ID) not set: name this replica, as in SPIKE_NEXUS_CLUSTER_PEERS")
+	}
+	if _, ok := cc.self(); !ok {
+		return nil, fmt.Errorf("cluster id (SPIKE_NEXUS_CLUSTER_ID) %q is not among SPIKE_NEXUS_CLUSTER_PEERS", cc.ID)
+	}
+	if err := clusterName(cc.Name); err != nil {
+		return nil, fmt.Errorf("cluster name (SPIKE_NEXUS_CLUSTER_NAME): %w", err)
+	}
+	if c.ClusterAddr != "" {
+		if cc.Addr, err = listenAddr(c.ClusterAddr); err != nil {
+			return nil, fmt.Errorf("cluster address (SPIKE_NEXUS_CLUSTER_ADDR): %w", err)
+		}
+	}
+	return cc, nil
+}
+
+func clusterName(s string) error {
+	if s == "" || len(s) > 64 {
+		return fmt.Errorf("%q: want 1 to 64 characters", s)
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return fmt.Errorf("%q holds %q: only a-z, 0-9 and - are allowed", s, r)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package nexus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 
+	"github.com/spikeledger/spike/cluster"
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/seal"
@@ -23,6 +25,7 @@ import (
 	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/nexus/internal/commit"
 	"github.com/spikeledger/spike/nexus/internal/custody"
+	"github.com/spikeledger/spike/nexus/internal/members"
 	"github.com/spikeledger/spike/nexus/internal/metrics"
 	"github.com/spikeledger/spike/nexus/internal/service"
 	"github.com/spikeledger/spike/projections"
@@ -60,6 +63,8 @@ type Config struct {
 	// Ready, if set, receives the API listener's address once it is
 	// listening (tests use a ":0" port).
 	Ready func(apiAddr, opsAddr string)
+	// Cluster, if set, makes this Nexus a replica of a Raft group.
+	Cluster *ClusterConfig
 	// Metrics is the registry Nexus counts into and serves on the
 	// operations listener's /metrics. Default: a new one with the Go
 	// runtime and process collectors (telemetry.NewRegistry).
@@ -109,6 +114,12 @@ type Nexus struct {
 	custody *custody.Custody
 	srv     *transport.Server
 	served  atomic.Bool
+	log     *eventlog.Log
+	// node is this replica's membership in its cluster (nil: alone).
+	node *cluster.Node
+	// apiAddr is the API listener's address, once serving.
+	apiAddr     string
+	trustDomain spiffeid.TrustDomain
 	// closers release what New opened, last opened first.
 	closers   []func()
 	closeOnce sync.Once
@@ -133,7 +144,7 @@ func New(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 	if cfg.MaxSecretSize > service.MaxSecretSizeLimit {
 		return nil, fmt.Errorf("nexus: max secret size %d: at most %d, the largest request body Nexus reads", cfg.MaxSecretSize, service.MaxSecretSizeLimit)
 	}
-	n := &Nexus{cfg: cfg, logger: logger}
+	n := &Nexus{cfg: cfg, logger: logger, trustDomain: svid.ID.TrustDomain()}
 	if err := n.open(ctx, m, src, roles); err != nil {
 		n.Close()
 		return nil, err
@@ -146,12 +157,29 @@ func New(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 // what was opened.
 func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Source, roles *identity.Roles) error {
 	cfg, logger := n.cfg, n.logger
-	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), eventlog.Options{Logger: logger, IndexTypes: custody.SharingTypes, Observer: m,
-		MaxPayload: service.PayloadLimit(cfg.MaxSecretSize)})
+	opts := eventlog.Options{Logger: logger, IndexTypes: custody.SharingTypes, Observer: m,
+		MaxPayload: service.PayloadLimit(cfg.MaxSecretSize)}
+	if cfg.Cluster != nil {
+		node, err := n.newNode(ctx, src, roles)
+		if err != nil {
+			return err
+		}
+		n.node = node
+		opts.ID, opts.Replicator = clusterLogID(n.trustDomain, cmp.Or(cfg.Cluster.Name, DefaultClusterName)), node
+	}
+	log, err := eventlog.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), opts)
 	if err != nil {
 		return err
 	}
+	n.log = log
 	n.closers = append(n.closers, func() { log.Close() })
+	if n.node != nil {
+		if err := n.node.Start(log); err != nil {
+			return err
+		}
+		// Raft stops before the log closes (closers run last first).
+		n.closers = append(n.closers, func() { n.node.Close() })
+	}
 	// The one way this Nexus writes its log: custody before the command
 	// loop runs, the loop after.
 	committer := commit.NewLocal(log)
@@ -181,7 +209,11 @@ func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Sourc
 		if err != nil {
 			return err
 		}
-		svc, err := service.New(ctx, service.Config{Log: log, Commit: committer, Proj: p, Roles: roles, WithKey: cu.WithKey,
+		var mem members.Cluster
+		if n.node != nil {
+			mem = membership{n}
+		}
+		svc, err := service.New(ctx, service.Config{Log: log, Commit: committer, Proj: p, Roles: roles, WithKey: cu.WithKey, Cluster: mem,
 			MaxVersions: cfg.MaxSecretVersions, MaxValue: cfg.MaxSecretSize, Metrics: m, Logger: logger})
 		if err != nil {
 			p.Close()
@@ -190,8 +222,16 @@ func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Sourc
 		projMu.Lock()
 		proj = p
 		projMu.Unlock()
-		cu.Go(svc.Run)
-		cu.Go(func(ctx context.Context) { svc.RetainEvery(ctx, cfg.RetentionInterval, cfg.Custody.Self) })
+		if n.node == nil {
+			cu.Go(svc.Run)
+		} else {
+			cu.Go(func(ctx context.Context) {
+				n.alternate(ctx, func(ctx context.Context) error { svc.Run(ctx); return nil }, svc.Follow)
+			})
+		}
+		cu.Go(func(ctx context.Context) {
+			n.whileLeading(ctx, func(ctx context.Context) { svc.RetainEvery(ctx, cfg.RetentionInterval, cfg.Custody.Self) })
+		})
 		cu.SetService(svc)
 		return nil
 	}
@@ -207,15 +247,18 @@ func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Sourc
 		n.closers = append(n.closers, func() { kc.Close() })
 		pinned = append(pinned, kc)
 	}
-	cu, err = custody.New(cfg.Custody, custody.Deps{Log: log, Commit: committer, Keepers: keepers, Pinned: pinned, Metrics: m, Logger: logger, OnUnseal: onUnseal})
+	cu, err = custody.New(cfg.Custody, custody.Deps{Log: log, Commit: committer, Keepers: keepers, Pinned: pinned, Metrics: m, Logger: logger, OnUnseal: onUnseal, Leads: n.leading})
 	if err != nil {
 		return err
 	}
 	n.closers = append(n.closers, cu.Close)
 	n.custody = cu
 	cu.Watch(m)
-	n.srv, err = transport.NewServer(transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), MaxConnections: cfg.MaxConnections, Logger: logger, Metrics: m.Transport},
-		cu.Routes(roles))
+	srvOpts := transport.ServerOptions{SVID: src, Bundle: src, Authorizer: tlsconfig.AuthorizeAny(), MaxConnections: cfg.MaxConnections, Logger: logger, Metrics: m.Transport}
+	if n.node != nil {
+		n.forwardTo(&srvOpts, src, roles)
+	}
+	n.srv, err = transport.NewServer(srvOpts, cu.Routes(roles))
 	return err
 }
 
@@ -230,9 +273,10 @@ func (n *Nexus) Serve(ctx context.Context, apiLn, opsLn net.Listener) error {
 	defer n.Close()
 	cfg := n.cfg
 	opsAddr := ""
+	n.apiAddr = apiLn.Addr().String()
 	if opsLn != nil {
 		opsAddr = opsLn.Addr().String()
-		ops := &http.Server{Handler: opsHandler(n.custody, cfg.Metrics), ReadHeaderTimeout: 5 * time.Second,
+		ops := &http.Server{Handler: opsHandler(n.custody, cfg.Metrics, n.clusterState), ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 		go ops.Serve(opsLn)
 		defer ops.Close()
@@ -267,13 +311,16 @@ func (n *Nexus) Close() error {
 
 // opsHandler serves /healthz (the process is up), /readyz (the root key
 // is back and Nexus can record; otherwise 503 and why) and /metrics.
-func opsHandler(c *custody.Custody, reg *prometheus.Registry) http.Handler {
+func opsHandler(c *custody.Custody, reg *prometheus.Registry, clusterState func() (string, bool)) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", telemetry.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if sealed, reason := c.Sealed(); sealed {
 			w.WriteHeader(http.StatusServiceUnavailable)
+			if state, _ := clusterState(); state != "" {
+				reason += "; cluster: " + state
+			}
 			fmt.Fprintln(w, "sealed:", reason)
 			return
 		}
@@ -284,7 +331,15 @@ func opsHandler(c *custody.Custody, reg *prometheus.Registry) http.Handler {
 				return
 			}
 		}
-		fmt.Fprintln(w, "ready")
+		switch state, serving := clusterState(); {
+		case !serving:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready:", state)
+		case state != "":
+			fmt.Fprintln(w, "ready:", state)
+		default:
+			fmt.Fprintln(w, "ready")
+		}
 	})
 	return mux
 }

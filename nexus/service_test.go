@@ -19,7 +19,7 @@ import (
 )
 
 // call makes one API call as the SPIFFE ID at path.
-func (c *cluster) call(t testing.TB, n *nexusProc, who string, op api.Op, req, resp any) error {
+func (c *keeperSet) call(t testing.TB, n *nexusProc, who string, op api.Op, req, resp any) error {
 	t.Helper()
 	return c.Client(who, c.Roles.IsNexus).Do(context.Background(), transport.Call{BaseURL: n.api, Path: op.Path(), Action: string(op.Action()), Request: req, Response: resp})
 }

@@ -65,7 +65,7 @@ func TestStopWhileBusy(t *testing.T) {
 
 // busyCaller sends one kind of request (by w) until ctx ends, ignoring
 // the answers: only that they end matters here.
-func busyCaller(ctx context.Context, c *cluster, t *testing.T, n *nexusProc, w int) {
+func busyCaller(ctx context.Context, c *keeperSet, t *testing.T, n *nexusProc, w int) {
 	cl := c.Client(superuser, c.Roles.IsNexus)
 	rec := c.Client("/spike/pilot/role/recover", c.Roles.IsNexus)
 	for i := 0; ctx.Err() == nil; i++ {

@@ -92,6 +92,9 @@ var validBodies = map[api.Op]string{
 	api.OpExportGet:            `{"id":"x","offset":0}`,
 	api.OpAuditTail:            `{}`,
 	api.OpRestorePlan:          `{"paths":["ok/path"],"asOfSeq":1}`,
+	api.OpClusterList:          `{}`,
+	api.OpClusterAdd:           `{"id":"n2","raftAddress":"10.0.0.2:8300"}`,
+	api.OpClusterRemove:        `{"id":"n2"}`,
 }
 
 // custodyOps work while sealed and check the caller's role before any
@@ -276,13 +279,21 @@ func fieldCases() []sweepCase {
 		c("unknown fields are ignored, not a way past a refusal", api.OpSecretGet, sweepNobody, `{"path":"ok/path","admin":true,"x":{"y":[1,2]}}`, den, api.CodeUnauthorized, []string{"access.denied"}),
 		c("auditor writing", api.OpSecretPut, sweepAuditor, validBodies[api.OpSecretPut], den, api.CodeUnauthorized, []string{"access.denied"}),
 		c("auditor changing policy", api.OpPolicyPut, sweepAuditor, validBodies[api.OpPolicyPut], den, api.CodeUnauthorized, []string{"access.denied"}),
+		c("id in capitals", api.OpClusterAdd, "", `{"id":"N2","raftAddress":"10.0.0.2:8300"}`, bad, api.CodeBadRequest, none),
+		c("escape sequence in the address, no grant", api.OpClusterAdd, sweepNobody, `{"id":"n2","raftAddress":"a\u001b[2J:1"}`, bad, api.CodeBadRequest, none),
+		c("port 0", api.OpClusterAdd, "", `{"id":"n2","raftAddress":"10.0.0.2:0"}`, bad, api.CodeBadRequest, none),
+		c("no id", api.OpClusterRemove, "", `{}`, bad, api.CodeBadRequest, none),
+		c("auditor listing members", api.OpClusterList, sweepAuditor, `{}`, den, api.CodeUnauthorized, []string{"access.denied"}),
+		c("clustering off", api.OpClusterList, "", `{}`, http.StatusConflict, api.CodeConflict, none),
+		c("clustering off", api.OpClusterAdd, "", validBodies[api.OpClusterAdd], http.StatusConflict, api.CodeConflict, none),
+		c("clustering off", api.OpClusterRemove, "", validBodies[api.OpClusterRemove], http.StatusConflict, api.CodeConflict, none),
 	}
 }
 
 // sweeper makes the requests: one mTLS client per caller.
 type sweeper struct {
 	t       *testing.T
-	c       *cluster
+	c       *keeperSet
 	n       *nexusProc
 	clients map[string]*http.Client
 }

@@ -53,6 +53,7 @@ type cli struct {
 type operatorCmd struct {
 	Recover recoverCmd         `cmd:"" help:"Take every shard of the root key from Nexus into recovery files (role spike/pilot/role/recover)."`
 	Restore operatorRestoreCmd `cmd:"" help:"Give a sealed Nexus recovery shards, one per file or one from standard input (role spike/pilot/role/restore)."`
+	Cluster clusterCmd         `cmd:"" help:"Manage the Nexus replicas of a cluster (superuser)."`
 }
 
 // env is what a command runs with.

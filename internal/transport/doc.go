@@ -8,5 +8,9 @@
 // retry).
 //
 // It knows nothing of what the routes do: handlers get the caller's
-// SPIFFE ID and the raw body, and return a status and a body.
+// SPIFFE ID and the raw body, and return a status and a body. A server
+// may let a request be answered elsewhere (ServerOptions.Forward: a Nexus
+// follower hands it to its leader) and may believe, from peers it trusts
+// to forward, the caller named in HeaderForwardedPeer
+// (ServerOptions.TrustForwarded; Request.Via keeps the forwarder).
 package transport

@@ -31,8 +31,13 @@ type ErrorBody = api.ErrorResponse
 type Request struct {
 	// ID identifies the request in logs and events.
 	ID string
-	// Peer is the caller's SPIFFE ID, proven by its client certificate.
-	Peer   spiffeid.ID
+	// Peer is the caller's SPIFFE ID, proven by its client certificate,
+	// or, for a request forwarded by a peer the server trusts to forward
+	// (ServerOptions.TrustForwarded), the ID that peer vouches for.
+	Peer spiffeid.ID
+	// Via is the forwarding peer's own SPIFFE ID when Peer came from a
+	// forwarded-peer header, and zero otherwise.
+	Via    spiffeid.ID
 	Path   string
 	Action string
 	// ContentType is the request's Content-Type header (stream routes
@@ -45,6 +50,9 @@ type Request struct {
 	Subject string
 	// route is the route matched, for metrics and the access log.
 	route *Route
+	// forwarded: ServerOptions.Forward answered the request; aborted:
+	// the answer was cut off (http.ErrAbortHandler).
+	forwarded, aborted bool
 }
 
 // Response is what a handler returns: a status and a body encoded as
@@ -110,6 +118,23 @@ type ServerOptions struct {
 	// Metrics, if set, counts requests, connections and refused
 	// handshakes.
 	Metrics *Metrics
+	// TrustForwarded, if set, names the peers (Nexus replicas) whose
+	// HeaderForwardedPeer is believed: for their requests Peer becomes
+	// the ID the header names and Via the peer itself. The named caller
+	// must belong to a trust domain of Bundle and satisfy Authorizer, as
+	// if it had connected; a malformed header gets 400 and nothing runs.
+	// From every other peer the header is ignored.
+	TrustForwarded func(peer spiffeid.ID) bool
+	// Forward, if set, is offered each request that would reach a
+	// handler (a known route that admits the caller) before its body is
+	// read. It returns false, having written nothing, to let the route
+	// serve the request here; or it answers the request (a follower
+	// hands it to its leader) and returns true. r.Body is bounded by the
+	// route's limit and r's context ends when the server shuts down. A
+	// request that was itself forwarded (Via set) is never offered: one
+	// hop at most, so two replicas that each take the other for the
+	// leader cannot pass a request back and forth.
+	Forward func(w http.ResponseWriter, r *http.Request, req *Request) bool
 }
 
 // Server is an mTLS API server.
@@ -229,11 +254,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", req.ID)
 	rec := &recorder{ResponseWriter: w}
 	defer func() {
-		if p := recover(); p != nil {
+		p := recover()
+		// http.ErrAbortHandler is how a handler (a forwarding proxy
+		// whose upstream broke mid-answer) cuts the connection on
+		// purpose: no panic to report, and net/http must see it again.
+		aborted := p == http.ErrAbortHandler
+		if p != nil && !aborted {
 			s.opts.Logger.Error("handler panicked", "request_id", req.ID, "path", req.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			if rec.status == 0 {
 				writeJSON(rec, http.StatusInternalServerError, api.NewErrorResponse(api.CodeInternal))
 			}
+		}
+		if aborted {
+			req.aborted = true
+			defer panic(p)
 		}
 		took := time.Since(start)
 		name := ""
@@ -249,7 +283,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.opts.Metrics.observe(name, rec.status, latency)
 		s.accessLog(r, req, rec, took)
 	}()
-	resp := s.route(r, req)
+	resp, forwarded := s.route(rec, r, req)
+	if forwarded {
+		return
+	}
 	if resp.Stream != nil {
 		if resp.Status == 0 {
 			resp.Status = http.StatusOK
@@ -260,35 +297,60 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.write(rec, resp)
 }
 
-// route authenticates, authorises, reads the body and runs the handler.
-func (s *Server) route(r *http.Request, req *Request) Response {
+// route authenticates, authorises, reads the body and runs the handler;
+// forwarded is true when ServerOptions.Forward answered instead.
+func (s *Server) route(w http.ResponseWriter, r *http.Request, req *Request) (resp Response, forwarded bool) {
 	peer, err := peerID(r)
 	if err != nil {
 		// The TLS layer should have refused the connection already.
-		return Response{Status: http.StatusUnauthorized, Body: api.NewErrorResponse(api.CodeUnauthorized)}
+		return Response{Status: http.StatusUnauthorized, Body: api.NewErrorResponse(api.CodeUnauthorized)}, false
 	}
 	req.Peer = peer
+	if refused := s.forwardedPeer(r, req); refused != nil {
+		return *refused, false
+	}
 	rt, ok := s.routes[routeKey{req.Path, req.Action}]
 	if ok {
 		req.route = &rt
 	}
 	if r.Method != http.MethodPost || !ok {
-		return Response{Status: http.StatusBadRequest, Body: api.NewErrorResponse(api.CodeBadRequest)}
+		return Response{Status: http.StatusBadRequest, Body: api.NewErrorResponse(api.CodeBadRequest)}, false
 	}
-	if rt.Allow != nil && !rt.Allow(peer) {
-		return Response{Status: http.StatusUnauthorized, Body: api.NewErrorResponse(api.CodeUnauthorized)}
+	if rt.Allow != nil && !rt.Allow(req.Peer) {
+		return Response{Status: http.StatusUnauthorized, Body: api.NewErrorResponse(api.CodeUnauthorized)}, false
 	}
 	limit := s.opts.MaxBody
 	if rt.MaxBody > 0 {
 		limit = rt.MaxBody
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	body := http.MaxBytesReader(nil, r.Body, limit)
+	if s.forward(w, r, req, body) {
+		return Response{}, true
+	}
+	data, err := io.ReadAll(body)
 	if err != nil {
 		// Too large, or the body broke off: either way nothing runs.
-		return Response{Status: http.StatusBadRequest, Body: api.NewErrorResponse(api.CodeBadRequest)}
+		return Response{Status: http.StatusBadRequest, Body: api.NewErrorResponse(api.CodeBadRequest)}, false
 	}
-	req.Body = body
-	return rt.Handler(r.Context(), req)
+	req.Body = data
+	return rt.Handler(r.Context(), req), false
+}
+
+// forward offers the request to ServerOptions.Forward, with its body
+// bounded and a context that ends when the server shuts down (as a
+// stream's does: http.Server.Shutdown does not cancel handlers).
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, req *Request, body io.ReadCloser) bool {
+	if s.opts.Forward == nil || !req.Via.IsZero() {
+		return false
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.streams, cancel)
+	defer stop()
+	fr := r.WithContext(ctx)
+	fr.Body = body
+	req.forwarded = s.opts.Forward(w, fr, req)
+	return req.forwarded
 }
 
 func peerID(r *http.Request) (spiffeid.ID, error) {
@@ -379,10 +441,14 @@ func (s *Server) accessLog(r *http.Request, req *Request, rec *recorder, took ti
 			msg = req.route.Event
 		}
 	}
+	if req.forwarded {
+		// The server that answered logs the event itself.
+		msg = "request forwarded"
+	}
 	if rec.status == http.StatusUnauthorized || rec.status == http.StatusForbidden {
 		msg, level = "access denied", slog.LevelWarn
 	}
-	s.opts.Logger.LogAttrs(r.Context(), level, msg,
+	attrs := []slog.Attr{
 		slog.String("request_id", req.ID),
 		slog.String("peer", req.Peer.String()),
 		slog.String("route", route),
@@ -395,7 +461,14 @@ func (s *Server) accessLog(r *http.Request, req *Request, rec *recorder, took ti
 		slog.Int("bytes_out", rec.bytes),
 		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
 		slog.String("remote", r.RemoteAddr),
-	)
+	}
+	if !req.Via.IsZero() {
+		attrs = append(attrs, slog.String("via", req.Via.String()))
+	}
+	if req.aborted {
+		attrs = append(attrs, slog.Bool("aborted", true))
+	}
+	s.opts.Logger.LogAttrs(r.Context(), level, msg, attrs...)
 }
 
 // maxSubject bounds the subject in a log line: it is the caller's input

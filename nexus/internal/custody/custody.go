@@ -98,6 +98,7 @@ type Custody struct {
 	keepers  *transport.Client
 	logger   *slog.Logger
 	onUnseal func(ctx context.Context, rootKey []byte) error
+	leads    func() bool
 
 	// unsealMu serialises everything that may unseal (recovery, bootstrap
 	// verification, restore) from the sealed check to the key being set,
@@ -182,6 +183,11 @@ type Deps struct {
 	// OnUnseal runs once the log is unlocked (to open the projections)
 	// before Nexus reports ready.
 	OnUnseal func(ctx context.Context, rootKey []byte) error
+	// Leads, if set, reports whether this Nexus leads its cluster: only
+	// the leader acts on the world (sends shards, rotates, records
+	// keeper outages); a follower still recovers the key and probes the
+	// keepers for its own status. Nil: a single Nexus, always leading.
+	Leads func() bool
 }
 
 // New returns sealed custody.
@@ -192,7 +198,7 @@ func New(cfg Config, d Deps) (*Custody, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(nil)
 	}
-	return &Custody{cfg: cfg, log: d.Log, commit: d.Commit, keepers: d.Keepers, pinned: d.Pinned, logger: d.Logger, onUnseal: d.OnUnseal,
+	return &Custody{cfg: cfg, log: d.Log, commit: d.Commit, keepers: d.Keepers, pinned: d.Pinned, logger: d.Logger, onUnseal: d.OnUnseal, leads: d.Leads,
 		reason: "starting: no shards gathered yet", restore: map[int]shamir.Share{},
 		params: shamir.Params{Shares: cfg.Shares, Threshold: cfg.Threshold}, life: context.Background(),
 		health: keeperHealth{last: make([]keeperContact, len(cfg.Keepers))}, metrics: d.Metrics}, nil
@@ -206,12 +212,16 @@ func (c *Custody) Start(life context.Context) {
 	c.Go(c.WatchKeepers)
 	c.Go(func(ctx context.Context) {
 		c.Recover(ctx)
-		if sealed, _ := c.Sealed(); !sealed {
+		if sealed, _ := c.Sealed(); !sealed && c.leading() {
 			c.Distribute(ctx)
 		}
 		c.DistributeEvery(ctx)
 	})
 }
+
+// leading reports whether this Nexus may act on the world (see
+// Deps.Leads).
+func (c *Custody) leading() bool { return c.leads == nil || c.leads() }
 
 // Wait waits for the background work to end.
 func (c *Custody) Wait() { c.bg.Wait() }
@@ -367,7 +377,12 @@ func (c *Custody) unseal(ctx context.Context, key []byte, record events.Payload)
 		return fmt.Errorf("nexus: open projections: %w", err)
 	}
 	if record != nil {
-		if err := c.append(ctx, record); err != nil {
+		switch err := c.append(ctx, record); {
+		case errors.Is(err, commit.ErrNotLeader):
+			// A follower's own recovery is its own business: the
+			// leader records what acts on the shared log.
+			c.logger.Info("root key recovered on a follower; the leader records the cluster's events")
+		case err != nil:
 			c.logger.Error("could not record how the root key came back", "err", err)
 		}
 	}

@@ -131,7 +131,7 @@ func (c *Custody) DistributeEvery(ctx context.Context) {
 	if c.cfg.Rotation == RotationRefresh {
 		rotation.Go(func() {
 			c.metrics.Jobs.Run(ctx, "shard_rotation", c.cfg.RotationInterval, func(ctx context.Context) error {
-				if sealed, _ := c.Sealed(); sealed {
+				if sealed, _ := c.Sealed(); sealed || !c.leading() {
 					return nil
 				}
 				err := c.Rotate(ctx)
@@ -143,7 +143,7 @@ func (c *Custody) DistributeEvery(ctx context.Context) {
 		})
 	}
 	c.metrics.Jobs.Run(ctx, "shard_distribution", c.cfg.KeeperUpdateInterval, func(ctx context.Context) error {
-		if sealed, _ := c.Sealed(); sealed {
+		if sealed, _ := c.Sealed(); sealed || !c.leading() {
 			return nil
 		}
 		return c.Distribute(ctx)
@@ -171,13 +171,13 @@ func (c *Custody) WatchKeepers(ctx context.Context) {
 			case err != nil && !down[i]:
 				down[i] = true
 				c.logger.Warn("keeper unreachable", "keeper", url, "err", err)
-				if sealed, _ := c.Sealed(); !sealed {
+				if sealed, _ := c.Sealed(); !sealed && c.leading() {
 					c.append(ctx, &events.KeeperUnreachable{Keeper: url, Error: err.Error()})
 				}
 			case err == nil && down[i]:
 				down[i] = false
 				c.logger.Info("keeper reachable again", "keeper", url)
-				if sealed, _ := c.Sealed(); !sealed {
+				if sealed, _ := c.Sealed(); !sealed && c.leading() {
 					c.refill(ctx, i)
 				}
 			}

@@ -59,7 +59,7 @@ func TestAuditorDocStatesTheEventRule(t *testing.T) {
 	clauses := map[string]string{"not_found": clause("not_found"), "conflict": clause("conflict")}
 	for _, m := range reasons {
 		r := api.Reason(m[1])
-		if r == api.ReasonInvalid || r == api.ReasonTooManyFollowers || r == api.ReasonBusy || r == api.ReasonNoSpace || r == api.ReasonNotLeader {
+		if r == api.ReasonInvalid || r == api.ReasonTooManyFollowers || r == api.ReasonBusy || r == api.ReasonNoSpace || r == api.ReasonNotLeader || r == api.ReasonNoLeader {
 			continue // refusals of no write: never recorded
 		}
 		want := refusal{reason: r}.outcome()

@@ -326,6 +326,9 @@ func TestEveryRouteRecordsItsDenial(t *testing.T) {
 		api.OpExportStart:          api.ExportStartRequest{Format: api.ExportSpikeDB},
 		api.OpExportGet:            api.ExportGetRequest{ID: "01J"},
 		api.OpAuditTail:            api.AuditTailRequest{},
+		api.OpClusterList:          api.ClusterListRequest{},
+		api.OpClusterAdd:           api.ClusterAddRequest{ID: "n2", RaftAddress: "10.0.0.2:8300"},
+		api.OpClusterRemove:        api.ClusterRemoveRequest{ID: "n2"},
 	}
 	for op := range s.routes {
 		if op == api.OpSecretList {

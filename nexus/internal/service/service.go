@@ -17,6 +17,7 @@ import (
 	"github.com/spikeledger/spike/internal/transport"
 	"github.com/spikeledger/spike/nexus/internal/authz"
 	"github.com/spikeledger/spike/nexus/internal/commit"
+	"github.com/spikeledger/spike/nexus/internal/members"
 	"github.com/spikeledger/spike/nexus/internal/metrics"
 	"github.com/spikeledger/spike/projections"
 )
@@ -151,6 +152,10 @@ type Config struct {
 	// Metrics, if set, is what the service counts into.
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
+	// Cluster is the Raft group this Nexus belongs to, served to the
+	// superuser by the membership routes; nil when clustering is off,
+	// and they answer so.
+	Cluster members.Cluster
 }
 
 // New compiles the policies and returns a service; Run starts it.
@@ -176,6 +181,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.routes = s.handlers()
+	mem := members.New(members.Config{Cluster: cfg.Cluster, Recorder: s, Roles: cfg.Roles, Logger: cfg.Logger})
+	for _, op := range []api.Op{api.OpClusterList, api.OpClusterAdd, api.OpClusterRemove} {
+		s.routes[op], _ = mem.Handler(op)
+	}
 	for op, h := range s.routes {
 		s.routes[op] = s.guard(h)
 	}
