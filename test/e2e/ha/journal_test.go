@@ -26,7 +26,8 @@ const (
 // entry is one journaled operation.
 type entry struct {
 	Worker  int    `json:"w"`
-	Replica int    `json:"r"` // index of the replica the worker talks to
+	Replica int    `json:"r"`               // index of the replica the worker talks to
+	Probe   bool   `json:"probe,omitempty"` // a worker without the SDK's retries
 	Op      string `json:"op"`
 	Path    string `json:"path"`
 	Value   string `json:"value,omitempty"`

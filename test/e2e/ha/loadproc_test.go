@@ -26,6 +26,7 @@ const loadStopWait = 2 * time.Minute
 type loadOptions struct {
 	name    string        // labels its journal and standard error
 	workers int           // in all; worker w talks to replica w mod 3
+	probers int           // workers without retries, besides
 	paths   int           // per worker
 	rounds  int           // per worker; 0 runs until stop
 	retry   time.Duration // the SDK's retry wait
@@ -55,7 +56,7 @@ func (c *cluster) startLoad(t *testing.T, o loadOptions) *loadProc {
 	lp.cmd = exec.Command(c.tb.Path(clientBin))
 	lp.cmd.Env = c.d.Env(roleEnv+"=load", urlsEnv+"="+strings.Join(c.urls(), ","), journalEnv+"="+lp.journal,
 		workersEnv+"="+strconv.Itoa(o.workers), pathsEnv+"="+strconv.Itoa(o.paths),
-		opsEnv+"="+strconv.Itoa(o.rounds), retryEnv+"="+o.retry.String())
+		opsEnv+"="+strconv.Itoa(o.rounds), retryEnv+"="+o.retry.String(), probersEnv+"="+strconv.Itoa(o.probers))
 	lp.cmd.Stdout, lp.cmd.Stderr = &lp.stdout, f
 	lp.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if lp.stdin, err = lp.cmd.StdinPipe(); err != nil {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -151,15 +153,75 @@ func (c *cluster) stop(t *testing.T, i int) {
 	c.reps[i].proc.Stop(t)
 }
 
-// stopAll stops every running replica with SIGTERM, so that their files
-// can be opened offline.
+// stopAll waits until the replicas agree (quiesce), then stops them with
+// SIGTERM, followers first: a leader stopped first would leave entries it
+// committed unapplied on followers that had not yet heard of the commit,
+// and a leader without its followers can commit nothing more.
 func (c *cluster) stopAll(t *testing.T) {
 	t.Helper()
+	lead := c.waitCluster(t, "before stopping")
+	c.quiesce(t)
 	for i, r := range c.reps {
-		if r.proc != nil && !r.proc.Exited() {
+		if i != lead && r.proc != nil && !r.proc.Exited() {
 			c.stop(t, i)
 		}
 	}
+	c.stop(t, lead)
+}
+
+// quiesce waits until every replica's log holds the same number of events
+// and its newest checkpoint covers them all (a checkpoint follows an
+// append within a second or so), unchanged over a few polls.
+func (c *cluster) quiesce(t *testing.T) {
+	t.Helper()
+	var last string
+	same := 0
+	system.WaitFor(t, "every replica at the same log size, fully checkpointed", nil, func() (bool, string) {
+		var sizes []string
+		var counts []float64
+		for i := range c.reps {
+			m, err := c.metrics(i, "spike_eventlog_events", "spike_eventlog_checkpointed_events")
+			if err != nil {
+				return false, err.Error()
+			}
+			events, signed := m["spike_eventlog_events"], m["spike_eventlog_checkpointed_events"]
+			sizes = append(sizes, fmt.Sprintf("%s %v of %v checkpointed", c.reps[i].id, signed, events))
+			counts = append(counts, events, signed)
+		}
+		seen := strings.Join(sizes, ", ")
+		agree := counts[0] > 0 && !slices.ContainsFunc(counts, func(n float64) bool { return n != counts[0] })
+		if agree && seen == last {
+			same++
+		} else {
+			same = 0
+		}
+		last = seen
+		return same >= 3, seen
+	})
+}
+
+// metrics reads the named gauges from replica i's /metrics.
+func (c *cluster) metrics(i int, names ...string) (map[string]float64, error) {
+	code, body := system.HTTPGet("http://" + c.reps[i].ops + "/metrics")
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("%s /metrics: %d", c.reps[i].id, code)
+	}
+	out := map[string]float64{}
+	for line := range strings.Lines(body) {
+		f := strings.Fields(line)
+		if len(f) != 2 || !slices.Contains(names, f[0]) {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s /metrics: %s: %w", c.reps[i].id, f[0], err)
+		}
+		out[f[0]] = v
+	}
+	if len(out) != len(names) {
+		return nil, fmt.Errorf("%s /metrics: want %v, found %v", c.reps[i].id, names, out)
+	}
+	return out, nil
 }
 
 // readyz is replica i's /readyz.

@@ -9,7 +9,10 @@ package ha
 // new value and read the path back, round after round, until standard
 // input closes or each has done SPIKE_E2E_HA_OPS rounds. Every operation
 // is journaled with its outcome and wall-clock times; the journal goes to
-// SPIKE_E2E_HA_JOURNAL, a summary to standard output.
+// SPIKE_E2E_HA_JOURNAL, a summary to standard output. SPIKE_E2E_HA_PROBERS
+// more workers do the same without the SDK's retries, trying again 20 ms
+// after a failure: they see when the cluster takes writes again, where
+// the retrying clients see it only at their next backoff step.
 //
 // check: reads the journal and asks, through SPIKE_NEXUS_URL, whether
 // everything acknowledged is there; the report goes to standard output.
@@ -41,7 +44,11 @@ const (
 	opsEnv     = "SPIKE_E2E_HA_OPS"     // rounds per worker; 0: until stdin closes
 	retryEnv   = "SPIKE_E2E_HA_RETRY"   // the SDK's retry wait
 	journalEnv = "SPIKE_E2E_HA_JOURNAL" // the journal file
+	probersEnv = "SPIKE_E2E_HA_PROBERS" // workers without retries, besides
 )
+
+// proberPause is how long a prober waits after a failed round.
+const proberPause = 20 * time.Millisecond
 
 // roleWait bounds a role.
 const roleWait = 20 * time.Minute
@@ -82,6 +89,7 @@ func workerPath(w, i int) string { return fmt.Sprintf("ha/w%d/p%d", w, i) }
 // worker is one client of the load.
 type worker struct {
 	id, replica int
+	probe       bool
 	c           *sdk.Client
 	paths       int
 	journal     []entry
@@ -128,6 +136,10 @@ func loadRole(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	probers, err := intEnv(probersEnv, 0)
+	if err != nil {
+		return err
+	}
 	retry, err := time.ParseDuration(os.Getenv(retryEnv))
 	if err != nil {
 		return fmt.Errorf("%s: %w", retryEnv, err)
@@ -140,14 +152,19 @@ func loadRole(ctx context.Context) error {
 		}()
 	}
 	sum := &tally{s: summary{Acked: map[string]int{}, Unknown: map[string]int{}, Failed: map[string]int{}, Errors: []string{}}}
-	ws := make([]*worker, workers)
+	ws := make([]*worker, workers+probers)
 	for i := range ws {
-		c, err := sdk.New(ctx, sdk.WithNexusURL(urls[i%len(urls)]), sdk.WithRetry(retry), sdk.WithLogger(slog.New(slog.DiscardHandler)))
+		probe := i >= workers
+		wait := retry
+		if probe {
+			wait = 0
+		}
+		c, err := sdk.New(ctx, sdk.WithNexusURL(urls[i%len(urls)]), sdk.WithRetry(wait), sdk.WithLogger(slog.New(slog.DiscardHandler)))
 		if err != nil {
 			return fmt.Errorf("worker %d: sdk.New: %w", i, err)
 		}
 		defer c.Close()
-		ws[i] = &worker{id: i, replica: i % len(urls), c: c, paths: paths, last: map[string]entry{}, sum: sum}
+		ws[i] = &worker{id: i, replica: i % len(urls), probe: probe, c: c, paths: paths, last: map[string]entry{}, sum: sum}
 	}
 	var wg sync.WaitGroup
 	for _, w := range ws {
@@ -156,7 +173,9 @@ func loadRole(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return
 				}
-				w.round(ctx, n)
+				if !w.round(ctx, n) && w.probe {
+					time.Sleep(proberPause)
+				}
 			}
 		})
 	}
@@ -173,11 +192,12 @@ func loadRole(ctx context.Context) error {
 
 // round puts a new value at one of the worker's paths and reads the
 // path's current version back: it must be the put's, or a later one of a
-// put of unknown outcome — never an older one.
-func (w *worker) round(ctx context.Context, n int) {
+// put of unknown outcome — never an older one. It reports whether both
+// were acknowledged.
+func (w *worker) round(ctx context.Context, n int) bool {
 	p := workerPath(w.id, n%w.paths)
 	value := fmt.Sprintf("w%d-r%d", w.id, n)
-	e := entry{Worker: w.id, Replica: w.replica, Op: opPut, Path: p, Value: value, Start: time.Now().UnixNano()}
+	e := entry{Worker: w.id, Replica: w.replica, Probe: w.probe, Op: opPut, Path: p, Value: value, Start: time.Now().UnixNano()}
 	v, err := w.c.PutSecret(ctx, p, map[string]string{"v": value})
 	e.End = time.Now().UnixNano()
 	if w.record(&e, err, unknown) {
@@ -189,7 +209,7 @@ func (w *worker) round(ctx context.Context, n int) {
 	}
 	w.journal = append(w.journal, e)
 
-	g := entry{Worker: w.id, Replica: w.replica, Op: opGet, Path: p, Start: time.Now().UnixNano()}
+	g := entry{Worker: w.id, Replica: w.replica, Probe: w.probe, Op: opGet, Path: p, Start: time.Now().UnixNano()}
 	s, err := w.c.GetSecret(ctx, p, 0)
 	g.End = time.Now().UnixNano()
 	if w.record(&g, err, failed) {
@@ -199,6 +219,7 @@ func (w *worker) round(ctx context.Context, n int) {
 		}
 	}
 	w.journal = append(w.journal, g)
+	return e.Outcome == acked && g.Outcome == acked
 }
 
 // record sets e's outcome from err (otherwise, the outcome of an error)
