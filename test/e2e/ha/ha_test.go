@@ -178,6 +178,8 @@ func TestPartition(t *testing.T) {
 	elected := time.Now()
 	t.Logf("partition: %s cut off; %s leads %v after the cut", c.reps[old].id, c.reps[lead].id, elected.Sub(cut).Round(time.Millisecond))
 	time.Sleep(partitionFor)
+	code, body := c.readyz(old)
+	t.Logf("partition: the cut-off %s's /readyz after %v: %d %q", c.reps[old].id, partitionFor, code, body)
 	healed := time.Now()
 	c.pt.heal()
 	after := c.waitCluster(t, "after the partition heals")
@@ -188,8 +190,11 @@ func TestPartition(t *testing.T) {
 	s, entries := lp.stop(t)
 	noWrongAnswers(t, s)
 
-	var fenced, majority, back int
+	var tried, fenced, majority, back int
 	for _, e := range entries {
+		if e.Replica == old && e.Start >= cut.UnixNano() && e.End < healed.UnixNano() {
+			tried++
+		}
 		if e.Outcome != acked {
 			continue
 		}
@@ -203,6 +208,9 @@ func TestPartition(t *testing.T) {
 			back++
 		}
 	}
+	if tried == 0 {
+		t.Error("the client at the cut-off old leader tried nothing during the cut: the fencing check saw nothing")
+	}
 	if majority == 0 {
 		t.Error("the majority acknowledged no write while the old leader was cut off")
 	}
@@ -211,8 +219,8 @@ func TestPartition(t *testing.T) {
 	}
 	rep := c.check(t, lp.journal, after)
 	size := c.finish(t, after, rep.VerifierKey)
-	t.Logf("partition: %d acknowledged by the cut-off leader, %d writes by the majority during the cut, %d through the old leader after healing; "+
-		"acknowledged %v, unknown outcome %v, failed %v; logs of %d events", fenced, majority, back, s.Acked, s.Unknown, s.Failed, size)
+	t.Logf("partition: %d of %d operations tried at the cut-off leader acknowledged, %d writes by the majority during the cut, %d through the old leader after healing; "+
+		"acknowledged %v, unknown outcome %v, failed %v; logs of %d events", fenced, tried, majority, back, s.Acked, s.Unknown, s.Failed, size)
 }
 
 // TestRollingRestart restarts every replica in turn with SIGTERM under a

@@ -308,8 +308,8 @@ func (c *cluster) waitLeaderAmong(t *testing.T, why string, among ...int) int {
 	system.WaitFor(t, "a leader among the majority "+why, nil, func() (bool, string) {
 		agree, seen := c.roles()
 		for id, is := range agree {
-			if containsAll(is, among) {
-				lead = c.index(id)
+			if l := c.index(id); containsAll(is, among) && slices.Contains(among, l) {
+				lead = l
 				return true, seen
 			}
 		}
