@@ -157,7 +157,8 @@ const partitionFor = 5 * time.Second
 
 // TestPartition cuts the leader off from its peers (its Raft
 // connections, both ways; see raftproxy_test.go) while a client at each
-// replica writes and reads with a short retry wait: the old leader
+// replica writes and reads with a short retry wait, and a prober at each
+// without retries tries again every 20 ms: the old leader
 // acknowledges no write and no audited read begun after the cut, the
 // other two elect a leader and serve; healed, the old leader follows the
 // new one, serves again and ends with the same log.
@@ -165,7 +166,7 @@ func TestPartition(t *testing.T) {
 	tb := setup(t)
 	c := formCluster(t, tb, replicaEnv...)
 	old := c.waitCluster(t, "before the partition")
-	lp := c.startLoad(t, loadOptions{name: "partition", workers: replicaCount, paths: 8, retry: 2 * time.Second})
+	lp := c.startLoad(t, loadOptions{name: "partition", workers: replicaCount, probers: replicaCount, paths: 8, retry: 2 * time.Second})
 	time.Sleep(settle)
 	cut := time.Now()
 	c.pt.isolate(old)
@@ -257,17 +258,18 @@ func TestRollingRestart(t *testing.T) {
 // TestReplaceReplica stops a follower, empties its data directory and
 // brings it back as a new member: removed and added again with spike
 // operator cluster when the CLI has it, else restarted under its id to
-// join. It catches up (where spike-nexus lets the snapshot threshold be
-// set, the replicas snapshot every 64 entries, so it installs one) and
-// ends with the same log; cluster list shows it.
+// join. It catches up (where spike-nexus lets the snapshot threshold and
+// trailing logs be set, the replicas snapshot every 64 entries and keep
+// 16, so it must install a snapshot) and ends with the same log; cluster
+// list shows it.
 func TestReplaceReplica(t *testing.T) {
 	tb := setup(t)
 	env := replicaEnv
-	snapshots := nexusKnows(snapshotEnv)
+	snapshots := nexusKnows(snapshotEnv) && nexusKnows(trailingEnv)
 	if snapshots {
-		env = append(env, snapshotEnv+"=64")
+		env = append(env, snapshotEnv+"=64", trailingEnv+"=16")
 	} else {
-		t.Logf("spike-nexus has no %s: the replaced replica catches up by whatever Raft sends it, snapshot or entries", snapshotEnv)
+		t.Logf("spike-nexus has no %s and %s: the replaced replica catches up by whatever Raft sends it, snapshot or entries", snapshotEnv, trailingEnv)
 	}
 	c := formCluster(t, tb, env...)
 	lp := c.startLoad(t, loadOptions{name: "before", workers: replicaCount, paths: 4, rounds: 20, retry: 30 * time.Second})
@@ -312,6 +314,9 @@ func TestReplaceReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	installed := strings.Count(string(snap), "installed a snapshot of the log")
+	if snapshots && installed == 0 {
+		t.Errorf("%s caught up without installing a snapshot, though the others snapshot every 64 entries and keep 16", r.id)
+	}
 	// The second load wrote the first's paths again: check both together.
 	both := filepath.Join(c.d.Dir(), "replace.journal.jsonl")
 	if err := writeJournal(both, append(before, entries...)); err != nil {
@@ -323,9 +328,13 @@ func TestReplaceReplica(t *testing.T) {
 		r.id, cli, snapshots, installed, s.Acked, s2.Acked, size)
 }
 
-// snapshotEnv sets how many Raft entries a replica keeps before it
-// snapshots, if spike-nexus has the setting.
-const snapshotEnv = "SPIKE_NEXUS_CLUSTER_SNAPSHOT_THRESHOLD"
+// snapshotEnv and trailingEnv set after how many Raft entries a replica
+// snapshots and how many it keeps after a snapshot, if spike-nexus has
+// the settings: with both small, a new replica must install a snapshot.
+const (
+	snapshotEnv = "SPIKE_NEXUS_CLUSTER_SNAPSHOT_THRESHOLD"
+	trailingEnv = "SPIKE_NEXUS_CLUSTER_TRAILING_LOGS"
+)
 
 // clusterCLI reports whether this tree's spike has operator cluster.
 func (c *cluster) clusterCLI(t *testing.T, i int) bool {
