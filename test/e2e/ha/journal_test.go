@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"slices"
-	"sort"
 	"time"
 )
 
@@ -98,26 +97,30 @@ func writeJournal(path string, entries []entry) error {
 }
 
 // recoveries returns, for each kill, how long after it the first
-// acknowledged write ended; a kill no acknowledged write followed is an
-// error. A write that ends after the kill was committed by a leader
-// elected after it, or by the old leader just before it died; the second
-// case is at most the time one answer takes on loopback.
+// acknowledged write that began after it ended; a kill no such write
+// followed is an error. Writes begun before the kill are left out: one
+// the old leader committed just before it died may be answered after
+// the kill, and says nothing of the new leader.
 func recoveries(entries []entry, kills []time.Time) ([]time.Duration, error) {
-	var ends []int64
+	var puts []entry
 	for _, e := range entries {
 		if e.Op == opPut && e.Outcome == acked {
-			ends = append(ends, e.End)
+			puts = append(puts, e)
 		}
 	}
-	slices.Sort(ends)
 	out := make([]time.Duration, 0, len(kills))
 	for i, k := range kills {
 		at := k.UnixNano()
-		j := sort.Search(len(ends), func(j int) bool { return ends[j] > at })
-		if j == len(ends) {
-			return out, fmt.Errorf("kill %d at %s: no acknowledged write after it", i+1, k.Format(time.RFC3339Nano))
+		first := int64(-1)
+		for _, e := range puts {
+			if e.Start > at && (first < 0 || e.End < first) {
+				first = e.End
+			}
 		}
-		out = append(out, time.Duration(ends[j]-at))
+		if first < 0 {
+			return out, fmt.Errorf("kill %d at %s: no acknowledged write begun after it", i+1, k.Format(time.RFC3339Nano))
+		}
+		out = append(out, time.Duration(first-at))
 	}
 	return out, nil
 }

@@ -43,12 +43,13 @@ func TestRecoveries(t *testing.T) {
 	base := time.Unix(1000, 0)
 	at := func(ms int) int64 { return base.Add(time.Duration(ms) * time.Millisecond).UnixNano() }
 	entries := []entry{
-		{Op: opPut, Outcome: acked, End: at(100)},
-		{Op: opPut, Outcome: unknown, End: at(1100)}, // not acknowledged: does not count
-		{Op: opGet, Outcome: acked, End: at(1200)},   // a read: does not count
-		{Op: opPut, Outcome: acked, End: at(1900)},
-		{Op: opPut, Outcome: acked, End: at(1500)}, // journals are per worker: ends come unsorted
-		{Op: opPut, Outcome: acked, End: at(5000)},
+		{Op: opPut, Outcome: acked, Start: at(50), End: at(100)},
+		{Op: opPut, Outcome: acked, Start: at(990), End: at(1004)},    // begun before the kill: does not count
+		{Op: opPut, Outcome: unknown, Start: at(1010), End: at(1100)}, // not acknowledged: does not count
+		{Op: opGet, Outcome: acked, Start: at(1010), End: at(1200)},   // a read: does not count
+		{Op: opPut, Outcome: acked, Start: at(1020), End: at(1900)},
+		{Op: opPut, Outcome: acked, Start: at(1400), End: at(1500)}, // journals are per worker: ends come unsorted
+		{Op: opPut, Outcome: acked, Start: at(4000), End: at(5000)},
 	}
 	kills := []time.Time{base.Add(time.Second), base.Add(3 * time.Second)}
 	got, err := recoveries(entries, kills)
@@ -58,8 +59,8 @@ func TestRecoveries(t *testing.T) {
 	if want := []time.Duration{500 * time.Millisecond, 2 * time.Second}; !reflect.DeepEqual(got, want) {
 		t.Errorf("recoveries = %v, want %v", got, want)
 	}
-	if _, err := recoveries(entries, []time.Time{base.Add(6 * time.Second)}); err == nil {
-		t.Error("a kill after the last acknowledged write: want an error")
+	if _, err := recoveries(entries, []time.Time{base.Add(4500 * time.Millisecond)}); err == nil {
+		t.Error("a kill after the last write began: want an error")
 	}
 }
 
