@@ -202,7 +202,8 @@ func ownsPort(pid, port int) (bool, error) {
 }
 
 // socketInode finds, in /proc/net/tcp, the inode of the socket whose
-// local end is port.
+// local end is port: IPv4 only, as every address the harness hands out
+// is on 127.0.0.1.
 func socketInode(port int) (string, error) {
 	f, err := os.Open("/proc/net/tcp")
 	if err != nil {
