@@ -35,13 +35,15 @@ type cli struct {
 	Store      string   `name:"backend-store" env:"SPIKE_BACKEND_STORE_TYPE,SPIKE_NEXUS_BACKEND_STORE" default:"sqlite" help:"sqlite: the event log and its projections on disk."`
 	Projection string   `name:"projection" env:"SPIKE_NEXUS_PROJECTION" default:"sqlite" enum:"sqlite,memory" help:"Keep the projections in a file (sqlite) or in RAM (memory)."`
 
-	MaxSecretSize     int    `name:"max-secret-size" env:"SPIKE_NEXUS_MAX_SECRET_SIZE" default:"1048576" help:"Largest version, in bytes of keys and values; larger puts are refused."`
-	MaxSecretVersions int    `name:"max-secret-versions" env:"SPIKE_NEXUS_MAX_SECRET_VERSIONS" default:"10" help:"Versions a new path keeps; older ones are pruned for good."`
-	ClusterID         string `name:"cluster-id" env:"SPIKE_NEXUS_CLUSTER_ID" placeholder:"ID" help:"This replica's id (a-z, 0-9 and -, up to 64). With --cluster-peers, Nexus runs as one replica of a Raft group (docs/ha.md)."`
-	ClusterPeers      string `name:"cluster-peers" env:"SPIKE_NEXUS_CLUSTER_PEERS" placeholder:"PEERS" help:"The cluster's replicas, this one included: id=raft-host:port=api-host:port,... (without =api-host:port, the Raft host at this replica's API port). Empty: a single Nexus."`
-	ClusterAddr       string `name:"cluster-addr" env:"SPIKE_NEXUS_CLUSTER_ADDR" placeholder:"ADDR" help:"Raft listen address (default: this replica's port in --cluster-peers, on every interface)."`
-	ClusterJoin       bool   `name:"cluster-join" env:"SPIKE_NEXUS_CLUSTER_JOIN" help:"This replica joins a running cluster: it waits to be added (spike operator cluster add) instead of forming a cluster from --cluster-peers."`
-	ClusterName       string `name:"cluster-name" env:"SPIKE_NEXUS_CLUSTER_NAME" default:"spike" help:"Names the replicated log; every replica of one cluster must use the same name."`
+	MaxSecretSize            int    `name:"max-secret-size" env:"SPIKE_NEXUS_MAX_SECRET_SIZE" default:"1048576" help:"Largest version, in bytes of keys and values; larger puts are refused."`
+	MaxSecretVersions        int    `name:"max-secret-versions" env:"SPIKE_NEXUS_MAX_SECRET_VERSIONS" default:"10" help:"Versions a new path keeps; older ones are pruned for good."`
+	ClusterID                string `name:"cluster-id" env:"SPIKE_NEXUS_CLUSTER_ID" placeholder:"ID" help:"This replica's id (a-z, 0-9 and -, up to 64). With --cluster-peers, Nexus runs as one replica of a Raft group (docs/ha.md)."`
+	ClusterPeers             string `name:"cluster-peers" env:"SPIKE_NEXUS_CLUSTER_PEERS" placeholder:"PEERS" help:"The cluster's replicas, this one included: id=raft-host:port=api-host:port,... (without =api-host:port, the Raft host at this replica's API port). Empty: a single Nexus."`
+	ClusterAddr              string `name:"cluster-addr" env:"SPIKE_NEXUS_CLUSTER_ADDR" placeholder:"ADDR" help:"Raft listen address (default: this replica's port in --cluster-peers, on every interface)."`
+	ClusterJoin              bool   `name:"cluster-join" env:"SPIKE_NEXUS_CLUSTER_JOIN" help:"This replica joins a running cluster: it waits to be added (spike operator cluster add) instead of forming a cluster from --cluster-peers."`
+	ClusterName              string `name:"cluster-name" env:"SPIKE_NEXUS_CLUSTER_NAME" default:"spike" help:"Names the replicated log; every replica of one cluster must use the same name."`
+	ClusterSnapshotThreshold uint64 `name:"cluster-snapshot-threshold" env:"SPIKE_NEXUS_CLUSTER_SNAPSHOT_THRESHOLD" default:"8192" help:"Raft entries after which a replica snapshots its log (checked every 2 minutes; every 5 s below 1024), 1 to 1073741824."`
+	ClusterTrailingLogs      uint64 `name:"cluster-trailing-logs" env:"SPIKE_NEXUS_CLUSTER_TRAILING_LOGS" default:"10240" help:"Raft entries kept after a snapshot, so that a replica behind by fewer catches up without one; 1 to 1073741824."`
 
 	MaxConnections int `name:"max-connections" env:"SPIKE_NEXUS_MAX_CONNECTIONS" default:"4096" help:"Most API connections open at once (1 to 1048576), TLS handshakes included; at the cap new connections wait, unanswered, until one closes."`
 
@@ -294,6 +296,20 @@ func (c *cli) cluster() (*ClusterConfig, error) {
 	}
 	if _, ok := cc.self(); !ok {
 		return nil, fmt.Errorf("cluster id (SPIKE_NEXUS_CLUSTER_ID) %q is not among SPIKE_NEXUS_CLUSTER_PEERS", cc.ID)
+	}
+	for _, v := range []struct {
+		what string
+		n    uint64
+	}{{"snapshot threshold (SPIKE_NEXUS_CLUSTER_SNAPSHOT_THRESHOLD)", c.ClusterSnapshotThreshold}, {"trailing logs (SPIKE_NEXUS_CLUSTER_TRAILING_LOGS)", c.ClusterTrailingLogs}} {
+		if v.n < 1 || v.n > 1<<30 {
+			return nil, fmt.Errorf("cluster %s %d: want 1 to %d", v.what, v.n, 1<<30)
+		}
+	}
+	cc.Timing.SnapshotThreshold, cc.Timing.TrailingLogs = c.ClusterSnapshotThreshold, c.ClusterTrailingLogs
+	if c.ClusterSnapshotThreshold < 1024 {
+		// A small threshold is for tests and small clusters: snapshot
+		// soon after it is reached, not minutes later.
+		cc.Timing.SnapshotInterval = 5 * time.Second
 	}
 	if err := clusterName(cc.Name); err != nil {
 		return nil, fmt.Errorf("cluster name (SPIKE_NEXUS_CLUSTER_NAME): %w", err)

@@ -1,6 +1,7 @@
 package nexus
 
 import (
+	"cmp"
 	"strings"
 	"testing"
 
@@ -103,6 +104,7 @@ func TestClusterFlags(t *testing.T) {
 		id, peers, addr string
 		join            bool
 		cname           string
+		snap            uint64
 		wantErr         string
 		wantAddr        string
 	}{
@@ -117,11 +119,13 @@ func TestClusterFlags(t *testing.T) {
 		{name: "bad peers", id: "n1", peers: "n1=nohost", cname: "spike", wantErr: "SPIKE_NEXUS_CLUSTER_PEERS"},
 		{name: "bad name", id: "n1", peers: peers, cname: "Prod", wantErr: "SPIKE_NEXUS_CLUSTER_NAME"},
 		{name: "bad address", id: "n1", peers: peers, addr: "host:port", cname: "spike", wantErr: "SPIKE_NEXUS_CLUSTER_ADDR"},
+		{name: "snapshot threshold too big", id: "n1", peers: peers, cname: "spike", snap: 1<<30 + 1, wantErr: "SPIKE_NEXUS_CLUSTER_SNAPSHOT_THRESHOLD"},
 	}
 	for _, tt := range tests {
 		c := cli{TLSPort: ":8553", Keepers: []string{"https://k1:8554"}, Store: "sqlite", DataDir: t.TempDir(), LogLevel: "info",
 			MaxSecretSize: 1, MaxSecretVersions: 1, MaxConnections: 1,
-			ClusterID: tt.id, ClusterPeers: tt.peers, ClusterAddr: tt.addr, ClusterJoin: tt.join, ClusterName: tt.cname}
+			ClusterID: tt.id, ClusterPeers: tt.peers, ClusterAddr: tt.addr, ClusterJoin: tt.join, ClusterName: tt.cname,
+			ClusterSnapshotThreshold: cmp.Or(tt.snap, 8192), ClusterTrailingLogs: 10240}
 		o, err := c.options()
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

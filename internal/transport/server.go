@@ -345,13 +345,27 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, req *Request, b
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	stop := context.AfterFunc(s.streams, cancel)
-	defer stop()
+	// At shutdown a forwarded request is given forwardGrace to finish,
+	// as the leader answers a put in milliseconds: cutting it at once
+	// would leave its caller not knowing whether it happened. Only what
+	// is still running then, a forwarded audit tail, is cut, so that
+	// shutdown does not wait on it for its whole timeout.
+	grace := time.AfterFunc(time.Hour, cancel)
+	grace.Stop()
+	stop := context.AfterFunc(s.streams, func() { grace.Reset(forwardGrace) })
+	defer func() {
+		stop()
+		grace.Stop() // a Reset after this cancels a finished request: no matter
+	}()
 	fr := r.WithContext(ctx)
 	fr.Body = body
 	req.forwarded = s.opts.Forward(w, fr, req)
 	return req.forwarded
 }
+
+// forwardGrace is how long a forwarded request may run on once the
+// server shuts down.
+const forwardGrace = 3 * time.Second
 
 func peerID(r *http.Request) (spiffeid.ID, error) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
