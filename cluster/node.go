@@ -390,3 +390,32 @@ func (n *Node) closeStores() {
 		n.store.Close()
 	}
 }
+
+// Stats is what a replica reports of its part in the group, for
+// metrics.
+type Stats struct {
+	Leading bool
+	Members int
+	// AppliedIndex is the last Raft entry applied to this replica's log.
+	AppliedIndex uint64
+	// LastContact is how long since a follower last heard from the
+	// leader (zero on the leader, and before any contact).
+	LastContact time.Duration
+}
+
+// Stats returns the replica's current figures.
+func (n *Node) Stats() Stats {
+	if n.raft == nil {
+		return Stats{}
+	}
+	s := Stats{Leading: n.leading.Load(), AppliedIndex: n.raft.AppliedIndex()}
+	if !s.Leading {
+		if t := n.raft.LastContact(); !t.IsZero() {
+			s.LastContact = time.Since(t)
+		}
+	}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		s.Members = len(f.Configuration().Servers)
+	}
+	return s
+}

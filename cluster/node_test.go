@@ -9,6 +9,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +35,8 @@ type replica struct {
 	timing Timing
 	join   bool
 	logger *slog.Logger
+	// keyless makes the replica report that it cannot lead.
+	keyless atomic.Bool
 }
 
 func fastTiming() Timing {
@@ -71,7 +74,8 @@ func (r *replica) start() {
 	}
 	n, err := New(Config{ID: r.peer.ID, Listener: ln, Peers: *r.peers, Dir: filepath.Join(r.dir, "raft"),
 		Source: source(t, r.ca, identity.PathNexus, time.Hour, r.ca.Bundle()), Roles: identity.DefaultRoles(),
-		Logger: logger, Timing: r.timing, Join: r.join})
+		Logger: logger, Timing: r.timing, Join: r.join,
+		CanLead: func() bool { return !r.keyless.Load() }, LogInitialized: func() bool { return true }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,3 +286,23 @@ func TestNewReplicaInstallsSnapshot(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestKeylessLeaderHandsOn: a leader that cannot serve (no root key, on
+// a log that has one) hands leadership to a replica that can.
+func TestKeylessLeaderHandsOn(t *testing.T) {
+	t.Parallel()
+	rs := newGroup(t, 3, fastTiming())
+	l := leaderOf(t, rs)
+	l.keyless.Store(true)
+	waitUntil(t, "leadership handed on", func() bool {
+		for _, r := range rs {
+			if ok, _ := r.node.Leading(); ok && r != l {
+				return true
+			}
+		}
+		return false
+	})
+	if ok, _ := l.node.Leading(); ok {
+		t.Fatal("the keyless replica still leads")
+	}
+}

@@ -56,11 +56,11 @@ func (p Peer) check() error {
 	if err := validID(p.ID); err != nil {
 		return fmt.Errorf("peer id %q: %w", p.ID, err)
 	}
-	if err := ValidAddr(p.RaftAddr); err != nil {
+	if err := validAddr(p.RaftAddr); err != nil {
 		return fmt.Errorf("peer %s: raft address: %w", p.ID, err)
 	}
 	if p.APIAddr != "" {
-		if err := ValidAddr(p.APIAddr); err != nil {
+		if err := validAddr(p.APIAddr); err != nil {
 			return fmt.Errorf("peer %s: api address: %w", p.ID, err)
 		}
 	}
@@ -101,8 +101,8 @@ func validID(id string) error {
 	return nil
 }
 
-// ValidAddr checks a host:port address with a port in 1-65535.
-func ValidAddr(addr string) error {
+// validAddr checks a host:port address with a port in 1-65535.
+func validAddr(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return err

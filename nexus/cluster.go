@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/spikeledger/spike/cluster"
@@ -222,4 +223,41 @@ func (n *Nexus) forwardTo(opts *transport.ServerOptions, src identity.Source, ro
 		proxy.Forward(w, r, req.Peer)
 		return true
 	}
+}
+
+// clusterStats are the node's figures; a single Nexus is the leader of a
+// cluster of one, whose applied index is its log's size.
+func (n *Nexus) clusterStats() cluster.Stats {
+	if n.node != nil {
+		return n.node.Stats()
+	}
+	s := cluster.Stats{Leading: true, Members: 1}
+	if n.log != nil {
+		s.AppliedIndex = n.log.Size()
+	}
+	return s
+}
+
+// clusterMetrics registers the cluster gauges, read at each scrape.
+func (n *Nexus) clusterMetrics(reg prometheus.Registerer) {
+	gauge := func(name, help string, f func(cluster.Stats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(n.clusterStats()) })
+	}
+	reg.MustRegister(
+		gauge("spike_cluster_leader", "1 while this replica leads its cluster (and has applied every earlier entry), else 0.",
+			func(s cluster.Stats) float64 { return b2f(s.Leading) }),
+		gauge("spike_cluster_members", "Replicas in the cluster's configuration, as this replica knows it.",
+			func(s cluster.Stats) float64 { return float64(s.Members) }),
+		gauge("spike_cluster_applied_index", "The last Raft entry applied to this replica's event log.",
+			func(s cluster.Stats) float64 { return float64(s.AppliedIndex) }),
+		gauge("spike_cluster_last_contact_seconds", "Seconds since this follower last heard from the leader (0 on the leader).",
+			func(s cluster.Stats) float64 { return s.LastContact.Seconds() }),
+	)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -239,7 +239,9 @@ func TestClusterMembership(t *testing.T) {
 		var resp api.ClusterListResponse
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			err := retry(t, func() error { return c.call(t, rs.procs[via], superuser, api.OpClusterList, api.ClusterListRequest{}, &resp) })
+			err := retry(t, func() error {
+				return c.call(t, rs.procs[via], superuser, api.OpClusterList, api.ClusterListRequest{}, &resp)
+			})
 			if err != nil {
 				t.Fatal(err)
 			}

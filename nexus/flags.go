@@ -299,7 +299,10 @@ func (c *cli) cluster() (*ClusterConfig, error) {
 		return nil, fmt.Errorf("cluster name (SPIKE_NEXUS_CLUSTER_NAME): %w", err)
 	}
 	if c.ClusterAddr != "" {
-		if cc.Addr, err = listenAddr(c.ClusterAddr); err != nil {
+		if cc.Addr, err = listenAddr(c.ClusterAddr); err == nil {
+			err = numericPort(cc.Addr)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("cluster address (SPIKE_NEXUS_CLUSTER_ADDR): %w", err)
 		}
 	}
@@ -314,6 +317,18 @@ func clusterName(s string) error {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
 			return fmt.Errorf("%q holds %q: only a-z, 0-9 and - are allowed", s, r)
 		}
+	}
+	return nil
+}
+
+// numericPort checks that addr's port is a number from 1 to 65535.
+func numericPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 1 to 65535", addr)
 	}
 	return nil
 }

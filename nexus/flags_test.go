@@ -92,3 +92,54 @@ func TestMaxConnectionsBounds(t *testing.T) {
 		t.Errorf("default max connections %d, want %d", o.Config.MaxConnections, transport.DefaultMaxConnections)
 	}
 }
+
+// TestClusterFlags: clustering is all or nothing; the id must be among
+// the peers; a bad peer list, name or address names its variable.
+func TestClusterFlags(t *testing.T) {
+	t.Parallel()
+	peers := "n1=10.0.0.1:8554=10.0.0.1:8553,n2=10.0.0.2:8554"
+	tests := []struct {
+		name            string
+		id, peers, addr string
+		join            bool
+		cname           string
+		wantErr         string
+		wantAddr        string
+	}{
+		{name: "off", cname: "spike"},
+		{name: "on", id: "n2", peers: peers, cname: "spike"},
+		{name: "own raft address", id: "n1", peers: peers, addr: "127.0.0.1:9000", cname: "spike", wantAddr: "127.0.0.1:9000"},
+		{name: "joining", id: "n2", peers: peers, join: true, cname: "prod-eu"},
+		{name: "id without peers", id: "n1", cname: "spike", wantErr: "(SPIKE_NEXUS_CLUSTER_PEERS) not set"},
+		{name: "join without peers", join: true, cname: "spike", wantErr: "(SPIKE_NEXUS_CLUSTER_PEERS) not set"},
+		{name: "peers without id", peers: peers, cname: "spike", wantErr: "SPIKE_NEXUS_CLUSTER_ID"},
+		{name: "id not a peer", id: "n3", peers: peers, cname: "spike", wantErr: "not among"},
+		{name: "bad peers", id: "n1", peers: "n1=nohost", cname: "spike", wantErr: "SPIKE_NEXUS_CLUSTER_PEERS"},
+		{name: "bad name", id: "n1", peers: peers, cname: "Prod", wantErr: "SPIKE_NEXUS_CLUSTER_NAME"},
+		{name: "bad address", id: "n1", peers: peers, addr: "host:port", cname: "spike", wantErr: "SPIKE_NEXUS_CLUSTER_ADDR"},
+	}
+	for _, tt := range tests {
+		c := cli{TLSPort: ":8553", Keepers: []string{"https://k1:8554"}, Store: "sqlite", DataDir: t.TempDir(), LogLevel: "info",
+			MaxSecretSize: 1, MaxSecretVersions: 1, MaxConnections: 1,
+			ClusterID: tt.id, ClusterPeers: tt.peers, ClusterAddr: tt.addr, ClusterJoin: tt.join, ClusterName: tt.cname}
+		o, err := c.options()
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s: %v, want an error with %q", tt.name, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		cc := o.Config.Cluster
+		if (tt.peers == "") != (cc == nil) {
+			t.Errorf("%s: cluster config %+v", tt.name, cc)
+			continue
+		}
+		if cc != nil && (cc.ID != tt.id || cc.Join != tt.join || cc.Name != tt.cname || cc.Addr != tt.wantAddr || len(cc.Peers) != 2) {
+			t.Errorf("%s: cluster config %+v", tt.name, cc)
+		}
+	}
+}

@@ -145,6 +145,7 @@ func New(ctx context.Context, cfg Config, src identity.Source, roles *identity.R
 		return nil, fmt.Errorf("nexus: max secret size %d: at most %d, the largest request body Nexus reads", cfg.MaxSecretSize, service.MaxSecretSizeLimit)
 	}
 	n := &Nexus{cfg: cfg, logger: logger, trustDomain: svid.ID.TrustDomain()}
+	n.clusterMetrics(cfg.Metrics)
 	if err := n.open(ctx, m, src, roles); err != nil {
 		n.Close()
 		return nil, err
@@ -192,9 +193,13 @@ func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Sourc
 	var cu *custody.Custody // onUnseal runs only after it is set
 	var projMu sync.Mutex
 	var proj *projections.Projection
+	var svc *service.Service
 	n.closers = append(n.closers, func() {
 		projMu.Lock()
 		defer projMu.Unlock()
+		if svc != nil {
+			svc.Close() // ends audit tails and answers what is queued
+		}
 		if proj != nil {
 			proj.Close()
 		}
@@ -213,26 +218,26 @@ func (n *Nexus) open(ctx context.Context, m *metrics.Metrics, src identity.Sourc
 		if n.node != nil {
 			mem = membership{n}
 		}
-		svc, err := service.New(ctx, service.Config{Log: log, Commit: committer, Proj: p, Roles: roles, WithKey: cu.WithKey, Cluster: mem,
+		sv, err := service.New(ctx, service.Config{Log: log, Commit: committer, Proj: p, Roles: roles, WithKey: cu.WithKey, Cluster: mem,
 			MaxVersions: cfg.MaxSecretVersions, MaxValue: cfg.MaxSecretSize, Metrics: m, Logger: logger})
 		if err != nil {
 			p.Close()
 			return err
 		}
 		projMu.Lock()
-		proj = p
+		proj, svc = p, sv
 		projMu.Unlock()
 		if n.node == nil {
-			cu.Go(svc.Run)
+			cu.Go(sv.Run)
 		} else {
 			cu.Go(func(ctx context.Context) {
-				n.alternate(ctx, func(ctx context.Context) error { svc.Run(ctx); return nil }, svc.Follow)
+				n.alternate(ctx, func(ctx context.Context) error { sv.Run(ctx); return nil }, sv.Follow)
 			})
 		}
 		cu.Go(func(ctx context.Context) {
-			n.whileLeading(ctx, func(ctx context.Context) { svc.RetainEvery(ctx, cfg.RetentionInterval, cfg.Custody.Self) })
+			n.whileLeading(ctx, func(ctx context.Context) { sv.RetainEvery(ctx, cfg.RetentionInterval, cfg.Custody.Self) })
 		})
-		cu.SetService(svc)
+		cu.SetService(sv)
 		return nil
 	}
 	// One client per keeper that accepts only an identity that may

@@ -5,6 +5,18 @@
 // once its events are durable. Nexus (package nexus) builds a Service
 // when it unseals and routes every request but custody's to Handler.
 //
+// # Leading and following
+//
+// A replica of a cluster leads for a while, then follows another, then
+// may lead again, on the same Service: Run is the command loop while it
+// leads, Follow keeps the projection up with the log while replication
+// appends the leader's events to it (loop.go, follow.go). Each Run is a
+// term with its own queue: it catches the projection up before it takes
+// a command, and a command still queued when it ends, or submitted
+// while no Run runs, is answered 503. A committer's commit.ErrNotLeader
+// is answered 503 not_leader, and nothing of it is applied. Close is
+// the service's end, at shutdown; stopping leading only ends Run.
+//
 // # What is an event
 //
 // Which requests become events is one rule, stated once for those who

@@ -225,29 +225,39 @@ func (s *Service) recompile(ctx context.Context) error {
 // Run is the command loop, while this replica leads; it returns when
 // ctx ends or the service is closed. It first brings the projection up
 // to the log's end (a follower's log grows without it), and only then
-// builds commands. Commands still queued when it returns are answered
-// 503 (nothing of them was done), and so is every submission until the
-// next Run. Run and Follow may alternate on one service, one at a time.
+// takes commands: until then, as between terms, they are answered 503
+// (except before the first Run, when they wait for it). Commands still
+// queued when it returns are answered 503 (nothing of them was done).
+// Run and Follow may alternate on one service, one at a time.
 func (s *Service) Run(ctx context.Context) {
 	s.running.Lock()
 	defer s.running.Unlock()
-	l := s.lead()
-	if l == nil {
-		return // closed
+	if s.isClosed() {
+		return
 	}
+	// Before the term opens, so that nothing is authorised or answered
+	// from the projection as it was while another replica led.
 	if err := s.catchUp(ctx); err != nil && ctx.Err() == nil {
 		// The projection is marked behind: commands are refused 503
 		// until the probe has caught it up.
 		s.logger.Error("command loop: catch the projection up before leading", "err", err)
 	}
+	l := s.lead()
+	if l == nil {
+		return // closed
+	}
 	s.queued = make(chan queuedReads, maxQueuedReads)
+	// Close ends the term without ending ctx: the applier's goroutine
+	// ends with runCtx.
+	runCtx, cancel := context.WithCancel(ctx)
 	applied, answered := make(chan struct{}), make(chan struct{})
-	go func() { s.applier.run(ctx); close(applied) }()
+	go func() { s.applier.run(runCtx); close(applied) }()
 	go func() { s.answerReads(ctx, s.queued); close(answered) }()
 	defer func() {
 		close(s.queued)
 		<-answered
 		l.stop()
+		cancel()
 		<-applied
 		s.applier.finish(ctx)
 	}()
