@@ -68,6 +68,15 @@ bench-spire: spire
 	$(GO) test -count=1 -v -timeout 3h -run '^TestSideBySide$$' ./test/e2e/bench -spire-bench \
 	  -load-flags '-d $(BENCH_TIME) $(BENCH_FLAGS)'
 
+## bench-cluster: the load tool's gets and puts at 1 to 64 callers against
+## a single spike-nexus and a 3-replica cluster (at its leader and at a
+## follower) under a real SPIRE (test/e2e/bench TestClusterBench); server
+## CPU of a cluster row sums its three replicas. BENCH_FLAGS go to the
+## load tool.
+bench-cluster: spire
+	$(GO) test -count=1 -v -timeout 1h -run '^TestClusterBench$$' ./test/e2e/bench -spire-bench \
+	  -load-flags '-d $(BENCH_TIME) $(BENCH_FLAGS)'
+
 ## bench-rebuild: projection rebuild speed over a one-million-event log,
 ## read-heavy (80 % reads, 12 % writes) and with 30 % writes (events/s).
 bench-rebuild:

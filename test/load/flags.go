@@ -103,9 +103,11 @@ func splitList(s string) []string {
 // targetSpec is one -target: a Nexus to drive. With no URL it is a
 // development cluster this program starts in a child process.
 type targetSpec struct {
-	name    string
-	url     string // https://host:port; "" for a development cluster
-	pid     int    // the Nexus process, for its CPU; 0: not measured
+	name string
+	url  string // https://host:port; "" for a development cluster
+	// pids are the server processes whose CPU is summed for the target:
+	// one Nexus, or every replica of a cluster; none: not measured.
+	pids    []int
 	svidDir string // the superuser's SVID files
 	loadDir string // the load workload's SVID files (-policies); "" means svidDir/../load
 }
@@ -115,7 +117,9 @@ const devTarget = "dev"
 
 // parseTarget reads one -target: "dev", or comma-separated key=value
 // pairs name=, url=, pid=, svid-dir= and load-svid-dir=. A target with a
-// url needs a svid-dir; one without is a development cluster.
+// url needs a svid-dir; one without is a development cluster. pid= may
+// name several processes joined by + (P1+P2+P3), whose CPU is summed: a
+// cluster's replicas, which all work for a call made to one of them.
 func parseTarget(s string) (targetSpec, error) {
 	s = strings.TrimSpace(s)
 	if s == devTarget {
@@ -142,11 +146,11 @@ func parseTarget(s string) (targetSpec, error) {
 			}
 			t.url = "https://" + u.Host
 		case "pid":
-			pid, err := strconv.Atoi(v)
-			if err != nil || pid < 1 {
-				return t, fmt.Errorf("-target %q: pid %q: want a process id", s, v)
+			pids, err := parsePIDs(v)
+			if err != nil {
+				return t, fmt.Errorf("-target %q: %w", s, err)
 			}
-			t.pid = pid
+			t.pids = pids
 		case "svid-dir":
 			t.svidDir = v
 		case "load-svid-dir":
@@ -159,7 +163,7 @@ func parseTarget(s string) (targetSpec, error) {
 		return t, fmt.Errorf("-target %q: want a name= without spaces or |", s)
 	}
 	if t.url == "" {
-		if t.pid != 0 || t.svidDir != "" || t.loadDir != "" {
+		if len(t.pids) > 0 || t.svidDir != "" || t.loadDir != "" {
 			return t, fmt.Errorf("-target %q: pid and SVID directories need a url", s)
 		}
 		return t, nil
@@ -168,6 +172,22 @@ func parseTarget(s string) (targetSpec, error) {
 		return t, fmt.Errorf("-target %q: a url needs svid-dir (the superuser's SVID files)", s)
 	}
 	return t, nil
+}
+
+// parsePIDs reads a pid= value: process ids joined by +, each once.
+func parsePIDs(v string) ([]int, error) {
+	var pids []int
+	for f := range strings.SplitSeq(v, "+") {
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid < 1 {
+			return nil, fmt.Errorf("pid %q: want a process id or several joined by +", v)
+		}
+		if slices.Contains(pids, pid) {
+			return nil, fmt.Errorf("pid %q: %d twice", v, pid)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
 }
 
 // targetList is the repeatable -target flag.

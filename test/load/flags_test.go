@@ -85,7 +85,12 @@ func TestParseTarget(t *testing.T) {
 		{in: "dev", want: targetSpec{name: "dev"}},
 		{in: "name=mine", want: targetSpec{name: "mine"}},
 		{in: "name=spike,url=https://127.0.0.1:18553,pid=42,svid-dir=/s/su",
-			want: targetSpec{name: "spike", url: "https://127.0.0.1:18553", pid: 42, svidDir: "/s/su"}},
+			want: targetSpec{name: "spike", url: "https://127.0.0.1:18553", pids: []int{42}, svidDir: "/s/su"}},
+		{in: "name=cluster,url=https://h:1,pid=42+43+44,svid-dir=/s/su",
+			want: targetSpec{name: "cluster", url: "https://h:1", pids: []int{42, 43, 44}, svidDir: "/s/su"}},
+		{in: "name=x,url=https://h:1,svid-dir=/a,pid=42+42", err: "42 twice"},
+		{in: "name=x,url=https://h:1,svid-dir=/a,pid=42+", err: "want a process id"},
+		{in: "name=x,url=https://h:1,svid-dir=/a,pid=+42", err: "want a process id"},
 		{in: "url=https://h:1/,svid-dir=/a,load-svid-dir=/b,name=x",
 			want: targetSpec{name: "x", url: "https://h:1", svidDir: "/a", loadDir: "/b"}},
 		{in: "url=https://h:1,svid-dir=/a", err: "want a name="},
@@ -102,7 +107,7 @@ func TestParseTarget(t *testing.T) {
 		{in: "name=", err: "not key=value"},
 	} {
 		got, err := parseTarget(tc.in)
-		if !errMatches(err, tc.err) || (tc.err == "" && got != tc.want) {
+		if !errMatches(err, tc.err) || (tc.err == "" && !reflect.DeepEqual(got, tc.want)) {
 			t.Errorf("parseTarget(%q) = %+v, %v; want %+v, error with %q", tc.in, got, err, tc.want, tc.err)
 		}
 	}
@@ -126,11 +131,13 @@ func TestParseOptions(t *testing.T) {
 		{name: "targets side by side with a reference",
 			args: []string{"-target", "dev", "-target", "name=s,url=https://h:1,svid-dir=/d,pid=7", "-ref", "s", "-versions", "20", "-policies", "100"},
 			want: func(o *options) {
-				o.targets = targetList{{name: "dev"}, {name: "s", url: "https://h:1", svidDir: "/d", pid: 7}}
+				o.targets = targetList{{name: "dev"}, {name: "s", url: "https://h:1", svidDir: "/d", pids: []int{7}}}
 				o.ref, o.versions, o.policies = "s", 20, 100
 			}},
 		{name: "old -nexus spelling", args: []string{"-nexus", "https://h:2", "-svid-dir", "/su", "-server-pid", "9"},
-			want: func(o *options) { o.targets = targetList{{name: "nexus", url: "https://h:2", svidDir: "/su", pid: 9}} }},
+			want: func(o *options) {
+				o.targets = targetList{{name: "nexus", url: "https://h:2", svidDir: "/su", pids: []int{9}}}
+			}},
 		{name: "-nexus without -svid-dir", args: []string{"-nexus", "https://h:2"}, err: "needs svid-dir"},
 		{name: "-svid-dir alone", args: []string{"-svid-dir", "/su"}, err: "go with -nexus"},
 		{name: "-op delete", args: []string{"-op", "delete"}, err: "want get or put"},

@@ -19,7 +19,8 @@
 //   - name=N,url=https://host:port,svid-dir=D[,pid=P][,load-svid-dir=L]:
 //     a running Nexus — spike's or SPIKE's — driven as the superuser whose
 //     SVID files (svid.pem, svid_key.pem, svid_bundle.pem) are in D. With
-//     pid its server CPU is measured. With -policies the calls are made as
+//     pid its server CPU is measured; pid=P1+P2+P3 sums the CPU of several
+//     processes, e.g. every replica of a cluster. With -policies the calls are made as
 //     spiffe://<trust domain>/workload/load, whose SVID files are in L
 //     (default D/../load). The trust domain is the SVID's.
 //
@@ -62,6 +63,7 @@ import (
 	"os/signal"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -267,15 +269,42 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 		return err
 	}
 	for _, t := range targets {
-		if peak, err := procPeakRSS(t.pid); err == nil && t.pid != 0 {
-			fmt.Fprintf(out, "\n%s: server peak RSS %.0f MiB", t.name, float64(peak)/(1<<20))
-		}
+		fmt.Fprint(out, serverNote(t.name, t.pids))
 	}
 	fmt.Fprintln(out)
 	if slices.ContainsFunc(tab.rows, func(r row) bool { return r.ops == 0 }) {
 		return errors.New("a cell had no successful operation")
 	}
 	return nil
+}
+
+// serverNote says, after the table, whose CPU a target's server column
+// counts and its peak resident memory; "" when no pid was given.
+func serverNote(name string, pids []int) string {
+	if len(pids) == 0 {
+		return ""
+	}
+	var peaks []string
+	for _, pid := range pids {
+		if peak, err := procPeakRSS(pid); err == nil {
+			peaks = append(peaks, fmt.Sprintf("%.0f", float64(peak)/(1<<20)))
+		}
+	}
+	if len(pids) == 1 {
+		if len(peaks) == 0 {
+			return ""
+		}
+		return fmt.Sprintf("\n%s: server peak RSS %s MiB", name, peaks[0])
+	}
+	ids := make([]string, len(pids))
+	for i, pid := range pids {
+		ids[i] = strconv.Itoa(pid)
+	}
+	note := fmt.Sprintf("\n%s: server CPU is the sum of %d processes (pids %s)", name, len(pids), strings.Join(ids, "+"))
+	if len(peaks) > 0 {
+		note += fmt.Sprintf("; their peak RSS %s MiB", strings.Join(peaks, ", "))
+	}
+	return note
 }
 
 // loadAverage is the 1-minute load average from /proc/loadavg, or "?".
@@ -406,10 +435,10 @@ func (w *workload) measure(ctx context.Context, t *target, kind string, m mix, c
 		}
 	}()
 	w.drive(ctx, sessions, m, min(time.Second, d/5)) // connections, caches
-	server0, serverErr := procCPU(t.pid)
+	server0, serverErr := procsCPU(t.pids)
 	self0 := selfCPU()
 	r := w.drive(ctx, sessions, m, d)
-	server1, serverErr1 := procCPU(t.pid)
+	server1, serverErr1 := procsCPU(t.pids)
 	r.clientCPU = selfCPU() - self0
 	r.serverCPU = server1 - server0
 	if serverErr != nil || serverErr1 != nil {

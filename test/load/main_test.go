@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMain lets the test binary be the child that startChild runs, as
@@ -32,6 +34,58 @@ func TestProcCPU(t *testing.T) {
 	}
 	if _, err := procCPU(0); err == nil {
 		t.Fatal("pid 0 accepted")
+	}
+}
+
+// procsCPU sums its processes: the CPU of this process counted twice is
+// at least twice what it was when first read alone, and a missing
+// process or none fails the sum rather than dropping out of it.
+func TestProcsCPU(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	// Spin until this process has used some CPU, so that a sum that
+	// dropped a process would show.
+	var one time.Duration
+	for deadline := time.Now().Add(30 * time.Second); one < 50*time.Millisecond; {
+		if time.Now().After(deadline) {
+			t.Fatalf("this process's CPU stayed at %v", one)
+		}
+		var err error
+		if one, err = procCPU(os.Getpid()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	two, err := procsCPU([]int{os.Getpid(), os.Getpid()})
+	if err != nil || two < 2*one {
+		t.Fatalf("procsCPU(self, self) = %v, %v; want at least 2×%v", two, err, one)
+	}
+	for _, pids := range [][]int{nil, {os.Getpid(), 0}} {
+		if d, err := procsCPU(pids); err == nil {
+			t.Errorf("procsCPU(%v) = %v, want an error", pids, d)
+		}
+	}
+}
+
+func TestServerNote(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc")
+	}
+	self := os.Getpid()
+	for _, tc := range []struct {
+		pids []int
+		want string // contained in the note; "" for none
+	}{
+		{pids: nil, want: ""},
+		{pids: []int{self}, want: "x: server peak RSS "},
+		{pids: []int{self, self}, want: fmt.Sprintf("x: server CPU is the sum of 2 processes (pids %d+%d); their peak RSS ", self, self)},
+	} {
+		got := serverNote("x", tc.pids)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("serverNote(x, %v) = %q, want one with %q", tc.pids, got, tc.want)
+		}
 	}
 }
 

@@ -36,6 +36,23 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTick, nil
 }
 
+// procsCPU returns the user+system CPU time of pids summed: a target
+// served by several processes, such as a cluster's replicas.
+func procsCPU(pids []int) (time.Duration, error) {
+	if len(pids) == 0 {
+		return 0, errors.New("no pid")
+	}
+	var sum time.Duration
+	for _, pid := range pids {
+		d, err := procCPU(pid)
+		if err != nil {
+			return 0, fmt.Errorf("pid %d: %w", pid, err)
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
 // procPeakRSS returns the peak resident set size of process pid, from
 // VmHWM in /proc/<pid>/status (Linux).
 func procPeakRSS(pid int) (int64, error) { return procStatusBytes(pid, "VmHWM") }

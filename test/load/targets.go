@@ -45,7 +45,7 @@ func openTarget(ctx context.Context, spec targetSpec, profile string) (*target, 
 			return nil, fmt.Errorf("target %s: %w", spec.name, err)
 		}
 		t.child = c
-		t.url, t.svidDir, t.loadDir, t.pid = c.url, c.svidDir, c.loadDir, c.cmd.Process.Pid
+		t.url, t.svidDir, t.loadDir, t.pids = c.url, c.svidDir, c.loadDir, []int{c.cmd.Process.Pid}
 	}
 	if t.loadDir == "" {
 		t.loadDir = loadDir(t.svidDir)
