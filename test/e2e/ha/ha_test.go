@@ -277,6 +277,21 @@ func TestReplaceReplica(t *testing.T) {
 	s, before := lp.stop(t)
 	noWrongAnswers(t, s)
 	lead := c.waitCluster(t, "before the replacement")
+	if snapshots {
+		// Raft snapshots on a timer (5 to 10 s at this threshold): the
+		// leader's log must be cut back before the empty replica asks.
+		dir := filepath.Join(c.reps[lead].dataDir, "raft", "snapshots", "*")
+		deadline := time.Now().Add(45 * time.Second)
+		for {
+			if m, _ := filepath.Glob(dir); len(m) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the leader took no snapshot within 45 s (%s)", dir)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 	f := (lead + 1) % replicaCount
 	r := c.reps[f]
 	cli := c.clusterCLI(t, lead)
