@@ -104,6 +104,18 @@ func waitApplied(t *testing.T, s *Service) {
 	}
 }
 
+// eventually reports whether cond holds within 10 s.
+func eventually(cond func() bool) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
 // newPair returns two services over one log, each with a projection of
 // its own: replicas whose logs replication keeps identical, as one.
 func newPair(t *testing.T) (a, b *Service, log *eventlog.Log) {
@@ -156,7 +168,8 @@ func TestFollowAppliesWhatTheLeaderCommits(t *testing.T) {
 	if err != nil || sv.Version != 3 || sv.Data["v"] != "3" {
 		t.Fatalf("follower's app/db: version %d %v, %v; want version 3", sv.Version, sv.Data, err)
 	}
-	if d := b.authz.Load().Decide(followWorkload, "app/db", api.PermRead); d == authz.Denied {
+	// Policies are recompiled just after the apply that changed them.
+	if !eventually(func() bool { return b.authz.Load().Decide(followWorkload, "app/db", api.PermRead) != authz.Denied }) {
 		t.Fatal("the follower did not compile the policy the leader wrote")
 	}
 	for _, typ := range []string{(*events.SecretRead)(nil).Type(), (*events.AccessDenied)(nil).Type()} {
@@ -171,7 +184,7 @@ func TestFollowAppliesWhatTheLeaderCommits(t *testing.T) {
 		t.Fatalf("policy delete: %d %+v", r.Status, r.Body)
 	}
 	waitApplied(t, b)
-	if d := b.authz.Load().Decide(followWorkload, "app/db", api.PermRead); d != authz.Denied {
+	if !eventually(func() bool { return b.authz.Load().Decide(followWorkload, "app/db", api.PermRead) == authz.Denied }) {
 		t.Fatal("the follower still grants a policy the leader deleted")
 	}
 	if err := follower.stop(t); err != nil {
@@ -229,7 +242,7 @@ func TestFollowTakesBigJumps(t *testing.T) {
 	if got := log.Size(); got != jumps*per {
 		t.Fatalf("the log holds %d events, want the %d appended: the follower appended", got, jumps*per)
 	}
-	if d := s.authz.Load().Decide(followWorkload, "jump/x", api.PermRead); d == authz.Denied {
+	if !eventually(func() bool { return s.authz.Load().Decide(followWorkload, "jump/x", api.PermRead) != authz.Denied }) {
 		t.Fatal("the policy in the middle of a jump is not compiled")
 	}
 	rows, _, err := s.proj.History(ctx, projections.HistoryQuery{Type: (*events.AccessDenied)(nil).Type(), After: jumps*per - 1})
