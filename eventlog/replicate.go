@@ -471,6 +471,9 @@ func (l *Log) Restore(ctx context.Context, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("restore snapshot: copy: %w", err)
 	}
+	if err := l.verifySnapshot(ctx, tmp.Name()); err != nil {
+		return err
+	}
 	db, err := bolt.Open(tmp.Name(), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		return fmt.Errorf("restore snapshot: open copy: %w", err)
@@ -488,6 +491,37 @@ func (l *Log) Restore(ctx context.Context, r io.Reader) error {
 		return err
 	}
 	return l.applyLocked(c)
+}
+
+// verifySnapshot verifies the snapshot's copy as an auditor would (every
+// envelope, hash and signed checkpoint) against this log's verifier key,
+// or, on a replica that has none yet, the snapshot's own: a snapshot
+// damaged in transit or on disk is refused before anything of it is
+// applied. (The sender is a Nexus proven at the handshake; the check is
+// against damage, not against it.)
+func (l *Log) verifySnapshot(ctx context.Context, path string) error {
+	vkey, err := l.VerifierKey(ctx)
+	if err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	if vkey == "" {
+		ro, err := OpenReadOnly(ctx, path, Options{})
+		if err != nil {
+			return fmt.Errorf("restore snapshot: %w", err)
+		}
+		vkey, err = ro.VerifierKey(ctx)
+		ro.Close()
+		if err != nil {
+			return fmt.Errorf("restore snapshot: %w", err)
+		}
+	}
+	if vkey == "" {
+		return nil // a log not yet unlocked: no checkpoint to verify against
+	}
+	if _, err := VerifyFile(ctx, path, vkey, VerifyOptions{}); err != nil {
+		return fmt.Errorf("restore snapshot: it does not verify: %w", err)
+	}
+	return nil
 }
 
 // changeFrom is the change that brings this log up to the snapshot tx.

@@ -337,6 +337,22 @@ func TestRestoreSnapshot(t *testing.T) {
 		return buf.Bytes()
 	}
 	old := snapshot()
+	// A damaged copy (the root hash of its checkpoint at 50 changed) is
+	// refused, and nothing of it applied.
+	bad := bytes.Clone(old)
+	at := bytes.Index(bad, []byte("\n50\n"))
+	if at < 0 {
+		t.Fatal("no checkpoint at 50 in the snapshot")
+	}
+	bad[at+4] ^= 1
+	other, err := Open(ctx, filepath.Join(t.TempDir(), "events.db"), Options{ID: groupID, Replicator: &recorder{}, IndexTypes: []string{"custody.x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Restore(ctx, bytes.NewReader(bad)); err == nil || other.Size() != 0 {
+		t.Fatalf("a damaged snapshot: %v, size %d", err, other.Size())
+	}
 	dir := t.TempDir()
 	fresh, err := Open(ctx, filepath.Join(dir, "events.db"), Options{ID: groupID, Replicator: &recorder{}, IndexTypes: []string{"custody.x"}})
 	if err != nil {
