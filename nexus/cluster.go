@@ -326,3 +326,26 @@ func (c *apiCache) get(id string, lookup func(string) string) string {
 	c.m[id] = cachedAPI{addr: addr, at: time.Now()}
 	return addr
 }
+
+// wakeOnGrowth wakes custody's recovery whenever this sealed replica's
+// log grows, until ctx ends: the leader's bootstrap, or the records of
+// a new sharing, reach a follower through replication, and it should
+// recover at once rather than at its next backoff (up to a minute).
+func (n *Nexus) wakeOnGrowth(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	last := n.log.Size()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if size := n.log.Size(); size != last {
+			last = size
+			if sealed, _ := n.custody.Sealed(); sealed {
+				n.custody.Wake()
+			}
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package nexus
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -20,6 +21,8 @@ import (
 // in-process keepers.
 type replicaSet struct {
 	c     *keeperSet
+	// recovery is the replicas' RecoveryMaxInterval (default 200 ms).
+	recovery time.Duration
 	peers []cluster.Peer
 	// configured is what the replicas are given as peers (default
 	// peers).
@@ -44,8 +47,11 @@ func newReplicaSet(t *testing.T, c *keeperSet, n int) *replicaSet {
 
 // startReplicaSet starts n replicas; with noAPI their peers are given
 // without API addresses.
-func startReplicaSet(t *testing.T, c *keeperSet, n int, noAPI bool) *replicaSet {
+func startReplicaSet(t *testing.T, c *keeperSet, n int, noAPI bool, recovery ...time.Duration) *replicaSet {
 	rs := &replicaSet{c: c}
+	if len(recovery) > 0 {
+		rs.recovery = recovery[0]
+	}
 	for i := range n {
 		rs.peers = append(rs.peers, cluster.Peer{ID: fmt.Sprintf("n%d", i+1), RaftAddr: freePort(t), APIAddr: freePort(t)})
 		rs.dirs = append(rs.dirs, t.TempDir())
@@ -72,7 +78,7 @@ func (rs *replicaSet) start(i int) {
 		peers = rs.configured
 	}
 	cfg := Config{DataDir: rs.dirs[i], TLSAddr: rs.peers[i].APIAddr, OpsAddr: "127.0.0.1:0", RetentionInterval: 50 * time.Millisecond,
-		Custody: CustodyConfig{Keepers: c.Keepers, Shares: len(c.Keepers), Threshold: 2, KeeperUpdateInterval: time.Hour, RecoveryMaxInterval: 200 * time.Millisecond},
+		Custody: CustodyConfig{Keepers: c.Keepers, Shares: len(c.Keepers), Threshold: 2, KeeperUpdateInterval: time.Hour, RecoveryMaxInterval: cmp.Or(rs.recovery, 200*time.Millisecond)},
 		Cluster: &ClusterConfig{ID: rs.peers[i].ID, Peers: peers, Addr: rs.peers[i].RaftAddr,
 			Timing: cluster.Timing{HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond, LeaderLeaseTimeout: 250 * time.Millisecond}},
 		Ready: func(a, o string) { ready <- [2]string{a, o} }}
@@ -330,6 +336,35 @@ func TestClusterRecordedAPIAddresses(t *testing.T) {
 			return c.call(t, rs.procs[i], superuser, api.OpSecretPut, api.SecretPutRequest{Path: fmt.Sprintf("via/%d", i), Values: map[string]string{"k": "v"}}, nil)
 		}); err != nil {
 			t.Fatalf("put through replica %d: %v", i+1, err)
+		}
+	}
+}
+
+// TestClusterFollowersUnsealOnBootstrap: followers waiting for a
+// bootstrap, their recovery backed off to long waits, recover as soon as
+// replication brings them the leader's bootstrap, not at their next
+// attempt (here 16 s or more away).
+func TestClusterFollowersUnsealOnBootstrap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 16 s for the replicas' recovery to back off")
+	}
+	t.Parallel()
+	c := newCluster(t, 3)
+	rs := startReplicaSet(t, c, 3, false, time.Minute)
+	l := rs.leader(t, false)
+	time.Sleep(16 * time.Second) // attempts at 0, 0.5, 1.5, 3.5, 7.5, 15.5 s; the next at 31.5 s
+	c.bootstrap(rs.procs[l], 2)
+	deadline := time.Now().Add(8 * time.Second)
+	for i, n := range rs.procs {
+		for {
+			code, body := readyz(n)
+			if code == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d not ready within 8 s of the bootstrap: %q", i+1, body)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 }

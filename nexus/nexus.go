@@ -295,6 +295,9 @@ func (n *Nexus) Serve(ctx context.Context, apiLn, opsLn net.Listener) error {
 	}
 	life, stop := context.WithCancel(ctx)
 	n.custody.Start(life)
+	if n.node != nil {
+		n.custody.Go(n.wakeOnGrowth)
+	}
 	err := n.srv.Serve(ctx, apiLn)
 	// Background work ends before the log and the key are closed.
 	stop()

@@ -99,6 +99,7 @@ type Custody struct {
 	logger   *slog.Logger
 	onUnseal func(ctx context.Context, rootKey []byte) error
 	leads    func() bool
+	wake     chan struct{} // see Wake
 
 	// unsealMu serialises everything that may unseal (recovery, bootstrap
 	// verification, restore) from the sealed check to the key being set,
@@ -198,7 +199,7 @@ func New(cfg Config, d Deps) (*Custody, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(nil)
 	}
-	return &Custody{cfg: cfg, log: d.Log, commit: d.Commit, keepers: d.Keepers, pinned: d.Pinned, logger: d.Logger, onUnseal: d.OnUnseal, leads: d.Leads,
+	return &Custody{cfg: cfg, log: d.Log, commit: d.Commit, keepers: d.Keepers, pinned: d.Pinned, logger: d.Logger, onUnseal: d.OnUnseal, leads: d.Leads, wake: make(chan struct{}, 1),
 		reason: "starting: no shards gathered yet", restore: map[int]shamir.Share{},
 		params: shamir.Params{Shares: cfg.Shares, Threshold: cfg.Threshold}, life: context.Background(),
 		health: keeperHealth{last: make([]keeperContact, len(cfg.Keepers))}, metrics: d.Metrics}, nil

@@ -139,8 +139,10 @@ func (c *Custody) Recover(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(delay):
+			delay = min(2*delay, c.cfg.RecoveryMaxInterval)
+		case <-c.wake:
+			delay = 500 * time.Millisecond
 		}
-		delay = min(2*delay, c.cfg.RecoveryMaxInterval)
 	}
 }
 
@@ -315,4 +317,14 @@ func listOrNone(l []string) string {
 		return "none"
 	}
 	return strings.Join(l, "; ")
+}
+
+// Wake makes a recovery waiting between attempts try again now: a
+// cluster replica's log has just gained what the leader committed,
+// perhaps the bootstrap it waits for.
+func (c *Custody) Wake() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
 }
