@@ -20,10 +20,10 @@ import (
 // replicaSet is three Nexus replicas of one cluster over one set of
 // in-process keepers.
 type replicaSet struct {
-	c     *keeperSet
+	c *keeperSet
 	// recovery is the replicas' RecoveryMaxInterval (default 200 ms).
 	recovery time.Duration
-	peers []cluster.Peer
+	peers    []cluster.Peer
 	// configured is what the replicas are given as peers (default
 	// peers).
 	configured []cluster.Peer
