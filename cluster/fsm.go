@@ -38,7 +38,7 @@ func (f *fsm) Apply(entry *raft.Log) any {
 	if p := f.broken.Load(); p != nil {
 		return *p
 	}
-	if err := f.log.ApplyChange(entry.Data); err != nil {
+	if err := f.log.ApplyChange(entry.Index, entry.Data); err != nil {
 		if errors.Is(err, eventlog.ErrStaleChange) {
 			return err // refused alike by every replica: nothing changed
 		}
@@ -53,6 +53,11 @@ func (f *fsm) Apply(entry *raft.Log) any {
 // Snapshot begins a copy of the log as it is after the last applied
 // entry; raft persists it in the background.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	if p := f.broken.Load(); p != nil {
+		// Raft counts the refused entries as applied: a snapshot now
+		// would let it forget them while this log lacks them.
+		return nil, fmt.Errorf("snapshot: this replica stopped applying: %w", *p)
+	}
 	s, err := f.log.Snapshot()
 	if err != nil {
 		return nil, err

@@ -177,10 +177,11 @@ func (n *Node) raftConfig() *raft.Config {
 	c.SnapshotInterval = orDuration(n.cfg.Timing.SnapshotInterval, 2*time.Minute)
 	c.SnapshotThreshold = orUint(n.cfg.Timing.SnapshotThreshold, 8192)
 	c.TrailingLogs = orUint(n.cfg.Timing.TrailingLogs, 10240)
-	// The event log is durable on its own and always at least as far as
-	// the newest snapshot, which was copied from it: restoring that
-	// snapshot at every start would copy the whole file for nothing.
-	c.NoSnapshotRestoreOnStart = true
+	// Raft restores the newest snapshot at every start. The log records
+	// the Raft index it applied, so a snapshot it holds already is
+	// skipped after reading its header; one it lacks (the log fell
+	// behind it) is installed.
+	c.NoSnapshotRestoreOnStart = false
 	return c
 }
 
@@ -210,6 +211,9 @@ func orUint(v, def uint64) uint64 {
 func (n *Node) Replicate(ctx context.Context, change []byte) error {
 	if n.raft == nil || !n.leading.Load() {
 		return ErrNotLeader
+	}
+	if err := n.Broken(); err != nil {
+		return fmt.Errorf("%w: this replica stopped applying changes: %v", ErrNotLeader, err)
 	}
 	timeout := eventlog.ReplicateTimeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -315,11 +319,16 @@ func (n *Node) watchLeadership() {
 				n.logger.Info("cluster: no longer the leader", "id", n.cfg.ID)
 				continue
 			}
+			// Not leading until this term's barrier is through: a lost
+			// and regained leadership can reach us as one signal, and
+			// the earlier term's entries must be applied first.
+			n.setLeading(false)
+			term := n.raft.CurrentTerm()
 			if err := n.raft.Barrier(eventlog.ReplicateTimeout).Error(); err != nil {
 				n.logger.Warn("cluster: elected, but could not apply the earlier terms' entries", "err", err)
 				continue
 			}
-			if n.raft.State() == raft.Leader && n.Broken() == nil {
+			if n.raft.State() == raft.Leader && n.raft.CurrentTerm() == term && n.Broken() == nil {
 				n.setLeading(true)
 				n.logger.Info("cluster: leading", "id", n.cfg.ID)
 			}

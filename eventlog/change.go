@@ -124,7 +124,7 @@ func (c *change) checkPut(p put) error {
 	name := allBuckets[p.bucket]
 	switch {
 	case bytes.Equal(name, bucketMeta):
-		if bytes.Equal(p.key, metaID) || bytes.Equal(p.key, metaFormat) || bytes.Equal(p.key, metaIndexed) {
+		if bytes.Equal(p.key, metaID) || bytes.Equal(p.key, metaFormat) || bytes.Equal(p.key, metaIndexed) || bytes.Equal(p.key, metaRaftIndex) {
 			return fmt.Errorf("%w: writes the log's %s", errBadChange, p.key)
 		}
 	case bytes.Equal(name, bucketEvents):

@@ -181,6 +181,10 @@ func (r *ring) withNewDataKey(tx *bolt.Tx, nextSeq uint64, now time.Time) (*ring
 		return nil, err
 	}
 	id := u32key(c.current)
+	if tx.Bucket(bucketDataKeys).Get(id) != nil {
+		// A ring behind the file would overwrite a key in use.
+		return nil, fmt.Errorf("data key %d exists already: the key ring in memory is behind the log's: %w", c.current, ErrTampered)
+	}
 	rec := make([]byte, 0, dataKeyRecordLen+len(raw)+seal.Overhead)
 	rec = append(rec, dataKeyRecordVersion)
 	rec = binary.BigEndian.AppendUint64(rec, nextSeq)

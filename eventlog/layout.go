@@ -26,6 +26,7 @@ var (
 	metaSigner     = []byte("signer")      // checkpoint signing seed, wrapped by the KEK
 	metaVerifier   = []byte("verifier")    // note verifier key (public), in clear
 	metaIndexed    = []byte("indexed")     // the types bucketTypeIndex holds, sorted, newline-separated
+	metaRaftIndex  = []byte("raft-index")  // uint64: the last Raft entry a replicated log applied
 )
 
 // formatVersion is the version of the file layout this code writes. Open

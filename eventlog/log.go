@@ -169,6 +169,9 @@ type Log struct {
 	notify chan struct{}
 	// last is the newest event's stamp (kept for a replicated log).
 	last lastStamp
+	// raftIndex is the last Raft entry a replicated log applied (guarded
+	// by flushMu): what tells a replay from a change that does not fit.
+	raftIndex uint64
 
 	// mapped counts bytes read or written through bbolt's mmap since the
 	// mapping was last released (see releaseMapped).
@@ -300,6 +303,9 @@ func (l *Log) init(ctx context.Context) error {
 		l.id = id
 		l.origin = originFor(l.id)
 		l.size = lastSeq(tx)
+		if v := tx.Bucket(bucketMeta).Get(metaRaftIndex); len(v) == 8 {
+			l.raftIndex = beUint64(v)
+		}
 		return nil
 	})
 }

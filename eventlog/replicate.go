@@ -3,6 +3,7 @@ package eventlog
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -237,15 +238,15 @@ func (w *writer) runOpReplicated(r *request) {
 		ctx, cancel := context.WithTimeout(context.Background(), ReplicateTimeout)
 		err = l.opts.Replicator.Replicate(ctx, c.encode())
 		cancel()
+		if err == nil {
+			l.flushMu.Lock()
+			l.ring.Store(st.ring)
+			l.flushMu.Unlock()
+		}
 	}
 	r.err = err
-	if err == nil {
-		l.flushMu.Lock()
-		l.ring.Store(st.ring)
-		l.flushMu.Unlock()
-		if old != nil && st.ring == nil {
-			old.signer.zero()
-		}
+	if err == nil && old != nil && st.ring == nil {
+		old.signer.zero()
 	}
 	close(r.done)
 }
@@ -264,6 +265,11 @@ func (w *writer) buildOp(r *request, st *writeState) (*change, error) {
 		return nil, err
 	}
 	if bytes.Equal(before, ringRecords(tx)) {
+		// Nothing to replicate (an unlock of an initialised log, a
+		// lock): the ring is published under the same hold of flushMu
+		// it was read in, so that no change applied in between (a new
+		// data key) is missed.
+		l.ring.Store(st.ring)
 		return nil, nil
 	}
 	c := &change{logID: l.id, base: st.size, size: st.size}
@@ -281,11 +287,15 @@ func ringRecords(tx *bolt.Tx) []byte {
 	return c.encode()
 }
 
-// ApplyChange applies a change replicated by the leader: the Raft state
-// machine calls it, on every replica, in commit order. A change this log
-// already holds (a replay after a restart) is skipped; one that does not
-// continue the log is refused, since applying it would fork the replica.
-func (l *Log) ApplyChange(change []byte) error {
+// ApplyChange applies the change committed as Raft entry index: the
+// Raft state machine calls it, on every replica, in commit order. An
+// entry this log has applied already (a replay after a restart) is
+// skipped. A change that does not continue the log (built by a leader on
+// a state the log has since moved past) is refused with ErrStaleChange
+// and changes nothing; every replica, holding the same log at that
+// entry, refuses it alike. The index is stored with the change, in the
+// same transaction.
+func (l *Log) ApplyChange(index uint64, change []byte) error {
 	c, err := decodeChange(change)
 	if err != nil {
 		return err
@@ -295,17 +305,19 @@ func (l *Log) ApplyChange(change []byte) error {
 	}
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
-	return l.applyLocked(c)
-}
-
-func (l *Log) applyLocked(c *change) error {
-	size := l.Size()
-	switch {
-	case c.size < size || (c.size == size && c.base < size):
-		return nil // already applied
-	case c.base != size:
+	if index <= l.raftIndex {
+		return nil // applied before
+	}
+	if size := l.Size(); c.base != size {
 		return fmt.Errorf("apply change: it continues the log from event %d, but the log ends at %d: %w", c.base, size, ErrStaleChange)
 	}
+	return l.applyLocked(c, index)
+}
+
+// applyLocked writes c and the Raft index it came with, then brings
+// memory in line. The caller holds flushMu and has checked that c
+// continues the log.
+func (l *Log) applyLocked(c *change, index uint64) error {
 	written := 0
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		for _, p := range c.puts {
@@ -318,12 +330,13 @@ func (l *Log) applyLocked(c *change) error {
 			}
 			written += len(p.value)
 		}
-		return nil
+		return tx.Bucket(bucketMeta).Put(metaRaftIndex, u64key(index))
 	})
 	l.wroteFile(err)
 	if err != nil {
 		return fmt.Errorf("apply change: %w", err)
 	}
+	l.raftIndex = index
 	l.afterApply(c)
 	l.touched(written)
 	return nil
@@ -426,11 +439,16 @@ func beUint32(b []byte) uint32 {
 
 // Snapshot is a consistent copy of the log's file, for a Raft snapshot:
 // taken at one instant (the read transaction Snapshot begins) and written
-// out later, while the log goes on.
+// out later, while the log goes on. Its stream is a header (magic,
+// version, the Raft index the copy includes) and then the file.
 type Snapshot struct {
-	tx   *bolt.Tx
-	Size uint64
+	tx *bolt.Tx
+	// Size is the number of events in the copy, and Index the last Raft
+	// entry applied to it.
+	Size, Index uint64
 }
+
+const snapshotMagic = "spks\x01"
 
 // Snapshot begins a consistent copy of the file as it is now.
 func (l *Log) Snapshot() (*Snapshot, error) {
@@ -443,22 +461,41 @@ func (l *Log) Snapshot() (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot event log: %w", err)
 	}
-	return &Snapshot{tx: tx, Size: lastSeq(tx)}, nil
+	return &Snapshot{tx: tx, Size: lastSeq(tx), Index: l.raftIndex}, nil
 }
 
-// WriteTo writes the copy.
-func (s *Snapshot) WriteTo(w io.Writer) (int64, error) { return s.tx.WriteTo(w) }
+// WriteTo writes the copy, header first.
+func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	hdr := binary.BigEndian.AppendUint64([]byte(snapshotMagic), s.Index)
+	if _, err := w.Write(hdr); err != nil {
+		return 0, err
+	}
+	n, err := s.tx.WriteTo(w)
+	return n + int64(len(hdr)), err
+}
 
 // Release ends the copy's read transaction.
 func (s *Snapshot) Release() { s.tx.Rollback() }
 
-// Restore brings the log up to a snapshot of the same log read from r:
-// the events, hashes, keys and checkpoints it holds beyond this log are
-// applied as one change. The snapshot must continue this log: the event
-// at this log's end must be byte for byte the snapshot's. A snapshot
-// behind this log (a replica restarting from its own older snapshot)
-// changes nothing once that check passes.
+// Restore brings the log up to a snapshot of the same log read from r. A
+// snapshot of entries this log has applied already (every restart
+// restores the newest one) changes nothing, and is not even read past
+// its header. Otherwise the copy is verified (VerifyFile) and must
+// continue this log: the event at this log's end must be byte for byte
+// the copy's. What it holds beyond this log (events, hashes, key ring,
+// value keys, checkpoints) is applied as one change, with its Raft index.
 func (l *Log) Restore(ctx context.Context, r io.Reader) error {
+	hdr := make([]byte, len(snapshotMagic)+8)
+	if _, err := io.ReadFull(r, hdr); err != nil || string(hdr[:len(snapshotMagic)]) != snapshotMagic {
+		return fmt.Errorf("restore snapshot: not a snapshot of an event log (%v)", err)
+	}
+	index := beUint64(hdr[len(snapshotMagic):])
+	l.flushMu.Lock()
+	applied := l.raftIndex
+	l.flushMu.Unlock()
+	if index <= applied {
+		return nil
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(l.path), ".restore-*")
 	if err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
@@ -481,16 +518,19 @@ func (l *Log) Restore(ctx context.Context, r io.Reader) error {
 	defer db.Close()
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
+	if index <= l.raftIndex {
+		return nil // applied meanwhile
+	}
 	var c *change
 	err = db.View(func(tx *bolt.Tx) error {
 		var err error
 		c, err = l.changeFrom(tx)
 		return err
 	})
-	if err != nil || c == nil {
+	if err != nil {
 		return err
 	}
-	return l.applyLocked(c)
+	return l.applyLocked(c, index)
 }
 
 // verifySnapshot verifies the snapshot's copy as an auditor would (every
@@ -524,7 +564,10 @@ func (l *Log) verifySnapshot(ctx context.Context, path string) error {
 	return nil
 }
 
-// changeFrom is the change that brings this log up to the snapshot tx.
+// changeFrom is the change that brings this log up to the snapshot tx:
+// its events past this log's end, and its key ring, value keys and
+// checkpoints from this log's end on (a key change or a checkpoint at
+// the same size is the snapshot's too).
 func (l *Log) changeFrom(tx *bolt.Tx) (*change, error) {
 	id, err := readIdentity(tx)
 	if err != nil {
@@ -534,25 +577,24 @@ func (l *Log) changeFrom(tx *bolt.Tx) (*change, error) {
 		return nil, fmt.Errorf("restore snapshot: it is of log %x, this is %x: %w", id, l.id, ErrTampered)
 	}
 	size, theirs := l.Size(), lastSeq(tx)
-	at := min(size, theirs)
-	if at > 0 {
-		mine, err := l.readEnvelope(at)
+	if theirs < size {
+		return nil, fmt.Errorf("restore snapshot: it holds %d events, this replica %d, though it is of a later Raft entry: %w", theirs, size, ErrTampered)
+	}
+	if size > 0 {
+		mine, err := l.readEnvelope(size)
 		if err != nil {
 			return nil, fmt.Errorf("restore snapshot: %w", err)
 		}
-		if !bytes.Equal(mine, tx.Bucket(bucketEvents).Get(u64key(at))) {
-			return nil, fmt.Errorf("restore snapshot: event %d differs between this replica and the snapshot: %w", at, ErrTampered)
+		if !bytes.Equal(mine, tx.Bucket(bucketEvents).Get(u64key(size))) {
+			return nil, fmt.Errorf("restore snapshot: event %d differs between this replica and the snapshot: %w", size, ErrTampered)
 		}
-	}
-	if theirs <= size {
-		return nil, nil
 	}
 	c := &change{logID: l.id, base: size, size: theirs}
 	captureRange(c, tx, size, theirs)
 	captureRing(c, tx)
 	captureAll(c, tx, bucketValueKeys)
 	cps := tx.Bucket(bucketCheckpoints).Cursor()
-	for k, v := cps.Seek(u64key(size + 1)); k != nil; k, v = cps.Next() {
+	for k, v := cps.Seek(u64key(size)); k != nil; k, v = cps.Next() {
 		c.add(bucketCheckpoints, k, v)
 	}
 	return c, nil

@@ -20,6 +20,7 @@ type group struct {
 	members []*Log
 	leader  int
 	fail    error // set: Replicate fails and applies nothing
+	index   uint64
 }
 
 type member struct {
@@ -39,8 +40,9 @@ func (m member) Replicate(ctx context.Context, change []byte) error {
 	if g.fail != nil {
 		return g.fail
 	}
+	g.index++
 	for i, l := range g.members {
-		if err := l.ApplyChange(change); err != nil {
+		if err := l.ApplyChange(g.index, change); err != nil {
 			return fmt.Errorf("replica %d: %w", i, err)
 		}
 	}
@@ -263,28 +265,33 @@ func TestApplyChangeOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := f.ApplyChange(changes[2]); err == nil {
-		t.Fatal("a change that skips events was applied")
+	if err := f.ApplyChange(3, changes[2]); !errors.Is(err, ErrStaleChange) {
+		t.Fatalf("a change that skips events: %v", err)
 	}
-	for _, c := range changes {
-		if err := f.ApplyChange(c); err != nil {
+	for i, c := range changes {
+		if err := f.ApplyChange(uint64(i+1), c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, c := range changes {
-		if err := f.ApplyChange(c); err != nil {
-			t.Fatalf("replaying an applied change: %v", err)
+	for i, c := range changes {
+		if err := f.ApplyChange(uint64(i+1), c); err != nil {
+			t.Fatalf("replaying an applied entry: %v", err)
 		}
 	}
 	if f.Size() != 3 {
 		t.Fatalf("size %d after replays, want 3", f.Size())
+	}
+	// The same change as a later entry is not a replay: it does not
+	// continue the log, and is refused.
+	if err := f.ApplyChange(uint64(len(changes)+1), changes[1]); !errors.Is(err, ErrStaleChange) || f.Size() != 3 {
+		t.Fatalf("a stale change as a new entry: %v, size %d", err, f.Size())
 	}
 	other, err := Open(ctx, filepath.Join(dir, "c", "events.db"), Options{ID: bytes.Repeat([]byte{1}, 16), Replicator: &recorder{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	if err := other.ApplyChange(changes[0]); !errors.Is(err, ErrTampered) {
+	if err := other.ApplyChange(1, changes[0]); !errors.Is(err, ErrTampered) {
 		t.Fatalf("a change of another log: %v", err)
 	}
 	if _, err := Open(ctx, f.Path(), Options{ID: bytes.Repeat([]byte{1}, 16)}); err == nil {
@@ -303,7 +310,7 @@ func (r *recorder) Replicate(ctx context.Context, change []byte) error {
 		return errFollower
 	}
 	*r.changes = append(*r.changes, bytes.Clone(change))
-	return r.apply.ApplyChange(change)
+	return r.apply.ApplyChange(uint64(len(*r.changes)), change)
 }
 
 // TestRestoreSnapshot: a new replica restored from a snapshot holds the
@@ -422,3 +429,85 @@ func decodeMust(t *testing.T, b []byte) *change {
 }
 
 func sleepBriefly() { time.Sleep(10 * time.Millisecond) }
+
+// lateCommit models Raft losing leadership after sending: the first
+// Replicate fails ("outcome unknown") while its entry stays in the Raft
+// log and commits later, ahead of the next change.
+type lateCommit struct {
+	l       *Log
+	pending []byte
+	failing bool
+	index   uint64
+}
+
+func (r *lateCommit) Replicate(ctx context.Context, change []byte) error {
+	if r.failing {
+		r.failing = false
+		r.pending = bytes.Clone(change)
+		return errors.New("leadership lost: outcome unknown")
+	}
+	if r.pending != nil {
+		r.index++
+		if err := r.l.ApplyChange(r.index, r.pending); err != nil {
+			return err
+		}
+		r.pending = nil
+	}
+	r.index++
+	return r.l.ApplyChange(r.index, change)
+}
+
+// TestLateCommitRefusesStaleChange: a change built before an earlier
+// one, whose outcome its caller was told is unknown, committed is
+// refused, not acknowledged (it would be lost) — for an append and for
+// a data key rotation (whose ring would otherwise be kept in memory,
+// sealing events under a key no file holds).
+func TestLateCommitRefusesStaleChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, second := range []string{"append", "rotate"} {
+		rep := &lateCommit{}
+		path := filepath.Join(t.TempDir(), "events.db")
+		l, err := Open(ctx, path, Options{ID: groupID, Replicator: rep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep.l = l
+		if err := l.Unlock(ctx, testKey(1)); err != nil {
+			t.Fatal(err)
+		}
+		rep.failing = true
+		if _, err := l.Append(ctx, ev("secret.written", "A")); err == nil {
+			t.Fatal("the first append did not fail")
+		}
+		switch second {
+		case "append":
+			if recs, err := l.Append(ctx, ev("secret.written", "B")); err == nil {
+				got, _ := l.Get(ctx, recs[0].Seq)
+				t.Fatalf("B acknowledged at %d, where the log holds %q", recs[0].Seq, got.Payload)
+			}
+		case "rotate":
+			if err := l.RotateDataKey(ctx); err == nil {
+				t.Fatal("a rotation built on a stale state succeeded")
+			}
+		}
+		recs, err := l.Append(ctx, ev("secret.written", "C"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		l2, err := Open(ctx, path, Options{ID: groupID, Replicator: &lateCommit{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l2.Unlock(ctx, testKey(1)); err != nil {
+			t.Fatal(err)
+		}
+		for seq, want := range map[uint64]string{1: "A", recs[0].Seq: "C"} {
+			if got, err := l2.Get(ctx, seq); err != nil || string(got.Payload) != want {
+				t.Errorf("%s: event %d after reopening: %q, %v; want %q", second, seq, got.Payload, err, want)
+			}
+		}
+		l2.Close()
+	}
+}
