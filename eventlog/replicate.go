@@ -83,9 +83,7 @@ func (w *writer) commitReplicated(batch []*request, checkpoint bool) {
 		return
 	}
 	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), ReplicateTimeout)
-		err = l.opts.Replicator.Replicate(ctx, c.encode())
-		cancel()
+		err = l.replicate(c)
 	}
 	if err != nil {
 		err = fmt.Errorf("commit event log: %w", err)
@@ -96,6 +94,13 @@ func (w *writer) commitReplicated(batch []*request, checkpoint bool) {
 		w.stats.events.Add(st.size - base)
 	}
 	w.answer(batch, err, int(st.size-base), time.Since(start))
+}
+
+// replicate commits c through the Replicator, within ReplicateTimeout.
+func (l *Log) replicate(c *change) error {
+	ctx, cancel := context.WithTimeout(context.Background(), ReplicateTimeout)
+	defer cancel()
+	return l.opts.Replicator.Replicate(ctx, c.encode())
 }
 
 // answer spends the batch's keys and wakes its callers; err, if set,
@@ -119,7 +124,12 @@ func (w *writer) answer(batch []*request, err error, events int, took time.Durat
 // change, rolling the transaction back: the file changes only when the
 // change comes back through ApplyChange. nil means nothing to write.
 func (w *writer) buildChange(batch []*request, st *writeState, checkpoint bool) (*change, error) {
-	l := w.l
+	return w.l.speculate(func(tx *bolt.Tx) (*change, error) { return w.batchChange(tx, batch, st, checkpoint) })
+}
+
+// speculate runs f in a write transaction it then rolls back, holding
+// flushMu: what f reads is the file as the replicas agreed on it.
+func (l *Log) speculate(f func(tx *bolt.Tx) (*change, error)) (*change, error) {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	tx, err := l.db.Begin(true)
@@ -127,6 +137,11 @@ func (w *writer) buildChange(batch []*request, st *writeState, checkpoint bool) 
 		return nil, err
 	}
 	defer tx.Rollback()
+	return f(tx)
+}
+
+func (w *writer) batchChange(tx *bolt.Tx, batch []*request, st *writeState, checkpoint bool) (*change, error) {
+	l := w.l
 	b := txBuckets{
 		events:    tx.Bucket(bucketEvents),
 		hashes:    tx.Bucket(bucketHashes),
@@ -235,10 +250,7 @@ func (w *writer) runOpReplicated(r *request) {
 	old := st.ring
 	c, err := w.buildOp(r, &st)
 	if err == nil && c != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), ReplicateTimeout)
-		err = l.opts.Replicator.Replicate(ctx, c.encode())
-		cancel()
-		if err == nil {
+		if err = l.replicate(c); err == nil {
 			l.flushMu.Lock()
 			l.ring.Store(st.ring)
 			l.flushMu.Unlock()
@@ -252,14 +264,11 @@ func (w *writer) runOpReplicated(r *request) {
 }
 
 func (w *writer) buildOp(r *request, st *writeState) (*change, error) {
+	return w.l.speculate(func(tx *bolt.Tx) (*change, error) { return w.opChange(tx, r, st) })
+}
+
+func (w *writer) opChange(tx *bolt.Tx, r *request, st *writeState) (*change, error) {
 	l := w.l
-	l.flushMu.Lock()
-	defer l.flushMu.Unlock()
-	tx, err := l.db.Begin(true)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
 	before := ringRecords(tx)
 	if err := r.op(tx, st); err != nil {
 		return nil, err
