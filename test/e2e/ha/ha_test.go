@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spikeledger/spike/test/e2e/loadkit"
 	"github.com/spikeledger/spike/test/e2e/system"
 )
 
@@ -32,7 +33,7 @@ const backoffSettle = 3 * time.Second
 // key from the recovery files taken through replica i while it runs.
 func (c *cluster) finish(t *testing.T, i int, vkey string) uint64 {
 	t.Helper()
-	key := c.rootKey(t, i)
+	key := loadkit.RootKey(t, c.d, c.tb.Path(recoverBin), "SPIKE_NEXUS_URL="+c.url(i))
 	defer clear(key[:])
 	c.stopAll(t)
 	return c.offlineChecks(t, vkey, key[:])
@@ -112,8 +113,8 @@ func TestFailover(t *testing.T) {
 	for k := range kills {
 		// Leader for 0.5 to 1.5 s: writes in flight at every kill.
 		time.Sleep(500*time.Millisecond + time.Duration(rng.Int64N(int64(time.Second))))
-		if lp.exited() {
-			t.Fatalf("the load ended by itself after %d kills\n%s", k, system.Tail(lp.stderr))
+		if lp.Exited() {
+			t.Fatalf("the load ended by itself after %d kills\n%s", k, system.Tail(lp.Stderr))
 		}
 		at = append(at, c.kill(t, lead))
 		c.start(t, lead)
@@ -335,7 +336,7 @@ func TestReplaceReplica(t *testing.T) {
 	}
 	// The second load wrote the first's paths again: check both together.
 	both := filepath.Join(c.d.Dir(), "replace.journal.jsonl")
-	if err := writeJournal(both, append(before, entries...)); err != nil {
+	if err := loadkit.WriteLines(both, append(before, entries...)); err != nil {
 		t.Fatal(err)
 	}
 	rep := c.check(t, both, f)

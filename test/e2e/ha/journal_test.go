@@ -3,13 +3,12 @@
 package ha
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"time"
+
+	"github.com/spikeledger/spike/test/e2e/loadkit"
 )
 
 // Operations and outcomes in the journal.
@@ -54,46 +53,13 @@ func (s summary) total(m map[string]int) int {
 	return n
 }
 
+// readJournal reads a journal the load role wrote.
 func readJournal(path string) ([]entry, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	defer f.Close()
 	var out []entry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var e entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, fmt.Errorf("journal: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
+	if err := loadkit.ReadLines(path, func(e entry) { out = append(out, e) }); err != nil {
+		return nil, err
 	}
 	return out, nil
-}
-
-func writeJournal(path string, entries []entry) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	w := bufio.NewWriter(f)
-	enc := json.NewEncoder(w)
-	for _, e := range entries {
-		if err := enc.Encode(e); err != nil {
-			f.Close()
-			return fmt.Errorf("journal: %w", err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("journal: %w", err)
-	}
-	return f.Close()
 }
 
 // recoveries returns, for each kill, how long after it the first

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/spikeledger/spike/test/e2e/loadkit"
 )
 
 func TestQuantile(t *testing.T) {
@@ -69,7 +71,7 @@ func TestJournalRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.jsonl")
 	in := []entry{{Worker: 1, Replica: 2, Op: opPut, Path: "p", Value: "v", Version: 3, Outcome: acked, Start: 1, End: 2},
 		{Worker: 2, Op: opGet, Path: "q", Outcome: failed, Err: "503"}}
-	if err := writeJournal(path, in); err != nil {
+	if err := loadkit.WriteLines(path, in); err != nil {
 		t.Fatal(err)
 	}
 	out, err := readJournal(path)

@@ -26,7 +26,6 @@ import (
 	"log/slog"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/sdk"
+	"github.com/spikeledger/spike/test/e2e/loadkit"
 )
 
 // The roles' settings.
@@ -56,32 +56,7 @@ const roleWait = 20 * time.Minute
 func runRole(role string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), roleWait)
 	defer cancel()
-	var err error
-	switch role {
-	case "load":
-		err = loadRole(ctx)
-	case "check":
-		err = checkRole(ctx)
-	default:
-		err = fmt.Errorf("unknown role %q", role)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "ha role %s: %v\n", role, err)
-		return 1
-	}
-	return 0
-}
-
-func intEnv(name string, def int) (int, error) {
-	s := os.Getenv(name)
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%s=%q: want a count", name, s)
-	}
-	return n, nil
+	return loadkit.RunRole(ctx, "ha", role, map[string]func(context.Context) error{"load": loadRole, "check": checkRole})
 }
 
 func workerPath(w, i int) string { return fmt.Sprintf("ha/w%d/p%d", w, i) }
@@ -124,19 +99,19 @@ func (t *tally) mismatch(what string) {
 
 func loadRole(ctx context.Context) error {
 	urls := strings.Split(os.Getenv(urlsEnv), ",")
-	workers, err := intEnv(workersEnv, len(urls))
+	workers, err := loadkit.IntEnv(workersEnv, len(urls), 0)
 	if err != nil {
 		return err
 	}
-	paths, err := intEnv(pathsEnv, 8)
+	paths, err := loadkit.IntEnv(pathsEnv, 8, 0)
 	if err != nil {
 		return err
 	}
-	rounds, err := intEnv(opsEnv, 0)
+	rounds, err := loadkit.IntEnv(opsEnv, 0, 0)
 	if err != nil {
 		return err
 	}
-	probers, err := intEnv(probersEnv, 0)
+	probers, err := loadkit.IntEnv(probersEnv, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -184,7 +159,7 @@ func loadRole(ctx context.Context) error {
 	for _, w := range ws {
 		all = append(all, w.journal...)
 	}
-	if err := writeJournal(os.Getenv(journalEnv), all); err != nil {
+	if err := loadkit.WriteLines(os.Getenv(journalEnv), all); err != nil {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(sum.s)
@@ -297,7 +272,7 @@ func checkRole(ctx context.Context) error {
 			rep.Problems = append(rep.Problems, err.Error())
 		}
 	}
-	cp, err := checkpoint(ctx, c)
+	cp, err := loadkit.Checkpoint(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -329,7 +304,7 @@ func checkPath(ctx context.Context, c *sdk.Client, p string, m *pathModel) (vers
 	}
 	for i, info := range meta.Versions {
 		if info.Version != i+1 {
-			return 0, reads, events, append(errs, fmt.Errorf("%s: versions %v: want 1 to %d, none skipped or repeated", p, versionList(meta.Versions), len(meta.Versions)))
+			return 0, reads, events, append(errs, fmt.Errorf("%s: versions %v: want 1 to %d, none skipped or repeated", p, loadkit.VersionList(meta.Versions), len(meta.Versions)))
 		}
 	}
 	n := len(meta.Versions)
@@ -379,27 +354,4 @@ func readEvents(ctx context.Context, c *sdk.Client, p string) (int, error) {
 		}
 		q.After = next
 	}
-}
-
-// checkpoint waits for the first signed checkpoint.
-func checkpoint(ctx context.Context, c *sdk.Client) (*sdk.Checkpoint, error) {
-	for {
-		cp, err := c.Checkpoint(ctx)
-		if !errors.Is(err, sdk.ErrNotFound) {
-			return cp, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func versionList(vs []api.SecretVersionInfo) []int {
-	out := make([]int, len(vs))
-	for i, v := range vs {
-		out[i] = v.Version
-	}
-	return out
 }

@@ -9,7 +9,6 @@ package reliability
 // is a loss.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,10 +18,10 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/sdk"
+	"github.com/spikeledger/spike/test/e2e/loadkit"
 )
 
 // report is what the check role found.
@@ -71,23 +70,9 @@ type journal struct {
 }
 
 func readJournal(path string) (*journal, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	defer f.Close()
 	j := &journal{paths: map[string]*pathModel{}, policies: map[string]*policyModel{}}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var e entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, fmt.Errorf("journal: %w", err)
-		}
-		j.add(e)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
+	if err := loadkit.ReadLines(path, j.add); err != nil {
+		return nil, err
 	}
 	return j, nil
 }
@@ -167,7 +152,7 @@ func checkRole(ctx context.Context) error {
 	for _, pm := range j.policies {
 		ch.fail(ch.policy(ctx, pm))
 	}
-	cp, err := checkpoint(ctx, c)
+	cp, err := loadkit.Checkpoint(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -176,22 +161,6 @@ func checkRole(ctx context.Context) error {
 		ch.rep.Problems = []string{}
 	}
 	return json.NewEncoder(os.Stdout).Encode(ch.rep)
-}
-
-// checkpoint waits for Nexus's first signed checkpoint, which it signs
-// within a second or so of an append.
-func checkpoint(ctx context.Context, c *sdk.Client) (*sdk.Checkpoint, error) {
-	for {
-		cp, err := c.Checkpoint(ctx)
-		if !errors.Is(err, sdk.ErrNotFound) {
-			return cp, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // checker runs checks on a few goroutines and collects what they find.
@@ -262,7 +231,7 @@ func (ch *checker) path(ctx context.Context, p string, m *pathModel) error {
 	var deleted []int
 	for i, info := range meta.Versions {
 		if info.Version != i+1 {
-			return errors.Join(append(errs, fmt.Errorf("%s: versions %v: want 1 to %d, none skipped or repeated", p, versionList(meta.Versions), len(meta.Versions)))...)
+			return errors.Join(append(errs, fmt.Errorf("%s: versions %v: want 1 to %d, none skipped or repeated", p, loadkit.VersionList(meta.Versions), len(meta.Versions)))...)
 		}
 		if info.Destroyed {
 			errs = append(errs, fmt.Errorf("%s: version %d is destroyed", p, info.Version))
@@ -406,12 +375,4 @@ func inBatches(vs []int, f func([]int) error) error {
 		}
 	}
 	return nil
-}
-
-func versionList(vs []api.SecretVersionInfo) []int {
-	out := make([]int, len(vs))
-	for i, v := range vs {
-		out[i] = v.Version
-	}
-	return out
 }

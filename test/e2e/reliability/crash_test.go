@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -18,8 +17,7 @@ import (
 	"time"
 
 	"github.com/spikeledger/spike/eventlog"
-	"github.com/spikeledger/spike/internal/shamir"
-	"github.com/spikeledger/spike/projections"
+	"github.com/spikeledger/spike/test/e2e/loadkit"
 	"github.com/spikeledger/spike/test/e2e/system"
 )
 
@@ -37,13 +35,13 @@ const crashWorkers = 8
 // digest a full rebuild from the log gives.
 func TestCrashLoop(t *testing.T) {
 	tb := setup(t)
-	crashes, err := intEnv(crashesEnv, 30)
+	crashes, err := loadkit.IntEnv(crashesEnv, 30, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	begin := time.Now()
 	d := system.Deploy(t, tb, system.DeployOptions{Keepers: 3, Threshold: 2})
-	key := rootKey(t, tb, d)
+	key := loadkit.RootKey(t, d, tb.Path(recoverBin))
 	defer clear(key[:])
 
 	journal := filepath.Join(d.Dir(), "journal.jsonl")
@@ -53,15 +51,15 @@ func TestCrashLoop(t *testing.T) {
 		// Up between 0.2 s and 2 s: long enough for a stream of writes
 		// to be in flight, short enough for 30 crashes in a minute or two.
 		time.Sleep(200*time.Millisecond + time.Duration(rng.Int64N(int64(1800*time.Millisecond))))
-		if load.exited() {
-			t.Fatalf("the load ended by itself after %d crashes\n%s", i, system.Tail(load.stderr))
+		if load.Exited() {
+			t.Fatalf("the load ended by itself after %d crashes\n%s", i, system.Tail(load.Stderr))
 		}
 		d.KillNexus(t)
 		d.StartNexus(t)
 		d.WaitReady(t, fmt.Sprintf("after crash %d", i+1))
 	}
 	time.Sleep(time.Second) // a last stretch of load on a Nexus that stays up
-	sum := load.stop(t)
+	sum := stopLoad(t, load)
 	if sum.Mismatches > 0 {
 		t.Errorf("the load saw %d mismatches (a get after an acknowledged put read another version, or a decrypt another plaintext): %q", sum.Mismatches, sum.Errors)
 	}
@@ -90,46 +88,11 @@ func TestCrashLoop(t *testing.T) {
 		rep.Paths, rep.Versions, rep.Uncertain, rep.Reads, rep.Events, rep.Decrypted, rep.Policies, len(rep.Problems), size, rebuilt)
 }
 
-// rootKey has the recover role write the recovery files and rebuilds the
-// root key from two of them, as an operator could.
-func rootKey(t *testing.T, tb *system.Testbed, d *system.Deployment) [shamir.KeySize]byte {
-	t.Helper()
-	dir := filepath.Join(d.Dir(), "recovery")
-	r := d.Run(t, "recover", system.Cmd{Bin: tb.Path(recoverBin), Args: []string{"operator", "recover"},
-		Env: d.Env("SPIKE_PILOT_RECOVERY_DIR=" + dir)})
-	if r.Code != 0 {
-		t.Fatalf("spike operator recover: %s", r)
-	}
-	var shares []shamir.Share
-	for id := 1; id <= d.Threshold(); id++ {
-		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("spike.recovery.%d.txt", id)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sh, err := shamir.ParseRecovery(string(b))
-		if err != nil {
-			t.Fatalf("recovery file %d: %v", id, err)
-		}
-		shares = append(shares, sh)
-	}
-	key, err := shamir.Combine(len(shares), shares)
-	if err != nil {
-		t.Fatalf("combine the recovery files: %v", err)
-	}
-	return key
-}
-
 // check runs the check role on the journal and returns its report.
 func check(t *testing.T, tb *system.Testbed, d *system.Deployment, journal string) report {
 	t.Helper()
-	r := d.Run(t, "check", system.Cmd{Bin: tb.Path(loadBin), Env: d.Env(roleEnv+"=check", journalEnv+"="+journal)})
-	if r.Code != 0 {
-		t.Fatalf("the check role: %s", r)
-	}
 	var rep report
-	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
-		t.Fatalf("the check role's report: %v\n%s", err, r.Stdout)
-	}
+	loadkit.RunJSON(t, d, "check", system.Cmd{Bin: tb.Path(loadBin), Env: d.Env(roleEnv+"=check", journalEnv+"="+journal)}, &rep)
 	if rep.VerifierKey == "" {
 		t.Fatal("the check role reports no verifier key")
 	}
@@ -170,7 +133,7 @@ func forgeriesCaught(t *testing.T, tb *system.Testbed, d *system.Deployment, jou
 		entry{Worker: 1, Op: opGet, Outcome: acked, Path: p1, Version: 1, Value: "forged-get"},
 		entry{Worker: 1, Op: opEncrypt, Outcome: acked, Value: "forged-plain", Envelope: envelope.Envelope})
 	forged := filepath.Join(d.Dir(), "forged.jsonl")
-	if err := writeJournal(forged, [][]entry{kept}); err != nil {
+	if err := loadkit.WriteLines(forged, kept); err != nil {
 		t.Fatal(err)
 	}
 	rep := check(t, tb, d, forged)
@@ -206,83 +169,14 @@ func verifyLog(t *testing.T, d *system.Deployment, vkey string) uint64 {
 // rebuilt in memory from the whole log.
 func compareDigests(t *testing.T, d *system.Deployment, key []byte) {
 	t.Helper()
-	ctx := context.Background()
-	log, err := eventlog.OpenReadOnly(ctx, filepath.Join(d.DataDir(), "events.db"), eventlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	if err := log.Unlock(ctx, key); err != nil {
-		t.Fatalf("unlock the log with the root key of the recovery files: %v", err)
-	}
-	pkey, err := projections.KeyFromRoot(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer clear(pkey)
-	live := copyProjection(t, d)
 	var obs rebuildCounter
-	kept, err := projections.Open(ctx, log, projections.Options{Path: live, Key: pkey, Observer: &obs})
-	if err != nil {
-		t.Fatalf("open the projection nexus kept: %v", err)
-	}
-	defer kept.Close()
+	kept, rebuilt := loadkit.Digests(t, "nexus", d.DataDir(), filepath.Join(d.Dir(), "projection-copy"), key, &obs)
 	if obs.n > 0 {
 		t.Errorf("the projection nexus kept, after a clean stop, was rebuilt on open")
 	}
-	rebuilt, err := projections.Open(ctx, log, projections.Options{Memory: true, Key: pkey})
-	if err != nil {
-		t.Fatalf("rebuild the projection from the log: %v", err)
+	if kept != rebuilt {
+		t.Errorf("projection digest %x, a full rebuild's %x", kept, rebuilt)
 	}
-	defer rebuilt.Close()
-	a, err := kept.Digest(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := rebuilt.Digest(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a != b {
-		t.Errorf("projection digest %x, a full rebuild's %x", a, b)
-	}
-}
-
-// copyProjection copies projections.db and its SQLite companions into a
-// directory of their own and returns the copy's path.
-func copyProjection(t *testing.T, d *system.Deployment) string {
-	t.Helper()
-	dir := filepath.Join(d.Dir(), "projection-copy")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	srcs, err := filepath.Glob(filepath.Join(d.DataDir(), "projections.db*"))
-	if err != nil || len(srcs) == 0 {
-		t.Fatalf("no projections.db in %s (%v)", d.DataDir(), err)
-	}
-	for _, src := range srcs {
-		if err := copyFile(src, filepath.Join(dir, filepath.Base(src))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return filepath.Join(dir, "projections.db")
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // rebuildCounter is a projections.Observer that counts rebuilds.

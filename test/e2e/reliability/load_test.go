@@ -12,7 +12,6 @@ package reliability
 // output as JSON. Test values only: nothing secret is printed.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,7 +21,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"strconv"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/sdk"
+	"github.com/spikeledger/spike/test/e2e/loadkit"
 )
 
 // The load role's settings, from the parent.
@@ -166,11 +166,11 @@ func classify(err error) string {
 
 // loadRole runs the workers until standard input closes.
 func loadRole(ctx context.Context) error {
-	workers, err := intEnv(workersEnv, 8)
+	workers, err := loadkit.IntEnv(workersEnv, 8, 1)
 	if err != nil {
 		return err
 	}
-	paths, err := intEnv(pathsEnv, 8)
+	paths, err := loadkit.IntEnv(pathsEnv, 8, 1)
 	if err != nil {
 		return err
 	}
@@ -197,48 +197,13 @@ func loadRole(ctx context.Context) error {
 		return err
 	}
 	if path := os.Getenv(journalEnv); path != "" {
-		if err := writeJournal(path, journals); err != nil {
+		if err := loadkit.WriteLines(path, slices.Concat(journals...)); err != nil {
 			return err
 		}
 	}
 	t.s.Mismatches = int(t.mismatches.Load())
 	t.s.Took = time.Since(begin).Round(time.Millisecond).String()
 	return json.NewEncoder(os.Stdout).Encode(t.s)
-}
-
-func intEnv(name string, def int) (int, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%s=%q: want a positive number", name, v)
-	}
-	return n, nil
-}
-
-// writeJournal writes every worker's entries, one JSON object a line,
-// and syncs the file.
-func writeJournal(path string, journals [][]entry) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	bw := bufio.NewWriter(f)
-	enc := json.NewEncoder(bw)
-	for _, j := range journals {
-		for _, e := range j {
-			if err := enc.Encode(e); err != nil {
-				f.Close()
-				return fmt.Errorf("journal: %w", err)
-			}
-		}
-	}
-	if err := errors.Join(bw.Flush(), f.Sync(), f.Close()); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	return nil
 }
 
 // worker is one client on paths of its own.

@@ -4,9 +4,9 @@ package reliability
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"time"
+
+	"github.com/spikeledger/spike/test/e2e/loadkit"
 )
 
 // roleWait bounds a role: the longest soak, its warm-up and the checks.
@@ -17,18 +17,5 @@ const roleWait = 2 * time.Hour
 func runRole(role string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), roleWait)
 	defer cancel()
-	var err error
-	switch role {
-	case "load":
-		err = loadRole(ctx)
-	case "check":
-		err = checkRole(ctx)
-	default:
-		err = fmt.Errorf("unknown role %q", role)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "reliability role %s: %v\n", role, err)
-		return 1
-	}
-	return 0
+	return loadkit.RunRole(ctx, "reliability", role, map[string]func(context.Context) error{"load": loadRole, "check": checkRole})
 }

@@ -101,8 +101,8 @@ func TestSoak(t *testing.T) {
 		if nexus.Exited() {
 			t.Fatalf("nexus exited during the soak: %v\n%s", nexus.Err(), system.Tail(nexus.Log()))
 		}
-		if load.exited() {
-			t.Fatalf("the load ended by itself\n%s", system.Tail(load.stderr))
+		if load.Exited() {
+			t.Fatalf("the load ended by itself\n%s", system.Tail(load.Stderr))
 		}
 		s, err := sampleProc(nexus.Pid(), d.NexusOpsAddr())
 		if err != nil {
@@ -112,7 +112,7 @@ func TestSoak(t *testing.T) {
 		samples = append(samples, s)
 	}
 	tick.Stop()
-	sum := load.stop(t)
+	sum := stopLoad(t, load)
 	took := time.Since(begin)
 
 	csv := writeSamples(t, d, samples)
