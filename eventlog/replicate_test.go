@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -243,8 +244,7 @@ func TestReplicateFailureWritesNothing(t *testing.T) {
 func TestApplyChangeOrder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	var changes [][]byte
-	rec := &recorder{changes: &changes}
+	rec := &recorder{changes: new([][]byte)}
 	dir := t.TempDir()
 	leader, err := Open(ctx, filepath.Join(dir, "a", "events.db"), Options{ID: groupID, Replicator: rec})
 	if err != nil {
@@ -260,6 +260,9 @@ func TestApplyChangeOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The leader's checkpoint tick may still add changes: take those
+	// made so far.
+	changes := rec.list()
 	f, err := Open(ctx, filepath.Join(dir, "b", "events.db"), Options{ID: groupID, Replicator: &recorder{}})
 	if err != nil {
 		t.Fatal(err)
@@ -301,6 +304,7 @@ func TestApplyChangeOrder(t *testing.T) {
 
 // recorder keeps every change and applies it to one log.
 type recorder struct {
+	mu      sync.Mutex
 	changes *[][]byte
 	apply   *Log
 }
@@ -309,8 +313,17 @@ func (r *recorder) Replicate(ctx context.Context, change []byte) error {
 	if r.changes == nil {
 		return errFollower
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	*r.changes = append(*r.changes, bytes.Clone(change))
 	return r.apply.ApplyChange(uint64(len(*r.changes)), change)
+}
+
+// list returns the changes made so far.
+func (r *recorder) list() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(*r.changes)
 }
 
 // TestRestoreSnapshot: a new replica restored from a snapshot holds the
