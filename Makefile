@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    := ./...
 BIN     := bin
 
-.PHONY: all build demo test spire unit race bench bench-go bench-spire bench-rebuild bench-cold-start lint fuzz soak clean
+.PHONY: all build release demo test spire unit race bench bench-go bench-spire bench-rebuild bench-cold-start lint fuzz soak clean
 
 all: build
 
@@ -13,6 +13,17 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build ./...
 	@if [ -d cmd ]; then $(GO) build -o $(BIN)/ ./cmd/...; fi
+
+## release: the four programs as static (CGO_ENABLED=0), trimmed,
+## version-stamped binaries in RELEASE_DIR: what deploy/docker/Dockerfile
+## runs, so the image holds exactly what this builds (test/e2e/deploy
+## checks both). VERSION defaults to `git describe`, "dev" without git.
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+RELEASE_DIR  ?= $(BIN)/release
+RELEASE_CMDS := ./cmd/spike-nexus ./cmd/spike-keeper ./cmd/spike-bootstrap ./cmd/spike
+release:
+	@mkdir -p $(RELEASE_DIR)
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '-s -w -X github.com/spikeledger/spike/internal/buildinfo.stamped=$(VERSION)' -o $(RELEASE_DIR)/ $(RELEASE_CMDS)
 
 ## demo: the whole system on this machine (spike dev), the demo policy,
 ## the demo workload and a few pilot commands; then everything stops.

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/spikeledger/spike/bootstrap"
+	"github.com/spikeledger/spike/internal/buildinfo"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/logging"
 	"github.com/spikeledger/spike/internal/telemetry"
@@ -37,6 +38,9 @@ const (
 )
 
 func main() {
+	if buildinfo.PrintIfAsked(os.Stdout, "spike-bootstrap", os.Args[1:]) {
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()

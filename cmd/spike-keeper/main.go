@@ -20,6 +20,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/spikeledger/spike/internal/buildinfo"
 	"github.com/spikeledger/spike/internal/config"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/logging"
@@ -41,6 +42,9 @@ type cli struct {
 const description = "SPIKE Keeper: holds one shard of the root key in memory and gives it back to SPIKE Nexus."
 
 func main() {
+	if buildinfo.PrintIfAsked(os.Stdout, "spike-keeper", os.Args[1:]) {
+		return
+	}
 	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stderr))
 }
 

@@ -14,12 +14,16 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spikeledger/spike/internal/buildinfo"
 	"github.com/spikeledger/spike/internal/identity"
 	"github.com/spikeledger/spike/internal/logging"
 	"github.com/spikeledger/spike/nexus"
 )
 
 func main() {
+	if buildinfo.PrintIfAsked(os.Stdout, "spike-nexus", os.Args[1:]) {
+		return
+	}
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(nexus.GCPercent)
 	}

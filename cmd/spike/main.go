@@ -11,11 +11,15 @@ import (
 	"syscall"
 
 	"github.com/spikeledger/spike/devcluster"
+	"github.com/spikeledger/spike/internal/buildinfo"
 	"github.com/spikeledger/spike/internal/logging"
 	"github.com/spikeledger/spike/pilot"
 )
 
 func main() {
+	if buildinfo.PrintIfAsked(os.Stdout, "spike", os.Args[1:]) {
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first Ctrl-C, a second one kills at once, should a clean
 	// stop hang.
