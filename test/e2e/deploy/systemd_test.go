@@ -1,6 +1,9 @@
-// Package deploy tests the deployment files in deploy/: that the systemd
-// units verify, read only settings the programs know, are hardened, and
-// that the SPIRE registration script registers the IDs the programs expect.
+//go:build linux
+
+// The systemd units verify, read only settings the programs know, are
+// hardened, and the SPIRE registration script registers the IDs the
+// programs expect.
+
 package deploy
 
 import (
