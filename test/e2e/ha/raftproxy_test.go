@@ -20,7 +20,6 @@ package ha
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -62,8 +61,9 @@ func (pt *partition) heal() {
 }
 
 // refuse reports whether a connection from the client end at local port
-// port to replica target crosses the cut.
-func (pt *partition) refuse(target, port int) bool {
+// port to replica target, accepted on the proxy's port proxyPort,
+// crosses the cut.
+func (pt *partition) refuse(target, port, proxyPort int) bool {
 	pt.mu.Lock()
 	iso := pt.isolated
 	pt.mu.Unlock()
@@ -77,7 +77,7 @@ func (pt *partition) refuse(target, port int) bool {
 	if pid == 0 {
 		return false
 	}
-	owned, err := ownsPort(pid, port)
+	owned, err := ownsPort(pid, port, proxyPort)
 	if err != nil {
 		return true // unknown origin during a cut: err on the side of the cut
 	}
@@ -132,7 +132,7 @@ func (p *raftProxy) serve() {
 }
 
 func (p *raftProxy) relay(c net.Conn) {
-	if p.pt.refuse(p.target, c.RemoteAddr().(*net.TCPAddr).Port) {
+	if p.pt.refuse(p.target, c.RemoteAddr().(*net.TCPAddr).Port, c.LocalAddr().(*net.TCPAddr).Port) {
 		c.Close()
 		return
 	}
@@ -181,10 +181,10 @@ func (p *raftProxy) closeConns() {
 	}
 }
 
-// ownsPort reports whether process pid holds the IPv4 TCP socket bound
-// to local port port on loopback.
-func ownsPort(pid, port int) (bool, error) {
-	inode, err := socketInode(port)
+// ownsPort reports whether process pid holds the IPv4 TCP socket whose
+// local end is port and whose remote end is remote.
+func ownsPort(pid, port, remote int) (bool, error) {
+	inode, err := socketInode(port, remote)
 	if err != nil {
 		return false, err
 	}
@@ -201,10 +201,13 @@ func ownsPort(pid, port int) (bool, error) {
 	return false, nil
 }
 
-// socketInode finds, in /proc/net/tcp, the inode of the socket whose
-// local end is port: IPv4 only, as every address the harness hands out
-// is on 127.0.0.1.
-func socketInode(port int) (string, error) {
+// socketInode finds, in /proc/net/tcp, the inode of the live socket
+// whose local end is port and remote end is remote: IPv4 only, as every
+// address the harness hands out is on 127.0.0.1. Both ends are matched,
+// and entries without an inode (TIME_WAIT) skipped, because a local port
+// alone can name an earlier, closed connection too; taking that one once
+// let an isolated leader through and kept a follower loyal to it.
+func socketInode(port, remote int) (string, error) {
 	f, err := os.Open("/proc/net/tcp")
 	if err != nil {
 		return "", err
@@ -217,16 +220,27 @@ func socketInode(port int) (string, error) {
 		if len(fields) < 10 {
 			continue
 		}
-		_, hexPort, ok := strings.Cut(fields[1], ":")
-		if !ok {
+		if fields[9] == "0" || hexPort(fields[1]) != port || hexPort(fields[2]) != remote {
 			continue
 		}
-		if n, err := strconv.ParseUint(hexPort, 16, 16); err == nil && int(n) == port {
-			return fields[9], nil
-		}
+		return fields[9], nil
 	}
 	if err := sc.Err(); err != nil {
 		return "", err
 	}
-	return "", errors.New("no socket on local port " + strconv.Itoa(port))
+	return "", fmt.Errorf("no socket from local port %d to port %d", port, remote)
+}
+
+// hexPort reads the port of a /proc/net/tcp address ("0100007F:1F90"),
+// or -1.
+func hexPort(addr string) int {
+	_, h, ok := strings.Cut(addr, ":")
+	if !ok {
+		return -1
+	}
+	n, err := strconv.ParseUint(h, 16, 16)
+	if err != nil {
+		return -1
+	}
+	return int(n)
 }
