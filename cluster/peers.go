@@ -3,9 +3,9 @@ package cluster
 import (
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
+
+	"github.com/spikeledger/spike/api"
 )
 
 // Peer is one replica as configured: its id, the address its Raft
@@ -88,31 +88,21 @@ func checkPeers(self string, peers []Peer) error {
 	return nil
 }
 
-// validID checks a replica id: 1-64 of a-z, 0-9 and -.
-func validID(id string) error {
-	if id == "" || len(id) > 64 {
-		return errors.New("must be 1 to 64 characters")
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return fmt.Errorf("%q holds %q: only a-z, 0-9 and - are allowed", id, c)
-		}
-	}
-	return nil
-}
+// validID checks a replica id by the rule members have on the wire
+// (api.ValidateMemberID), so a peer the settings accept is one
+// `spike operator cluster add` accepts too.
+func validID(id string) error { return reason(api.ValidateMemberID(id)) }
 
-// validAddr checks a host:port address with a port in 1-65535.
-func validAddr(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
+// validAddr checks a host:port address by the wire's rule for member
+// addresses.
+func validAddr(addr string) error { return reason(api.ValidateMemberAddress(addr)) }
+
+// reason drops the wire's field framing ("api: invalid id: ..."): the
+// callers name the setting themselves.
+func reason(err error) error {
+	var fe *api.FieldError
+	if errors.As(err, &fe) {
+		return errors.New(fe.Reason)
 	}
-	if host == "" {
-		return fmt.Errorf("%q has no host", addr)
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("%q: port must be 1 to 65535", addr)
-	}
-	return nil
+	return err
 }
