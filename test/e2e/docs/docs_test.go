@@ -72,6 +72,8 @@ var skips = []struct{ doc, line, why string }{
 	{"docs/performance.md", "SPIKE_BENCH_SCRIPT=/path/to/spike-run.sh make bench-spire BENCH_FLAGS='-clients ours,sdk,sdk-new -format md'", "it needs SPIKE built outside this repository, and it is a benchmark: see make bench"},
 	{"docs/performance.md", "SPIKE_BENCH_SCRIPT=/path/to/spike-run.sh make bench-spire BENCH_FLAGS='-mix get -c 1,8,32 -clients sdk -versions 20 -format md'", "see the line before"},
 	{"docs/performance.md", "SPIKE_BENCH_SCRIPT=/path/to/spike-run.sh make bench-spire BENCH_FLAGS='-mix get -c 1,8,32 -clients sdk -policies 100 -format md'", "see the line before"},
+	{"docs/monitoring.md", "promtool check config deploy/prometheus/prometheus.yml", "not a spike command: test/e2e/monitoring runs it (TestPromtoolCheckConfig), and TestPromtoolCheckRules the next line"},
+	{"docs/monitoring.md", "promtool check rules deploy/prometheus/spike-alerts.yml", "see the line before"},
 	{"docs/ha.md", "export SPIKE_KEEPERS=https://127.0.0.1:8554,https://127.0.0.1:8555,https://127.0.0.1:8556", "the settings of a three-replica cluster, which spike dev does not run; nexus/cluster_test.go runs three replicas in one process (TestClusterServesAndFailsOver)"},
 	{"docs/ha.md", "export SPIKE_NEXUS_CLUSTER_PEERS=n1=127.0.0.1:8653=127.0.0.1:8553,n2=127.0.0.1:8663=127.0.0.1:8563,n3=127.0.0.1:8673=127.0.0.1:8573", "see the first line of docs/ha.md"},
 	{"docs/ha.md", "SPIKE_NEXUS_CLUSTER_ID=n1 SPIKE_NEXUS_CLUSTER_ADDR=127.0.0.1:8653 SPIKE_NEXUS_TLS_PORT=127.0.0.1:8553 SPIKE_DATA_DIR=$HOME/spike-ha/n1 bin/spike-nexus &", "a production start of a replica: it needs an SVID from SPIRE; see the first line of docs/ha.md"},
