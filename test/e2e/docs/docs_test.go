@@ -74,6 +74,7 @@ var skips = []struct{ doc, line, why string }{
 	{"docs/performance.md", "SPIKE_BENCH_SCRIPT=/path/to/spike-run.sh make bench-spire BENCH_FLAGS='-mix get -c 1,8,32 -clients sdk -policies 100 -format md'", "see the line before"},
 	{"docs/monitoring.md", "promtool check config deploy/prometheus/prometheus.yml", "not a spike command: test/e2e/monitoring runs it (TestPromtoolCheckConfig), and TestPromtoolCheckRules the next line"},
 	{"docs/monitoring.md", "promtool check rules deploy/prometheus/spike-alerts.yml", "see the line before"},
+	{"docs/bootstrap.md", "SPIKE_KEEPERS=https://k1:8554,https://k2:8554,https://k3:8554 SPIKE_NEXUS_URL=https://nexus:8553 spike-bootstrap", "a production bootstrap: it needs an SVID from SPIRE, and spike dev bootstraps itself; test/e2e/custody (TestBootstrap3of2, TestBootstrap5of3) runs spike-bootstrap under a real SPIRE, twice (the second run changes nothing)"},
 	{"docs/ha.md", "export SPIKE_KEEPERS=https://127.0.0.1:8554,https://127.0.0.1:8555,https://127.0.0.1:8556", "the settings of a three-replica cluster, which spike dev does not run; nexus/cluster_test.go runs three replicas in one process (TestClusterServesAndFailsOver)"},
 	{"docs/ha.md", "export SPIKE_NEXUS_CLUSTER_PEERS=n1=127.0.0.1:8653=127.0.0.1:8553,n2=127.0.0.1:8663=127.0.0.1:8563,n3=127.0.0.1:8673=127.0.0.1:8573", "see the first line of docs/ha.md"},
 	{"docs/ha.md", "SPIKE_NEXUS_CLUSTER_ID=n1 SPIKE_NEXUS_CLUSTER_ADDR=127.0.0.1:8653 SPIKE_NEXUS_TLS_PORT=127.0.0.1:8553 SPIKE_DATA_DIR=$HOME/spike-ha/n1 bin/spike-nexus &", "a production start of a replica: it needs an SVID from SPIRE; see the first line of docs/ha.md"},
@@ -98,6 +99,7 @@ var subs = []struct {
 }{
 	{"README.md", "--recovery-dir DIR", func(s *session) string { return "--recovery-dir " + s.dir("recovery") }},
 	{"docs/operator.md", "/secure/place", func(s *session) string { return s.dir("secure-place") }},
+	{"docs/bootstrap.md", "/secure/place", func(s *session) string { return s.dir("bootstrap-recovery") }},
 	// The reader answers restore apply's question at a terminal; the
 	// test has none, so it passes --yes, as the guide says scripts do.
 	{"docs/operator.md", "--seq SEQ", func(s *session) string { return "--seq " + s.writeOfRight() + " --yes" }},
@@ -109,6 +111,7 @@ var subs = []struct {
 var roles = []struct{ doc, contains, role string }{
 	{"README.md", "operator recover", "recover"},
 	{"docs/operator.md", "operator recover", "recover"},
+	{"docs/bootstrap.md", "operator recover", "recover"},
 }
 
 // befores are what a line needs done first.
@@ -132,6 +135,8 @@ var expects = []struct{ doc, contains, stdout string }{
 	{"docs/operator.md", "spike secret delete tenants/web/api", "version 3 is now current.\n"},
 	{"docs/operator.md", "spike status -f json", "true\n"},
 	{"docs/auditor.md", "audit verify", "verified"},
+	{"docs/bootstrap.md", "jq -e '.bootstrapped'", "true\n"},
+	{"docs/bootstrap.md", "audit list --type system.bootstrapped", "system.bootstrapped"},
 }
 
 func TestGuidesRun(t *testing.T) {
