@@ -101,6 +101,11 @@ var skips = []struct{ doc, line, why string }{
 	{"docs/install-bare-metal.md", "journalctl -u spike-bootstrap -n 3", "it reads the journal of a systemd install; test/e2e/custody checks what spike-bootstrap prints (bootstrap complete, then already bootstrapped)"},
 	{"docs/install-bare-metal.md", "curl -s 127.0.0.1:9553/readyz", "spike dev runs here with its operations listener off; test/e2e/custody reads Nexus's and every keeper's /readyz after bootstrap"},
 	{"docs/install-bare-metal.md", "for p in 9544 9545 9546; do curl -s 127.0.0.1:$p/readyz; echo; done", "see the line before"},
+	{"docs/recovery-drill.md", "systemctl stop spike-nexus", "it needs systemd as PID 1 and root, and loses the keepers' shards; test/e2e/custody (TestBootstrap5of3) restarts every keeper empty and Nexus sealed under a real SPIRE"},
+	{"docs/recovery-drill.md", "systemctl restart spike-keeper@1 spike-keeper@2 spike-keeper@3", "see the line before"},
+	{"docs/recovery-drill.md", "systemctl start spike-nexus", "see the line before"},
+	{"docs/recovery-drill.md", "spike operator restore /secure/place/spike.recovery.1.txt", "it needs a sealed Nexus, and spike dev unseals itself at every start; test/e2e/custody (TestBootstrap5of3) restores a sealed Nexus from recovery files, and the line after runs here"},
+	{"docs/recovery-drill.md", "spike operator restore /secure/place/spike.recovery.3.txt", "see the line before"},
 	{"docs/ha.md", "export SPIKE_KEEPERS=https://127.0.0.1:8554,https://127.0.0.1:8555,https://127.0.0.1:8556", "the settings of a three-replica cluster, which spike dev does not run; nexus/cluster_test.go runs three replicas in one process (TestClusterServesAndFailsOver)"},
 	{"docs/ha.md", "export SPIKE_NEXUS_CLUSTER_PEERS=n1=127.0.0.1:8653=127.0.0.1:8553,n2=127.0.0.1:8663=127.0.0.1:8563,n3=127.0.0.1:8673=127.0.0.1:8573", "see the first line of docs/ha.md"},
 	{"docs/ha.md", "SPIKE_NEXUS_CLUSTER_ID=n1 SPIKE_NEXUS_CLUSTER_ADDR=127.0.0.1:8653 SPIKE_NEXUS_TLS_PORT=127.0.0.1:8553 SPIKE_DATA_DIR=$HOME/spike-ha/n1 bin/spike-nexus &", "a production start of a replica: it needs an SVID from SPIRE; see the first line of docs/ha.md"},
@@ -140,6 +145,7 @@ var subs = []struct {
 	{"README.md", "--recovery-dir DIR", func(s *session) string { return "--recovery-dir " + s.dir("recovery") }},
 	{"docs/operator.md", "/secure/place", func(s *session) string { return s.dir("secure-place") }},
 	{"docs/bootstrap.md", "/secure/place", func(s *session) string { return s.dir("bootstrap-recovery") }},
+	{"docs/recovery-drill.md", "/secure/place", func(s *session) string { return s.dir("drill-recovery") }},
 	// The reader answers restore apply's question at a terminal; the
 	// test has none, so it passes --yes, as the guide says scripts do.
 	{"docs/operator.md", "--seq SEQ", func(s *session) string { return "--seq " + s.writeOfRight() + " --yes" }},
@@ -155,6 +161,8 @@ var roles = []struct{ doc, contains, role string }{
 	{"README.md", "operator recover", "recover"},
 	{"docs/operator.md", "operator recover", "recover"},
 	{"docs/bootstrap.md", "operator recover", "recover"},
+	{"docs/recovery-drill.md", "operator recover", "recover"},
+	{"docs/recovery-drill.md", "operator restore", "restore"},
 }
 
 // befores are what a line needs done first.
@@ -181,6 +189,7 @@ var expects = []struct{ doc, contains, stdout string }{
 	{"docs/bootstrap.md", "jq -e '.bootstrapped'", "true\n"},
 	{"docs/install-bare-metal.md", "register-spire-entries.sh --dry-run", "-spiffeID spiffe://example.org/spike/keeper/3 -selector systemd:id:spike-keeper@3.service"},
 	{"docs/bootstrap.md", "audit list --type system.bootstrapped", "system.bootstrapped"},
+	{"docs/recovery-drill.md", "secret get drill/canary check", "before-the-drill\n"},
 }
 
 func TestGuidesRun(t *testing.T) {
