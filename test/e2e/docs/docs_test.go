@@ -17,6 +17,9 @@
 // Lines that are not spike commands run only if checks lists them: the
 // bare-metal guide's checks of deploy/systemd, run from the module root.
 //
+// TestLinksResolve checks, beside, that every relative link of the
+// guides points at a file of the tree and every #fragment at a heading.
+//
 // Commands quoted inline in the prose (`spike secret undelete PATH`) are
 // not run: only the shell blocks are a reader's script.
 package docs
