@@ -84,7 +84,7 @@ var skips = []struct{ doc, line, why string }{
 	{"docs/install-bare-metal.md", "make release", "it writes bin/release in the source tree; test/e2e/deploy (TestDockerReleaseBinaries) runs make release into a directory of its own and checks what it builds"},
 	{"docs/install-bare-metal.md", "install -m 0755 spike-nexus spike-keeper spike-bootstrap spike /usr/local/bin/", "it writes /usr/local/bin as root; this test builds the same programs and points the units at them (the systemd-analyze line)"},
 	{"docs/install-bare-metal.md", "spike-nexus --version", "test/e2e/deploy (TestDockerReleaseBinaries) runs --version of every program make release builds"},
-	{"docs/install-bare-metal.md", "useradd --system --no-create-home --shell /usr/sbin/nologin spike-nexus", "it adds users to the host as root; test/e2e/deploy (TestUnits) checks that the units run as these users"},
+	{"docs/install-bare-metal.md", "useradd --system --no-create-home --shell /usr/sbin/nologin spike-nexus", "it adds users to the host as root; TestGuideMakesTheUnitsUsers checks that it makes every User= and Group= the units name, and test/e2e/deploy (TestRegisterScript) that the SPIRE entries select these users"},
 	{"docs/install-bare-metal.md", "useradd --system --no-create-home --shell /usr/sbin/nologin spike-bootstrap", "see the line before"},
 	{"docs/install-bare-metal.md", "groupadd --system spike-keeper", "see the line before"},
 	{"docs/install-bare-metal.md", "for n in 1 2 3; do useradd --system --no-create-home --shell /usr/sbin/nologin --gid spike-keeper spike-keeper-$n; done", "see the line before"},
