@@ -14,6 +14,12 @@
 // line must exit 0, or the status its comment names ("# exit 1 ...");
 // lines whose comment says what they print are checked for it (expects).
 //
+// Lines that are not spike commands run only if checks lists them: the
+// bare-metal guide's checks of deploy/systemd, run from the module root.
+//
+// TestLinksResolve checks, beside, that every relative link of the
+// guides points at a file of the tree and every #fragment at a heading.
+//
 // Commands quoted inline in the prose (`spike secret undelete PATH`) are
 // not run: only the shell blocks are a reader's script.
 package docs
@@ -72,6 +78,40 @@ var skips = []struct{ doc, line, why string }{
 	{"docs/performance.md", "SPIKE_BENCH_SCRIPT=/path/to/spike-run.sh make bench-spire BENCH_FLAGS='-clients ours,sdk,sdk-new -format md'", "it needs SPIKE built outside this repository, and it is a benchmark: see make bench"},
 	{"docs/performance.md", "SPIKE_BENCH_SCRIPT=/path/to/spike-run.sh make bench-spire BENCH_FLAGS='-mix get -c 1,8,32 -clients sdk -versions 20 -format md'", "see the line before"},
 	{"docs/performance.md", "SPIKE_BENCH_SCRIPT=/path/to/spike-run.sh make bench-spire BENCH_FLAGS='-mix get -c 1,8,32 -clients sdk -policies 100 -format md'", "see the line before"},
+	{"docs/monitoring.md", "promtool check config deploy/prometheus/prometheus.yml", "not a spike command: test/e2e/monitoring runs it (TestPromtoolCheckConfig), and TestPromtoolCheckRules the next line"},
+	{"docs/monitoring.md", "promtool check rules deploy/prometheus/spike-alerts.yml", "see the line before"},
+	{"docs/bootstrap.md", "SPIKE_KEEPERS=https://k1:8554,https://k2:8554,https://k3:8554 SPIKE_NEXUS_URL=https://nexus:8553 spike-bootstrap", "a production bootstrap: it needs an SVID from SPIRE, and spike dev bootstraps itself; test/e2e/custody (TestBootstrap3of2, TestBootstrap5of3) runs spike-bootstrap under a real SPIRE, twice (the second run changes nothing)"},
+	{"docs/install-bare-metal.md", "make release", "it writes bin/release in the source tree; test/e2e/deploy (TestDockerReleaseBinaries) runs make release into a directory of its own and checks what it builds"},
+	{"docs/install-bare-metal.md", "install -m 0755 spike-nexus spike-keeper spike-bootstrap spike /usr/local/bin/", "it writes /usr/local/bin as root; this test builds the same programs and points the units at them (the systemd-analyze line)"},
+	{"docs/install-bare-metal.md", "spike-nexus --version", "test/e2e/deploy (TestDockerReleaseBinaries) runs --version of every program make release builds"},
+	{"docs/install-bare-metal.md", "useradd --system --no-create-home --shell /usr/sbin/nologin spike-nexus", "it adds users to the host as root; TestGuideMakesTheUnitsUsers checks that it makes every User= and Group= the units name, and test/e2e/deploy (TestRegisterScript) that the SPIRE entries select these users"},
+	{"docs/install-bare-metal.md", "useradd --system --no-create-home --shell /usr/sbin/nologin spike-bootstrap", "see the line before"},
+	{"docs/install-bare-metal.md", "groupadd --system spike-keeper", "see the line before"},
+	{"docs/install-bare-metal.md", "for n in 1 2 3; do useradd --system --no-create-home --shell /usr/sbin/nologin --gid spike-keeper spike-keeper-$n; done", "see the line before"},
+	{"docs/install-bare-metal.md", "useradd --system --create-home spike-admin", "see the line before"},
+	{"docs/install-bare-metal.md", "install -d -m 0700 /etc/spike", "it writes /etc as root; test/e2e/deploy (TestUnits) checks every name of the env-file examples against the programs' --help"},
+	{"docs/install-bare-metal.md", "install -m 0600 deploy/systemd/nexus.env.example /etc/spike/nexus.env", "see the line before"},
+	{"docs/install-bare-metal.md", "install -m 0600 deploy/systemd/bootstrap.env.example /etc/spike/bootstrap.env", "see the line before"},
+	{"docs/install-bare-metal.md", "for n in 1 2 3; do install -m 0600 deploy/systemd/keeper.env.example /etc/spike/keeper-$n.env; done", "see the line before"},
+	{"docs/install-bare-metal.md", "install -m 0644 deploy/systemd/spike-nexus.service deploy/systemd/spike-keeper@.service deploy/systemd/spike-bootstrap.service /etc/systemd/system/", "it writes /etc as root; this test copies the units into a directory of its own for the systemd-analyze line"},
+	{"docs/install-bare-metal.md", "deploy/systemd/register-spire-entries.sh --trust-domain example.org --parent-id spiffe://example.org/host --keepers 3", "it creates entries on a SPIRE server; the --dry-run line before runs here, and test/e2e/deploy (TestRegisterScript) checks every entry the script makes against the IDs the programs expect"},
+	{"docs/install-bare-metal.md", "spire-server entry create -parentID spiffe://example.org/host -spiffeID spiffe://example.org/spike/pilot/role/recover -selector unix:user:spike-recover", "it needs a SPIRE server; test/e2e/custody registers the recover and restore roles under a real SPIRE and runs spike operator recover and restore as them"},
+	{"docs/install-bare-metal.md", "spire-server entry create -parentID spiffe://example.org/host -spiffeID spiffe://example.org/spike/pilot/role/restore -selector unix:user:spike-restore", "see the line before"},
+	{"docs/install-bare-metal.md", "systemctl daemon-reload", "it needs systemd as PID 1 and root; test/e2e/custody starts the same programs under a real SPIRE in this order and bootstraps them (TestBootstrap3of2)"},
+	{"docs/install-bare-metal.md", "systemctl enable --now spike-keeper@1 spike-keeper@2 spike-keeper@3", "see the line before"},
+	{"docs/install-bare-metal.md", "systemctl enable --now spike-nexus", "see the line before"},
+	{"docs/install-bare-metal.md", "systemctl enable --now spike-bootstrap", "see the line before"},
+	{"docs/install-bare-metal.md", "journalctl -u spike-bootstrap -n 3", "it reads the journal of a systemd install; test/e2e/custody checks what spike-bootstrap prints (bootstrap complete, then already bootstrapped)"},
+	{"docs/install-bare-metal.md", "curl -s 127.0.0.1:9553/readyz", "spike dev runs here with its operations listener off; test/e2e/custody reads Nexus's and every keeper's /readyz after bootstrap"},
+	{"docs/install-bare-metal.md", "for p in 9544 9545 9546; do curl -s 127.0.0.1:$p/readyz; echo; done", "see the line before"},
+	{"docs/recovery-drill.md", "systemctl stop spike-nexus", "it needs systemd as PID 1 and root, and loses the keepers' shards; test/e2e/custody (TestBootstrap5of3) restarts every keeper empty and Nexus sealed under a real SPIRE"},
+	{"docs/recovery-drill.md", "systemctl restart spike-keeper@1 spike-keeper@2 spike-keeper@3", "see the line before"},
+	{"docs/recovery-drill.md", "systemctl start spike-nexus", "see the line before"},
+	{"docs/recovery-drill.md", "spike operator restore /secure/place/spike.recovery.1.txt", "it needs a sealed Nexus, and spike dev unseals itself at every start; test/e2e/custody (TestBootstrap5of3) restores a sealed Nexus from recovery files, and the line after runs here"},
+	{"docs/recovery-drill.md", "spike operator restore /secure/place/spike.recovery.3.txt", "see the line before"},
+	{"docs/upgrading.md", "systemctl restart spike-keeper@1", "it needs systemd as PID 1 and root; test/e2e/faults (TestRestartOrders) restarts keepers and Nexus in every order under a real SPIRE and checks that Nexus serves again"},
+	{"docs/upgrading.md", "curl -s 127.0.0.1:9544/readyz", "a keeper's operations listener, which spike dev does not expose; test/e2e/custody (TestBootstrap5of3) reads every keeper's /readyz after restarts"},
+	{"docs/upgrading.md", "systemctl restart spike-nexus", "see systemctl restart spike-keeper@1"},
 	{"docs/ha.md", "export SPIKE_KEEPERS=https://127.0.0.1:8554,https://127.0.0.1:8555,https://127.0.0.1:8556", "the settings of a three-replica cluster, which spike dev does not run; nexus/cluster_test.go runs three replicas in one process (TestClusterServesAndFailsOver)"},
 	{"docs/ha.md", "export SPIKE_NEXUS_CLUSTER_PEERS=n1=127.0.0.1:8653=127.0.0.1:8553,n2=127.0.0.1:8663=127.0.0.1:8563,n3=127.0.0.1:8673=127.0.0.1:8573", "see the first line of docs/ha.md"},
 	{"docs/ha.md", "SPIKE_NEXUS_CLUSTER_ID=n1 SPIKE_NEXUS_CLUSTER_ADDR=127.0.0.1:8653 SPIKE_NEXUS_TLS_PORT=127.0.0.1:8553 SPIKE_DATA_DIR=$HOME/spike-ha/n1 bin/spike-nexus &", "a production start of a replica: it needs an SVID from SPIRE; see the first line of docs/ha.md"},
@@ -88,6 +128,20 @@ var skips = []struct{ doc, line, why string }{
 	{"docs/ha.md", "spike operator cluster add n3 10.0.0.3:8555 10.0.0.3:8553", "see the line before"},
 }
 
+// checks are lines that are not spike commands but run here as written,
+// from the module root: the bare-metal guide's checks of deploy/systemd.
+// A line marked quiet must print nothing (systemd-analyze verify exits 0
+// on a unit with an unknown directive, and only says so). A line whose
+// program is not installed here is skipped, saying so.
+var checks = []struct {
+	doc, line string
+	quiet     bool
+}{
+	{"docs/install-bare-metal.md", "bash -n deploy/systemd/register-spire-entries.sh", true},
+	{"docs/install-bare-metal.md", "deploy/systemd/register-spire-entries.sh --dry-run --trust-domain example.org --parent-id spiffe://example.org/host --keepers 3", false},
+	{"docs/install-bare-metal.md", "systemd-analyze verify --man=no /etc/systemd/system/spike-nexus.service /etc/systemd/system/spike-keeper@1.service /etc/systemd/system/spike-bootstrap.service", true},
+}
+
 // subs fill in what a reader would: placeholders, and the answer to a
 // question the test has no terminal to be asked on.
 var subs = []struct {
@@ -96,10 +150,15 @@ var subs = []struct {
 }{
 	{"README.md", "--recovery-dir DIR", func(s *session) string { return "--recovery-dir " + s.dir("recovery") }},
 	{"docs/operator.md", "/secure/place", func(s *session) string { return s.dir("secure-place") }},
+	{"docs/bootstrap.md", "/secure/place", func(s *session) string { return s.dir("bootstrap-recovery") }},
+	{"docs/recovery-drill.md", "/secure/place", func(s *session) string { return s.dir("drill-recovery") }},
 	// The reader answers restore apply's question at a terminal; the
 	// test has none, so it passes --yes, as the guide says scripts do.
 	{"docs/operator.md", "--seq SEQ", func(s *session) string { return "--seq " + s.writeOfRight() + " --yes" }},
 	{"docs/auditor.md", "audit proof 1234", func(*session) string { return "audit proof 1" }},
+	// The units as the guide installs them, with the programs the test
+	// builds where the guide installs them (/usr/local/bin).
+	{"docs/install-bare-metal.md", "/etc/systemd/system/", func(s *session) string { return s.installUnits() + "/" }},
 }
 
 // roles are the lines run as another role than the superuser whose SVID
@@ -107,6 +166,9 @@ var subs = []struct {
 var roles = []struct{ doc, contains, role string }{
 	{"README.md", "operator recover", "recover"},
 	{"docs/operator.md", "operator recover", "recover"},
+	{"docs/bootstrap.md", "operator recover", "recover"},
+	{"docs/recovery-drill.md", "operator recover", "recover"},
+	{"docs/recovery-drill.md", "operator restore", "restore"},
 }
 
 // befores are what a line needs done first.
@@ -130,6 +192,10 @@ var expects = []struct{ doc, contains, stdout string }{
 	{"docs/operator.md", "spike secret delete tenants/web/api", "version 3 is now current.\n"},
 	{"docs/operator.md", "spike status -f json", "true\n"},
 	{"docs/auditor.md", "audit verify", "verified"},
+	{"docs/bootstrap.md", "jq -e '.bootstrapped'", "true\n"},
+	{"docs/install-bare-metal.md", "register-spire-entries.sh --dry-run", "-spiffeID spiffe://example.org/spike/keeper/3 -selector systemd:id:spike-keeper@3.service"},
+	{"docs/bootstrap.md", "audit list --type system.bootstrapped", "system.bootstrapped"},
+	{"docs/recovery-drill.md", "secret get drill/canary check", "before-the-drill\n"},
 }
 
 func TestGuidesRun(t *testing.T) {
@@ -239,6 +305,9 @@ func tableKeys() []string {
 	for _, e := range skips {
 		keys = append(keys, "skip "+e.doc+": "+e.line)
 	}
+	for _, e := range checks {
+		keys = append(keys, "check "+e.doc+": "+e.line)
+	}
 	for _, e := range subs {
 		keys = append(keys, "sub "+e.doc+": "+e.old)
 	}
@@ -259,6 +328,8 @@ type session struct {
 	t       *testing.T
 	bin     string // the directory holding spike
 	work    string // the working directory: bin/ (a link to bin) and the files the guides write
+	root    string // the module root, where checks run
+	units   string // the guide's units, installed by installUnits; "" before
 	data    string // spike dev's --data-dir
 	script  string // starts spike dev
 	log     string // spike dev's output, every run of it
@@ -272,7 +343,11 @@ type session struct {
 func start(t *testing.T) *session {
 	t.Helper()
 	tmp := t.TempDir()
-	s := &session{t: t, bin: t.TempDir(), work: t.TempDir(), data: filepath.Join(tmp, "dev"),
+	root, err := system.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &session{t: t, bin: t.TempDir(), work: t.TempDir(), root: root, data: filepath.Join(tmp, "dev"),
 		script: filepath.Join(tmp, "spike-dev.sh"), log: filepath.Join(tmp, "spike-dev.log")}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -352,7 +427,21 @@ func (s *session) run(l line, used map[string]bool) {
 			return
 		}
 	}
-	if !strings.HasPrefix(l.text, "spike ") && !strings.HasPrefix(l.text, "bin/spike ") {
+	dir, quiet, check := s.work, false, false
+	for _, e := range checks {
+		if e.doc == l.doc && l.text == e.line {
+			used["check "+e.doc+": "+e.line] = true
+			dir, quiet, check = s.root, e.quiet, true
+		}
+	}
+	if check {
+		prog := strings.Fields(l.text)[0]
+		if _, err := exec.LookPath(prog); err != nil && !strings.Contains(prog, "/") {
+			s.t.Logf("%s: skipped: %s is not installed here", l, prog)
+			markExpects(l, used)
+			return
+		}
+	} else if !strings.HasPrefix(l.text, "spike ") && !strings.HasPrefix(l.text, "bin/spike ") {
 		s.t.Errorf("%s: neither a spike command nor skipped: run it as a spike command, or add it to skips with the reason it cannot run against spike dev", l)
 		return
 	}
@@ -381,10 +470,13 @@ func (s *session) run(l line, used map[string]bool) {
 		markExpects(l, used)
 		return
 	}
-	r := system.Run(s.t, system.Cmd{Bin: "bash", Args: []string{"--norc", "--noprofile", "-o", "pipefail", "-c", text}, Env: env, Dir: s.work})
+	r := system.Run(s.t, system.Cmd{Bin: "bash", Args: []string{"--norc", "--noprofile", "-o", "pipefail", "-c", text}, Env: env, Dir: dir})
 	if r.Code != l.code {
 		s.t.Errorf("%s\nran as: %s\nwant exit %d: %s", l, text, l.code, r)
 		return
+	}
+	if quiet && strings.TrimSpace(r.Stdout+r.Stderr) != "" {
+		s.t.Errorf("%s\nran as: %s\nwant no output: %s", l, text, r)
 	}
 	s.t.Logf("%s: exit %d", l, r.Code)
 	for _, e := range expects {
@@ -449,6 +541,39 @@ func (s *session) writeOfRight() string {
 		s.t.Fatalf("history of tenants/web/db: %d writes, want 2 or more", len(writes))
 	}
 	return strconv.FormatUint(writes[len(writes)-2], 10)
+}
+
+// installUnits does what the bare-metal guide does before it verifies
+// the units: the three programs built where ExecStart looks for them,
+// and the units copied. The test has no /usr/local/bin of its own, so
+// the copies name the test's: the one change made to them.
+func (s *session) installUnits() string {
+	s.t.Helper()
+	if s.units != "" {
+		return s.units
+	}
+	ctx, cancel := context.WithTimeout(s.t.Context(), 5*time.Minute)
+	defer cancel()
+	if _, err := system.Build(ctx, s.bin, "spike-nexus", "spike-keeper", "spike-bootstrap"); err != nil {
+		s.t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(s.root, "deploy", "systemd", "*.service"))
+	if err != nil || len(files) == 0 {
+		s.t.Fatalf("deploy/systemd: no units (%v)", err)
+	}
+	dir := s.dir("etc-systemd-system")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		unit := strings.ReplaceAll(string(b), "/usr/local/bin/", s.bin+"/")
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), []byte(unit), 0o644); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	s.units = dir
+	return dir
 }
 
 func (s *session) waitForCheckpoint() {

@@ -9,7 +9,10 @@
 // parses, the dashboard is importable (a Prometheus data source variable,
 // job and instance variables, every panel on it), every metric it and
 // the rules name is one docs/metrics.md describes, and every alert has a
-// severity, a summary and a runbook.
+// severity, a summary and a runbook, and every alert has its section in
+// docs/monitoring.md (opening with the rule's severity and delay, saying
+// what it means and what to do), which has no section for an alert that
+// is gone.
 //
 // The end-to-end test (Linux, skipped under -short) deploys Nexus and
 // three keepers under a real SPIRE (package test/e2e/system), starts a
