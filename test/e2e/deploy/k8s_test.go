@@ -11,6 +11,9 @@ package deploy
 
 import (
 	"bytes"
+	"maps"
+	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -354,3 +357,73 @@ func TestK8sServiceMonitors(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestK8sSettingsParse runs each pod's program with the environment the
+// kubelet would give it, except for the data directory and how long to
+// wait for an SVID. Every setting must parse and pass the program's
+// checks, so that it gets as far as asking the (absent) SPIRE agent for
+// its identity; a setting it refuses ends it earlier, with status 2.
+func TestK8sSettingsParse(t *testing.T) {
+	bin := buildPrograms(t)
+	const noSVID = "no SVID from the SPIRE agent"
+	run := func(t *testing.T, prog string, env map[string]string) (string, int) {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(bin, prog))
+		cmd.Env = []string{"HOME=" + t.TempDir()}
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	for _, o := range k8sOverlays {
+		m, err := decodeK8s(renderK8s(t, o.dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pod := range m.pods() {
+			if pod.owner == "spike-keeper" && pod.ordinal != 1 {
+				continue // the keepers' settings are all alike
+			}
+			c := &pod.spec.Containers[0]
+			env, problems := m.podEnv(pod, c)
+			if len(problems) != 0 {
+				t.Fatal(problems)
+			}
+			t.Run(o.dir+"/"+pod.name, func(t *testing.T) {
+				if u, err := url.Parse(env["SPIFFE_ENDPOINT_SOCKET"]); err != nil || fileExists(u.Path) {
+					t.Skipf("SPIFFE_ENDPOINT_SOCKET %s exists here; the run would talk to it", env["SPIFFE_ENDPOINT_SOCKET"])
+				}
+				env["SPIKE_SPIFFE_SOURCE_TIMEOUT"] = "1s"
+				if _, ok := env["SPIKE_NEXUS_DATA_DIR"]; ok {
+					env["SPIKE_NEXUS_DATA_DIR"] = t.TempDir()
+				}
+				out, code := run(t, program(c), env)
+				if code != 1 || !strings.Contains(out, noSVID) {
+					t.Errorf("%s with %s's settings: status %d, want 1 (%s):\n%s", program(c), pod.name, code, noSVID, out)
+				}
+				// A refused setting ends it before it asks for an SVID.
+				bad := maps.Clone(env)
+				if program(c) == "spike-keeper" {
+					bad["SPIKE_KEEPER_TLS_PORT"] = ":85540"
+				} else {
+					bad["SPIKE_SHAMIR_THRESHOLD"] = "6"
+				}
+				if out, code := run(t, program(c), bad); code != 2 || strings.Contains(out, noSVID) {
+					t.Errorf("%s with a bad setting: status %d, want 2:\n%s", program(c), code, out)
+				}
+			})
+		}
+	}
+}
+
+func fileExists(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil
+}
