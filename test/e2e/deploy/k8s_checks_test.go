@@ -339,10 +339,12 @@ func (m *manifests) envNames(c *corev1.Container) []string {
 }
 
 // k8sFacts is what the checks compare the manifests with: the env names
-// each program reads, and the Nexus replica count the overlay wants.
+// each program reads, the Nexus replica count the overlay wants, and
+// whether the programs that lock memory get IPC_LOCK.
 type k8sFacts struct {
 	known        map[string]map[string]bool
 	nexusReplica int
+	noIPCLock    bool
 }
 
 // check is one invariant; it returns what is wrong, nothing when all is well.
@@ -675,8 +677,34 @@ func checkPorts(m *manifests, _ *k8sFacts) []string {
 // (keeper/memory_unix.go). Bootstrap locks nothing.
 var locksMemory = map[string]bool{"spike-nexus": true, "spike-keeper": true}
 
-func checkHardening(m *manifests, _ *k8sFacts) []string {
+// podSecurityCaps are the capabilities each Pod Security level lets a
+// container add; a level missing here (privileged) admits any.
+var podSecurityCaps = map[string][]corev1.Capability{
+	"restricted": {"NET_BIND_SERVICE"},
+	"baseline": {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+		"SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"},
+}
+
+func checkHardening(m *manifests, f *k8sFacts) []string {
 	var p []string
+	level := ""
+	for _, n := range m.namespaces {
+		level = n.Labels["pod-security.kubernetes.io/enforce"]
+	}
+	if allowed, limited := podSecurityCaps[level]; limited || level == "" {
+		for _, pod := range m.pods() {
+			for _, c := range pod.spec.Containers {
+				if c.SecurityContext == nil || c.SecurityContext.Capabilities == nil {
+					continue
+				}
+				for _, cp := range c.SecurityContext.Capabilities.Add {
+					if !slices.Contains(allowed, cp) {
+						p = append(p, fmt.Sprintf("%s adds %s, which Pod Security level %q refuses", pod.owner, cp, level))
+					}
+				}
+			}
+		}
+	}
 	for _, pod := range m.pods() {
 		if pod.ordinal > 1 {
 			continue // one pod per template is enough
@@ -734,7 +762,7 @@ func checkHardening(m *manifests, _ *k8sFacts) []string {
 				p = append(p, where+": seccomp is not RuntimeDefault")
 			}
 			var want []corev1.Capability
-			if locksMemory[program(c)] {
+			if locksMemory[program(c)] && !f.noIPCLock {
 				want = []corev1.Capability{"IPC_LOCK"}
 			}
 			if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) ||

@@ -78,6 +78,26 @@ func TestK8sManifests(t *testing.T) {
 	}
 }
 
+// TestK8sRestricted renders the example of deploy/k8s/README.md that
+// drops IPC_LOCK to enforce the restricted Pod Security profile.
+func TestK8sRestricted(t *testing.T) {
+	known := programEnv(t)
+	const dir = "../../test/e2e/deploy/testdata/k8s-restricted"
+	m, err := decodeK8s(renderK8s(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.namespaces[0].Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+		t.Fatal("the namespace does not enforce restricted")
+	}
+	f := &k8sFacts{known: known, nexusReplica: 1, noIPCLock: true}
+	for name, c := range k8sChecks {
+		for _, problem := range c(m, f) {
+			t.Errorf("%s: %s", name, problem)
+		}
+	}
+}
+
 // TestK8sChecksFail mutates rendered manifests and requires the check
 // named to report the mutation, so that no check passes vacuously.
 func TestK8sChecksFail(t *testing.T) {
@@ -173,6 +193,12 @@ func TestK8sChecksFail(t *testing.T) {
 		}},
 		{"metrics annotation", "overlays/single", "ports", func(m *manifests) {
 			m.statefulSet("spike-nexus").Spec.Template.Annotations["prometheus.io/port"] = "8553"
+		}},
+		{"restricted namespace", "overlays/single", "hardening", func(m *manifests) {
+			m.namespaces[0].Labels["pod-security.kubernetes.io/enforce"] = "restricted"
+		}},
+		{"no Pod Security level", "overlays/ha", "hardening", func(m *manifests) {
+			delete(m.namespaces[0].Labels, "pod-security.kubernetes.io/enforce")
 		}},
 		{"writable root", "overlays/single", "hardening", func(m *manifests) { nexusC(m).SecurityContext.ReadOnlyRootFilesystem = ptr(false) }},
 		{"escalation", "overlays/single", "hardening", func(m *manifests) { bootC(m).SecurityContext.AllowPrivilegeEscalation = nil }},
