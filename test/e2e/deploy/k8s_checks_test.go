@@ -639,9 +639,13 @@ func checkPorts(m *manifests, _ *k8sFacts) []string {
 				p = append(p, fmt.Sprintf("%s: container ports api/ops are not %d/%d, where %s listens", pod.owner, api, ops, program(c)))
 			}
 			for _, pr := range []struct {
-				probe *corev1.Probe
-				path  string
-			}{{c.ReadinessProbe, "/readyz"}, {c.LivenessProbe, "/healthz"}} {
+				probe    *corev1.Probe
+				path     string
+				optional bool
+			}{{c.ReadinessProbe, "/readyz", false}, {c.LivenessProbe, "/healthz", false}, {c.StartupProbe, "/healthz", true}} {
+				if pr.probe == nil && pr.optional {
+					continue
+				}
 				if pr.probe == nil || pr.probe.HTTPGet == nil || pr.probe.HTTPGet.Path != pr.path || resolvePort(c, pr.probe.HTTPGet.Port) != ops {
 					p = append(p, fmt.Sprintf("%s: want a probe of %s on the operations port %d", pod.owner, pr.path, ops))
 				}

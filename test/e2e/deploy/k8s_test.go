@@ -184,6 +184,7 @@ func TestK8sChecksFail(t *testing.T) {
 		{"ops port moved", "overlays/single", "ports", func(m *manifests) { setEnv(keeperC(m), "SPIKE_KEEPER_OPS_ADDR", ":9600") }},
 		{"readiness on /healthz", "overlays/single", "ports", func(m *manifests) { nexusC(m).ReadinessProbe.HTTPGet.Path = "/healthz" }},
 		{"liveness on api", "overlays/single", "ports", func(m *manifests) { keeperC(m).LivenessProbe.HTTPGet.Port = intstr.FromString("api") }},
+		{"startup on /readyz", "overlays/ha", "ports", func(m *manifests) { nexusC(m).StartupProbe.HTTPGet.Path = "/readyz" }},
 		{"no liveness", "overlays/single", "ports", func(m *manifests) { nexusC(m).LivenessProbe = nil }},
 		{"service to closed port", "overlays/single", "ports", func(m *manifests) {
 			m.service("spike-nexus").Spec.Ports[0].TargetPort = intstr.FromInt32(8443)
