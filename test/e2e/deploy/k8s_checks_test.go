@@ -60,6 +60,7 @@ type clusterSPIFFEID struct {
 	Kind       string            `json:"kind"`
 	Metadata   metav1.ObjectMeta `json:"metadata"`
 	Spec       struct {
+		ClassName         string                `json:"className,omitempty"`
 		SPIFFEIDTemplate  string                `json:"spiffeIDTemplate"`
 		NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 		PodSelector       *metav1.LabelSelector `json:"podSelector,omitempty"`
