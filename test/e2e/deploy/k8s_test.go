@@ -56,6 +56,7 @@ var k8sOverlays = []struct {
 
 // TestK8sManifests renders each overlay and runs every check on it.
 func TestK8sManifests(t *testing.T) {
+	t.Parallel()
 	known := programEnv(t)
 	for _, o := range k8sOverlays {
 		t.Run(o.dir, func(t *testing.T) {
@@ -81,6 +82,7 @@ func TestK8sManifests(t *testing.T) {
 // TestK8sRestricted renders the example of deploy/k8s/README.md that
 // drops IPC_LOCK to enforce the restricted Pod Security profile.
 func TestK8sRestricted(t *testing.T) {
+	t.Parallel()
 	known := programEnv(t)
 	const dir = "../../test/e2e/deploy/testdata/k8s-restricted"
 	m, err := decodeK8s(renderK8s(t, dir))
@@ -101,6 +103,7 @@ func TestK8sRestricted(t *testing.T) {
 // TestK8sChecksFail mutates rendered manifests and requires the check
 // named to report the mutation, so that no check passes vacuously.
 func TestK8sChecksFail(t *testing.T) {
+	t.Parallel()
 	known := programEnv(t)
 	rendered := map[string][]byte{}
 	for _, o := range k8sOverlays {
