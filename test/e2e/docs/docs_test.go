@@ -126,6 +126,9 @@ var skips = []struct{ doc, line, why string }{
 	{"docs/ha.md", "spike operator cluster list --nexus-url https://10.0.0.2:8553", "it needs a cluster; nexus/cluster_test.go (TestClusterMembership) lists, removes and adds members of one, and the line before runs the command against spike dev"},
 	{"docs/ha.md", "spike operator cluster remove n3 --yes", "see the line before"},
 	{"docs/ha.md", "spike operator cluster add n3 10.0.0.3:8555 10.0.0.3:8553", "see the line before"},
+	{"docs/install-kubernetes.md", "kubectl apply -k deploy/k8s/overlays/single", "it needs a Kubernetes cluster with SPIRE, which this machine has not; test/e2e/deploy (TestK8sManifests) renders and checks both overlays"},
+	{"docs/install-kubernetes.md", "kubectl -n spike wait --for=condition=complete job/spike-bootstrap --timeout=20m", "see the line before"},
+	{"docs/install-kubernetes.md", "kubectl -n spike get pods", "see the line before"},
 }
 
 // checks are lines that are not spike commands but run here as written,
