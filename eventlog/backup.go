@@ -240,10 +240,12 @@ func writeTemp(ctx context.Context, dir, base string, r io.Reader) (name string,
 		return "", 0, sum, fmt.Errorf("create temporary file: %w", err)
 	}
 	name = f.Name()
+	// The failure returns below clear name: remove the file by its own.
+	tmp := name
 	defer func() {
 		if err != nil {
 			f.Close()
-			os.Remove(name)
+			os.Remove(tmp)
 		}
 	}()
 	h := sha256.New()

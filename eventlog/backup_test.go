@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -384,6 +385,36 @@ func TestStartBackupDescribesCopy(t *testing.T) {
 		t.Fatal("a copy was written twice")
 	}
 	installAndOpen(t, buf.Bytes(), c.VerifierKey(), info)
+}
+
+// failingReader fails after the bytes it holds.
+type failingReader struct{ r io.Reader }
+
+func (f failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		err = errors.New("the source broke")
+	}
+	return n, err
+}
+
+// TestInstallRemovesTempOnReadError: a reader that fails leaves nothing
+// behind.
+func TestInstallRemovesTempOnReadError(t *testing.T) {
+	t.Parallel()
+	l := openTest(t, Options{})
+	if _, err := l.Append(context.Background(), ev("test.event", "x")); err != nil {
+		t.Fatal(err)
+	}
+	data, info := backupOf(t, l)
+	dir := t.TempDir()
+	_, err := InstallBackup(context.Background(), failingReader{bytes.NewReader(data)}, filepath.Join(dir, "events.db"), vkeyOf(t, l), info)
+	if err == nil || !strings.Contains(err.Error(), "the source broke") {
+		t.Fatalf("InstallBackup: %v", err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("left behind %v", names(left))
+	}
 }
 
 func names(es []os.DirEntry) []string {
