@@ -64,7 +64,11 @@ func (l *Log) StartBackup(ctx context.Context) (*BackupCopy, error) {
 		return nil, fmt.Errorf("back up event log: %w", ErrClosed)
 	default:
 	}
-	tx, err := l.backupTx()
+	backupTx := l.backupTx
+	if l.replicated() {
+		backupTx = func() (*bolt.Tx, error) { return l.backupTxReplicated(ctx) }
+	}
+	tx, err := backupTx()
 	if err != nil {
 		return nil, fmt.Errorf("back up event log: %w", err)
 	}
@@ -153,6 +157,44 @@ func (l *Log) backupTx() (*bolt.Tx, error) {
 	tx, err := l.db.Begin(false)
 	if err != nil {
 		return nil, fmt.Errorf("begin read transaction: %w", err)
+	}
+	if lastSeq(tx) == 0 {
+		tx.Rollback()
+		return nil, errors.New("the log is empty: no checkpoint to end a copy at")
+	}
+	return tx, nil
+}
+
+// backupTxReplicated is backupTx for a replicated log, whose file only
+// ApplyChange writes and whose checkpoints are replicated like events:
+// the writer commits a checkpoint of everything so far through the
+// Replicator and, once it is applied here and before it builds the next
+// change, begins the read transaction. Only the leader's writer can
+// commit, so nothing else changes the file in between there; on a
+// follower the commit fails.
+func (l *Log) backupTxReplicated(ctx context.Context) (*bolt.Tx, error) {
+	if l.ring.Load() == nil {
+		return nil, fmt.Errorf("%w: a sealed log cannot sign the checkpoint a copy ends at", ErrSealed)
+	}
+	var (
+		tx   *bolt.Tx
+		berr error
+	)
+	r := &request{checkpoint: true, done: make(chan struct{}), then: func() { tx, berr = l.db.Begin(false) }}
+	if err := l.w.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	<-r.done
+	switch {
+	case r.err != nil:
+		if tx != nil {
+			tx.Rollback()
+		}
+		return nil, r.err
+	case berr != nil:
+		return nil, fmt.Errorf("begin read transaction: %w", berr)
+	case tx == nil:
+		return nil, errors.New("the writer began no read transaction")
 	}
 	if lastSeq(tx) == 0 {
 		tx.Rollback()

@@ -212,3 +212,99 @@ func names(es []os.DirEntry) []string {
 	}
 	return out
 }
+
+// TestForeignBackupNeverUnseals: a backup of another deployment, whose
+// checkpoints another key signed, restores (it is whole, and verifies
+// against the key it names) but never unseals with these keepers: the
+// root key they give opens neither its sharing nor its key check.
+func TestForeignBackupNeverUnseals(t *testing.T) {
+	t.Parallel()
+	ours, theirs := newCluster(t, 3), newCluster(t, 3)
+	mine := ours.startNexus(2)
+	ours.bootstrap(mine, 2)
+	waitReady(t, mine, true)
+	mine.stop()
+	n := theirs.startNexus(2)
+	theirs.bootstrap(n, 2)
+	waitReady(t, n, true)
+	file, err := theirs.takeBackup(t, n, superuser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.stop()
+	from := filepath.Join(t.TempDir(), "theirs.backup")
+	if err := os.WriteFile(from, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restored := *ours.Cluster
+	restored.Dir = t.TempDir()
+	if _, err := RestoreBackup(context.Background(), RestoreBackupConfig{From: from, DataDir: restored.Dir}, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	c := &keeperSet{&restored}
+	n2 := c.startNexus(2)
+	// The keepers' shards match none of the sharings the foreign log
+	// records, so no key is even tried; a log that recorded ours would
+	// still fail the key check (eventlog's Unlock).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body := readyz(n2)
+		if code == http.StatusOK {
+			t.Fatalf("a foreign backup unsealed with these keepers: %q", body)
+		}
+		if strings.HasPrefix(body, "sealed:") && strings.Contains(body, "wrong shard") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz never said the keepers' shards are wrong for this log; last: %d %q", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestClusterBackupThroughFollower: a backup asked of a follower is the
+// leader's copy, streamed back through the follower, and installs.
+func TestClusterBackupThroughFollower(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	rs := newReplicaSet(t, c, 3)
+	c.bootstrap(rs.procs[rs.leader(t, false)], 2)
+	for _, n := range rs.procs {
+		waitReady(t, n, true)
+	}
+	l := rs.leader(t, true)
+	if err := retry(t, func() error {
+		return c.call(t, rs.procs[l], superuser, api.OpSecretPut, api.SecretPutRequest{Path: "app/x", Values: map[string]string{"v": "1"}}, nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var file []byte
+	if err := retry(t, func() error {
+		var err error
+		file, err = c.takeBackup(t, rs.procs[(l+1)%3], superuser)
+		return err
+	}); err != nil {
+		t.Fatalf("backup through a follower: %v\n%s", err, grepLines(c.Logs.String(), "backup"))
+	}
+	br, err := api.NewBackupReader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := br.Header()
+	rep, err := eventlog.InstallBackup(context.Background(), br, filepath.Join(t.TempDir(), "events.db"), h.VerifierKey,
+		eventlog.BackupInfo{Size: h.Events, Checkpoint: []byte(h.Checkpoint), Bytes: h.Bytes})
+	if err != nil || rep.Size != h.Events {
+		t.Fatalf("the follower's backup: %+v, %v", rep, err)
+	}
+}
+
+// grepLines is the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "")
+}

@@ -22,7 +22,9 @@ import (
 // copy begins, and its event is recorded, before the answer starts, so a
 // log that cannot be copied is an error status rather than a broken
 // file; a copy that fails later ends the stream without its footer, which
-// every reader refuses.
+// every reader refuses. On a cluster the handler runs on the leader
+// (followers forward every request to it), whose copy ends at a
+// checkpoint it commits through Raft for the copy.
 //
 // One backup runs at a time: each pins the pages it copies, and a second
 // would only halve the speed of both.
