@@ -308,3 +308,46 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "")
 }
+
+// TestParseRestoreBackupKey: --key takes a verifier key or @FILE holding
+// one, and refuses anything else as a command-line mistake.
+func TestParseRestoreBackupKey(t *testing.T) {
+	t.Parallel()
+	_, vkey, err := note.GenerateKey(rand.Reader, "spike-log/test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	from := filepath.Join(dir, "b")
+	keyFile := filepath.Join(dir, "vkey.txt")
+	for name, body := range map[string]string{"b": "x", "vkey.txt": vkey + "\n", "empty.txt": "\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name, key, want, err string
+	}{
+		{"none", "", "", ""},
+		{"inline", vkey, vkey, ""},
+		{"file", "@" + keyFile, vkey, ""},
+		{"not a key", "spike-log/test+zz", "", "not a note verifier key"},
+		{"missing file", "@" + filepath.Join(dir, "nope"), "", "no such file"},
+		{"empty file", "@" + filepath.Join(dir, "empty.txt"), "", "empty"},
+	} {
+		args := []string{"--from", from, "--data-dir", dir}
+		if tc.key != "" {
+			args = append(args, "--key", tc.key)
+		}
+		o, err := ParseRestoreBackup(args)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err = %v, want one saying %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || o.Restore.Key != tc.want || o.Restore.From != from || o.Restore.DataDir != dir {
+			t.Errorf("%s: %+v, %v", tc.name, o.Restore, err)
+		}
+	}
+}

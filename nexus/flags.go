@@ -3,6 +3,7 @@ package nexus
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/spikeledger/spike/cluster"
 	"github.com/spikeledger/spike/internal/config"
@@ -286,7 +288,7 @@ const restoreBackupDescription = `Install a backup file (spike operator backup -
 type restoreBackupCLI struct {
 	From      string `name:"from" required:"" type:"existingfile" placeholder:"FILE" help:"The backup file to restore."`
 	DataDir   string `name:"data-dir" env:"SPIKE_DATA_DIR,SPIKE_NEXUS_DATA_DIR" placeholder:"DIR" help:"The data directory to restore into (default ~/.spike/data); it must hold no log."`
-	Key       string `name:"key" placeholder:"VKEY" help:"The trusted verifier key the backup must verify with (spike audit checkpoint prints it); default the key the file names."`
+	Key       string `name:"key" placeholder:"VKEY" help:"The trusted verifier key the backup must verify with (spike audit checkpoint prints it), or @FILE holding it; default the key the file names."`
 	LogLevel  string `name:"log-level" env:"SPIKE_SYSTEM_LOG_LEVEL" default:"info" help:"Log level: debug, info, warn or error."`
 	LogFormat string `name:"log-format" env:"SPIKE_SYSTEM_LOG_FORMAT" default:"json" help:"Log format: json (one object a line) or text (key=value)."`
 }
@@ -317,7 +319,46 @@ func ParseRestoreBackup(args []string, opts ...kong.Option) (RestoreBackupOption
 		}
 		dir = filepath.Join(home, ".spike", "data")
 	}
-	return RestoreBackupOptions{Restore: RestoreBackupConfig{From: c.From, DataDir: dir, Key: strings.TrimSpace(c.Key)}, LogLevel: logs.Level, LogFormat: logs.Format}, nil
+	key, err := verifierKeyArg(c.Key)
+	if err != nil {
+		return RestoreBackupOptions{}, fmt.Errorf("%s restore-backup: %w", Name, err)
+	}
+	return RestoreBackupOptions{Restore: RestoreBackupConfig{From: c.From, DataDir: dir, Key: key}, LogLevel: logs.Level, LogFormat: logs.Format}, nil
+}
+
+// maxKeyFile bounds a --key @FILE: a verifier key is under 200 bytes.
+const maxKeyFile = 4 << 10
+
+// verifierKeyArg reads --key: a note verifier key, or @FILE holding one
+// (as spike audit checkpoint --save writes it beside the checkpoint);
+// "" is none.
+func verifierKeyArg(arg string) (string, error) {
+	key := strings.TrimSpace(arg)
+	if name, ok := strings.CutPrefix(key, "@"); ok {
+		f, err := os.Open(name)
+		if err != nil {
+			return "", fmt.Errorf("--key: %w", err)
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+		if err != nil {
+			return "", fmt.Errorf("--key: %w", err)
+		}
+		if len(b) > maxKeyFile {
+			return "", fmt.Errorf("--key %s: larger than %d bytes, not a verifier key file", arg, maxKeyFile)
+		}
+		key = strings.TrimSpace(string(b))
+	}
+	if key == "" {
+		if arg != "" {
+			return "", fmt.Errorf("--key %s: empty", arg)
+		}
+		return "", nil
+	}
+	if _, err := note.NewVerifier(key); err != nil {
+		return "", fmt.Errorf("--key: not a note verifier key (%v): give the key spike audit checkpoint prints (NAME+HASH+KEY), or @FILE holding it", err)
+	}
+	return key, nil
 }
 
 // cluster checks the cluster settings: all or nothing.

@@ -46,7 +46,9 @@ func TestRestoreBackupArguments(t *testing.T) {
 		{"missing file", []string{"--from", filepath.Join(dir, "nope"), "--data-dir", data}, 2},
 		{"bad log format", []string{"--from", notBackup, "--data-dir", data, "--log-format", "xml"}, 2},
 		{"not a backup", []string{"--from", notBackup, "--data-dir", data}, 1},
-		{"bad key", []string{"--from", notBackup, "--data-dir", data, "--key", "nonsense"}, 1},
+		{"bad key", []string{"--from", notBackup, "--data-dir", data, "--key", "nonsense"}, 2},
+		{"key file missing", []string{"--from", notBackup, "--data-dir", data, "--key", "@" + filepath.Join(dir, "nope")}, 2},
+		{"key file not a key", []string{"--from", notBackup, "--data-dir", data, "--key", "@" + notBackup}, 2},
 	} {
 		if code := run(append([]string{"restore-backup"}, tc.args...)); code != tc.code {
 			t.Errorf("%s: exit %d, want %d", tc.name, code, tc.code)

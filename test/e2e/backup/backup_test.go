@@ -87,8 +87,12 @@ func TestHotBackup(t *testing.T) {
 	if err := os.MkdirAll(d.DataDir(), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	vkeyFile := filepath.Join(d.Dir(), "vkey.txt")
+	if err := os.WriteFile(vkeyFile, []byte(pre.VerifierKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	rr := d.Run(t, "restore-backup", system.Cmd{Bin: tb.Nexus(), Env: d.Env(),
-		Args: []string{"restore-backup", "--from", out, "--data-dir", d.DataDir(), "--key", pre.VerifierKey}})
+		Args: []string{"restore-backup", "--from", out, "--data-dir", d.DataDir(), "--key", "@" + vkeyFile}})
 	if rr.Code != 0 || !strings.Contains(rr.Stdout, "Restored "+strconv.FormatUint(doc.Events, 10)+" events") || !strings.Contains(rr.Stdout, doc.SHA256) {
 		t.Fatalf("spike-nexus restore-backup: want exit 0, %d events and SHA-256 %s: %s", doc.Events, doc.SHA256, rr)
 	}

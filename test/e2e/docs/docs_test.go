@@ -86,7 +86,7 @@ var skips = []struct{ doc, line, why string }{
 	{"docs/ha.md", "spike operator cluster list --nexus-url https://10.0.0.2:8553", "it needs a cluster; nexus/cluster_test.go (TestClusterMembership) lists, removes and adds members of one, and the line before runs the command against spike dev"},
 	{"docs/ha.md", "spike operator cluster remove n3 --yes", "see the line before"},
 	{"docs/ha.md", "spike operator cluster add n3 10.0.0.3:8555 10.0.0.3:8553", "see the line before"},
-	{"docs/backup.md", `spike-nexus restore-backup --from nexus.backup --data-dir /var/lib/spike/data --key "$(cat vkey.txt)"`, "offline, into a data directory no Nexus runs on, while spike dev runs on its own; test/e2e/backup (TestHotBackup) restores a backup taken under load and starts a Nexus on it, nexus/backup_test.go does so in process"},
+	{"docs/backup.md", "spike-nexus restore-backup --from nexus.backup --data-dir /var/lib/spike/data --key @vkey.txt", "offline, into a data directory no Nexus runs on, while spike dev runs on its own; test/e2e/backup (TestHotBackup) restores a backup taken under load and starts a Nexus on it, nexus/backup_test.go does so in process"},
 	{"docs/performance.md", "go test -count=1 -v -run TestHotBackup ./test/e2e/backup", "an end-to-end test under a real SPIRE that measures; make test runs it"},
 }
 
