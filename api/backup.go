@@ -114,7 +114,10 @@ func (h BackupHeader) Validate() error {
 	if err := checkBackupText(h.VerifierKey); err != nil {
 		return fmt.Errorf("verifierKey: %w", err)
 	}
-	if strings.Count(h.VerifierKey, "+") != 2 {
+	// name+hash+key: the key is base64 and may hold '+' itself.
+	if parts := strings.SplitN(h.VerifierKey, "+", 3); len(parts) != 3 || parts[0] == "" || len(parts[1]) != 8 || parts[2] == "" {
+		return errors.New("verifierKey: not a note verifier key (name+hash+key)")
+	} else if _, err := hex.DecodeString(parts[1]); err != nil {
 		return errors.New("verifierKey: not a note verifier key (name+hash+key)")
 	}
 	if h.Created.IsZero() {

@@ -83,6 +83,7 @@ func TestBackupReaderRefuses(t *testing.T) {
 		{"no bytes", swap(`"bytes":10`, `"bytes":0`), "bytes"},
 		{"too many bytes", swap(`"bytes":10`, `"bytes":1099511627777`), "bytes"},
 		{"verifier key", swap(`0a0b0c0d+`, ``), "verifierKey"},
+		{"verifier key hash", swap(`0a0b0c0d`, `0a0b0c0g`), "verifierKey"},
 		{"verifier key space", swap(`0a0b0c0d`, `0a0b 0c0d`), "verifierKey"},
 		{"no created", swap(`"created":"2026-12-06T12:00:00Z"`, `"created":"0001-01-01T00:00:00Z"`), "created"},
 		{"version control", swap(`v1.2.3`, `v1\u0007`), "nexusVersion"},
