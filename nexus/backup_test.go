@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,6 +183,17 @@ func TestRestoreBackupRefuses(t *testing.T) {
 		{"key not a key", "nonsense", good, nil, "not a note verifier key"},
 		{"journal without log", "", good, func(dir string) { os.WriteFile(filepath.Join(dir, "events.db.journal"), nil, 0o600) }, "without its log"},
 		{"cluster state", "", good, func(dir string) { os.Mkdir(filepath.Join(dir, "raft"), 0o700) }, "Raft state"},
+		{"empty log, damaged file", "", flipped, func(dir string) {
+			if l, err := eventlog.Open(ctx, filepath.Join(dir, "events.db"), eventlog.Options{Logger: logger}); err == nil {
+				l.Close()
+			}
+		}, "checksum mismatch"},
+		{"log with events", "", good, func(dir string) {
+			if l, err := eventlog.Open(ctx, filepath.Join(dir, "events.db"), eventlog.Options{Logger: logger}); err == nil {
+				l.Unlock(ctx, bytes.Repeat([]byte{7}, eventlog.RootKeySize))
+				l.Close()
+			}
+		}, "already holds a log"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -198,7 +210,7 @@ func TestRestoreBackupRefuses(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one saying %q", err, tc.want)
 			}
-			if after, _ := os.ReadDir(dir); len(after) != len(before) {
+			if after, _ := os.ReadDir(dir); !slices.Equal(names(after), names(before)) {
 				t.Fatalf("the directory changed: %v, was %v (err %v)", names(after), names(before), err)
 			}
 		})
