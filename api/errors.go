@@ -242,6 +242,8 @@ func ErrorResponseFor(op Op, code ErrorCode) any {
 		return ClusterAddResponse{Err: code}
 	case OpClusterRemove:
 		return ClusterRemoveResponse{Err: code}
+	case OpOperatorBackup:
+		return BackupRefusal{Err: code}
 	}
 	return NewErrorResponse(code)
 }

@@ -116,6 +116,8 @@ func FuzzDecodeBootstrapVerify(f *testing.F) {
 
 func FuzzDecodeOperatorRecover(f *testing.F) { fuzzRequest[RecoverRequest](f) }
 
+func FuzzDecodeOperatorBackup(f *testing.F) { fuzzRequest[BackupRequest](f, `{"x":1}`) }
+
 func FuzzDecodeOperatorRestore(f *testing.F) {
 	fuzzRequest[RestoreRequest](f, `{"id":2,"shard":`+fuzzShardJSON+`}`, `{"id":2,"shard":null}`)
 }
@@ -275,7 +277,7 @@ func TestEveryOpHasARequestType(t *testing.T) {
 		BootstrapStatusRequest{}, SecretPatchRequest{}, SecretRollbackRequest{}, SecretMetadataDeleteRequest{},
 		SystemStatusRequest{},
 		ExportStartRequest{}, ExportGetRequest{}, AuditTailRequest{}, RestorePlanRequest{},
-		ClusterListRequest{}, ClusterAddRequest{}, ClusterRemoveRequest{},
+		ClusterListRequest{}, ClusterAddRequest{}, ClusterRemoveRequest{}, BackupRequest{},
 	}
 	seen := map[Op]bool{}
 	for _, r := range reqs {

@@ -54,6 +54,7 @@ const (
 	PathSystemExport     = "/v1/system/export"
 	PathAuditTail        = "/v1/audit/tail"
 	PathRestorePlan      = "/v1/operator/restore-points/plan"
+	PathOperatorBackup   = "/v1/operator/backup"
 )
 
 // Service is the server a route belongs to.
@@ -123,6 +124,7 @@ const (
 	OpClusterList          // Extension: POST /v1/operator/cluster?action=list
 	OpClusterAdd           // Extension: POST /v1/operator/cluster
 	OpClusterRemove        // Extension: POST /v1/operator/cluster?action=delete
+	OpOperatorBackup       // Extension: POST /v1/operator/backup (a stream)
 
 	opEnd // one past the last operation
 )
@@ -243,6 +245,8 @@ func (op Op) describe() route {
 		return route{"cluster.add", PathOperatorCluster, ActionDefault, nexus, true, std}
 	case OpClusterRemove:
 		return route{"cluster.remove", PathOperatorCluster, ActionDelete, nexus, true, std}
+	case OpOperatorBackup:
+		return route{"operator.backup", PathOperatorBackup, ActionDefault, nexus, true, std}
 	}
 	return route{name: "unknown"}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -32,30 +33,88 @@ type BackupInfo struct {
 // returns. The log must be unlocked: a sealed log cannot sign the
 // checkpoint the copy must end at.
 func (l *Log) Backup(ctx context.Context, w io.Writer) (info BackupInfo, err error) {
+	c, err := l.StartBackup(ctx)
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	defer c.Close()
+	return c.WriteTo(ctx, w)
+}
+
+// A BackupCopy is a copy of the log begun by StartBackup and not yet
+// written: what it will hold is fixed, so a caller can describe it (to
+// put a header before it) before writing it. It holds a read
+// transaction until Close, which must be called.
+type BackupCopy struct {
+	tx   *bolt.Tx
+	info BackupInfo
+	vkey string
+}
+
+// StartBackup begins a copy as Backup does, and returns it unwritten.
+func (l *Log) StartBackup(ctx context.Context) (*BackupCopy, error) {
 	if l.readOnly {
-		return BackupInfo{}, fmt.Errorf("back up event log: %w: it cannot sign the checkpoint a copy ends at", ErrReadOnly)
+		return nil, fmt.Errorf("back up event log: %w: it cannot sign the checkpoint a copy ends at", ErrReadOnly)
 	}
 	if err := ctx.Err(); err != nil {
-		return BackupInfo{}, fmt.Errorf("back up event log: %w", err)
+		return nil, fmt.Errorf("back up event log: %w", err)
 	}
 	select {
 	case <-l.closed:
-		return BackupInfo{}, fmt.Errorf("back up event log: %w", ErrClosed)
+		return nil, fmt.Errorf("back up event log: %w", ErrClosed)
 	default:
 	}
-	tx, err := l.backupTx()
-	if err != nil {
-		return BackupInfo{}, fmt.Errorf("back up event log: %w", err)
+	backupTx := l.backupTx
+	if l.replicated() {
+		backupTx = func() (*bolt.Tx, error) { return l.backupTxReplicated(ctx) }
 	}
-	defer tx.Rollback()
-	info.Size = lastSeq(tx)
-	info.Checkpoint = bytes.Clone(tx.Bucket(bucketCheckpoints).Get(u64key(info.Size)))
-	if info.Checkpoint == nil {
+	tx, err := backupTx()
+	if err != nil {
+		return nil, fmt.Errorf("back up event log: %w", err)
+	}
+	c := &BackupCopy{tx: tx, vkey: string(tx.Bucket(bucketMeta).Get(metaVerifier))}
+	c.info.Size = lastSeq(tx)
+	c.info.Checkpoint = bytes.Clone(tx.Bucket(bucketCheckpoints).Get(u64key(c.info.Size)))
+	c.info.Bytes = tx.Size()
+	if c.info.Checkpoint == nil {
 		// flushLocked(true) signs at the end of what it wrote, and tx
 		// began before anything else could commit. Only a checkpoint
 		// whose transaction failed after signing leaves none here.
-		return BackupInfo{}, fmt.Errorf("back up event log: no checkpoint at its end, event %d", info.Size)
+		tx.Rollback()
+		return nil, fmt.Errorf("back up event log: no checkpoint at its end, event %d", c.info.Size)
 	}
+	return c, nil
+}
+
+// Info describes the copy: its size, checkpoint and length (Bytes, what
+// WriteTo will write); SHA256 is known only once it is written.
+func (c *BackupCopy) Info() BackupInfo {
+	i := c.info
+	i.Checkpoint = bytes.Clone(i.Checkpoint)
+	return i
+}
+
+// VerifierKey returns the verifier key the copied log records: the key
+// its checkpoints verify with if the copy is what it says.
+func (c *BackupCopy) VerifierKey() string { return c.vkey }
+
+// Close ends the copy's read transaction. It may be called more than
+// once.
+func (c *BackupCopy) Close() {
+	if c.tx != nil {
+		c.tx.Rollback()
+		c.tx = nil
+	}
+}
+
+// WriteTo writes the copy to w, once, and returns its description with
+// its digest.
+func (c *BackupCopy) WriteTo(ctx context.Context, w io.Writer) (info BackupInfo, err error) {
+	if c.tx == nil {
+		return BackupInfo{}, errors.New("back up event log: the copy is closed")
+	}
+	defer c.Close()
+	info = c.Info()
 	// The copy runs without flushMu: appends go on into the journal and
 	// the flusher keeps committing. The read transaction pins the pages
 	// it sees, so pages freed meanwhile are not reused until it ends and
@@ -66,13 +125,16 @@ func (l *Log) Backup(ctx context.Context, w io.Writer) (info BackupInfo, err err
 	// the journal is full too; without it (JournalSize < 0) every append
 	// is such a commit and waits.
 	h := sha256.New()
-	info.Bytes, err = tx.WriteTo(io.MultiWriter(ctxWriter{ctx, w}, h))
+	n, err := c.tx.WriteTo(io.MultiWriter(ctxWriter{ctx, w}, h))
 	if cerr := ctx.Err(); cerr != nil {
 		// bbolt flattens the writer's error into text.
 		err = cerr
 	}
 	if err != nil {
 		return BackupInfo{}, fmt.Errorf("back up event log: copy: %w", err)
+	}
+	if n != info.Bytes {
+		return BackupInfo{}, fmt.Errorf("back up event log: copied %d bytes, the transaction is %d", n, info.Bytes)
 	}
 	h.Sum(info.SHA256[:0])
 	return info, nil
@@ -95,6 +157,44 @@ func (l *Log) backupTx() (*bolt.Tx, error) {
 	tx, err := l.db.Begin(false)
 	if err != nil {
 		return nil, fmt.Errorf("begin read transaction: %w", err)
+	}
+	if lastSeq(tx) == 0 {
+		tx.Rollback()
+		return nil, errors.New("the log is empty: no checkpoint to end a copy at")
+	}
+	return tx, nil
+}
+
+// backupTxReplicated is backupTx for a replicated log, whose file only
+// ApplyChange writes and whose checkpoints are replicated like events:
+// the writer commits a checkpoint of everything so far through the
+// Replicator and, once it is applied here and before it builds the next
+// change, begins the read transaction. Only the leader's writer can
+// commit, so nothing else changes the file in between there; on a
+// follower the commit fails.
+func (l *Log) backupTxReplicated(ctx context.Context) (*bolt.Tx, error) {
+	if l.ring.Load() == nil {
+		return nil, fmt.Errorf("%w: a sealed log cannot sign the checkpoint a copy ends at", ErrSealed)
+	}
+	var (
+		tx   *bolt.Tx
+		berr error
+	)
+	r := &request{checkpoint: true, done: make(chan struct{}), then: func() { tx, berr = l.db.Begin(false) }}
+	if err := l.w.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	<-r.done
+	switch {
+	case r.err != nil:
+		if tx != nil {
+			tx.Rollback()
+		}
+		return nil, r.err
+	case berr != nil:
+		return nil, fmt.Errorf("begin read transaction: %w", berr)
+	case tx == nil:
+		return nil, errors.New("the writer began no read transaction")
 	}
 	if lastSeq(tx) == 0 {
 		tx.Rollback()
@@ -182,10 +282,12 @@ func writeTemp(ctx context.Context, dir, base string, r io.Reader) (name string,
 		return "", 0, sum, fmt.Errorf("create temporary file: %w", err)
 	}
 	name = f.Name()
+	// The failure returns below clear name: remove the file by its own.
+	tmp := name
 	defer func() {
 		if err != nil {
 			f.Close()
-			os.Remove(name)
+			os.Remove(tmp)
 		}
 	}()
 	h := sha256.New()
@@ -216,6 +318,15 @@ func checkCopy(ctx context.Context, tmp, vkey string, want BackupInfo, cp Checkp
 	if err != nil {
 		return fmt.Errorf("damaged: %w", err)
 	}
+	// The checkpoints verify with vkey; the key the copy records must
+	// be vkey too, since it is the one Unlock proves against the root
+	// key. So a copy that installs here unlocks only under the root key
+	// whose signing key made its checkpoints.
+	if rec, err := recordedVerifierKey(tmp); err != nil {
+		return err
+	} else if rec != vkey {
+		return errors.New("the copy records another verifier key than the one its checkpoints were verified with")
+	}
 	if got.Size != cp.Size {
 		return fmt.Errorf("the copy ends at %d events, its checkpoint says %d", got.Size, cp.Size)
 	}
@@ -224,4 +335,19 @@ func checkCopy(ctx context.Context, tmp, vkey string, want BackupInfo, cp Checkp
 	}
 	*rep = got
 	return nil
+}
+
+// recordedVerifierKey reads the verifier key a log file records.
+func recordedVerifierKey(path string) (vkey string, err error) {
+	defer faultsAsErrors(&err)()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	if err != nil {
+		return "", fmt.Errorf("open copy: %w", err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		vkey = string(tx.Bucket(bucketMeta).Get(metaVerifier))
+		return nil
+	})
+	return vkey, err
 }

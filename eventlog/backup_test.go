@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -267,6 +268,7 @@ func TestInstallRefuses(t *testing.T) {
 	}
 	noSum := info
 	noSum.SHA256, noSum.Bytes = [32]byte{}, 0
+	otherRecorded := withRecordedKey(t, data, otherKey)
 	badSum := info
 	badSum.SHA256[0] ^= 1
 	olderCP := noSum
@@ -291,6 +293,7 @@ func TestInstallRefuses(t *testing.T) {
 		{"checksum mismatch", data, vkey, badSum, "", "checksum mismatch"},
 		{"another log's key and checkpoint", data, otherKey, BackupInfo{Checkpoint: otherInfo.Checkpoint}, "", "verifier key is for"},
 		{"no checkpoint", data, vkey, BackupInfo{}, "", "checkpoint is missing"},
+		{"another recorded verifier key", otherRecorded, vkey, noSum, "", "records another verifier key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -317,6 +320,100 @@ func TestInstallRefuses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// withRecordedKey returns a copy of data in which the log records vkey
+// as its verifier key.
+func withRecordedKey(t *testing.T, data []byte, vkey string) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "events.db")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaVerifier, []byte(vkey)) })
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestStartBackupDescribesCopy: what a copy says before it is written is
+// what it writes.
+func TestStartBackupDescribesCopy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := openTest(t, Options{})
+	for i := range 25 {
+		if _, err := l.Append(ctx, ev("test.event", fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := l.StartBackup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	before := c.Info()
+	if _, err := l.Append(ctx, ev("test.event", "after")); err != nil {
+		t.Fatal(err)
+	}
+	if c.VerifierKey() != vkeyOf(t, l) {
+		t.Fatalf("verifier key %q, the log's is %q", c.VerifierKey(), vkeyOf(t, l))
+	}
+	var buf bytes.Buffer
+	info, err := c.WriteTo(ctx, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Size != 25 || info.Size != 25 || before.Bytes != int64(buf.Len()) || info.Bytes != before.Bytes ||
+		!bytes.Equal(before.Checkpoint, info.Checkpoint) || info.SHA256 != sha256.Sum256(buf.Bytes()) {
+		t.Fatalf("before %+v, after %+v, wrote %d bytes", before, info, buf.Len())
+	}
+	if _, err := c.WriteTo(ctx, io.Discard); err == nil {
+		t.Fatal("a copy was written twice")
+	}
+	installAndOpen(t, buf.Bytes(), c.VerifierKey(), info)
+}
+
+// failingReader fails after the bytes it holds.
+type failingReader struct{ r io.Reader }
+
+func (f failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		err = errors.New("the source broke")
+	}
+	return n, err
+}
+
+// TestInstallRemovesTempOnReadError: a reader that fails leaves nothing
+// behind.
+func TestInstallRemovesTempOnReadError(t *testing.T) {
+	t.Parallel()
+	l := openTest(t, Options{})
+	if _, err := l.Append(context.Background(), ev("test.event", "x")); err != nil {
+		t.Fatal(err)
+	}
+	data, info := backupOf(t, l)
+	dir := t.TempDir()
+	_, err := InstallBackup(context.Background(), failingReader{bytes.NewReader(data)}, filepath.Join(dir, "events.db"), vkeyOf(t, l), info)
+	if err == nil || !strings.Contains(err.Error(), "the source broke") {
+		t.Fatalf("InstallBackup: %v", err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("left behind %v", names(left))
 	}
 }
 

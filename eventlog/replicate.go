@@ -79,11 +79,15 @@ func (w *writer) commitReplicated(batch []*request, checkpoint bool) {
 	start := time.Now()
 	c, err := w.buildChange(batch, &st, checkpoint)
 	if err == nil && c == nil {
+		runThen(batch)
 		w.answer(batch, nil, 0, 0) // nothing to replicate
 		return
 	}
 	if err == nil {
 		err = l.replicate(c)
+	}
+	if err == nil {
+		runThen(batch)
 	}
 	if err != nil {
 		err = fmt.Errorf("commit event log: %w", err)
@@ -94,6 +98,15 @@ func (w *writer) commitReplicated(batch []*request, checkpoint bool) {
 		w.stats.events.Add(st.size - base)
 	}
 	w.answer(batch, err, int(st.size-base), time.Since(start))
+}
+
+// runThen runs the then of each request of batch that has one.
+func runThen(batch []*request) {
+	for _, r := range batch {
+		if r.then != nil {
+			r.then()
+		}
+	}
 }
 
 // replicate commits c through the Replicator, within ReplicateTimeout.

@@ -524,3 +524,70 @@ func TestLateCommitRefusesStaleChange(t *testing.T) {
 		l2.Close()
 	}
 }
+
+// TestBackupOfReplicatedLog: the leader's copy ends at a checkpoint it
+// commits for the copy, even while appends go on, and installs; a
+// follower cannot sign one and refuses.
+func TestBackupOfReplicatedLog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, logs := newGroup(t, 2)
+	if err := logs[0].Unlock(ctx, testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := logs[1].Unlock(ctx, testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		if _, err := logs[0].Append(ctx, ev("test.event", fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	appended := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				appended <- nil
+				return
+			default:
+			}
+			if _, err := logs[0].Append(ctx, ev("test.event", fmt.Sprint("during ", i))); err != nil {
+				appended <- err
+				return
+			}
+		}
+	}()
+	var buf bytes.Buffer
+	info, err := logs[0].Backup(ctx, &buf)
+	close(stop)
+	if aerr := <-appended; aerr != nil {
+		t.Fatal(aerr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size < 30 {
+		t.Fatalf("the copy ends at %d events, before what was acknowledged", info.Size)
+	}
+	vkey := vkeyOf(t, logs[0])
+	rep, err := InstallBackup(ctx, bytes.NewReader(buf.Bytes()), filepath.Join(t.TempDir(), "events.db"), vkey, info)
+	if err != nil || rep.Size != info.Size {
+		t.Fatalf("install the leader's copy: %+v, %v", rep, err)
+	}
+	// A follower cannot commit a checkpoint: its copy is refused unless
+	// its file already ends at one, and then it is as good as the
+	// leader's.
+	buf.Reset()
+	finfo, err := logs[1].Backup(ctx, &buf)
+	switch {
+	case errors.Is(err, errFollower):
+	case err != nil:
+		t.Fatalf("a follower's backup: %v", err)
+	default:
+		if _, err := InstallBackup(ctx, bytes.NewReader(buf.Bytes()), filepath.Join(t.TempDir(), "events.db"), vkey, finfo); err != nil {
+			t.Fatalf("install a follower's copy: %v", err)
+		}
+	}
+}

@@ -56,6 +56,10 @@ type request struct {
 	// checkpoint asks a replicated log's writer for a checkpoint of
 	// everything so far (the flusher's tick).
 	checkpoint bool
+	// then, if set, runs in a replicated log's writer once the request's
+	// change is applied here, before the writer builds the next one: on
+	// the leader nothing else can have changed the file in between.
+	then func()
 }
 
 // writer is the single goroutine that writes the file. Appends queue on

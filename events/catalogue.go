@@ -35,6 +35,7 @@ var all = []func() Payload{
 	func() Payload { return new(Exported) },
 	func() Payload { return new(ClusterMemberAdded) },
 	func() Payload { return new(ClusterMemberRemoved) },
+	func() Payload { return new(BackedUp) },
 }
 
 // Outcomes recorded by events that can fail: done; refused because what
@@ -422,6 +423,25 @@ func (*Exported) Schema() uint32 { return 1 }
 func (e *Exported) validate() error {
 	if e.Format == "" {
 		return errors.New("export format is empty")
+	}
+	return nil
+}
+
+// BackedUp: a copy of the whole log left Nexus (spike operator backup).
+// It is recorded after the copy's transaction began and before its first
+// byte leaves, so it is never in the copy it describes: Events is where
+// that copy ends (its checkpoint's size) and Bytes its length.
+type BackedUp struct {
+	Meta
+	Events uint64 `json:"events"`
+	Bytes  int64  `json:"bytes"`
+}
+
+func (*BackedUp) Type() string   { return "system.backed_up" }
+func (*BackedUp) Schema() uint32 { return 1 }
+func (e *BackedUp) validate() error {
+	if e.Events == 0 || e.Bytes <= 0 {
+		return errors.New("a backup holds at least one event and one byte")
 	}
 	return nil
 }

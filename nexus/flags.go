@@ -3,6 +3,7 @@ package nexus
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/spikeledger/spike/cluster"
 	"github.com/spikeledger/spike/internal/config"
@@ -23,7 +25,7 @@ import (
 // Name is the binary's name.
 const Name = "spike-nexus"
 
-const description = `SPIKE Nexus: the secret service. It starts sealed and recovers the root key from the Keepers' shards; every flag also reads the environment variables shown, the overview's name first and SPIKE v0.8's second. "spike-nexus import --from spike.db" imports a SPIKE v0.8 deployment into a new data directory instead (see spike-nexus import --help).`
+const description = `SPIKE Nexus: the secret service. It starts sealed and recovers the root key from the Keepers' shards; every flag also reads the environment variables shown, the overview's name first and SPIKE v0.8's second. "spike-nexus import --from spike.db" imports a SPIKE v0.8 deployment into a new data directory instead (see spike-nexus import --help); "spike-nexus restore-backup --from FILE" installs a backup (see spike-nexus restore-backup --help).`
 
 type cli struct {
 	DataDir    string   `name:"data-dir" env:"SPIKE_DATA_DIR,SPIKE_NEXUS_DATA_DIR" placeholder:"DIR" help:"Where events.db and projections.db live (default ~/.spike/data)."`
@@ -276,6 +278,87 @@ func ParseImport(args []string, opts ...kong.Option) (ImportOptions, error) {
 	}
 	o.Import = ImportConfig{From: c.From, DataDir: so.Config.DataDir, RecoveryDir: c.RecoveryDir, Custody: so.Config.Custody}
 	return o, nil
+}
+
+const restoreBackupDescription = `Install a backup file (spike operator backup --out FILE) as the event log of a data directory, offline: no server starts. ` +
+	`The directory must hold no log. The copy is verified against the checkpoint the file names, with --key if given (a verifier key from a trusted place) or else the file's own; ` +
+	`Nexus proves that key against the root key when it next unseals, and rebuilds its projections from the log. See docs/backup.md.`
+
+// restoreBackupCLI is the grammar of spike-nexus restore-backup.
+type restoreBackupCLI struct {
+	From      string `name:"from" required:"" type:"existingfile" placeholder:"FILE" help:"The backup file to restore."`
+	DataDir   string `name:"data-dir" env:"SPIKE_DATA_DIR,SPIKE_NEXUS_DATA_DIR" placeholder:"DIR" help:"The data directory to restore into (default ~/.spike/data); it must hold no log."`
+	Key       string `name:"key" placeholder:"VKEY" help:"The trusted verifier key the backup must verify with (spike audit checkpoint prints it), or @FILE holding it; default the key the file names."`
+	LogLevel  string `name:"log-level" env:"SPIKE_SYSTEM_LOG_LEVEL" default:"info" help:"Log level: debug, info, warn or error."`
+	LogFormat string `name:"log-format" env:"SPIKE_SYSTEM_LOG_FORMAT" default:"json" help:"Log format: json (one object a line) or text (key=value)."`
+}
+
+// RestoreBackupOptions are the settings of spike-nexus restore-backup.
+type RestoreBackupOptions struct {
+	Restore   RestoreBackupConfig
+	LogLevel  slog.Level
+	LogFormat string
+}
+
+// ParseRestoreBackup reads the command line of spike-nexus
+// restore-backup (the words after "restore-backup") and the environment.
+func ParseRestoreBackup(args []string, opts ...kong.Option) (RestoreBackupOptions, error) {
+	var c restoreBackupCLI
+	if _, err := config.Parse(Name+" restore-backup", restoreBackupDescription, &c, args, nil, opts...); err != nil {
+		return RestoreBackupOptions{}, err
+	}
+	logs, err := logging.Flags{LogLevel: c.LogLevel, LogFormat: c.LogFormat}.Check()
+	if err != nil {
+		return RestoreBackupOptions{}, fmt.Errorf("%s restore-backup: %w", Name, err)
+	}
+	dir := c.DataDir
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return RestoreBackupOptions{}, fmt.Errorf("%s restore-backup: data directory (SPIKE_DATA_DIR) not set and no home directory: %w", Name, err)
+		}
+		dir = filepath.Join(home, ".spike", "data")
+	}
+	key, err := verifierKeyArg(c.Key)
+	if err != nil {
+		return RestoreBackupOptions{}, fmt.Errorf("%s restore-backup: %w", Name, err)
+	}
+	return RestoreBackupOptions{Restore: RestoreBackupConfig{From: c.From, DataDir: dir, Key: key}, LogLevel: logs.Level, LogFormat: logs.Format}, nil
+}
+
+// maxKeyFile bounds a --key @FILE: a verifier key is under 200 bytes.
+const maxKeyFile = 4 << 10
+
+// verifierKeyArg reads --key: a note verifier key, or @FILE holding one
+// (as spike audit checkpoint --save writes it beside the checkpoint);
+// "" is none.
+func verifierKeyArg(arg string) (string, error) {
+	key := strings.TrimSpace(arg)
+	if name, ok := strings.CutPrefix(key, "@"); ok {
+		f, err := os.Open(name)
+		if err != nil {
+			return "", fmt.Errorf("--key: %w", err)
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+		if err != nil {
+			return "", fmt.Errorf("--key: %w", err)
+		}
+		if len(b) > maxKeyFile {
+			return "", fmt.Errorf("--key %s: larger than %d bytes, not a verifier key file", arg, maxKeyFile)
+		}
+		key = strings.TrimSpace(string(b))
+	}
+	if key == "" {
+		if arg != "" {
+			return "", fmt.Errorf("--key %s: empty", arg)
+		}
+		return "", nil
+	}
+	if _, err := note.NewVerifier(key); err != nil {
+		return "", fmt.Errorf("--key: not a note verifier key (%v): give the key spike audit checkpoint prints (NAME+HASH+KEY), or @FILE holding it", err)
+	}
+	return key, nil
 }
 
 // cluster checks the cluster settings: all or nothing.

@@ -95,6 +95,7 @@ var validBodies = map[api.Op]string{
 	api.OpClusterList:          `{}`,
 	api.OpClusterAdd:           `{"id":"n2","raftAddress":"10.0.0.2:8300"}`,
 	api.OpClusterRemove:        `{"id":"n2"}`,
+	api.OpOperatorBackup:       `{}`,
 }
 
 // custodyOps work while sealed and check the caller's role before any

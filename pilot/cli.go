@@ -43,7 +43,7 @@ type cli struct {
 	Audit      auditCmd      `cmd:"" help:"Search the event log and verify that it is intact."`
 	Restore    restoreCmd    `cmd:"" help:"Bring secrets back to an earlier point of the log."`
 	Export     exportCmd     `cmd:"" help:"Write the state at an instant to a file: SPIKE v0.8's spike.db, a projection or JSON (superuser)."`
-	Operator   operatorCmd   `cmd:"" help:"Break-glass recovery of the root key."`
+	Operator   operatorCmd   `cmd:"" help:"Break-glass recovery of the root key, hot backups, cluster membership."`
 	Status     statusCmd     `cmd:"" help:"Show whether Nexus is ready or sealed, its keepers, its log (superuser or auditor)."`
 	Dev        devCmd        `cmd:"" help:"Run a whole development system (CA, Keepers, Nexus) in this process."`
 	Version    versionCmd    `cmd:"" help:"Print spike's version."`
@@ -54,6 +54,7 @@ type operatorCmd struct {
 	Recover recoverCmd         `cmd:"" help:"Take every shard of the root key from Nexus into recovery files (role spike/pilot/role/recover)."`
 	Restore operatorRestoreCmd `cmd:"" help:"Give a sealed Nexus recovery shards, one per file or one from standard input (role spike/pilot/role/restore)."`
 	Cluster clusterCmd         `cmd:"" help:"Manage the Nexus replicas of a cluster (superuser)."`
+	Backup  operatorBackupCmd  `cmd:"" help:"Copy the event log, while Nexus serves, into a backup file (superuser)."`
 }
 
 // env is what a command runs with.

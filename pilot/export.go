@@ -138,7 +138,13 @@ func checkNewFile(path string) error {
 // temporary file beside it first, which is linked into place only once
 // whole and synced, so a failed export leaves nothing at path, and a
 // file that appeared there meanwhile is never replaced.
-func writeNewFile(path string, fill func(io.Writer) error) (err error) {
+func writeNewFile(path string, fill func(io.Writer) error) error {
+	return writeFile(path, false, fill)
+}
+
+// writeFile is writeNewFile, except that with replace the whole, synced
+// file is renamed over whatever is at path.
+func writeFile(path string, replace bool, fill func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -159,9 +165,14 @@ func writeNewFile(path string, fill func(io.Writer) error) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := os.Link(tmp, path); err != nil {
+	if replace {
+		err = os.Rename(tmp, path)
+	} else {
+		err = os.Link(tmp, path)
+	}
+	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("output: %s appeared while exporting: not replaced; the export is discarded", path)
+			return fmt.Errorf("output: %s appeared while writing it: not replaced; what was written is discarded", path)
 		}
 		return fmt.Errorf("output: %w", err)
 	}

@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-// StreamFunc writes a streaming answer (a Response's Stream). ctx ends
+// StreamFunc writes a streaming answer (a Response's Stream). It is
+// called exactly once for every Response that carries it, even when the
+// caller is gone before the answer starts (ctx is done then). ctx ends
 // when the caller hangs up or the server shuts down; each Write to w is
 // sent at once. Its error is only logged: the status is already sent, so
 // a stream that fails says so in its own format before returning.
@@ -45,7 +47,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, re
 	w.WriteHeader(resp.Status)
 	started := time.Now()
 	if err := rc.Flush(); err != nil {
-		return started // the caller is gone
+		// The caller is gone. Stream runs all the same, with ctx done,
+		// so that it releases what its handler took for it (a follower
+		// slot, a backup's read transaction).
+		cancel()
 	}
 	if err := resp.Stream(ctx, sw); err != nil && ctx.Err() == nil {
 		s.opts.Logger.Warn("stream ended with an error", "request_id", req.ID, "route", req.route.Name, "err", err)

@@ -159,16 +159,16 @@ func (j *exportJob) chunk(offset int64) (data []byte, size int64, ok bool) {
 }
 
 // superuserOnly answers, recorded as a denial, a caller that is not the
-// pilot superuser: an export holds every secret, so no policy can grant
-// it.
-func (s *Service) superuserOnly(ctx context.Context, r *transport.Request, op api.Op) (transport.Response, bool) {
+// pilot superuser: an export or a backup holds every secret, so no
+// policy can grant it. what names the work in the denial's reason.
+func (s *Service) superuserOnly(ctx context.Context, r *transport.Request, op api.Op, what string) (transport.Response, bool) {
 	r.Subject = api.SystemPathSecret
 	if s.roles.IsPilotSuperuser(r.Peer) {
 		return transport.Response{}, true
 	}
 	return s.read(ctx, api.SystemPathSecret, func(context.Context) outcome {
 		return outcome{
-			events: []eventlog.Event{event(r, &events.AccessDenied{Path: api.SystemPathSecret, Action: op.String(), Reason: "only the superuser may export"})},
+			events: []eventlog.Event{event(r, &events.AccessDenied{Path: api.SystemPathSecret, Action: op.String(), Reason: "only the superuser may " + what})},
 			answer: transport.Response{Status: http.StatusUnauthorized, Body: api.ErrorResponseFor(op, api.CodeUnauthorized)},
 		}
 	}), false
@@ -180,7 +180,7 @@ func (s *Service) exportStart(ctx context.Context, r *transport.Request) transpo
 	if err != nil {
 		return invalidRequest(err).response()
 	}
-	if resp, ok := s.superuserOnly(ctx, r, op); !ok {
+	if resp, ok := s.superuserOnly(ctx, r, op, "export"); !ok {
 		return resp
 	}
 	if err := req.Validate(); err != nil {
@@ -239,7 +239,7 @@ func (s *Service) exportGet(ctx context.Context, r *transport.Request) transport
 	if err != nil {
 		return invalidRequest(err).response()
 	}
-	if resp, ok := s.superuserOnly(ctx, r, op); !ok {
+	if resp, ok := s.superuserOnly(ctx, r, op, "export"); !ok {
 		return resp
 	}
 	if err := req.Validate(); err != nil {

@@ -184,5 +184,6 @@ func (s *Service) handlers() map[api.Op]transport.Handler {
 		api.OpExportStart:          s.exportStart,
 		api.OpExportGet:            s.exportGet,
 		api.OpAuditTail:            s.auditTail,
+		api.OpOperatorBackup:       s.backup,
 	}
 }

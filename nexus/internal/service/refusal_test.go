@@ -329,6 +329,7 @@ func TestEveryRouteRecordsItsDenial(t *testing.T) {
 		api.OpClusterList:          api.ClusterListRequest{},
 		api.OpClusterAdd:           api.ClusterAddRequest{ID: "n2", RaftAddress: "10.0.0.2:8300"},
 		api.OpClusterRemove:        api.ClusterRemoveRequest{ID: "n2"},
+		api.OpOperatorBackup:       api.BackupRequest{},
 	}
 	for op := range s.routes {
 		if op == api.OpSecretList {

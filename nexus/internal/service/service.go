@@ -77,6 +77,8 @@ type Service struct {
 	// shorten it).
 	restoring   chan struct{}
 	restoreWait time.Duration
+	// backingUp holds the one slot of backup work (backup.go).
+	backingUp atomic.Bool
 	// outage logs failures to record once an episode (storage.go).
 	outage outage
 }

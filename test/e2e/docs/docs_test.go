@@ -129,6 +129,8 @@ var skips = []struct{ doc, line, why string }{
 	{"docs/install-kubernetes.md", "kubectl apply -k deploy/k8s/overlays/single", "it needs a Kubernetes cluster with SPIRE, which this machine has not; test/e2e/deploy (TestK8sManifests) renders and checks both overlays"},
 	{"docs/install-kubernetes.md", "kubectl -n spike wait --for=condition=complete job/spike-bootstrap --timeout=20m", "see the line before"},
 	{"docs/install-kubernetes.md", "kubectl -n spike get pods", "see the line before"},
+	{"docs/backup.md", "spike-nexus restore-backup --from nexus.backup --data-dir /var/lib/spike/data --key @vkey.txt", "offline, into a data directory no Nexus runs on, while spike dev runs on its own; test/e2e/backup (TestHotBackup) restores a backup taken under load and starts a Nexus on it, nexus/backup_test.go does so in process"},
+	{"docs/performance.md", "go test -count=1 -v -run TestHotBackup ./test/e2e/backup", "an end-to-end test under a real SPIRE that measures; make test runs it"},
 }
 
 // checks are lines that are not spike commands but run here as written,
