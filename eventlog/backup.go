@@ -224,6 +224,14 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 // and match want.Size, want.Bytes and want.SHA256 where those are set
 // (non-zero). Only then is it moved to path. On any failure nothing is
 // left behind at path or beside it.
+//
+// A copy of a cluster replica's log records the last Raft entry that
+// replica applied. The installed log starts a new Raft history (an
+// installer never keeps Raft state beside it), whose entries are
+// numbered from 1 again, so that record is removed: kept, it would make
+// the log skip every new entry up to it as applied before, and drop
+// acknowledged writes. The record is outside the tree the checkpoints
+// sign, so the copy still verifies.
 func InstallBackup(ctx context.Context, r io.Reader, path, vkey string, want BackupInfo) (rep Report, err error) {
 	if len(want.Checkpoint) == 0 {
 		return Report{}, fmt.Errorf("install backup %s: the expected checkpoint is missing", path)
@@ -256,6 +264,9 @@ func InstallBackup(ctx context.Context, r io.Reader, path, vkey string, want Bac
 		}
 	}()
 	if err := checkCopy(ctx, tmp, vkey, want, cp, n, sum, &rep); err != nil {
+		return Report{}, fmt.Errorf("install backup %s: %w", path, err)
+	}
+	if err := forgetRaftIndex(tmp); err != nil {
 		return Report{}, fmt.Errorf("install backup %s: %w", path, err)
 	}
 	// A hard link, unlike a rename, never replaces a file that appeared
@@ -350,4 +361,27 @@ func recordedVerifierKey(path string) (vkey string, err error) {
 		return nil
 	})
 	return vkey, err
+}
+
+// forgetRaftIndex removes the record of the last Raft entry applied from
+// the log file at path (see InstallBackup), durably.
+func forgetRaftIndex(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("open copy: %w", err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || meta.Get(metaRaftIndex) == nil {
+			return nil
+		}
+		return meta.Delete(metaRaftIndex)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("forget the copied log's Raft index: %w", err)
+	}
+	return nil
 }

@@ -591,3 +591,63 @@ func TestBackupOfReplicatedLog(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoredBackupStartsNewRaftHistory: a replica's backup, installed
+// into every member of a new group whose Raft history starts again from
+// entry 1, takes that group's changes. Kept, the copied record of the
+// last entry applied would make every member skip them as replays, and
+// lose what their leader acknowledged.
+func TestRestoredBackupStartsNewRaftHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, logs := newGroup(t, 2)
+	for _, l := range logs {
+		if err := l.Unlock(ctx, testKey(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 40 {
+		if _, err := logs[0].Append(ctx, ev("test.event", fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	info, err := logs[0].Backup(ctx, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey := vkeyOf(t, logs[0])
+
+	g := &group{}
+	dir := t.TempDir()
+	for i := range 2 {
+		path := filepath.Join(dir, fmt.Sprint(i), "events.db")
+		if _, err := InstallBackup(ctx, bytes.NewReader(buf.Bytes()), path, vkey, info); err != nil {
+			t.Fatal(err)
+		}
+		l, err := Open(ctx, path, Options{ID: groupID, Replicator: member{g, i}, IndexTypes: []string{"custody.x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		if err := l.Unlock(ctx, testKey(1)); err != nil {
+			t.Fatal(err)
+		}
+		g.members = append(g.members, l)
+	}
+	for i := range 5 {
+		recs, err := g.members[0].Append(ctx, ev("test.event", fmt.Sprint("after ", i)))
+		if err != nil {
+			t.Fatalf("append %d to the restored group: %v", i, err)
+		}
+		if len(recs) != 1 || recs[0].Seq <= info.Size {
+			t.Fatalf("append %d to the restored group: %+v, but the copy ends at %d", i, recs, info.Size)
+		}
+	}
+	for i, l := range g.members {
+		if l.Size() < info.Size+5 {
+			t.Errorf("member %d ends at %d events: the group's appends after the copy's %d were skipped", i, l.Size(), info.Size)
+		}
+	}
+	sameFiles(t, g.members)
+}

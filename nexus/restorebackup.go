@@ -137,7 +137,7 @@ func openBackupFile(name string) (*os.File, error) {
 // files of an empty log, to be replaced.
 func checkRestoreDir(ctx context.Context, dir, path string, logger *slog.Logger) ([]string, error) {
 	if _, err := os.Stat(filepath.Join(dir, "raft")); err == nil {
-		return nil, fmt.Errorf("restore-backup: %s holds a cluster replica's Raft state: restore into a new data directory, start one Nexus on it, and add the other replicas empty", dir)
+		return nil, fmt.Errorf("restore-backup: %s holds a cluster replica's Raft state: a restored cluster starts a new Raft history, so restore the same backup into a new, empty data directory for every replica, then start them all", dir)
 	}
 	journal := path + ".journal"
 	_, errLog := os.Stat(path)
