@@ -129,7 +129,7 @@ func (n *Node) Start(log *eventlog.Log) error {
 		store.Close()
 		return fmt.Errorf("cluster: open snapshot store: %w", err)
 	}
-	stream, err := NewStreamLayer(n.cfg.Listener, n.cfg.Source, n.cfg.Roles, n.logger)
+	stream, err := NewStreamLayer(n.advertised(), n.cfg.Source, n.cfg.Roles, n.logger)
 	if err != nil {
 		store.Close()
 		return err
@@ -166,6 +166,32 @@ func (n *Node) Start(log *eventlog.Log) error {
 	go n.watchHealth()
 	return nil
 }
+
+// advertised is the Raft listener as this replica's peers know it: Raft
+// tells followers the leader's address from its listener's, and one
+// bound to every interface (":8555") would point them at themselves.
+func (n *Node) advertised() net.Listener {
+	for _, p := range n.cfg.Peers {
+		if p.ID == n.cfg.ID {
+			return peerListener{Listener: n.cfg.Listener, addr: peerAddr(p.RaftAddr)}
+		}
+	}
+	return n.cfg.Listener
+}
+
+// peerListener reports a peer's configured address as its own.
+type peerListener struct {
+	net.Listener
+	addr net.Addr
+}
+
+func (l peerListener) Addr() net.Addr { return l.addr }
+
+// peerAddr is a host:port address as configured, host name kept.
+type peerAddr string
+
+func (peerAddr) Network() string  { return "tcp" }
+func (a peerAddr) String() string { return string(a) }
 
 func (n *Node) raftConfig() *raft.Config {
 	c := raft.DefaultConfig()

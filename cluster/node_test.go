@@ -34,6 +34,9 @@ type replica struct {
 	// timing for the group's tests
 	timing Timing
 	join   bool
+	// listen, if set, is where the replica listens instead of its Raft
+	// address.
+	listen string
 	logger *slog.Logger
 	// keyless makes the replica report that it cannot lead.
 	keyless atomic.Bool
@@ -59,8 +62,12 @@ func (r *replica) start() {
 	t.Helper()
 	var ln net.Listener
 	var err error
+	addr := r.peer.RaftAddr
+	if r.listen != "" {
+		addr = r.listen
+	}
 	for range 50 { // the port of a stopped replica may linger briefly
-		if ln, err = net.Listen("tcp", r.peer.RaftAddr); err == nil {
+		if ln, err = net.Listen("tcp", addr); err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -306,4 +313,39 @@ func TestKeylessLeaderHandsOn(t *testing.T) {
 		ok, _ := l.node.Leading()
 		return !ok
 	})
+}
+
+// TestLeaderOnWildcardListener: replicas that listen for Raft on every
+// interface (Nexus's default, and the Kubernetes ha overlay's ":8555")
+// still tell followers the leader's address from the peers, not the
+// wildcard: otherwise a follower forwards to its own API.
+func TestLeaderOnWildcardListener(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t, mainTD)
+	peers := new([]Peer)
+	var rs []*replica
+	for i := range 3 {
+		p := Peer{ID: fmt.Sprintf("n%d", i+1), RaftAddr: freeAddr(t)}
+		*peers = append(*peers, p)
+		_, port, _ := net.SplitHostPort(p.RaftAddr)
+		rs = append(rs, &replica{t: t, ca: ca, peer: p, peers: peers, dir: t.TempDir(), timing: fastTiming(), listen: ":" + port})
+	}
+	for _, r := range rs {
+		r.start()
+		t.Cleanup(r.stop)
+	}
+	l := leaderOf(t, rs)
+	want := net.JoinHostPort("127.0.0.1", "")
+	for _, r := range rs {
+		if r == l {
+			continue
+		}
+		waitUntil(t, r.peer.ID+" knows the leader", func() bool {
+			id, _, ok := r.node.Leader()
+			return ok && id == l.peer.ID
+		})
+		if _, api, _ := r.node.Leader(); api != want {
+			t.Errorf("%s: leader %s's API host is %q, want %q (from the peers)", r.peer.ID, l.peer.ID, api, want)
+		}
+	}
 }

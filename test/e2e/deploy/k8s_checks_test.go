@@ -487,7 +487,8 @@ func checkReplicas(m *manifests, f *k8sFacts) []string {
 	return append(p, checkCluster(m, nexus)...)
 }
 
-// checkDataDir: Nexus's data directory is its PersistentVolumeClaim.
+// checkDataDir: Nexus's data directory is on its PersistentVolumeClaim
+// (the mount or a directory below it).
 func checkDataDir(m *manifests, nexus *appsv1.StatefulSet) []string {
 	if len(nexus.Spec.VolumeClaimTemplates) != 1 {
 		return []string{"each Nexus needs one PersistentVolumeClaim for its data directory"}
@@ -497,11 +498,12 @@ func checkDataDir(m *manifests, nexus *appsv1.StatefulSet) []string {
 	env, _ := m.podEnv(k8sPod{name: nexus.Name + "-0"}, c)
 	dir := env["SPIKE_NEXUS_DATA_DIR"]
 	for _, vm := range c.VolumeMounts {
-		if vm.Name == claim && vm.MountPath == dir && !vm.ReadOnly && vm.SubPath == "" {
+		onClaim := dir == vm.MountPath || strings.HasPrefix(dir, strings.TrimSuffix(vm.MountPath, "/")+"/")
+		if vm.Name == claim && onClaim && !vm.ReadOnly && vm.SubPath == "" {
 			return nil
 		}
 	}
-	return []string{fmt.Sprintf("SPIKE_NEXUS_DATA_DIR %q is not the claim %s's mount", dir, claim)}
+	return []string{fmt.Sprintf("SPIKE_NEXUS_DATA_DIR %q is not on the claim %s's mount", dir, claim)}
 }
 
 // checkCluster checks the Raft settings of a Nexus StatefulSet: none for

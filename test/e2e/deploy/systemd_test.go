@@ -28,7 +28,7 @@ var units = []struct {
 	memlock                             bool
 }{
 	{"spike-nexus.service", "spike-nexus", "nexus.env.example", "", true},
-	{"spike-keeper@.service", "spike-keeper", "keeper.env.example", "spike-keeper@1.service", false},
+	{"spike-keeper@.service", "spike-keeper", "keeper.env.example", "spike-keeper@1.service", true},
 	{"spike-bootstrap.service", "spike-bootstrap", "bootstrap.env.example", "", false},
 }
 
