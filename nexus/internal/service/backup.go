@@ -42,7 +42,7 @@ func (s *Service) backup(ctx context.Context, r *transport.Request) transport.Re
 		return resp
 	}
 	if !s.backingUp.CompareAndSwap(false, true) {
-		return transport.Response{Status: http.StatusConflict, Body: api.Problem{Err: api.CodeConflict, Reason: api.ReasonBusy,
+		return transport.Response{Status: http.StatusTooManyRequests, Body: api.Problem{Err: api.CodeBusy, Reason: api.ReasonBusy,
 			Message: "a backup is being taken already: wait for it to end"}}
 	}
 	c, err := s.log.StartBackup(ctx)
