@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/spikeledger/spike/api"
+	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/nexus/internal/commit"
 )
 
 // TestBackupOneAtATime: while a backup's stream is pending, a second is
@@ -72,6 +77,66 @@ func TestBackupOneAtATime(t *testing.T) {
 	}
 	if r := s.serveAs(t, su, api.OpOperatorBackup, api.BackupRequest{}); r.Stream == nil {
 		t.Fatalf("backup after a cancelled one: %+v, want a stream", r)
+	} else if err := r.Stream(context.Background(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// soloReplica is a one-replica Replicator: while it leads it applies each
+// change to its log at once, and once it no longer leads it refuses as a
+// Raft node does.
+type soloReplica struct {
+	log     *eventlog.Log
+	index   atomic.Uint64
+	stepped atomic.Bool
+}
+
+func (r *soloReplica) Replicate(ctx context.Context, change []byte) error {
+	if r.stepped.Load() {
+		return commit.ErrNotLeader
+	}
+	return r.log.ApplyChange(r.index.Add(1), change)
+}
+
+// TestBackupOnReplicaNotLeading: a replica that takes a backup request
+// but does not lead (one forwarded to it by a follower just as it lost
+// the lead) says so as every command does there, 503 not_leader: nothing
+// was done and the caller may retry; not a 500.
+func TestBackupOnReplicaNotLeading(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rep := &soloReplica{}
+	log, err := eventlog.Open(ctx, filepath.Join(t.TempDir(), "events.db"), eventlog.Options{ID: bytes.Repeat([]byte{7}, 16), Replicator: rep, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	rep.log = log
+	root := bytes.Repeat([]byte{9}, 32)
+	if err := log.Unlock(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	s := startTestService(t, log, commit.NewLocal(log), root, 4)
+	su := spiffeid.RequireFromString("spiffe://" + identity.DefaultTrustRoot + identity.PathPilotSuperuser)
+	if r := s.serveAs(t, su, api.OpSecretPut, api.SecretPutRequest{Path: "app/x", Values: map[string]string{"v": "1"}}); !succeeded(r) {
+		t.Fatalf("put: %+v", r)
+	}
+	rep.stepped.Store(true)
+	r := s.serveAs(t, su, api.OpOperatorBackup, api.BackupRequest{})
+	if r.Stream != nil {
+		gone, cancel := context.WithCancel(context.Background())
+		cancel()
+		r.Stream(gone, io.Discard)
+		t.Fatal("a replica that does not lead streamed a backup")
+	}
+	p, ok := r.Body.(api.Problem)
+	if r.Status != http.StatusServiceUnavailable || !ok || p.Err != api.CodeNotReady || p.Reason != api.ReasonNotLeader {
+		t.Fatalf("backup on a replica that does not lead: status %d, body %+v; want 503 %s (%s)", r.Status, r.Body, api.CodeNotReady, api.ReasonNotLeader)
+	}
+	// Leading again, it takes the backup.
+	rep.stepped.Store(false)
+	if r := s.serveAs(t, su, api.OpOperatorBackup, api.BackupRequest{}); r.Stream == nil {
+		t.Fatalf("backup once leading again: %+v, want a stream", r)
 	} else if err := r.Stream(context.Background(), io.Discard); err != nil {
 		t.Fatal(err)
 	}
