@@ -232,6 +232,11 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 // the log skip every new entry up to it as applied before, and drop
 // acknowledged writes. The record is outside the tree the checkpoints
 // sign, so the copy still verifies.
+//
+// The copy's type index is dropped too: it is outside what the
+// checkpoints sign, so an edited one (hiding, say, a custody record from
+// ScanBack) would verify all the same. The next Open that asks for an
+// index rebuilds it from the verified events.
 func InstallBackup(ctx context.Context, r io.Reader, path, vkey string, want BackupInfo) (rep Report, err error) {
 	if len(want.Checkpoint) == 0 {
 		return Report{}, fmt.Errorf("install backup %s: the expected checkpoint is missing", path)
@@ -266,7 +271,7 @@ func InstallBackup(ctx context.Context, r io.Reader, path, vkey string, want Bac
 	if err := checkCopy(ctx, tmp, vkey, want, cp, n, sum, &rep); err != nil {
 		return Report{}, fmt.Errorf("install backup %s: %w", path, err)
 	}
-	if err := forgetRaftIndex(tmp); err != nil {
+	if err := forgetLocalState(tmp); err != nil {
 		return Report{}, fmt.Errorf("install backup %s: %w", path, err)
 	}
 	// A hard link, unlike a rename, never replaces a file that appeared
@@ -363,25 +368,39 @@ func recordedVerifierKey(path string) (vkey string, err error) {
 	return vkey, err
 }
 
-// forgetRaftIndex removes the record of the last Raft entry applied from
-// the log file at path (see InstallBackup), durably.
-func forgetRaftIndex(path string) error {
+// forgetLocalState removes from the log file at path, durably, what the
+// checkpoints do not sign and the copy must not carry over (see
+// InstallBackup): the record of the last Raft entry applied, and the
+// type index with the list of types it holds.
+func forgetLocalState(path string) error {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		return fmt.Errorf("open copy: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		if meta == nil || meta.Get(metaRaftIndex) == nil {
+		if meta == nil {
+			return errors.New("no metadata bucket")
+		}
+		for _, k := range [][]byte{metaRaftIndex, metaIndexed} {
+			if err := meta.Delete(k); err != nil {
+				return err
+			}
+		}
+		if tx.Bucket(bucketTypeIndex) == nil {
 			return nil
 		}
-		return meta.Delete(metaRaftIndex)
+		if err := tx.DeleteBucket(bucketTypeIndex); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucket(bucketTypeIndex)
+		return err
 	})
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("forget the copied log's Raft index: %w", err)
+		return fmt.Errorf("forget the copy's Raft index and type index: %w", err)
 	}
 	return nil
 }

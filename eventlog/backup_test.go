@@ -566,3 +566,71 @@ func BenchmarkInstallBackup(b *testing.B) {
 	}
 	b.SetBytes(info.Bytes)
 }
+
+// TestInstallRebuildsTypeIndex: the type index is outside what the
+// checkpoints sign, so a copy whose index was edited (an entry removed,
+// say, to hide a custody record from ScanBack) verifies all the same.
+// The installed log must not trust it: it is rebuilt from the verified
+// events when the log is next opened.
+func TestInstallRebuildsTypeIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const rare = "custody.x"
+	l := openTest(t, Options{IndexTypes: []string{rare}})
+	for i := range 20 {
+		typ := "test.event"
+		if i == 5 {
+			typ = rare
+		}
+		if _, err := l.Append(ctx, ev(typ, fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, info := backupOf(t, l)
+	vkey := vkeyOf(t, l)
+
+	// Edit the copy: its index forgets the rare event.
+	edited := filepath.Join(t.TempDir(), "edited.db")
+	if err := os.WriteFile(edited, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(edited, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		idx := tx.Bucket(bucketTypeIndex)
+		if idx.Stats().KeyN != 1 {
+			return fmt.Errorf("the copy's index holds %d entries, want 1", idx.Stats().KeyN)
+		}
+		k, _ := idx.Cursor().First()
+		return idx.Delete(k)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err = os.ReadFile(edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	path := filepath.Join(t.TempDir(), "events.db")
+	if _, err := InstallBackup(ctx, bytes.NewReader(data), path, vkey, BackupInfo{Size: info.Size, Checkpoint: info.Checkpoint}); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := Open(ctx, path, Options{Logger: slog.New(slog.DiscardHandler), IndexTypes: []string{rare}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	var found []uint64
+	if err := restored.ScanBack(ctx, func(r Record) bool { found = append(found, r.Seq); return true }, rare); err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 || found[0] != 6 {
+		t.Fatalf("ScanBack(%s) on the restored log found events %v, want [6]: the edited index was trusted", rare, found)
+	}
+}

@@ -39,7 +39,7 @@ type BackupResult struct {
 // matched: a caller writing to a file must discard it if Backup fails.
 // Only the pilot superuser may take a backup, and each is recorded in
 // the log (system.backed_up). Nexus takes one at a time: a second
-// meanwhile is refused with ErrConflict.
+// meanwhile is refused as busy (429, errors.Is(err, api.CodeBusy)).
 func (c *Client) Backup(ctx context.Context, w io.Writer) (*BackupResult, error) {
 	op := api.OpOperatorBackup
 	var body io.ReadCloser

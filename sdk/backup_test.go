@@ -48,7 +48,7 @@ func TestBackup(t *testing.T) {
 		{"damaged", 0, damaged, ErrBadAnswer},
 		{"trailing", 0, append(bytes.Clone(good), 'x'), ErrBadAnswer},
 		{"refused", http.StatusUnauthorized, nil, ErrUnauthorized},
-		{"busy", http.StatusConflict, nil, ErrConflict},
+		{"busy", http.StatusTooManyRequests, nil, api.CodeBusy},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -57,7 +57,7 @@ func TestBackup(t *testing.T) {
 					return transport.Response{Status: http.StatusBadRequest, Body: api.NewErrorResponse(api.CodeBadRequest)}
 				}
 				if tc.status != 0 {
-					return transport.Response{Status: tc.status, Body: api.ErrorResponseFor(api.OpOperatorBackup, map[int]api.ErrorCode{http.StatusUnauthorized: api.CodeUnauthorized, http.StatusConflict: api.CodeConflict}[tc.status])}
+					return transport.Response{Status: tc.status, Body: api.ErrorResponseFor(api.OpOperatorBackup, map[int]api.ErrorCode{http.StatusUnauthorized: api.CodeUnauthorized, http.StatusTooManyRequests: api.CodeBusy}[tc.status])}
 				}
 				return transport.Response{ContentType: api.ContentTypeBackup, Stream: func(ctx context.Context, w io.Writer) error {
 					_, err := w.Write(tc.file)

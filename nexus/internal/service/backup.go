@@ -13,6 +13,7 @@ import (
 	"github.com/spikeledger/spike/events"
 	"github.com/spikeledger/spike/internal/buildinfo"
 	"github.com/spikeledger/spike/internal/transport"
+	"github.com/spikeledger/spike/nexus/internal/commit"
 )
 
 // A backup streams a consistent copy of the log to the superuser as an
@@ -42,7 +43,7 @@ func (s *Service) backup(ctx context.Context, r *transport.Request) transport.Re
 		return resp
 	}
 	if !s.backingUp.CompareAndSwap(false, true) {
-		return transport.Response{Status: http.StatusConflict, Body: api.Problem{Err: api.CodeConflict, Reason: api.ReasonBusy,
+		return transport.Response{Status: http.StatusTooManyRequests, Body: api.Problem{Err: api.CodeBusy, Reason: api.ReasonBusy,
 			Message: "a backup is being taken already: wait for it to end"}}
 	}
 	c, err := s.log.StartBackup(ctx)
@@ -50,6 +51,12 @@ func (s *Service) backup(ctx context.Context, r *transport.Request) transport.Re
 		s.backingUp.Store(false)
 		if errors.Is(err, eventlog.ErrSealed) || errors.Is(err, eventlog.ErrClosed) {
 			return fail(http.StatusServiceUnavailable, api.CodeNotReady)
+		}
+		// On a cluster the copy's checkpoint commits through Raft: a
+		// replica that does not lead (a request forwarded to it as it
+		// lost the lead) did nothing, and the caller retries.
+		if errors.Is(err, commit.ErrNotLeader) {
+			return refuseNotLeader
 		}
 		s.logger.Error("backup: begin the copy", "err", err)
 		return internalError(op)
