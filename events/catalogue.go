@@ -427,24 +427,22 @@ func (e *Exported) validate() error {
 	return nil
 }
 
-// BackedUp: a copy of the whole log left Nexus (spike operator backup).
-// It is recorded after the copy's transaction began and before its first
-// byte leaves, so it is never in the copy it describes: Events is where
-// that copy ends (its checkpoint's size) and Bytes its length.
+// BackedUp: a copy of the whole log was asked for (spike operator
+// backup). It is recorded before the copy's transaction begins, so the
+// copy holds it, and a log restored from a backup shows where it came
+// from. Recorded after the copy began, it would be a write that waits
+// for the copy: on a cluster a commit that grows the file past bbolt's
+// mapping waits for every open read transaction to end. Events is the
+// log's size when it was recorded: the copy holds all of those, this
+// record, and what was acknowledged before the copy began.
 type BackedUp struct {
 	Meta
 	Events uint64 `json:"events"`
-	Bytes  int64  `json:"bytes"`
 }
 
-func (*BackedUp) Type() string   { return "system.backed_up" }
-func (*BackedUp) Schema() uint32 { return 1 }
-func (e *BackedUp) validate() error {
-	if e.Events == 0 || e.Bytes <= 0 {
-		return errors.New("a backup holds at least one event and one byte")
-	}
-	return nil
-}
+func (*BackedUp) Type() string      { return "system.backed_up" }
+func (*BackedUp) Schema() uint32    { return 1 }
+func (e *BackedUp) validate() error { return nil }
 
 // RecoveryShardsExported: an operator took every shard of the root key
 // (spike operator recover), for break-glass recovery files.

@@ -20,8 +20,8 @@ import (
 // api backup file. The copy is the event log's own (eventlog.StartBackup):
 // a read transaction taken after everything acknowledged is durable and
 // signed, copied while the command loop goes on appending beside it. The
-// copy begins, and its event is recorded, before the answer starts, so a
-// log that cannot be copied is an error status rather than a broken
+// backup is recorded, and the copy begins, before the answer starts, so
+// a log that cannot be copied is an error status rather than a broken
 // file; a copy that fails later ends the stream without its footer, which
 // every reader refuses. On a cluster the handler runs on the leader
 // (followers forward every request to it), whose copy ends at a
@@ -46,6 +46,12 @@ func (s *Service) backup(ctx context.Context, r *transport.Request) transport.Re
 		return transport.Response{Status: http.StatusTooManyRequests, Body: api.Problem{Err: api.CodeBusy, Reason: api.ReasonBusy,
 			Message: "a backup is being taken already: wait for it to end"}}
 	}
+	// Fail closed: no copy leaves without a record of it. The record goes
+	// first (see events.BackedUp), so the copy holds it.
+	if resp := s.record(ctx, event(r, &events.BackedUp{Events: s.log.Size()})); resp.Status >= http.StatusBadRequest {
+		s.backingUp.Store(false)
+		return resp
+	}
 	c, err := s.log.StartBackup(ctx)
 	if err != nil {
 		s.backingUp.Store(false)
@@ -68,13 +74,6 @@ func (s *Service) backup(ctx context.Context, r *transport.Request) transport.Re
 		c.Close()
 		s.backingUp.Store(false)
 		s.logger.Error("backup: describe the copy", "err", err)
-		return internalError(op)
-	}
-	// Fail closed: no copy leaves without a record of it.
-	if err := s.Record(ctx, event(r, &events.BackedUp{Events: info.Size, Bytes: info.Bytes})); err != nil {
-		c.Close()
-		s.backingUp.Store(false)
-		s.logger.Error("backup: record it", "err", err)
 		return internalError(op)
 	}
 	return transport.Response{ContentType: api.ContentTypeBackup, Stream: func(ctx context.Context, w io.Writer) error {

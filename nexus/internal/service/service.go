@@ -617,19 +617,24 @@ func (s *Service) submit(c *command) transport.Response {
 // record still queued when that wait ends is dropped, not appended. Only
 // a record whose append outlasts that wait leaves its outcome unknown.
 func (s *Service) Record(ctx context.Context, evs ...eventlog.Event) error {
+	if resp := s.record(ctx, evs...); resp.Status >= http.StatusBadRequest {
+		return fmt.Errorf("record %s: %w", evs[0].Type, errNotRecorded)
+	}
+	return nil
+}
+
+// record is Record answering as the loop did: a refusal (sealed, not the
+// leader, no space) says why, for a handler to pass on.
+func (s *Service) record(ctx context.Context, evs ...eventlog.Event) transport.Response {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.recordWait)
 	defer cancel()
-	resp := s.submit(&command{ctx: ctx, key: recordKey, reply: make(chan transport.Response, 1),
+	return s.submit(&command{ctx: ctx, key: recordKey, reply: make(chan transport.Response, 1),
 		build: func(ctx context.Context) outcome {
 			if ctx.Err() != nil { // its caller has been told it failed
 				return answerNow(errStopped)
 			}
 			return outcome{events: evs}
 		}})
-	if resp.Status >= http.StatusBadRequest {
-		return fmt.Errorf("record %s: %w", evs[0].Type, errNotRecorded)
-	}
-	return nil
 }
 
 // defaultRecordWait bounds how long a record waits for the loop: far
