@@ -14,6 +14,7 @@ import (
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/projections"
 )
 
 // RestoreBackup (spike-nexus restore-backup) installs a backup file, as
@@ -104,8 +105,7 @@ func RestoreBackup(ctx context.Context, cfg RestoreBackupConfig, logger *slog.Lo
 	// The projection, if any, was built from another log: Nexus would
 	// find it does not match and rebuild anyway, but one that matched a
 	// prefix by chance must not survive either.
-	for _, name := range []string{"projections.db", "projections.db-wal", "projections.db-shm", "projections.db-journal"} {
-		p := filepath.Join(cfg.DataDir, name)
+	for _, p := range projections.Files(filepath.Join(cfg.DataDir, "projections.db")) {
 		if err := os.Remove(p); err == nil {
 			res.Removed = append(res.Removed, p)
 		} else if !errors.Is(err, os.ErrNotExist) {

@@ -24,6 +24,14 @@ const labelFileMAC seal.Label = "spike/projections/file-mac/v1"
 
 func macPath(path string) string { return path + ".mac" }
 
+// Files lists the files a projection at path consists of: the SQLite
+// database, its write-ahead log and shared memory, a rollback journal,
+// and the MAC written at close. Whoever removes a projection (so that
+// Nexus rebuilds it) removes all of them.
+func Files(path string) []string {
+	return []string{path, path + "-wal", path + "-shm", path + "-journal", macPath(path)}
+}
+
 // fileMAC returns the HMAC-SHA256 of the file at path.
 func fileMAC(key []byte, path string) ([]byte, error) {
 	f, err := os.Open(path)
