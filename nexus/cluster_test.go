@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,15 +33,32 @@ type replicaSet struct {
 	procs      []*nexusProc
 }
 
+// freePort returns an address on a port free now, for a replica to
+// listen on later. Ports come from below the kernel's ephemeral range
+// (32768 and up by default), where the outgoing connections of tests
+// running beside this one would otherwise take them in between, and no
+// port is handed out twice.
 func freePort(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port found below the ephemeral range")
+	return ""
 }
+
+// handedOut holds the ports freePort has returned in this process.
+var handedOut sync.Map
 
 func newReplicaSet(t *testing.T, c *keeperSet, n int) *replicaSet {
 	return startReplicaSet(t, c, n, false)
