@@ -15,6 +15,7 @@ import (
 
 	"github.com/spikeledger/spike/eventlog"
 	"github.com/spikeledger/spike/internal/identity"
+	"github.com/spikeledger/spike/internal/testport"
 )
 
 var testLogID = bytes.Repeat([]byte{0x42}, 16)
@@ -47,15 +48,7 @@ func fastTiming() Timing {
 		LeaderLeaseTimeout: 150 * time.Millisecond, SnapshotInterval: time.Hour, SnapshotThreshold: 1 << 30}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testport.Addr(t) }
 
 func (r *replica) start() {
 	t := r.t

@@ -5,18 +5,16 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/spikeledger/spike/api"
 	"github.com/spikeledger/spike/cluster"
 	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/internal/testport"
 )
 
 // replicaSet is three Nexus replicas of one cluster over one set of
@@ -33,32 +31,8 @@ type replicaSet struct {
 	procs      []*nexusProc
 }
 
-// freePort returns an address on a port free now, for a replica to
-// listen on later. Ports come from below the kernel's ephemeral range
-// (32768 and up by default), where the outgoing connections of tests
-// running beside this one would otherwise take them in between, and no
-// port is handed out twice.
-func freePort(t testing.TB) string {
-	t.Helper()
-	for range 1000 {
-		port := 20000 + rand.IntN(12000)
-		if _, taken := handedOut.LoadOrStore(port, true); taken {
-			continue
-		}
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		return addr
-	}
-	t.Fatal("no free port found below the ephemeral range")
-	return ""
-}
-
-// handedOut holds the ports freePort has returned in this process.
-var handedOut sync.Map
+// freePort is an address for a replica to listen on later.
+func freePort(t testing.TB) string { return testport.Addr(t) }
 
 func newReplicaSet(t *testing.T, c *keeperSet, n int) *replicaSet {
 	return startReplicaSet(t, c, n, false)
