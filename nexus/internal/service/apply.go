@@ -26,8 +26,16 @@ type applier struct {
 	proj   *projections.Projection
 	logger *slog.Logger
 
-	mu   sync.Mutex // serialises applies; guards held
-	held []eventlog.Record
+	// mu serialises applies and catch-ups. held has a lock of its own:
+	// the loop's answerer holds reads' records before it answers them,
+	// and must not wait out an apply of earlier ones (tens of
+	// milliseconds of SQLite at thousands of reads a second).
+	mu     sync.Mutex
+	heldMu sync.Mutex
+	held   []eventlog.Record
+	// applyFn applies records to the projection: proj.Apply, or a
+	// test's stand-in.
+	applyFn func(context.Context, []eventlog.Record) error
 	// wake tells the background goroutine that records are held (cap 1).
 	wake chan struct{}
 	// full tells it to apply them now, without waiting out holdFor.
@@ -56,7 +64,7 @@ const (
 )
 
 func newApplier(proj *projections.Projection, logger *slog.Logger) *applier {
-	return &applier{proj: proj, logger: logger, wake: make(chan struct{}, 1), full: make(chan struct{}, 1)}
+	return &applier{proj: proj, logger: logger, applyFn: proj.Apply, wake: make(chan struct{}, 1), full: make(chan struct{}, 1)}
 }
 
 // apply applies what is held and then recs, in one transaction. If that
@@ -69,14 +77,18 @@ func (a *applier) apply(ctx context.Context, recs []eventlog.Record) error {
 }
 
 func (a *applier) applyLocked(ctx context.Context, recs []eventlog.Record) error {
-	all := recs
-	if len(a.held) > 0 {
-		all = append(a.held, recs...)
+	// Records held from here on are later in the log than these: the
+	// loop holds a read's records only once they are durable, and
+	// applies a write's only after the reads queued before it are held.
+	all := a.takeHeld()
+	if len(all) > 0 {
+		all = append(all, recs...)
+	} else {
+		all = recs
 	}
-	a.held = nil
 	var err error
 	if a.lagging() == nil {
-		err = a.proj.Apply(ctx, all)
+		err = a.applyFn(ctx, all)
 	} else {
 		err = errBehind // the records do not follow what is applied
 	}
@@ -114,7 +126,7 @@ func (a *applier) lagging() error {
 func (a *applier) catchUp(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.held = nil
+	a.takeHeld()
 	if err := a.proj.CatchUp(ctx); err != nil {
 		a.behind.Store(&err)
 		return err
@@ -126,10 +138,10 @@ func (a *applier) catchUp(ctx context.Context) error {
 // hold keeps recs, all record-only and durable, to be applied within
 // holdFor or once holdMax are held.
 func (a *applier) hold(recs []eventlog.Record) {
-	a.mu.Lock()
+	a.heldMu.Lock()
 	a.held = append(a.held, recs...)
 	n := len(a.held)
-	a.mu.Unlock()
+	a.heldMu.Unlock()
 	signal(a.wake)
 	if n >= holdMax {
 		signal(a.full)
@@ -141,10 +153,26 @@ func (a *applier) hold(recs []eventlog.Record) {
 func (a *applier) current(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.held) == 0 && a.lagging() == nil {
+	if a.holding() == 0 && a.lagging() == nil {
 		return nil
 	}
 	return a.applyLocked(ctx, nil)
+}
+
+// takeHeld returns what is held and holds nothing from then on.
+func (a *applier) takeHeld() []eventlog.Record {
+	a.heldMu.Lock()
+	defer a.heldMu.Unlock()
+	held := a.held
+	a.held = nil
+	return held
+}
+
+// holding returns how many records are held.
+func (a *applier) holding() int {
+	a.heldMu.Lock()
+	defer a.heldMu.Unlock()
+	return len(a.held)
 }
 
 // finish applies what is still held, with a context of its own (ctx has
