@@ -93,9 +93,17 @@ func (p *Projection) applyLocked(ctx context.Context, db *sql.DB, recs []prepare
 		return fmt.Errorf("projection apply: %w", err)
 	}
 	defer tx.Rollback()
-	a := &applier{ctx: ctx, tx: tx, p: p, shared: db == p.db}
+	// The statements run under a context that is never done: the driver
+	// starts a goroutine per statement to watch a context that can be,
+	// which cost a rebuild more than some of the statements themselves.
+	// Each statement is short; cancellation is checked between events
+	// instead, and the transaction itself still ends with ctx.
+	a := &applier{ctx: context.WithoutCancel(ctx), tx: tx, p: p, shared: db == p.db}
 	defer a.close()
 	for _, pr := range recs {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("projection apply: %w", err)
+		}
 		r := pr.rec
 		if r.Seq != pos.seq+1 && !(p.sparse && r.Seq > pos.seq) {
 			return fmt.Errorf("%w: got seq %d after %d", ErrOutOfOrder, r.Seq, pos.seq)
@@ -175,7 +183,7 @@ func Decode(r eventlog.Record) (events.Payload, error) {
 
 // applier applies events within one transaction.
 type applier struct {
-	ctx context.Context
+	ctx context.Context // never done: see applyLocked
 	tx  *sql.Tx
 	p   *Projection
 	// stmts caches prepared statements for the transaction: parsing SQL
