@@ -54,6 +54,11 @@ type prepared struct {
 	rec   eventlog.Record
 	pl    events.Payload
 	value []byte
+	// hist is the event's access-history row, and versions its versions
+	// column: derived here, from the event alone, so that the core that
+	// writes to SQLite (a rebuild's bottleneck) does not derive them.
+	hist     history
+	versions string
 }
 
 func (p *Projection) prepare(ctx context.Context, r eventlog.Record) (prepared, error) {
@@ -61,7 +66,8 @@ func (p *Projection) prepare(ctx context.Context, r eventlog.Record) (prepared, 
 	if err != nil {
 		return prepared{}, fmt.Errorf("projection: seq %d (%s): %w", r.Seq, r.Type, err)
 	}
-	pr := prepared{rec: r, pl: pl}
+	h := historyOf(pl)
+	pr := prepared{rec: r, pl: pl, hist: h, versions: joinVersions(h.versions)}
 	if w, ok := pl.(*events.SecretVersionWritten); ok {
 		if pr.value, err = p.reseal(ctx, w); err != nil {
 			return prepared{}, fmt.Errorf("projection: seq %d (%s): %w", r.Seq, r.Type, err)
@@ -87,9 +93,17 @@ func (p *Projection) applyLocked(ctx context.Context, db *sql.DB, recs []prepare
 		return fmt.Errorf("projection apply: %w", err)
 	}
 	defer tx.Rollback()
-	a := &applier{ctx: ctx, tx: tx, p: p, shared: db == p.db}
+	// The statements run under a context that is never done: the driver
+	// starts a goroutine per statement to watch a context that can be,
+	// which cost a rebuild more than some of the statements themselves.
+	// Each statement is short; cancellation is checked between events
+	// instead, and the transaction itself still ends with ctx.
+	a := &applier{ctx: context.WithoutCancel(ctx), tx: tx, p: p, shared: db == p.db}
 	defer a.close()
 	for _, pr := range recs {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("projection apply: %w", err)
+		}
 		r := pr.rec
 		if r.Seq != pos.seq+1 && !(p.sparse && r.Seq > pos.seq) {
 			return fmt.Errorf("%w: got seq %d after %d", ErrOutOfOrder, r.Seq, pos.seq)
@@ -169,7 +183,7 @@ func Decode(r eventlog.Record) (events.Payload, error) {
 
 // applier applies events within one transaction.
 type applier struct {
-	ctx context.Context
+	ctx context.Context // never done: see applyLocked
 	tx  *sql.Tx
 	p   *Projection
 	// stmts caches prepared statements for the transaction: parsing SQL
@@ -198,10 +212,17 @@ func (a *applier) intern(name string) (int64, error) {
 	if id, ok := a.newNames[name]; ok {
 		return id, nil
 	}
+	// A rebuild misses once per name (every actor and path): the two
+	// statements are prepared once per transaction, not per miss.
 	var id int64
-	err := a.tx.QueryRowContext(a.ctx, "SELECT id FROM names WHERE name = ?", name).Scan(&id)
+	row, err := a.queryRow("SELECT id FROM names WHERE name = ?", name)
+	if err == nil {
+		err = row.Scan(&id)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
-		err = a.tx.QueryRowContext(a.ctx, "INSERT INTO names (name) VALUES (?) RETURNING id", name).Scan(&id)
+		if row, err = a.queryRow("INSERT INTO names (name) VALUES (?) RETURNING id", name); err == nil {
+			err = row.Scan(&id)
+		}
 	}
 	if err != nil {
 		return 0, fmt.Errorf("intern name: %w", err)
@@ -214,6 +235,26 @@ func (a *applier) intern(name string) (int64, error) {
 }
 
 func (a *applier) exec(query string, args ...any) error {
+	st, err := a.stmt(query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(a.ctx, args...)
+	return err
+}
+
+// queryRow is exec for a statement that returns one row.
+func (a *applier) queryRow(query string, args ...any) (*sql.Row, error) {
+	st, err := a.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(a.ctx, args...), nil
+}
+
+// stmt returns query prepared for the transaction, parsing it at most
+// once per transaction (and, on the projection's own database, once).
+func (a *applier) stmt(query string) (*sql.Stmt, error) {
 	st, ok := a.stmts[query]
 	if !ok {
 		if shared, found := a.p.stmts.Load(query); a.shared && found {
@@ -223,7 +264,7 @@ func (a *applier) exec(query string, args ...any) error {
 		} else {
 			var err error
 			if st, err = a.tx.PrepareContext(a.ctx, query); err != nil {
-				return err
+				return nil, err
 			}
 			if a.shared {
 				a.missed = append(a.missed, query)
@@ -234,8 +275,7 @@ func (a *applier) exec(query string, args ...any) error {
 		}
 		a.stmts[query] = st
 	}
-	_, err := st.ExecContext(a.ctx, args...)
-	return err
+	return st, nil
 }
 
 func (a *applier) close() {
@@ -270,7 +310,7 @@ func (a *applier) apply(pr prepared) error {
 	if err := a.change(r.Seq, t, pl, pr.value); err != nil {
 		return err
 	}
-	h := historyOf(pl)
+	h := &pr.hist
 	var err error
 	m := pl.EventMeta()
 	var ids [4]int64
@@ -284,7 +324,9 @@ func (a *applier) apply(pr prepared) error {
 			return err
 		}
 	}
-	a.hist = append(a.hist, r.Seq, t, ids[0], m.RequestID, ids[1], ids[2], h.version, ids[3], h.detail, joinVersions(h.versions))
+	// int64, not uint64 or int: database/sql converts any other integer
+	// type through reflection, once per value.
+	a.hist = append(a.hist, int64(r.Seq), t, ids[0], m.RequestID, ids[1], ids[2], int64(h.version), ids[3], h.detail, pr.versions)
 	if len(a.hist) == historyRowsPerInsert*historyColumns {
 		return a.flushHistory()
 	}
@@ -534,7 +576,7 @@ func (a *applier) written(seq uint64, t int64, e *events.SecretVersionWritten, v
 		created = e.Created.UnixNano()
 	}
 	if err := a.exec("INSERT INTO secrets (path, version, value, created_time, deleted_time, destroyed, seq, value_key) VALUES (?, ?, ?, ?, NULL, 0, ?, ?)",
-		e.Path, e.Version, value, created, seq, e.ValueKey); err != nil {
+		e.Path, int64(e.Version), value, created, int64(seq), e.ValueKey); err != nil {
 		return fmt.Errorf("store version %d: %w", e.Version, err)
 	}
 	maxVersions := e.MaxVersions
@@ -556,7 +598,7 @@ func (a *applier) written(seq uint64, t int64, e *events.SecretVersionWritten, v
 			updated_time = excluded.updated_time,
 			current_version = MAX(current_version, ?2),
 			oldest_version = `+oldest,
-		e.Path, e.Version, maxVersions, t); err != nil {
+		e.Path, int64(e.Version), int64(maxVersions), t); err != nil {
 		return fmt.Errorf("metadata: %w", err)
 	}
 	return nil
@@ -584,7 +626,7 @@ func (p *Projection) reseal(ctx context.Context, e *events.SecretVersionWritten)
 
 func (a *applier) prune(path string, versions []int) error {
 	for _, v := range versions {
-		if err := a.exec("DELETE FROM secrets WHERE path = ? AND version = ?", path, v); err != nil {
+		if err := a.exec("DELETE FROM secrets WHERE path = ? AND version = ?", path, int64(v)); err != nil {
 			return fmt.Errorf("prune version %d: %w", v, err)
 		}
 	}
