@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -91,7 +92,8 @@ func jitter(d time.Duration) time.Duration {
 
 // retryable reports whether another attempt may succeed where err failed
 // and cannot do harm: Nexus answered 503 (sealed or starting: it did
-// nothing), or refused the connection (nothing was sent). A connection
+// nothing), or the call failed before its request was written (a refused
+// or reset connection, a server closing it as it shuts down). A connection
 // that broke after the request left is retried only for operations that
 // change nothing.
 func retryable(op api.Op, err error) bool {
@@ -102,10 +104,26 @@ func retryable(op api.Op, err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	if refused(err) {
+	if refused(err) || brokeBeforeSent(err) {
 		return true
 	}
 	return readOnly(op) && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF))
+}
+
+// brokeBeforeSent reports whether the connection broke (reset, closed)
+// before the request was written, as when a Nexus shuts down while a
+// connection to it is being made. A refused identity also fails before
+// anything is written, but is not retried: it will not change.
+func brokeBeforeSent(err error) bool {
+	if !errors.Is(err, transport.ErrNotSent) {
+		return false
+	}
+	var cert *tls.CertificateVerificationError
+	var alert tls.AlertError
+	if errors.As(err, &cert) || errors.As(err, &alert) {
+		return false
+	}
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // refused reports whether err is a refused connection: nothing listens

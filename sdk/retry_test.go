@@ -3,7 +3,10 @@ package sdk
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -175,6 +178,10 @@ func TestServerPinnedToNexus(t *testing.T) {
 	}
 }
 
+// notSent is err as the transport reports a call that failed before its
+// request was written.
+func notSent(err error) error { return fmt.Errorf("transport: %w: %w", transport.ErrNotSent, err) }
+
 func TestRetryable(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -189,6 +196,12 @@ func TestRetryable(t *testing.T) {
 		{api.OpSecretGet, &net.OpError{Op: "read", Err: syscall.ECONNRESET}, true},
 		{api.OpSecretGet, context.DeadlineExceeded, false},
 		{api.OpSecretGet, errors.New("tls: bad certificate"), false},
+		// Failed before the request was written: nothing can have run.
+		{api.OpSecretPut, notSent(&net.OpError{Op: "dial", Err: syscall.ECONNRESET}), true},
+		{api.OpSecretPut, notSent(io.EOF), true},
+		{api.OpSecretPut, notSent(tls.AlertError(42)), false},
+		{api.OpSecretPut, notSent(&tls.CertificateVerificationError{Err: errors.New("unknown authority")}), false},
+		{api.OpSecretPut, notSent(errors.New("some other failure")), false},
 	}
 	for _, tt := range tests {
 		if got := retryable(tt.op, tt.err); got != tt.want {

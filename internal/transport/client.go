@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -218,12 +220,26 @@ func (c *Client) send(ctx context.Context, u string, body []byte) (*http.Respons
 		return nil, fmt.Errorf("transport: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
+	}))
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		if !wrote.Load() {
+			return nil, fmt.Errorf("transport: %w: %w", ErrNotSent, err)
+		}
 		return nil, fmt.Errorf("transport: %w", err)
 	}
 	return resp, nil
 }
+
+// ErrNotSent wraps the error of a call that failed before its request
+// was written: the connection could not be made, its handshake failed,
+// or the server closed it first (a Nexus shutting down). The server
+// cannot have acted on it, so even a call that changes something may be
+// tried again.
+var ErrNotSent = errors.New("request not sent")
 
 // statusError is a non-200 answer, with what its body says.
 func statusError(status int, data []byte) *StatusError {
