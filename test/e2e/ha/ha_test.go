@@ -229,26 +229,38 @@ func TestPartition(t *testing.T) {
 
 // TestRollingRestart restarts every replica in turn with SIGTERM under a
 // load of three clients, one at each replica, whose SDK retries: none of
-// their requests fails.
+// their requests fails. The one exception is a write sent, while its
+// replica stopped, on a keep-alive connection that replica was closing
+// as idle: HTTP/1.1 cannot tell its client whether the server read it,
+// so its outcome is unknown (the SDK retries only what was never sent),
+// and the check of every replica's log and projection below covers it
+// whichever way it went.
 func TestRollingRestart(t *testing.T) {
 	tb := setup(t)
 	c := formCluster(t, tb, replicaEnv...)
 	lp := c.startLoad(t, loadOptions{name: "rolling", workers: replicaCount, paths: 8, retry: 30 * time.Second})
 	time.Sleep(settle)
-	stopped := make([]time.Time, len(c.reps))
+	stopped, back := make([]time.Time, len(c.reps)), make([]time.Time, len(c.reps))
 	for i, r := range c.reps {
 		stopped[i] = time.Now()
 		c.stop(t, i)
 		c.start(t, i)
 		c.waitCluster(t, "after restarting "+r.id)
+		back[i] = time.Now()
 	}
 	time.Sleep(settle)
 	s, entries := lp.stop(t)
 	noWrongAnswers(t, s)
 	for _, e := range entries {
-		if e.Outcome != acked {
+		after := time.Duration(e.Start - stopped[e.Replica].UnixNano()).Round(time.Millisecond)
+		switch {
+		case e.Outcome == acked:
+		case e.Outcome == unknown && e.Start >= stopped[e.Replica].UnixNano() && e.Start < back[e.Replica].UnixNano() && brokenConnection(e.Err):
+			t.Logf("outcome unknown: %s of %s through %s, sent %v after %s got SIGTERM, its connection closed: %s",
+				e.Op, e.Path, c.reps[e.Replica].id, after, c.reps[e.Replica].id, e.Err)
+		default:
 			t.Errorf("failed during the rolling restart: %s of %s through %s, begun %v after %s got SIGTERM: %s",
-				e.Op, e.Path, c.reps[e.Replica].id, time.Duration(e.Start-stopped[e.Replica].UnixNano()).Round(time.Millisecond), c.reps[e.Replica].id, e.Err)
+				e.Op, e.Path, c.reps[e.Replica].id, after, c.reps[e.Replica].id, e.Err)
 		}
 	}
 	lead := c.waitCluster(t, "after the rolling restart")
@@ -371,4 +383,10 @@ func (c *cluster) operator(t *testing.T, i int, args ...string) string {
 		t.Fatalf("spike operator %s: %s", strings.Join(args, " "), r)
 	}
 	return r.Stdout
+}
+
+// brokenConnection reports whether a journal entry's error says the
+// connection ended under a request already sent: an EOF or a reset.
+func brokenConnection(err string) bool {
+	return strings.HasSuffix(err, ": EOF") || strings.HasSuffix(err, "connection reset by peer")
 }
