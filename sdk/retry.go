@@ -107,7 +107,13 @@ func retryable(op api.Op, err error) bool {
 	if refused(err) || brokeBeforeSent(err) {
 		return true
 	}
-	return readOnly(op) && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF))
+	return readOnly(op) && broken(err)
+}
+
+// broken reports whether err says the connection broke: reset or
+// closed under the call.
+func broken(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // brokeBeforeSent reports whether the connection broke (reset, closed)
@@ -123,7 +129,7 @@ func brokeBeforeSent(err error) bool {
 	if errors.As(err, &cert) || errors.As(err, &alert) {
 		return false
 	}
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	return broken(err) || errors.Is(err, syscall.EPIPE)
 }
 
 // refused reports whether err is a refused connection: nothing listens
