@@ -26,13 +26,44 @@ const DefaultMaxVersions = 10
 // must follow the last applied event; otherwise nothing is applied and the
 // error wraps ErrOutOfOrder.
 func (p *Projection) Apply(ctx context.Context, recs []eventlog.Record) error {
+	return p.ApplyKnown(ctx, recs, nil)
+}
+
+// Known is what the builder of an event knows of it, so that applying
+// its record need not recover that from the record: decoding a put's
+// payload and resealing its value were a sixth of a put's cost in the
+// projection.
+type Known struct {
+	// Payload is the payload the record's payload encodes, every string
+	// in it valid UTF-8 (so that encoding lost nothing). Applying sets
+	// its time to the record's.
+	Payload events.Payload
+	// Value is, for a written version, its value sealed by SealValue;
+	// nil to reseal it from the record.
+	Value []byte
+}
+
+// SealValue seals a written version's value under the projection key as
+// Apply stores it, for Known.Value.
+func (p *Projection) SealValue(path string, version int, plain []byte) []byte {
+	return p.key.Seal(nil, plain, events.ValueAAD(path, version))
+}
+
+// ApplyKnown is Apply, given what the caller knows of some of the
+// records, by seq: those it takes instead of decoding them.
+func (p *Projection) ApplyKnown(ctx context.Context, recs []eventlog.Record, known map[uint64]Known) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	prep := make([]prepared, len(recs))
 	for i, r := range recs {
 		var err error
-		if prep[i], err = p.prepare(ctx, r); err != nil {
+		if k, ok := known[r.Seq]; ok {
+			prep[i], err = p.prepareKnown(ctx, r, k)
+		} else {
+			prep[i], err = p.prepare(ctx, r)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -66,11 +97,31 @@ func (p *Projection) prepare(ctx context.Context, r eventlog.Record) (prepared, 
 	if err != nil {
 		return prepared{}, fmt.Errorf("projection: seq %d (%s): %w", r.Seq, r.Type, err)
 	}
+	return p.prepareDecoded(ctx, r, pl, nil)
+}
+
+// prepareKnown prepares r from what its builder knows of it, or decodes
+// it if that is not its payload's type and schema.
+func (p *Projection) prepareKnown(ctx context.Context, r eventlog.Record, k Known) (prepared, error) {
+	if k.Payload == nil || k.Payload.Type() != r.Type || k.Payload.Schema() != r.Schema {
+		return p.prepare(ctx, r)
+	}
+	k.Payload.EventMeta().Time = r.Time
+	return p.prepareDecoded(ctx, r, k.Payload, k.Value)
+}
+
+// prepareDecoded prepares r, decoded as pl; value is a written version's
+// value already sealed under the projection key, or nil to reseal it.
+func (p *Projection) prepareDecoded(ctx context.Context, r eventlog.Record, pl events.Payload, value []byte) (prepared, error) {
 	h := historyOf(pl)
 	pr := prepared{rec: r, pl: pl, hist: h, versions: joinVersions(h.versions)}
 	if w, ok := pl.(*events.SecretVersionWritten); ok {
-		if pr.value, err = p.reseal(ctx, w); err != nil {
-			return prepared{}, fmt.Errorf("projection: seq %d (%s): %w", r.Seq, r.Type, err)
+		pr.value = value
+		if value == nil {
+			var err error
+			if pr.value, err = p.reseal(ctx, w); err != nil {
+				return prepared{}, fmt.Errorf("projection: seq %d (%s): %w", r.Seq, r.Type, err)
+			}
 		}
 	}
 	pr.rec.Payload = nil // decoded; the plaintext payload is not needed further

@@ -33,9 +33,9 @@ type applier struct {
 	mu     sync.Mutex
 	heldMu sync.Mutex
 	held   []eventlog.Record
-	// applyFn applies records to the projection: proj.Apply, or a
-	// test's stand-in.
-	applyFn func(context.Context, []eventlog.Record) error
+	// applyFn applies records to the projection, given what the loop
+	// knows of some of them: proj.ApplyKnown, or a test's stand-in.
+	applyFn func(context.Context, []eventlog.Record, map[uint64]projections.Known) error
 	// wake tells the background goroutine that records are held (cap 1).
 	wake chan struct{}
 	// full tells it to apply them now, without waiting out holdFor.
@@ -64,19 +64,20 @@ const (
 )
 
 func newApplier(proj *projections.Projection, logger *slog.Logger) *applier {
-	return &applier{proj: proj, logger: logger, applyFn: proj.Apply, wake: make(chan struct{}, 1), full: make(chan struct{}, 1)}
+	return &applier{proj: proj, logger: logger, applyFn: proj.ApplyKnown, wake: make(chan struct{}, 1), full: make(chan struct{}, 1)}
 }
 
-// apply applies what is held and then recs, in one transaction. If that
+// apply applies what is held and then recs, in one transaction; known is
+// what the loop knows of some of recs, by seq (may be nil). If that
 // fails, the projection catches up from the log instead: every event
 // held or given is durable there.
-func (a *applier) apply(ctx context.Context, recs []eventlog.Record) error {
+func (a *applier) apply(ctx context.Context, recs []eventlog.Record, known map[uint64]projections.Known) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.applyLocked(ctx, recs)
+	return a.applyLocked(ctx, recs, known)
 }
 
-func (a *applier) applyLocked(ctx context.Context, recs []eventlog.Record) error {
+func (a *applier) applyLocked(ctx context.Context, recs []eventlog.Record, known map[uint64]projections.Known) error {
 	// Records held from here on are later in the log than these: the
 	// loop holds a read's records only once they are durable, and
 	// applies a write's only after the reads queued before it are held.
@@ -88,7 +89,7 @@ func (a *applier) applyLocked(ctx context.Context, recs []eventlog.Record) error
 	}
 	var err error
 	if a.lagging() == nil {
-		err = a.applyFn(ctx, all)
+		err = a.applyFn(ctx, all, known)
 	} else {
 		err = errBehind // the records do not follow what is applied
 	}
@@ -156,7 +157,7 @@ func (a *applier) current(ctx context.Context) error {
 	if a.holding() == 0 && a.lagging() == nil {
 		return nil
 	}
-	return a.applyLocked(ctx, nil)
+	return a.applyLocked(ctx, nil, nil)
 }
 
 // takeHeld returns what is held and holds nothing from then on.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/projections"
 )
 
 // seqs returns records numbered first..last.
@@ -29,7 +30,7 @@ func TestHoldDoesNotWaitForAnApply(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	var applied [][]uint64 // written by applies only, which a.mu serialises
 	a := newApplier(nil, slog.New(slog.DiscardHandler))
-	a.applyFn = func(_ context.Context, recs []eventlog.Record) error {
+	a.applyFn = func(_ context.Context, recs []eventlog.Record, _ map[uint64]projections.Known) error {
 		var s []uint64
 		for _, r := range recs {
 			s = append(s, r.Seq)
@@ -61,7 +62,7 @@ func TestHoldDoesNotWaitForAnApply(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("first apply: %v", err)
 	}
-	if err := a.apply(t.Context(), seqs(4, 4)); err != nil {
+	if err := a.apply(t.Context(), seqs(4, 4), nil); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	if err := a.current(t.Context()); err != nil {

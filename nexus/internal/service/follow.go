@@ -105,7 +105,7 @@ func (s *Service) applyFollowed(ctx context.Context, recs []eventlog.Record, liv
 		s.applier.hold(recs)
 		return nil
 	}
-	if err := s.applier.apply(ctx, recs); err != nil {
+	if err := s.applier.apply(ctx, recs, nil); err != nil {
 		return err
 	}
 	if changesPolicies(recs) {

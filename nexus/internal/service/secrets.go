@@ -117,6 +117,9 @@ func (s *Service) writeVersion(ctx context.Context, r *transport.Request, w writ
 	vk := eventlog.NewValueKey()
 	ev.ValueKey = vk.ID().String()
 	ev.Sealed, err = vk.Seal(plain, events.ValueAAD(w.path, next))
+	// Sealed for the projection here, while the value is at hand, rather
+	// than opened again from the log to be resealed when it is applied.
+	known := projections.Known{Payload: ev, Value: s.proj.SealValue(w.path, next, plain)}
 	seal.Zero(plain)
 	if err != nil {
 		return answerNow(internalError(w.op)), 0
@@ -128,7 +131,7 @@ func (s *Service) writeVersion(ctx context.Context, r *transport.Request, w writ
 	if !exists {
 		prev = nil
 	}
-	return outcome{events: []eventlog.Event{le}, answer: transport.Response{Body: writtenResponse(w.op, next)},
+	return outcome{events: []eventlog.Event{le}, known: []projections.Known{known}, answer: transport.Response{Body: writtenResponse(w.op, next)},
 		durable: func() { s.state.written(w.path, prev, next, ev.ValueKey, ev.Pruned, st.maxVersions) }}, next
 }
 

@@ -87,6 +87,10 @@ type Service struct {
 // answer to send once they are durable.
 type outcome struct {
 	events []eventlog.Event
+	// known, if set, is what the builder knows of each of events, in
+	// order, for the projection to take instead of decoding them
+	// (projections.Known).
+	known  []projections.Known
 	answer transport.Response
 	// durable, if set, runs in the loop once the events are durable and
 	// applied, before any later command is built. A write command
@@ -400,6 +404,7 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 	}
 	var later []built
 	var laterRecs [][]eventlog.Record
+	var known map[uint64]projections.Known
 	all, records := recs, true
 	for _, b := range seg {
 		own := recs[:len(b.out.events)]
@@ -410,8 +415,14 @@ func (s *Service) flush(ctx context.Context, seg []built) {
 		}
 		records = records && recordsOnly(b.out.events)
 		later, laterRecs = append(later, b), append(laterRecs, own)
+		for i, k := range b.out.known {
+			if known == nil {
+				known = map[uint64]projections.Known{}
+			}
+			known[own[i].Seq] = k
+		}
 	}
-	if err := s.applyOrHold(ctx, all, records, policies); err != nil {
+	if err := s.applyOrHold(ctx, all, known, records, policies); err != nil {
 		s.failed(later, "apply", err, true)
 		return
 	}
@@ -505,10 +516,10 @@ func (s *Service) answerReads(ctx context.Context, queued <-chan queuedReads) {
 	}
 }
 
-// applyOrHold applies a segment's records, or, when they only record,
-// hands them to the applier to hold. It recompiles the policies if they
-// changed.
-func (s *Service) applyOrHold(ctx context.Context, recs []eventlog.Record, records, policies bool) error {
+// applyOrHold applies a segment's records (given what the loop knows of
+// some of them), or, when they only record, hands them to the applier to
+// hold. It recompiles the policies if they changed.
+func (s *Service) applyOrHold(ctx context.Context, recs []eventlog.Record, known map[uint64]projections.Known, records, policies bool) error {
 	if records {
 		if len(recs) > 0 {
 			s.applier.hold(recs)
@@ -517,7 +528,7 @@ func (s *Service) applyOrHold(ctx context.Context, recs []eventlog.Record, recor
 	}
 	// Not ctx, the loop's: committed events are applied and answered
 	// even as the term ends (a local apply takes milliseconds).
-	err := s.applier.apply(context.WithoutCancel(ctx), recs)
+	err := s.applier.apply(context.WithoutCancel(ctx), recs, known)
 	if s.applier.caughtUp.Swap(false) {
 		// The catch-up may have applied events appended past the loop.
 		s.state.forgetAll()
