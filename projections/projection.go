@@ -271,10 +271,22 @@ func (p *Projection) LastApplied() uint64 {
 	return p.last.seq
 }
 
+// walCheckpointPages is how many pages the write-ahead log holds before
+// the commit that reaches it copies them into the database file (SQLite's
+// default is 1,000). That checkpoint runs inside the commit, so inside
+// the command loop's step, and syncs both files: at 1,000 pages a put
+// stream at 8 callers checkpointed every few hundred milliseconds, with
+// a step stalled for its syncs each time. Most pages of a checkpoint are
+// the same few hot ones (the history's tail, the position row), so a
+// longer log copies each of them once for many more commits: at 8,192
+// (at most 32 MiB of log, truncated at a clean close) the server's CPU
+// per put at 8 callers fell by a tenth and p99 halved.
+const walCheckpointPages = 8192
+
 // openFile opens a projection database file. bulk selects settings for a
 // rebuild into a scratch file: no journal and no syncs until the end.
 func openFile(ctx context.Context, path string, bulk bool) (*sql.DB, error) {
-	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	pragmas := fmt.Sprintf("_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(%d)", walCheckpointPages)
 	if bulk {
 		pragmas = "_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=locking_mode(EXCLUSIVE)&_pragma=temp_store(MEMORY)"
 	}

@@ -331,3 +331,42 @@ func TestDiskCatchUpAndRebuild(t *testing.T) {
 }
 
 type eventlogEvent = eventlog.Event
+
+// TestWALCheckpointPages checks that every connection of a projection
+// file checkpoints its write-ahead log at walCheckpointPages, not
+// SQLite's default, and a bulk rebuild's connection keeps no log at all.
+func TestWALCheckpointPages(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	p := f.open(filepath.Join(f.dir, "p.db"))
+	for i := range 3 { // the pool's connections, held at once, not only the first
+		c, err := p.db.Conn(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var pages int
+		var mode string
+		if err := c.QueryRowContext(f.ctx, "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.QueryRowContext(f.ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if pages != walCheckpointPages || mode != "wal" {
+			t.Fatalf("connection %d: wal_autocheckpoint %d, journal_mode %s; want %d, wal", i, pages, mode, walCheckpointPages)
+		}
+	}
+	bulk, err := openFile(f.ctx, filepath.Join(f.dir, "bulk.db"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bulk.Close()
+	var mode string
+	if err := bulk.QueryRowContext(f.ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "off" {
+		t.Fatalf("bulk journal_mode %s, want off", mode)
+	}
+}
