@@ -173,6 +173,9 @@ func (p *Projection) applyLocked(ctx context.Context, db *sql.DB, recs []prepare
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("projection apply: commit: %w", err)
 	}
+	if db == p.db {
+		p.commits.Add(1)
+	}
 	p.setPosition(pos)
 	p.names.merge(db, a.newNames)
 	// Prepare on the database what this transaction had to prepare for

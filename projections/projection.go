@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
@@ -63,6 +64,10 @@ type Projection struct {
 	// sparse marks an as-of projection of a scope: it applies only the
 	// events that changed its paths, so sequence numbers skip.
 	sparse bool
+
+	// commits counts applies committed to db, for ckpt (disk only).
+	commits atomic.Uint64
+	ckpt    *checkpointer
 }
 
 // position is the last applied event.
@@ -132,6 +137,8 @@ func Open(ctx context.Context, log *eventlog.Log, opts Options) (*Projection, er
 	if opts.Memory {
 		// In memory every open is a rebuild.
 		p.observer().Rebuilt(p.LastApplied(), time.Since(start))
+	} else {
+		p.startCheckpointer(p.db)
 	}
 	return p, nil
 }
@@ -242,6 +249,10 @@ func (p *Projection) Close() error {
 	if p.db == nil {
 		return nil
 	}
+	if p.ckpt != nil {
+		p.ckpt.close()
+		p.ckpt = nil
+	}
 	p.writer.Lock()
 	defer p.writer.Unlock()
 	p.dropStmts()
@@ -270,18 +281,6 @@ func (p *Projection) LastApplied() uint64 {
 	defer p.mu.RUnlock()
 	return p.last.seq
 }
-
-// walCheckpointPages is how many pages the write-ahead log holds before
-// the commit that reaches it copies them into the database file (SQLite's
-// default is 1,000). That checkpoint runs inside the commit, so inside
-// the command loop's step, and syncs both files: at 1,000 pages a put
-// stream at 8 callers checkpointed every few hundred milliseconds, with
-// a step stalled for its syncs each time. Most pages of a checkpoint are
-// the same few hot ones (the history's tail, the position row), so a
-// longer log copies each of them once for many more commits: at 8,192
-// (at most 32 MiB of log, truncated at a clean close) the server's CPU
-// per put at 8 callers fell by a tenth and p99 halved.
-const walCheckpointPages = 8192
 
 // openFile opens a projection database file. bulk selects settings for a
 // rebuild into a scratch file: no journal and no syncs until the end.
