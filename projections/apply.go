@@ -139,7 +139,7 @@ func (p *Projection) applyLocked(ctx context.Context, db *sql.DB, recs []prepare
 		p.cache.invalidate()
 		defer p.cache.invalidate()
 	}
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := p.begin(ctx, db)
 	if err != nil {
 		return fmt.Errorf("projection apply: %w", err)
 	}
@@ -188,6 +188,34 @@ func (p *Projection) applyLocked(ctx context.Context, db *sql.DB, recs []prepare
 		}
 	}
 	return nil
+}
+
+// begin starts a write transaction on db. On the projection's own file
+// every write goes through one connection, kept for it: SQLite drops a
+// connection's page cache when another connection has written since its
+// last transaction, so writes taking turns over the pool's connections
+// read their B-trees back from the log and the file every time (page
+// fetches were 5 % of a put's server CPU at 8 callers; now under 2 %).
+func (p *Projection) begin(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
+	if db != p.db || p.path == "" {
+		// A rebuild's scratch file has one connection; in memory, the
+		// only connection serves reads too and must not be kept.
+		return db.BeginTx(ctx, nil)
+	}
+	if p.wconn == nil {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p.wconn = c
+	}
+	tx, err := p.wconn.BeginTx(ctx, nil)
+	if err != nil {
+		// Perhaps the connection broke: the next write takes another.
+		p.wconn.Close()
+		p.wconn = nil
+	}
+	return tx, err
 }
 
 // nameCache remembers interned names of one database. It is used only

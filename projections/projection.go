@@ -65,6 +65,9 @@ type Projection struct {
 	// events that changed its paths, so sequence numbers skip.
 	sparse bool
 
+	// wconn is the connection every apply to the file writes through
+	// (see begin), under writer; nil until the first.
+	wconn *sql.Conn
 	// commits counts applies committed to db, for ckpt (disk only).
 	commits atomic.Uint64
 	ckpt    *checkpointer
@@ -255,6 +258,10 @@ func (p *Projection) Close() error {
 	}
 	p.writer.Lock()
 	defer p.writer.Unlock()
+	if p.wconn != nil {
+		p.wconn.Close()
+		p.wconn = nil
+	}
 	p.dropStmts()
 	var err error
 	if p.path != "" && p.macKey != nil {
