@@ -371,7 +371,7 @@ func TestNoLoopAnswers503(t *testing.T) {
 	put := func(v string) transport.Response {
 		return s.call(testSuperuser, api.OpSecretPut, api.SecretPutRequest{Path: "app/db", Values: map[string]string{"v": v}})
 	}
-	refused := func(when string) {
+	refused := func(when string, wantRecord error) {
 		t.Helper()
 		size := log.Size()
 		answers := map[string]transport.Response{
@@ -385,8 +385,8 @@ func TestNoLoopAnswers503(t *testing.T) {
 			}
 		}
 		ev := event(&transport.Request{ID: "test", Peer: testSuperuser}, &events.KeeperUnreachable{Keeper: "https://k:1", Error: "down"})
-		if err := s.Record(context.Background(), ev); !errors.Is(err, errNotRecorded) {
-			t.Errorf("record %s: %v, want not recorded", when, err)
+		if err := s.Record(context.Background(), ev); !errors.Is(err, wantRecord) {
+			t.Errorf("record %s: %v, want %v", when, err, wantRecord)
 		}
 		if got := log.Size(); got != size {
 			t.Errorf("the log grew %s, from %d to %d", when, size, got)
@@ -397,9 +397,9 @@ func TestNoLoopAnswers503(t *testing.T) {
 		t.Fatalf("first put: %d %+v", r.Status, r.Body)
 	}
 	leader.stop(t)
-	refused("between terms")
+	refused("between terms", commit.ErrNotLeader)
 	follower := start(s, true)
-	refused("while following")
+	refused("while following", commit.ErrNotLeader)
 	if err := follower.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +414,7 @@ func TestNoLoopAnswers503(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run still running 30 s after Close")
 	}
-	refused("after Close")
+	refused("after Close", errNotRecorded)
 	for _, follow := range []bool{false, true} {
 		r := start(s, follow)
 		select {

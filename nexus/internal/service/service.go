@@ -627,11 +627,32 @@ func (s *Service) submit(c *command) transport.Response {
 // the caller's context, only with the loop's or after s.recordWait; and a
 // record still queued when that wait ends is dropped, not appended. Only
 // a record whose append outlasts that wait leaves its outcome unknown.
+//
+// A replica that does not lead appends nothing: its error then wraps
+// commit.ErrNotLeader, as a cluster committer's does, so that a
+// follower's caller can tell "the leader records this" from a failure.
 func (s *Service) Record(ctx context.Context, evs ...eventlog.Event) error {
-	if resp := s.record(ctx, evs...); resp.Status >= http.StatusBadRequest {
-		return fmt.Errorf("record %s: %w", evs[0].Type, errNotRecorded)
+	resp := s.record(ctx, evs...)
+	switch {
+	case resp.Status < http.StatusBadRequest:
+		return nil
+	case s.notLeading(resp):
+		return fmt.Errorf("record %s: %w", evs[0].Type, commit.ErrNotLeader)
 	}
-	return nil
+	return fmt.Errorf("record %s: %w", evs[0].Type, errNotRecorded)
+}
+
+// notLeading reports whether a refused record was refused because this
+// replica does not lead: the committer said so, or no term runs (the
+// replica follows, or is between terms) though the service is open.
+func (s *Service) notLeading(resp transport.Response) bool {
+	if s.isClosed() {
+		return false
+	}
+	if p, ok := resp.Body.(api.Problem); ok && p.Reason == api.ReasonNotLeader {
+		return true
+	}
+	return s.loop.Load().isStopped()
 }
 
 // record is Record answering as the loop did: a refusal (sealed, not the
