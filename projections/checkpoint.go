@@ -3,7 +3,6 @@ package projections
 import (
 	"context"
 	"database/sql"
-	"sync/atomic"
 	"time"
 )
 
@@ -26,17 +25,16 @@ const (
 
 // checkpointer checkpoints a projection file in the background.
 type checkpointer struct {
-	db      *sql.DB
-	commits *atomic.Uint64 // applies committed to db so far
-	stop    chan struct{}
-	done    chan struct{}
-	p       *Projection // for its logger
+	p    *Projection // whose commits it follows, and logger
+	db   *sql.DB     // p's, until Close has stopped the checkpointer
+	stop chan struct{}
+	done chan struct{}
 }
 
 // startCheckpointer starts checkpointing db, p's file, while applies
 // commit; Close stops it before closing db.
 func (p *Projection) startCheckpointer(db *sql.DB) {
-	c := &checkpointer{db: db, commits: &p.commits, stop: make(chan struct{}), done: make(chan struct{}), p: p}
+	c := &checkpointer{p: p, db: db, stop: make(chan struct{}), done: make(chan struct{})}
 	p.ckpt = c
 	go c.run()
 }
@@ -53,7 +51,7 @@ func (c *checkpointer) run() {
 			return
 		case <-t.C:
 		}
-		n := c.commits.Load()
+		n := c.p.commits.Load()
 		if n == seen {
 			continue // nothing new in the log
 		}

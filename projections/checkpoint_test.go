@@ -56,40 +56,41 @@ func TestCheckpointInBackground(t *testing.T) {
 	}
 }
 
-// TestAppliesShareOneConnection checks that applies to a projection file
-// all write through the connection kept for them: SQLite's data_version
-// on a connection changes only when another connection commits.
-func TestAppliesShareOneConnection(t *testing.T) {
+// TestWALCheckpointPages checks that every connection of a projection
+// file checkpoints its write-ahead log at walCheckpointPages, not
+// SQLite's default, and a bulk rebuild's connection keeps no log at all.
+func TestWALCheckpointPages(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	p := f.open(filepath.Join(f.dir, "p.db"))
-	apply := func(name string) {
-		t.Helper()
-		if err := p.Apply(f.ctx, f.append(f.event(&events.PolicyDeleted{Name: name}))); err != nil {
+	for i := range 3 { // the pool's connections, held at once, not only the first
+		c, err := p.db.Conn(f.ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	apply("first")
-	if p.wconn == nil {
-		t.Fatal("no connection kept for applies")
-	}
-	version := func() int64 {
-		t.Helper()
-		var v int64
-		if err := p.wconn.QueryRowContext(f.ctx, "PRAGMA data_version").Scan(&v); err != nil {
+		defer c.Close()
+		var pages int
+		var mode string
+		if err := c.QueryRowContext(f.ctx, "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
 			t.Fatal(err)
 		}
-		return v
-	}
-	before := version()
-	for i := range 20 {
-		apply(fmt.Sprintf("p-%d", i))
-		// Reads between applies take other connections meanwhile.
-		if _, err := p.Policies(f.ctx); err != nil {
+		if err := c.QueryRowContext(f.ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 			t.Fatal(err)
 		}
+		if pages != walCheckpointPages || mode != "wal" {
+			t.Fatalf("connection %d: wal_autocheckpoint %d, journal_mode %s; want %d, wal", i, pages, mode, walCheckpointPages)
+		}
 	}
-	if after := version(); after != before {
-		t.Fatalf("data_version of the kept connection went from %d to %d: another connection wrote", before, after)
+	bulk, err := openFile(f.ctx, filepath.Join(f.dir, "bulk.db"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bulk.Close()
+	var mode string
+	if err := bulk.QueryRowContext(f.ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "off" {
+		t.Fatalf("bulk journal_mode %s, want off", mode)
 	}
 }

@@ -398,7 +398,7 @@ const reconnectGrace = time.Second
 func (c *cluster) warnings(i int) string {
 	var out []string
 	for run := 1; run <= c.reps[i].runs; run++ {
-		b, err := os.ReadFile(filepath.Join(c.d.LogDir(), fmt.Sprintf("nexus-%s.run-%d.log", c.reps[i].id, run)))
+		b, err := os.ReadFile(c.runLog(i, run))
 		if err != nil {
 			out = append(out, err.Error())
 			continue

@@ -113,9 +113,11 @@ func (c *cluster) urls() []string {
 }
 
 // log is the log file of replica i's latest run.
-func (c *cluster) log(i int) string {
-	r := c.reps[i]
-	return filepath.Join(c.d.LogDir(), fmt.Sprintf("nexus-%s.run-%d.log", r.id, r.runs))
+func (c *cluster) log(i int) string { return c.runLog(i, c.reps[i].runs) }
+
+// runLog is the log file of replica i's run (from 1).
+func (c *cluster) runLog(i, run int) string {
+	return filepath.Join(c.d.LogDir(), fmt.Sprintf("nexus-%s.run-%d.log", c.reps[i].id, run))
 }
 
 // start starts replica i on its data directory and waits until it

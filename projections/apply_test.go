@@ -2,7 +2,9 @@ package projections
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
+	"path/filepath"
 	"testing"
 
 	"github.com/spikeledger/spike/eventlog"
@@ -91,4 +93,42 @@ func (f *fixture) writtenPayload(actor, path string, version int, data map[strin
 		f.t.Fatal(err)
 	}
 	return ev, pl.(*events.SecretVersionWritten), plain
+}
+
+// TestAppliesShareOneConnection checks that applies to a projection file
+// all write through the connection kept for them: SQLite's data_version
+// on a connection changes only when another connection commits.
+func TestAppliesShareOneConnection(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	p := f.open(filepath.Join(f.dir, "p.db"))
+	apply := func(name string) {
+		t.Helper()
+		if err := p.Apply(f.ctx, f.append(f.event(&events.PolicyDeleted{Name: name}))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply("first")
+	if p.wconn == nil {
+		t.Fatal("no connection kept for applies")
+	}
+	version := func() int64 {
+		t.Helper()
+		var v int64
+		if err := p.wconn.QueryRowContext(f.ctx, "PRAGMA data_version").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := version()
+	for i := range 20 {
+		apply(fmt.Sprintf("p-%d", i))
+		// Reads between applies take other connections meanwhile.
+		if _, err := p.Policies(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := version(); after != before {
+		t.Fatalf("data_version of the kept connection went from %d to %d: another connection wrote", before, after)
+	}
 }
