@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -212,6 +213,10 @@ func (p *Projection) begin(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
 	tx, err := p.wconn.BeginTx(ctx, nil)
 	if err != nil {
 		// Perhaps the connection broke: the next write takes another.
+		// Closing it alone would return it to the pool, which hands the
+		// most recently returned connection out first; reporting it bad
+		// makes the pool close it instead.
+		p.wconn.Raw(func(any) error { return driver.ErrBadConn })
 		p.wconn.Close()
 		p.wconn = nil
 	}

@@ -132,3 +132,29 @@ func TestAppliesShareOneConnection(t *testing.T) {
 		t.Fatalf("data_version of the kept connection went from %d to %d: another connection wrote", before, after)
 	}
 }
+
+// TestBrokenWriteConnectionIsDropped: when the kept connection cannot
+// begin a transaction, the pool must not hand the same connection back
+// for the next write: here it is left inside a transaction of its own
+// (holding SQLite's write lock), and a catch-up after the failed apply
+// must get a working one.
+func TestBrokenWriteConnectionIsDropped(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	p := f.open(filepath.Join(f.dir, "p.db"))
+	if err := p.Apply(f.ctx, f.append(f.event(&events.PolicyDeleted{Name: "first"}))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.wconn.ExecContext(f.ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Apply(f.ctx, f.append(f.event(&events.PolicyDeleted{Name: "second"}))); err == nil {
+		t.Fatal("an apply on a connection already inside a transaction succeeded")
+	}
+	if err := p.CatchUp(f.ctx); err != nil {
+		t.Fatalf("catch-up after the kept connection broke: %v", err)
+	}
+	if got, want := p.LastApplied(), f.log.Size(); got != want {
+		t.Fatalf("projection at %d after the catch-up, log at %d", got, want)
+	}
+}
