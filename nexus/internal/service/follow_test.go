@@ -585,3 +585,31 @@ func TestRunCatchesUpFirst(t *testing.T) {
 	}
 	checkRebuildDigest(t, s)
 }
+
+// TestNotLeadingNamesOnlyLeadershipRefusals: with no term running, a
+// record answered as no term would take it, or refused by the committer
+// as not the leader, is "not the leader"; one whose append or apply
+// failed is a failure even though the term has ended since, for its
+// event may be in the log.
+func TestNotLeadingNamesOnlyLeadershipRefusals(t *testing.T) {
+	t.Parallel()
+	log, root := openTestLog(t, eventlog.Options{})
+	s := newIdleService(t, log, commit.NewLocal(log), root, 0)
+	leader := startLeading(t, s)
+	leader.stop(t)
+	for _, c := range []struct {
+		name string
+		resp transport.Response
+		want bool
+	}{
+		{"term ended", errStopped, true},
+		{"committer: not the leader", refuseNotLeader, true},
+		{"append or apply failed", errInternal, false},
+		{"no space, recorded", refuseNoSpaceRecorded, false},
+		{"no space", refuseNoSpace, false},
+	} {
+		if got := s.notLeading(c.resp); got != c.want {
+			t.Errorf("%s: notLeading %v, want %v", c.name, got, c.want)
+		}
+	}
+}

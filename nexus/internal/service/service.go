@@ -643,8 +643,11 @@ func (s *Service) Record(ctx context.Context, evs ...eventlog.Event) error {
 }
 
 // notLeading reports whether a refused record was refused because this
-// replica does not lead: the committer said so, or no term runs (the
-// replica follows, or is between terms) though the service is open.
+// replica does not lead: the committer said so, or the record was
+// answered as no term would take it (errStopped) and no term runs now
+// (the replica follows, or is between terms) though the service is
+// open. A failed append or apply is a failure whatever became of the
+// term after it: its event may be in the log.
 func (s *Service) notLeading(resp transport.Response) bool {
 	if s.isClosed() {
 		return false
@@ -652,7 +655,14 @@ func (s *Service) notLeading(resp transport.Response) bool {
 	if p, ok := resp.Body.(api.Problem); ok && p.Reason == api.ReasonNotLeader {
 		return true
 	}
-	return s.loop.Load().isStopped()
+	return isStopped(resp) && s.loop.Load().isStopped()
+}
+
+// isStopped reports whether resp is errStopped: the command was never
+// built, or built by a term that ended before committing it.
+func isStopped(resp transport.Response) bool {
+	b, ok := resp.Body.(api.ErrorResponse)
+	return ok && resp.Status == errStopped.Status && b == errStopped.Body
 }
 
 // record is Record answering as the loop did: a refusal (sealed, not the
