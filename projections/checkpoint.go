@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"database/sql"
+	"sync"
 	"time"
 )
 
@@ -29,6 +30,11 @@ type checkpointer struct {
 	db   *sql.DB     // p's, until Close has stopped the checkpointer
 	stop chan struct{}
 	done chan struct{}
+	// mu is held while a checkpoint copies pages into the file: a test
+	// holds it to copy the file as a crash would leave it, rather than
+	// half-way through a checkpoint (which a crash never shows without
+	// the write-ahead log that completes it).
+	mu sync.Mutex
 }
 
 // startCheckpointer starts checkpointing db, p's file, while applies
@@ -57,7 +63,9 @@ func (c *checkpointer) run() {
 		}
 		// PASSIVE copies what it can without waiting for readers or the
 		// writer; what it cannot, the next one (or SQLite's bound) will.
+		c.mu.Lock()
 		_, err := c.db.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+		c.mu.Unlock()
 		switch {
 		case err == nil:
 			seen, failing = n, false

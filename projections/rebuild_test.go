@@ -134,12 +134,17 @@ func TestDigestLiveEqualsRebuilds(t *testing.T) {
 	if !exists(disk + "-wal") {
 		t.Fatal("no WAL beside a projection with live applies")
 	}
+	// Not while the background checkpointer copies pages into the file:
+	// the file alone would be half old, half new, which no crash leaves
+	// without the WAL that completes it.
+	p.ckpt.mu.Lock()
 	copyFile(t, disk, crash("with-wal"))
 	copyFile(t, disk+"-wal", crash("with-wal")+"-wal")
 	copyFile(t, disk, crash("without-wal"))
 	// An interrupted rebuild left its scratch file behind, next to a
 	// good database and next to none.
 	copyFile(t, disk, crash("stale-scratch"))
+	p.ckpt.mu.Unlock()
 	if err := os.WriteFile(crash("stale-scratch")+".rebuild-0badc0ffee00", []byte("half a database"), 0o600); err != nil {
 		t.Fatal(err)
 	}
