@@ -655,12 +655,13 @@ func (s *Service) notLeading(resp transport.Response) bool {
 	if p, ok := resp.Body.(api.Problem); ok && p.Reason == api.ReasonNotLeader {
 		return true
 	}
-	return isStopped(resp) && s.loop.Load().isStopped()
+	return answeredStopped(resp) && s.loop.Load().isStopped()
 }
 
-// isStopped reports whether resp is errStopped: the command was never
-// built, or built by a term that ended before committing it.
-func isStopped(resp transport.Response) bool {
+// answeredStopped reports whether resp is errStopped: the command was
+// never built (no term took it, or its caller stopped waiting), or a
+// term ended before committing it.
+func answeredStopped(resp transport.Response) bool {
 	b, ok := resp.Body.(api.ErrorResponse)
 	return ok && resp.Status == errStopped.Status && b == errStopped.Body
 }
