@@ -130,6 +130,7 @@ var pinnedMigrations = map[string]string{
 	"0004_value_key.sql":        "17e321ae2c8172d41e67c0ba64f3763889de3b62c59333c666fc1997744e6f3d",
 	"0005_history_filters.sql":  "2551c2e426cce8b14375b28910eb546866c5ca5494c521a7f02f876185e7e44a",
 	"0006_history_versions.sql": "f20c2d16c05f1358a9895c5d06850623d56166a07c3d3bd83a9f87e885ff3ef4",
+	"0007_history_epochs.sql":   "e2290073d708357a81edfaa357b2ce768689e1ca82283a07195855f728e07fa0",
 }
 
 func TestMigrationsNeverEdited(t *testing.T) {

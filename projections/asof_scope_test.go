@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/spikeledger/spike/eventlog"
+	"github.com/spikeledger/spike/events"
 )
 
 // TestAsOfScopeMatchesWhole: an as-of view of a scope, replayed from the
@@ -82,6 +84,83 @@ func compareScope(t *testing.T, g *gen, whole, part *Projection, s uint64, sc Sc
 			}
 			if werr == nil && (ps.Version != ws.Version || !maps.Equal(ps.Data, ws.Data)) {
 				t.Errorf("as of %d: Secret(%q, %d) = v%d, want v%d", s, path, v, ps.Version, ws.Version)
+			}
+		}
+	}
+}
+
+// TestChangesCrossEpochs: the changes to a scope's paths are found epoch
+// by epoch, so they must be found in every epoch, past empty ones, and
+// only changes (not reads) of paths in scope, up to or after a seq.
+func TestChangesCrossEpochs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	p := f.open("")
+	kinds := []string{"secret.read", "secret.read", "secret.read", (*events.SecretVersionWritten)(nil).Type(), (*events.SecretVersionsDeleted)(nil).Type()}
+	all := spreadHistory(t, f, p, 600, []string{"a", "b/1", "b/2", "c"}, []string{alice}, kinds)
+	isChange := func(r spreadRow) bool { return r.kind != "secret.read" }
+	end := all[len(all)-1].seq
+	for _, sc := range []Scope{{Prefix: "b/"}, {Paths: []string{"a", "c"}}, {Paths: []string{"c"}}, {Paths: []string{"never"}}} {
+		for _, at := range []uint64{0, all[0].seq, all[299].seq, all[300].seq - 1, end} {
+			var want []uint64
+			for _, r := range all {
+				if r.seq <= at && isChange(r) && sc.Has(r.target) {
+					want = append(want, r.seq)
+				}
+			}
+			got, err := p.changeSeqs(f.ctx, sc, at)
+			if err != nil || !slices.Equal(got, want) {
+				t.Fatalf("changeSeqs(%+v, %d) = %d seqs, %v; want %d", sc, at, len(got), err, len(want))
+			}
+			path, seq, ok, err := p.ChangedSince(f.ctx, sc, at)
+			var first *spreadRow
+			for i, r := range all {
+				if r.seq > at && isChange(r) && sc.Has(r.target) {
+					first = &all[i]
+					break
+				}
+			}
+			if err != nil || ok != (first != nil) || first != nil && (path != first.target || seq != first.seq) {
+				t.Fatalf("ChangedSince(%+v, %d) = %q, %d, %v, %v; want %+v", sc, at, path, seq, ok, err, first)
+			}
+		}
+	}
+}
+
+// TestChangeQueriesSeekByPath: the changes to a scope are read through
+// the index by epoch and path, a seek per path in scope and epoch, never
+// through another index or by reading every row of an epoch.
+func TestChangeQueriesSeekByPath(t *testing.T) {
+	t.Parallel()
+	f, p, _ := historyLog(t, 400)
+	for _, sc := range []Scope{{Prefix: "few/"}, {Paths: []string{"fewer", "many/1"}}, {Paths: []string{"fewer"}}} {
+		where, args := sc.where("n.name")
+		for _, q := range []struct {
+			name  string
+			query string
+			args  []any
+		}{
+			{"changeSeqs", changeSeqsQuery(maxEpochsPerRead, where), slices.Concat(manyEpochs(), args, []any{100})},
+			{"ChangedSince", changedSinceQuery(maxEpochsPerRead, where), slices.Concat(manyEpochs(), []any{10}, args)},
+		} {
+			rows, err := p.db.QueryContext(f.ctx, "EXPLAIN QUERY PLAN "+q.query, q.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var reads []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				if strings.Contains(detail, " h ") {
+					reads = append(reads, detail)
+				}
+			}
+			rows.Close()
+			if len(reads) != 1 || !strings.Contains(reads[0], "INDEX access_history_target_epoch (<expr>=? AND target=?") {
+				t.Errorf("%s %+v reads history with %q", q.name, sc, reads)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -195,7 +196,8 @@ func TestHistoryFiltersMatchAScan(t *testing.T) {
 
 // TestHistoryPlansUseIndexes: a filtered search is driven by the index of
 // its most selective filter and needs no sort, so a page costs a seek
-// and a short read however long the history is. A search that would
+// and a short read (per epoch, by path or caller) however long the
+// history is. A search that would
 // read the whole history to fill a page fails here, not in production.
 func TestHistoryPlansUseIndexes(t *testing.T) {
 	t.Parallel()
@@ -204,12 +206,12 @@ func TestHistoryPlansUseIndexes(t *testing.T) {
 		q      HistoryQuery
 		driver string // the index every read of access_history uses
 	}{
-		{HistoryQuery{Target: "fewer"}, "access_history_target (target=? AND rowid>?)"},
-		{HistoryQuery{Target: "fewer", Types: []string{"secret.read"}, Actor: alice}, "access_history_target (target=? AND rowid>?)"},
-		{HistoryQuery{TargetPrefix: "few/"}, "access_history_target (target=? AND rowid>?)"},
-		{HistoryQuery{TargetPrefix: "few/", Actor: alice, Outcomes: []string{"ok", "error"}}, "access_history_target (target=? AND rowid>?)"},
-		{HistoryQuery{Actor: alice}, "access_history_actor (actor=? AND rowid>?)"},
-		{HistoryQuery{Actor: alice, Types: []string{"secret.read", "access.denied"}}, "access_history_actor (actor=? AND rowid>?)"},
+		{HistoryQuery{Target: "fewer"}, "access_history_target_epoch (<expr>=? AND target=? AND rowid>?)"},
+		{HistoryQuery{Target: "fewer", Types: []string{"secret.read"}, Actor: alice}, "access_history_target_epoch (<expr>=? AND target=? AND rowid>?)"},
+		{HistoryQuery{TargetPrefix: "few/"}, "access_history_target_epoch (<expr>=? AND target=? AND rowid>?)"},
+		{HistoryQuery{TargetPrefix: "few/", Actor: alice, Outcomes: []string{"ok", "error"}}, "access_history_target_epoch (<expr>=? AND target=? AND rowid>?)"},
+		{HistoryQuery{Actor: alice}, "access_history_actor_epoch (<expr>=? AND actor=? AND rowid>?)"},
+		{HistoryQuery{Actor: alice, Types: []string{"secret.read", "access.denied"}}, "access_history_actor_epoch (<expr>=? AND actor=? AND rowid>?)"},
 		{HistoryQuery{Types: []string{"access.denied"}}, "access_history_type (type=? AND rowid>?)"},
 		{HistoryQuery{Types: []string{"secret.read", "access.denied"}, From: time.Unix(0, 1)}, "access_history_type (type=? AND rowid>?)"},
 		{HistoryQuery{Types: []string{"secret.read"}, TargetPrefix: "many/"}, "access_history_type (type=? AND rowid>?)"},
@@ -220,6 +222,11 @@ func TestHistoryPlansUseIndexes(t *testing.T) {
 		plan, ok, err := p.planHistory(f.ctx, tc.q)
 		if err != nil || !ok {
 			t.Fatalf("%+v: plan %v, %v", tc.q, ok, err)
+		}
+		if plan.byEpoch() {
+			// As many epochs as a read names: SQLite weighs a longer
+			// list as costlier, and may then pick another index.
+			plan.epochs = manyEpochs()
 		}
 		query, args := plan.sql(11)
 		rows, err := p.db.QueryContext(f.ctx, "EXPLAIN QUERY PLAN "+query, args...)
@@ -270,4 +277,148 @@ func TestPrefixEnd(t *testing.T) {
 			t.Errorf("prefixEnd(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
+}
+
+// spreadRow is a history row for the tests that span epochs.
+type spreadRow struct {
+	seq                 uint64
+	target, actor, kind string
+}
+
+// spreadHistory inserts n history rows straight into p's database, with
+// seqs far apart, so that a few hundred rows span hundreds of epochs (a
+// log would need 2^16 events for each), and a run of 50 empty epochs
+// half-way. Each row's target, actor and type is drawn from those given.
+func spreadHistory(t *testing.T, f *fixture, p *Projection, n int, targets, actors, kinds []string) []spreadRow {
+	t.Helper()
+	ids := map[string]int64{}
+	for _, name := range slices.Concat(targets, actors, kinds, []string{events.OutcomeOK}) {
+		var id int64
+		if err := p.db.QueryRowContext(f.ctx, "INSERT INTO names (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = name RETURNING id", name).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = id
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	var rows []spreadRow
+	seq := uint64(0)
+	for i := range n {
+		seq += 1 + uint64(rng.IntN(40_000))
+		if i == n/2 {
+			seq += 50 << historyEpochBits
+		}
+		r := spreadRow{seq, targets[rng.IntN(len(targets))], actors[rng.IntN(len(actors))], kinds[rng.IntN(len(kinds))]}
+		if _, err := p.db.ExecContext(f.ctx, `INSERT INTO access_history (seq, time, actor, request_id, type, target, version, outcome, detail, versions)
+			VALUES (?, ?, ?, 'r', ?, ?, 1, ?, '', '')`, r.seq, int64(r.seq), ids[r.actor], ids[r.kind], ids[r.target], ids[events.OutcomeOK]); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
+	}
+	if historyEpoch(seq) < 200 {
+		t.Fatalf("the rows span only %d epochs", historyEpoch(seq))
+	}
+	return rows
+}
+
+// TestHistoryCrossesEpochs: searches by path or caller read their index
+// an epoch at a time, so their pages must run on across epochs, skip
+// empty ones and stop at the history's end.
+func TestHistoryCrossesEpochs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	p := f.open("")
+	actors := []string{alice, "spiffe://spike.ist/workload/bob", "spiffe://spike.ist/workload/carol"}
+	all := spreadHistory(t, f, p, 600, []string{"a", "b/1", "b/2", "c"}, actors, []string{"secret.read"})
+	for _, q := range []HistoryQuery{
+		{Target: "a"},
+		{TargetPrefix: "b/"},
+		{Actor: alice},
+		{Target: "c", Actor: actors[1]},
+		{TargetPrefix: "b/", Actor: actors[2]},
+		{Target: "a", After: all[299].seq},
+		{Actor: actors[1], After: all[len(all)-1].seq},
+	} {
+		var want []spreadRow
+		for _, r := range all {
+			if r.seq > q.After && (q.Target == "" || r.target == q.Target) && strings.HasPrefix(r.target, q.TargetPrefix) && (q.Actor == "" || r.actor == q.Actor) {
+				want = append(want, r)
+			}
+		}
+		for _, limit := range []int{1, 3, 17, MaxHistoryPage} {
+			q := q
+			q.Limit = limit
+			var got []spreadRow
+			for pages := 0; ; pages++ {
+				rows, next, err := p.History(f.ctx, q)
+				if err != nil || len(rows) > limit || pages > len(all) {
+					t.Fatalf("%+v: page of %d rows, %v", q, len(rows), err)
+				}
+				for _, a := range rows {
+					got = append(got, spreadRow{a.Seq, a.Target, a.Actor, a.Type})
+				}
+				if next == 0 {
+					break
+				}
+				q.After = next
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%+v: %d rows, want %d", q, len(got), len(want))
+			}
+		}
+	}
+}
+
+// TestForEpochs: the epochs of (lo, hi] come once each, ascending, in
+// batches of at most maxEpochsPerRead, until the reader has enough.
+func TestForEpochs(t *testing.T) {
+	t.Parallel()
+	const w = 1 << historyEpochBits
+	big := uint64(2*maxEpochsPerRead+5) * w
+	for _, tc := range []struct {
+		name    string
+		lo, hi  uint64
+		stopAt  int // batches read before the reader has enough (0: never)
+		batches []int
+		first   uint64
+	}{
+		{name: "empty", lo: 5, hi: 5},
+		{name: "backwards", lo: 9, hi: 5},
+		{name: "within one epoch", lo: 0, hi: w - 1, batches: []int{1}},
+		{name: "up to an epoch's first seq", lo: w - 1, hi: w, batches: []int{1}, first: 1},
+		{name: "from an epoch's last seq", lo: w - 2, hi: 3 * w, batches: []int{4}},
+		{name: "many batches", lo: 0, hi: big, batches: []int{maxEpochsPerRead, maxEpochsPerRead, 6}},
+		{name: "enough after one", lo: 0, hi: big, stopAt: 1, batches: []int{maxEpochsPerRead}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var sizes []int
+			next := tc.first
+			err := forEpochs(tc.lo, tc.hi, func(epochs []any) (bool, error) {
+				sizes = append(sizes, len(epochs))
+				for _, e := range epochs {
+					if e.(uint64) != next {
+						t.Fatalf("epoch %v, want %d", e, next)
+					}
+					next++
+				}
+				return len(sizes) != tc.stopAt, nil
+			})
+			if err != nil || !slices.Equal(sizes, tc.batches) {
+				t.Fatalf("batches %v, %v; want %v", sizes, err, tc.batches)
+			}
+		})
+	}
+	want := errors.New("read failed")
+	if err := forEpochs(0, big, func([]any) (bool, error) { return true, want }); !errors.Is(err, want) {
+		t.Fatalf("error %v, want %v", err, want)
+	}
+}
+
+// manyEpochs is the longest list of epochs a read names.
+func manyEpochs() []any {
+	epochs := make([]any, maxEpochsPerRead)
+	for i := range epochs {
+		epochs[i] = uint64(i)
+	}
+	return epochs
 }

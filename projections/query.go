@@ -506,8 +506,7 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 	if !ok {
 		return nil, 0, nil // a filter that matches nothing
 	}
-	query, args := plan.sql(limit + 1)
-	out, err := p.historyRows(ctx, query, args)
+	out, err := p.readHistory(ctx, plan, limit+1)
 	if err != nil {
 		return nil, 0, fmt.Errorf("history: %w", err)
 	}
@@ -544,8 +543,7 @@ func (p *Projection) History(ctx context.Context, q HistoryQuery) ([]Access, uin
 // historyEvent returns every row of the event seq that matches plan.
 func (p *Projection) historyEvent(ctx context.Context, plan historyPlan, seq uint64) ([]Access, error) {
 	plan.lo, plan.hi, plan.hasHi = seq-1, seq, true
-	query, args := plan.sql(1)
-	out, err := p.historyRows(ctx, query, args)
+	out, err := p.readHistory(ctx, plan, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -557,6 +555,91 @@ func (p *Projection) historyEvent(ctx context.Context, plan historyPlan, seq uin
 		out = mergeBySeq(out, more)
 	}
 	return out, nil
+}
+
+// readHistory reads the first n rows of the plan from access_history.
+// A search driven by path or caller names the epochs it covers (see
+// historyEpochBits), a batch at a time, until it has n rows or has
+// passed the plan's end or the history's.
+func (p *Projection) readHistory(ctx context.Context, plan historyPlan, n int) ([]Access, error) {
+	if !plan.byEpoch() {
+		query, args := plan.sql(n)
+		return p.historyRows(ctx, query, args)
+	}
+	end := plan.hi
+	if !plan.hasHi {
+		var ok bool
+		var err error
+		if end, ok, err = p.historyEnd(ctx); err != nil || !ok {
+			return nil, err
+		}
+	}
+	var out []Access
+	err := forEpochs(plan.lo, end, func(epochs []any) (bool, error) {
+		plan.epochs = epochs
+		query, args := plan.sql(n - len(out))
+		more, err := p.historyRows(ctx, query, args)
+		out = append(out, more...)
+		return len(out) < n, err
+	})
+	return out, err
+}
+
+// historyEpochBits sets the width of a history epoch: the rows of 2^16
+// consecutive events. The indexes by path and by caller lead with the
+// epoch, seq >> 16 (migration 0007), so that a commit of history rows
+// touches one short run of each index instead of a page per path or
+// caller. A read through them names its epochs, (h.seq >> 16) IN (…),
+// and orders by epoch and then seq, which is seq order that SQLite can
+// see the index gives: each epoch is one seek, rows come in order, and
+// LIMIT stops the read. historyEpochExpr must stay the index's
+// expression, or SQLite will not use the index
+// (TestHistoryPlansUseIndexes).
+const (
+	historyEpochBits  = 16
+	historyEpochExpr  = "(h.seq >> 16)"
+	historyEpochOrder = historyEpochExpr + ", h.seq"
+	// maxEpochsPerRead bounds the epochs one statement names, each a
+	// bound parameter: a billion events are 15,259 epochs.
+	maxEpochsPerRead = 1024
+)
+
+// historyEpoch returns the epoch of seq.
+func historyEpoch(seq uint64) uint64 { return seq >> historyEpochBits }
+
+// forEpochs calls read with the epochs of the seqs in (lo, hi], in
+// ascending batches, while it returns true and no error.
+func forEpochs(lo, hi uint64, read func(epochs []any) (more bool, err error)) error {
+	if hi <= lo {
+		return nil
+	}
+	last := historyEpoch(hi)
+	for e := historyEpoch(lo + 1); e <= last; {
+		batch := make([]any, 0, min(last-e+1, maxEpochsPerRead))
+		for ; e <= last && len(batch) < cap(batch); e++ {
+			batch = append(batch, e)
+		}
+		more, err := read(batch)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// epochIn is the condition naming n epochs.
+func epochIn(n int) string {
+	return historyEpochExpr + " IN (" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+}
+
+// historyEnd returns the greatest seq in the history; ok is false if it
+// is empty.
+func (p *Projection) historyEnd(ctx context.Context) (seq uint64, ok bool, err error) {
+	var last sql.NullInt64
+	if err := p.queryRow(ctx, "SELECT max(seq) FROM access_history").Scan(&last); err != nil {
+		return 0, false, fmt.Errorf("history end: %w", err)
+	}
+	return uint64(last.Int64), last.Valid, nil
 }
 
 func (p *Projection) historyRows(ctx context.Context, query string, args []any) ([]Access, error) {
@@ -618,12 +701,27 @@ func mergeBySeq(a, b []Access) []Access {
 // the smallest seqs of their union. The other filters are checked on the
 // rows the driver reads, marked with a unary + so that SQLite does not
 // pick their index instead. Without any filter the driver is the table
-// itself, in seq order.
+// itself, in seq order. The indexes by path and by caller sort by epoch
+// first (see historyEpochBits): with one of them driving, a read names
+// the epochs it covers, from the cursor's on, a batch at a time.
 type historyPlan struct {
 	lo      uint64 // seq > lo
 	hi      uint64 // seq <= hi, when hasHi
 	hasHi   bool
 	filters []historyFilter // the first with ids drives
+	// epochs are the epochs a read driven by path or caller covers
+	// (see readHistory).
+	epochs []any
+}
+
+// byEpoch reports whether the plan's driver is an index led by the
+// epoch, so that each read names its epochs.
+func (pl historyPlan) byEpoch() bool {
+	if len(pl.filters) == 0 || pl.filters[0].sub != "" {
+		return false
+	}
+	col := pl.filters[0].col
+	return col == "target" || col == "actor"
 }
 
 // historyFilter is one column of access_history matching any of ids,
@@ -767,15 +865,19 @@ func prefixEnd(prefix string) (string, bool) {
 
 // sql returns the statement reading up to n rows of the plan.
 func (pl historyPlan) sql(n int) (string, []any) {
+	order := "h.seq"
+	if pl.byEpoch() {
+		order = historyEpochOrder // the same order, as the index gives it
+	}
 	if len(pl.filters) == 0 || pl.filters[0].sub != "" || len(pl.filters[0].ids) == 1 {
 		where, args := pl.where(-1)
-		return historySelect + " WHERE " + where + " ORDER BY h.seq LIMIT ?", append(args, n)
+		return historySelect + " WHERE " + where + " ORDER BY " + order + " LIMIT ?", append(args, n)
 	}
 	arms := make([]string, len(pl.filters[0].ids))
 	var args []any
 	for i := range arms {
 		where, a := pl.where(i)
-		arms[i] = "SELECT seq FROM (SELECT h.seq FROM access_history h WHERE " + where + " ORDER BY h.seq LIMIT ?)"
+		arms[i] = "SELECT seq FROM (SELECT h.seq FROM access_history h WHERE " + where + " ORDER BY " + order + " LIMIT ?)"
 		args = append(append(args, a...), n)
 	}
 	return historySelect + " WHERE h.seq IN (" + strings.Join(arms, " UNION ALL ") + ") ORDER BY h.seq LIMIT ?", append(args, n)
@@ -815,6 +917,9 @@ func (pl historyPlan) where(arm int) (string, []any) {
 	conds, args := []string{"h.seq > ?"}, []any{pl.lo}
 	if pl.hasHi {
 		conds, args = append(conds, "h.seq <= ?"), append(args, pl.hi)
+	}
+	if pl.byEpoch() {
+		conds, args = append(conds, epochIn(len(pl.epochs))), append(args, pl.epochs...)
 	}
 	for i, f := range pl.filters {
 		col := "+h." + f.col // checked, never driving

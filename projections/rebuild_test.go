@@ -400,6 +400,10 @@ func TestRebuildTriggers(t *testing.T) {
 			sqlExec(t, b.path, "ALTER TABLE access_history DROP COLUMN versions")
 			sqlExec(t, b.path, "DROP TABLE access_history_paths")
 			sqlExec(t, b.path, "DROP TABLE removed_paths")
+			sqlExec(t, b.path, "DROP INDEX access_history_target_epoch")
+			sqlExec(t, b.path, "DROP INDEX access_history_actor_epoch")
+			sqlExec(t, b.path, "CREATE INDEX access_history_target ON access_history (target)")
+			sqlExec(t, b.path, "CREATE INDEX access_history_actor ON access_history (actor)")
 			sqlExec(t, b.path, fmt.Sprintf("PRAGMA user_version = %d", migrations.Rederive-1))
 		}},
 	} {
