@@ -236,38 +236,31 @@ func changeSeqsQuery(epochs int, where string) string {
 		WHERE ` + where + ` AND h.seq <= ? AND ` + secretChanges()
 }
 
-// changedSinceQuery reads the first change after a seq to the paths
-// where selects, in epochs epochs; its parameters are the epochs, the
-// seq and where's. It is driven as changeSeqsQuery is.
-func changedSinceQuery(epochs int, where string) string {
-	return `SELECT n.name, h.seq FROM names n CROSS JOIN access_history h INDEXED BY access_history_target_epoch ON ` + epochIn(epochs) + ` AND h.target = n.id
-		WHERE h.seq > ? AND ` + secretChanges() + ` AND ` + where + ` ORDER BY h.seq LIMIT 1`
-}
-
 // ChangedSince returns a path in scope whose secret state an event after
 // seq after changed, and that event, if there is one: what a restore
-// planned at after checks before it applies the plan. It reads as
-// changeSeqs does, from after's epoch on.
+// planned at after checks before it applies the plan. Unlike changeSeqs
+// it reads the changes made since after, whatever their path (through
+// the index by type), which a plan made moments ago keeps few: searched
+// by path, a scope of every path (or a prefix of thousands) would be a
+// seek per path per epoch.
 func (p *Projection) ChangedSince(ctx context.Context, scope Scope, after uint64) (path string, seq uint64, ok bool, err error) {
 	defer p.timed("changed_since")()
-	end, ok, err := p.historyEnd(ctx)
-	if err != nil || !ok {
-		return "", 0, false, err
-	}
 	where, args := scope.where("n.name")
-	ok = false
-	err = forEpochs(after, end, func(epochs []any) (bool, error) {
-		err := p.db.QueryRowContext(ctx, changedSinceQuery(len(epochs), where), slices.Concat(epochs, []any{after}, args)...).Scan(&path, &seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return true, nil
-		}
-		ok = err == nil
-		return false, err
-	})
+	err = p.db.QueryRowContext(ctx, changedSinceQuery(where), append([]any{after}, args...)...).Scan(&path, &seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, false, nil
+	}
 	if err != nil {
 		return "", 0, false, fmt.Errorf("changes since %d: %w", after, err)
 	}
-	return path, seq, ok, nil
+	return path, seq, true, nil
+}
+
+// changedSinceQuery reads the first change after a seq to the paths
+// where selects; its parameters are the seq and where's.
+func changedSinceQuery(where string) string {
+	return `SELECT n.name, h.seq FROM access_history h JOIN names n ON n.id = h.target
+		WHERE h.seq > ? AND ` + secretChanges() + ` AND ` + where + ` ORDER BY h.seq LIMIT 1`
 }
 
 // PathsIn returns the paths in scope that have metadata, sorted, as

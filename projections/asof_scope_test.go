@@ -127,21 +127,24 @@ func TestChangesCrossEpochs(t *testing.T) {
 	}
 }
 
-// TestChangeQueriesSeekByPath: the changes to a scope are read through
-// the index by epoch and path, a seek per path in scope and epoch, never
-// through another index or by reading every row of an epoch.
+// TestChangeQueriesSeekByPath: the changes to a scope up to a seq are
+// read through the index by epoch and path, a seek per path in scope and
+// epoch, never through another index or by reading every row of an
+// epoch; the changes since a seq, through the index by type from there.
 func TestChangeQueriesSeekByPath(t *testing.T) {
 	t.Parallel()
 	f, p, _ := historyLog(t, 400)
-	for _, sc := range []Scope{{Prefix: "few/"}, {Paths: []string{"fewer", "many/1"}}, {Paths: []string{"fewer"}}} {
+	for _, sc := range []Scope{{Prefix: "few/"}, {Paths: []string{"fewer", "many/1"}}, {Paths: []string{"fewer"}}, {}} {
 		where, args := sc.where("n.name")
 		for _, q := range []struct {
-			name  string
-			query string
-			args  []any
+			name   string
+			query  string
+			args   []any
+			driver string
 		}{
-			{"changeSeqs", changeSeqsQuery(maxEpochsPerRead, where), slices.Concat(manyEpochs(), args, []any{100})},
-			{"ChangedSince", changedSinceQuery(maxEpochsPerRead, where), slices.Concat(manyEpochs(), []any{10}, args)},
+			{"changeSeqs", changeSeqsQuery(maxEpochsPerRead, where), slices.Concat(manyEpochs(), args, []any{100}), "INDEX access_history_target_epoch (<expr>=? AND target=?"},
+			{"changeSeqs", changeSeqsQuery(1, where), slices.Concat([]any{0}, args, []any{100}), "INDEX access_history_target_epoch (<expr>=? AND target=?"},
+			{"ChangedSince", changedSinceQuery(where), slices.Concat([]any{10}, args), "INDEX access_history_type (type=? AND rowid>?)"},
 		} {
 			rows, err := p.db.QueryContext(f.ctx, "EXPLAIN QUERY PLAN "+q.query, q.args...)
 			if err != nil {
@@ -159,7 +162,7 @@ func TestChangeQueriesSeekByPath(t *testing.T) {
 				}
 			}
 			rows.Close()
-			if len(reads) != 1 || !strings.Contains(reads[0], "INDEX access_history_target_epoch (<expr>=? AND target=?") {
+			if len(reads) != 1 || !strings.Contains(reads[0], q.driver) {
 				t.Errorf("%s %+v reads history with %q", q.name, sc, reads)
 			}
 		}

@@ -197,67 +197,79 @@ func TestHistoryFiltersMatchAScan(t *testing.T) {
 // TestHistoryPlansUseIndexes: a filtered search is driven by the index of
 // its most selective filter and needs no sort, so a page costs a seek
 // and a short read (per epoch, by path or caller) however long the
-// history is. A search that would
-// read the whole history to fill a page fails here, not in production.
+// history is. A search that would read the whole history, or sort it,
+// to fill a page fails here, not in production.
 func TestHistoryPlansUseIndexes(t *testing.T) {
 	t.Parallel()
 	f, p, _ := historyLog(t, 400)
 	for _, tc := range []struct {
 		q      HistoryQuery
-		driver string // the index every read of access_history uses
+		driver string // how every read of access_history uses its index
 	}{
-		{HistoryQuery{Target: "fewer"}, "access_history_target_epoch (<expr>=? AND target=? AND rowid>?)"},
-		{HistoryQuery{Target: "fewer", Types: []string{"secret.read"}, Actor: alice}, "access_history_target_epoch (<expr>=? AND target=? AND rowid>?)"},
-		{HistoryQuery{TargetPrefix: "few/"}, "access_history_target_epoch (<expr>=? AND target=? AND rowid>?)"},
-		{HistoryQuery{TargetPrefix: "few/", Actor: alice, Outcomes: []string{"ok", "error"}}, "access_history_target_epoch (<expr>=? AND target=? AND rowid>?)"},
-		{HistoryQuery{Actor: alice}, "access_history_actor_epoch (<expr>=? AND actor=? AND rowid>?)"},
-		{HistoryQuery{Actor: alice, Types: []string{"secret.read", "access.denied"}}, "access_history_actor_epoch (<expr>=? AND actor=? AND rowid>?)"},
-		{HistoryQuery{Types: []string{"access.denied"}}, "access_history_type (type=? AND rowid>?)"},
-		{HistoryQuery{Types: []string{"secret.read", "access.denied"}, From: time.Unix(0, 1)}, "access_history_type (type=? AND rowid>?)"},
-		{HistoryQuery{Types: []string{"secret.read"}, TargetPrefix: "many/"}, "access_history_type (type=? AND rowid>?)"},
-		{HistoryQuery{Outcomes: []string{"denied"}}, "access_history_outcome (outcome=? AND rowid>?)"},
-		{HistoryQuery{Outcomes: []string{"denied", "error"}}, "access_history_outcome (outcome=? AND rowid>?)"},
-		{HistoryQuery{}, "INTEGER PRIMARY KEY (rowid>?)"},
+		{HistoryQuery{Target: "fewer"}, "access_history_target_epoch (<expr>=? AND target=? AND rowid>?"},
+		{HistoryQuery{Target: "fewer", Types: []string{"secret.read"}, Actor: alice}, "access_history_target_epoch (<expr>=? AND target=? AND rowid>?"},
+		{HistoryQuery{TargetPrefix: "few/"}, "access_history_target_epoch (<expr>=? AND target=? AND rowid>?"},
+		{HistoryQuery{TargetPrefix: "few/", Actor: alice, Outcomes: []string{"ok", "error"}}, "access_history_target_epoch (<expr>=? AND target=? AND rowid>?"},
+		{HistoryQuery{Actor: alice}, "access_history_actor_epoch (<expr>=? AND actor=? AND rowid>?"},
+		{HistoryQuery{Actor: alice, Types: []string{"secret.read", "access.denied"}}, "access_history_actor_epoch (<expr>=? AND actor=? AND rowid>?"},
+		{HistoryQuery{Types: []string{"access.denied"}}, "access_history_type (type=? AND rowid>?"},
+		{HistoryQuery{Types: []string{"secret.read", "access.denied"}, From: time.Unix(0, 1)}, "access_history_type (type=? AND rowid>?"},
+		{HistoryQuery{Types: []string{"secret.read"}, TargetPrefix: "many/"}, "access_history_type (type=? AND rowid>?"},
+		{HistoryQuery{Outcomes: []string{"denied"}}, "access_history_outcome (outcome=? AND rowid>?"},
+		{HistoryQuery{Outcomes: []string{"denied", "error"}}, "access_history_outcome (outcome=? AND rowid>?"},
+		{HistoryQuery{}, "INTEGER PRIMARY KEY (rowid>?"},
 	} {
 		plan, ok, err := p.planHistory(f.ctx, tc.q)
 		if err != nil || !ok {
 			t.Fatalf("%+v: plan %v, %v", tc.q, ok, err)
 		}
-		if plan.byEpoch() {
-			// As many epochs as a read names: SQLite weighs a longer
-			// list as costlier, and may then pick another index.
-			plan.epochs = manyEpochs()
+		// A read names one epoch, a few or as many as it can: SQLite
+		// weighs a longer list as costlier, and may then pick another
+		// index, and plans a list of one as an equality. And with an
+		// upper bound, as a time window or a single event sets.
+		for _, epochs := range [][]any{{uint64(0)}, {uint64(0), uint64(1)}, manyEpochs()} {
+			for _, hasHi := range []bool{false, true} {
+				plan.epochs, plan.hi, plan.hasHi = epochs, 1<<20, hasHi
+				checkHistoryPlan(t, f, p, tc.q, plan, tc.driver)
+			}
 		}
-		query, args := plan.sql(11)
-		rows, err := p.db.QueryContext(f.ctx, "EXPLAIN QUERY PLAN "+query, args...)
-		if err != nil {
+	}
+}
+
+// checkHistoryPlan fails t if plan reads access_history other than
+// through driver, or sorts.
+func checkHistoryPlan(t *testing.T, f *fixture, p *Projection, q HistoryQuery, plan historyPlan, driver string) {
+	t.Helper()
+	query, args := plan.sql(11)
+	rows, err := p.db.QueryContext(f.ctx, "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
 			t.Fatal(err)
 		}
-		var lines []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, detail)
+		lines = append(lines, detail)
+	}
+	rows.Close()
+	where := fmt.Sprintf("%+v, %d epochs, bounded %v", q, len(plan.epochs), plan.hasHi)
+	reads := 0
+	for _, l := range lines {
+		if strings.Contains(l, "TEMP B-TREE") {
+			t.Errorf("%s sorts: %s", where, strings.Join(lines, "; "))
 		}
-		rows.Close()
-		reads := 0
-		for _, l := range lines {
-			if strings.Contains(l, "TEMP B-TREE") {
-				t.Errorf("%+v sorts: %s", tc.q, strings.Join(lines, "; "))
-			}
-			if strings.Contains(l, " h ") && !strings.Contains(l, "(rowid=?)") {
-				reads++
-				if !strings.HasSuffix(l, tc.driver) {
-					t.Errorf("%+v reads history with %q, want %q", tc.q, l, tc.driver)
-				}
+		if strings.Contains(l, " h ") && !strings.Contains(l, "(rowid=?)") {
+			reads++
+			if !strings.Contains(l, driver) {
+				t.Errorf("%s reads history with %q, want %q", where, l, driver)
 			}
 		}
-		if reads == 0 {
-			t.Errorf("%+v: no read of access_history in the plan: %s", tc.q, strings.Join(lines, "; "))
-		}
+	}
+	if reads == 0 {
+		t.Errorf("%s: no read of access_history in the plan: %s", where, strings.Join(lines, "; "))
 	}
 }
 
@@ -287,8 +299,10 @@ type spreadRow struct {
 
 // spreadHistory inserts n history rows straight into p's database, with
 // seqs far apart, so that a few hundred rows span hundreds of epochs (a
-// log would need 2^16 events for each), and a run of 50 empty epochs
-// half-way. Each row's target, actor and type is drawn from those given.
+// log would need 2^16 events for each), with a run of 50 empty epochs
+// half-way and, three quarters of the way, one longer than a read's
+// batch of epochs. Each row's target, actor and type is drawn from
+// those given.
 func spreadHistory(t *testing.T, f *fixture, p *Projection, n int, targets, actors, kinds []string) []spreadRow {
 	t.Helper()
 	ids := map[string]int64{}
@@ -304,8 +318,11 @@ func spreadHistory(t *testing.T, f *fixture, p *Projection, n int, targets, acto
 	seq := uint64(0)
 	for i := range n {
 		seq += 1 + uint64(rng.IntN(40_000))
-		if i == n/2 {
+		switch i {
+		case n / 2:
 			seq += 50 << historyEpochBits
+		case 3 * n / 4:
+			seq += (maxEpochsPerRead + 100) << historyEpochBits
 		}
 		r := spreadRow{seq, targets[rng.IntN(len(targets))], actors[rng.IntN(len(actors))], kinds[rng.IntN(len(kinds))]}
 		if _, err := p.db.ExecContext(f.ctx, `INSERT INTO access_history (seq, time, actor, request_id, type, target, version, outcome, detail, versions)
@@ -314,7 +331,7 @@ func spreadHistory(t *testing.T, f *fixture, p *Projection, n int, targets, acto
 		}
 		rows = append(rows, r)
 	}
-	if historyEpoch(seq) < 200 {
+	if historyEpoch(seq) <= maxEpochsPerRead {
 		t.Fatalf("the rows span only %d epochs", historyEpoch(seq))
 	}
 	return rows
@@ -338,9 +355,12 @@ func TestHistoryCrossesEpochs(t *testing.T) {
 		{Target: "a", After: all[299].seq},
 		{Actor: actors[1], After: all[len(all)-1].seq},
 	} {
+		matches := func(r spreadRow) bool {
+			return (q.Target == "" || r.target == q.Target) && strings.HasPrefix(r.target, q.TargetPrefix) && (q.Actor == "" || r.actor == q.Actor)
+		}
 		var want []spreadRow
 		for _, r := range all {
-			if r.seq > q.After && (q.Target == "" || r.target == q.Target) && strings.HasPrefix(r.target, q.TargetPrefix) && (q.Actor == "" || r.actor == q.Actor) {
+			if r.seq > q.After && matches(r) {
 				want = append(want, r)
 			}
 		}
@@ -363,6 +383,28 @@ func TestHistoryCrossesEpochs(t *testing.T) {
 			}
 			if !slices.Equal(got, want) {
 				t.Fatalf("%+v: %d rows, want %d", q, len(got), len(want))
+			}
+		}
+		// Bounded above, as a time window is: every row in (lo, hi].
+		plan, ok, err := p.planHistory(f.ctx, q)
+		if err != nil || !ok {
+			t.Fatalf("%+v: plan %v, %v", q, ok, err)
+		}
+		for _, bounds := range [][2]int{{0, 1}, {10, 450}, {299, 301}, {460, 599}} {
+			plan.lo, plan.hi, plan.hasHi = all[bounds[0]].seq, all[bounds[1]].seq, true
+			var in []spreadRow
+			for _, r := range all {
+				if r.seq > plan.lo && r.seq <= plan.hi && matches(r) {
+					in = append(in, r)
+				}
+			}
+			rows, err := p.readHistory(f.ctx, plan, len(all))
+			var got []spreadRow
+			for _, a := range rows {
+				got = append(got, spreadRow{a.Seq, a.Target, a.Actor, a.Type})
+			}
+			if err != nil || !slices.Equal(got, in) {
+				t.Fatalf("%+v in (%d, %d]: %d rows, %v; want %d", q, plan.lo, plan.hi, len(got), err, len(in))
 			}
 		}
 	}
@@ -421,4 +463,24 @@ func manyEpochs() []any {
 		epochs[i] = uint64(i)
 	}
 	return epochs
+}
+
+// TestHistoryEpochExpr: the epoch the queries name is the one the
+// indexes by path and by caller are led by, at historyEpochBits.
+func TestHistoryEpochExpr(t *testing.T) {
+	t.Parallel()
+	if want := fmt.Sprintf("(h.seq >> %d)", historyEpochBits); historyEpochExpr != want {
+		t.Fatalf("historyEpochExpr = %q, want %q", historyEpochExpr, want)
+	}
+	f := newFixture(t)
+	p := f.open("")
+	for _, ix := range []string{"access_history_target_epoch", "access_history_actor_epoch"} {
+		var stmt string
+		if err := p.db.QueryRowContext(f.ctx, "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", ix).Scan(&stmt); err != nil {
+			t.Fatalf("index %s: %v", ix, err)
+		}
+		if want := fmt.Sprintf("(seq >> %d, ", historyEpochBits); !strings.Contains(stmt, want) {
+			t.Errorf("index %s is %q, not led by %q", ix, stmt, want)
+		}
+	}
 }

@@ -592,9 +592,10 @@ func (p *Projection) readHistory(ctx context.Context, plan historyPlan, n int) (
 // caller. A read through them names its epochs, (h.seq >> 16) IN (…),
 // and orders by epoch and then seq, which is seq order that SQLite can
 // see the index gives: each epoch is one seek, rows come in order, and
-// LIMIT stops the read. historyEpochExpr must stay the index's
-// expression, or SQLite will not use the index
-// (TestHistoryPlansUseIndexes).
+// LIMIT stops the read (TestHistoryPlansUseIndexes). The width is the
+// indexes': changing it takes a migration that rebuilds them, and
+// historyEpochExpr must stay their expression, character for character,
+// or SQLite will not use them (TestHistoryEpochExpr).
 const (
 	historyEpochBits  = 16
 	historyEpochExpr  = "(h.seq >> 16)"
@@ -629,6 +630,9 @@ func forEpochs(lo, hi uint64, read func(epochs []any) (more bool, err error)) er
 
 // epochIn is the condition naming n epochs.
 func epochIn(n int) string {
+	if n == 1 {
+		return historyEpochExpr + " = ?"
+	}
 	return historyEpochExpr + " IN (" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
 }
 
@@ -866,8 +870,10 @@ func prefixEnd(prefix string) (string, bool) {
 // sql returns the statement reading up to n rows of the plan.
 func (pl historyPlan) sql(n int) (string, []any) {
 	order := "h.seq"
-	if pl.byEpoch() {
-		order = historyEpochOrder // the same order, as the index gives it
+	if pl.byEpoch() && len(pl.epochs) > 1 {
+		// The same order, as SQLite can see the index gives it across
+		// the epochs named; within one, it sees seq order as it is.
+		order = historyEpochOrder
 	}
 	if len(pl.filters) == 0 || pl.filters[0].sub != "" || len(pl.filters[0].ids) == 1 {
 		where, args := pl.where(-1)
