@@ -146,22 +146,12 @@ func TestChangeQueriesSeekByPath(t *testing.T) {
 			{"changeSeqs", changeSeqsQuery(1, where), slices.Concat([]any{0}, args, []any{100}), "INDEX access_history_target_epoch (<expr>=? AND target=?"},
 			{"ChangedSince", changedSinceQuery(where), slices.Concat([]any{10}, args), "INDEX access_history_type (type=? AND rowid>?)"},
 		} {
-			rows, err := p.db.QueryContext(f.ctx, "EXPLAIN QUERY PLAN "+q.query, q.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var reads []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				if strings.Contains(detail, " h ") {
-					reads = append(reads, detail)
+			for _, l := range queryPlan(t, f, p, q.query, q.args) {
+				if strings.Contains(l, " h ") {
+					reads = append(reads, l)
 				}
 			}
-			rows.Close()
 			if len(reads) != 1 || !strings.Contains(reads[0], q.driver) {
 				t.Errorf("%s %+v reads history with %q", q.name, sc, reads)
 			}

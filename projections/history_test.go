@@ -241,20 +241,7 @@ func TestHistoryPlansUseIndexes(t *testing.T) {
 func checkHistoryPlan(t *testing.T, f *fixture, p *Projection, q HistoryQuery, plan historyPlan, driver string) {
 	t.Helper()
 	query, args := plan.sql(11)
-	rows, err := p.db.QueryContext(f.ctx, "EXPLAIN QUERY PLAN "+query, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, detail)
-	}
-	rows.Close()
+	lines := queryPlan(t, f, p, query, args)
 	where := fmt.Sprintf("%+v, %d epochs, bounded %v", q, len(plan.epochs), plan.hasHi)
 	reads := 0
 	for _, l := range lines {
@@ -271,6 +258,29 @@ func checkHistoryPlan(t *testing.T, f *fixture, p *Projection, q HistoryQuery, p
 	if reads == 0 {
 		t.Errorf("%s: no read of access_history in the plan: %s", where, strings.Join(lines, "; "))
 	}
+}
+
+// queryPlan returns the lines of SQLite's plan for query.
+func queryPlan(t *testing.T, f *fixture, p *Projection, query string, args []any) []string {
+	t.Helper()
+	rows, err := p.db.QueryContext(f.ctx, "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return lines
 }
 
 func TestPrefixEnd(t *testing.T) {
