@@ -111,7 +111,7 @@ func (s Scope) where(col string) (string, []any) {
 		for i, p := range s.Paths {
 			args[i] = p
 		}
-		return col + " IN (?" + strings.Repeat(", ?", len(s.Paths)-1) + ")", args
+		return col + " IN (" + placeholders(len(s.Paths)) + ")", args
 	case s.Prefix != "":
 		if end, ok := prefixEnd(s.Prefix); ok {
 			return col + " >= ? AND " + col + " < ?", []any{s.Prefix, end}

@@ -568,11 +568,11 @@ func (p *Projection) readHistory(ctx context.Context, plan historyPlan, n int) (
 	}
 	end := plan.hi
 	if !plan.hasHi {
-		var ok bool
-		var err error
-		if end, ok, err = p.historyEnd(ctx); err != nil || !ok {
+		last, ok, err := p.historyEnd(ctx)
+		if err != nil || !ok {
 			return nil, err
 		}
+		end = last
 	}
 	var out []Access
 	err := forEpochs(plan.lo, end, func(epochs []any) (bool, error) {
@@ -633,7 +633,12 @@ func epochIn(n int) string {
 	if n == 1 {
 		return historyEpochExpr + " = ?"
 	}
-	return historyEpochExpr + " IN (" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+	return historyEpochExpr + " IN (" + placeholders(n) + ")"
+}
+
+// placeholders returns n bound parameters for an IN list: "?,?,?".
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
 // historyEnd returns the greatest seq in the history; ok is false if it
@@ -911,7 +916,7 @@ func (pl historyPlan) pathsSQL(n int) (query string, args []any, ok bool) {
 		case len(f.ids) == 1:
 			conds, args = append(conds, col+" = ?"), append(args, f.ids[0])
 		default:
-			conds, args = append(conds, col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.ids)), ",")+")"), append(args, f.ids...)
+			conds, args = append(conds, col+" IN ("+placeholders(len(f.ids))+")"), append(args, f.ids...)
 		}
 	}
 	return historyPathsSelect + " WHERE " + strings.Join(conds, " AND ") + " ORDER BY h.seq, tg.name LIMIT ?", append(args, n), ok
@@ -939,7 +944,7 @@ func (pl historyPlan) where(arm int) (string, []any) {
 		case len(f.ids) == 1:
 			conds, args = append(conds, col+" = ?"), append(args, f.ids[0])
 		default:
-			conds, args = append(conds, col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.ids)), ",")+")"), append(args, f.ids...)
+			conds, args = append(conds, col+" IN ("+placeholders(len(f.ids))+")"), append(args, f.ids...)
 		}
 	}
 	return strings.Join(conds, " AND "), args
